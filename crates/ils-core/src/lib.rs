@@ -1,0 +1,17 @@
+//! Domain types and rules shared by ILS Desktop and ILS Central.
+//!
+//! This crate does no I/O and depends on no database, HTTP or UI crate, so that the desktop
+//! engine, the central service and the sync endpoint all apply exactly the same rules.
+
+pub mod access;
+pub mod claims;
+pub mod ids;
+pub mod tenant;
+pub mod user;
+pub mod validation;
+
+pub use access::{Permission, Role};
+pub use claims::AccessClaims;
+pub use ids::{CompanyId, UserId};
+pub use tenant::{AiConfig, CompanyStatus, SubscriptionTier};
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs the system packages ILS needs on Debian/Ubuntu, idempotently:
+# PostgreSQL 15 with its server headers, and pgvector built from the distribution's
+# own source package (Debian 12 ships no pgvector binary package).
+# Fast when everything is already there: it checks before it installs.
+set -euo pipefail
+
+PG_MAJOR="${PG_MAJOR:-15}"
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+PGVECTOR_SUITE="${PGVECTOR_SUITE:-trixie}"
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "setup-system: run as root or install sudo" >&2; exit 1
+  fi
+fi
+
+log() { echo "setup-system: $*"; }
+
+need_pkgs=()
+for p in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-client-${PG_MAJOR} \
+         build-essential pkg-config libssl-dev dpkg-dev ca-certificates curl; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+
+# The distribution's cluster is not used: tests and `make run` start their own clusters.
+# Keep the packaged one from holding port 5432 only if it is running; leave it otherwise.
+
+pg_sharedir="$("$PG_BIN/pg_config" --sharedir)"
+if [ -f "$pg_sharedir/extension/vector.control" ]; then
+  log "pgvector already installed ($(grep default_version "$pg_sharedir/extension/vector.control" | tr -d "' "))"
+  exit 0
+fi
+
+log "building pgvector from Debian's '${PGVECTOR_SUITE}' source package"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/etc"
+# A private apt configuration that only knows the deb-src line for pgvector's suite, so the
+# system's own apt sources stay untouched.
+cat > "$work/etc/sources.list" <<SRC
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian ${PGVECTOR_SUITE} main
+SRC
+apt_opts=(-o "Dir::Etc::SourceList=$work/etc/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+          -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache" -o "APT::Sandbox::User=root")
+apt-get "${apt_opts[@]}" update -qq
+(cd "$work" && apt-get "${apt_opts[@]}" source --download-only pgvector >/dev/null)
+dsc="$(ls "$work"/pgvector_*.dsc | head -1)"
+(cd "$work" && dpkg-source --no-check -x "$dsc" src >/dev/null)
+make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" OPTFLAGS="" >/dev/null
+$SUDO make -s -C "$work/src" PG_CONFIG="$PG_BIN/pg_config" install >/dev/null
+log "pgvector installed"
