@@ -1,1 +1,22 @@
-pub fn _x() {}
+//! ILS Central: the multi-tenant service.
+//!
+//! Layers, outermost first: `http` (axum handlers that parse, authorise and call one function),
+//! `accounts` / `tenants` / `auth::session` (the rules), `store` (SQL over a tenant-bound
+//! transaction from `db`). See ARCHITECTURE.md for the map and the invariants.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod rate_limit;
+pub mod store;
+pub mod telemetry;
+pub mod tenants;
+
+pub use app::AppState;
+pub use config::Settings;
+pub use error::{Error, Result};

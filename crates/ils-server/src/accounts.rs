@@ -1,0 +1,310 @@
+//! Managing a company's users: the rules around roles, the last administrator, passwords and
+//! sessions. Every mutation writes its audit row in the same transaction.
+
+use ils_core::user::{self, UserStatus};
+use ils_core::validation::ValidationErrors;
+use ils_core::{Role, UserId};
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::store::audit::{self, Entry};
+use crate::store::refresh_tokens;
+use crate::store::users::{self, User, UserChanges};
+
+pub struct NewUserInput {
+    pub email: String,
+    pub password: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+}
+
+impl std::fmt::Debug for NewUserInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUserInput")
+            .field("email", &self.email)
+            .field("password", &"[redacted]")
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+/// Validated, normalised fields of a new user.
+pub(crate) struct CheckedNewUser {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+pub(crate) fn check_new_user(input: &NewUserInput, field_prefix: &str) -> Result<CheckedNewUser> {
+    let f = |name: &str| format!("{field_prefix}{name}");
+    let mut errors = ValidationErrors::new();
+    let email = errors.check(user::email(&f("email"), &input.email));
+    let first_name = errors.check(user::person_name(&f("first_name"), &input.first_name));
+    let last_name = errors.check(user::person_name(&f("last_name"), &input.last_name));
+    errors.check(user::check_password(
+        &f("password"),
+        &input.password,
+        &input.email,
+    ));
+    match (email, first_name, last_name, errors.is_empty()) {
+        (Some(email), Some(first_name), Some(last_name), true) => Ok(CheckedNewUser {
+            email,
+            first_name,
+            last_name,
+        }),
+        _ => Err(errors.into()),
+    }
+}
+
+fn check_assignable(caller: &Principal, role: Role, field: &str) -> Result<()> {
+    if role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
+        return Err(Error::validation(
+            field,
+            "user.role_not_assignable",
+            "Only the platform operator can grant platform_admin",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn list(
+    state: &AppState,
+    caller: &Principal,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<User>> {
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let rows = users::list(&mut tx, after, limit).await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+pub async fn get(state: &AppState, caller: &Principal, id: UserId) -> Result<User> {
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let row = users::get(&mut tx, id).await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+pub async fn create(state: &AppState, caller: &Principal, input: NewUserInput) -> Result<User> {
+    let checked = check_new_user(&input, "")?;
+    check_assignable(caller, input.role, "role")?;
+    let hash = state.passwords.hash(input.password).await?;
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let created = users::insert(
+        &mut tx,
+        &users::NewUser {
+            id: UserId::new(),
+            email: &checked.email,
+            password_hash: &hash,
+            first_name: &checked.first_name,
+            last_name: &checked.last_name,
+            role: input.role,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        Entry::success("user.create", "user", created.id)
+            .with_details(json!({ "role": created.role })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Principal,
+    id: UserId,
+    update: UserUpdate,
+) -> Result<User> {
+    let mut errors = ValidationErrors::new();
+    let first_name = update
+        .first_name
+        .as_deref()
+        .and_then(|v| errors.check(user::person_name("first_name", v)));
+    let last_name = update
+        .last_name
+        .as_deref()
+        .and_then(|v| errors.check(user::person_name("last_name", v)));
+    errors.into_result()?;
+    if let Some(role) = update.role {
+        check_assignable(caller, role, "role")?;
+    }
+
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let before = users::get(&mut tx, id).await?;
+    if before.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
+        return Err(Error::forbidden(
+            "user.platform_admin_protected",
+            "Only the platform operator can change a platform administrator",
+        ));
+    }
+    let loses_admin = before.role == Role::CompanyAdmin
+        && before.status == UserStatus::Active
+        && (update.role.is_some_and(|r| r != Role::CompanyAdmin)
+            || update.status == Some(UserStatus::Disabled));
+    if loses_admin && users::count_other_active_admins(&mut tx, id).await? == 0 {
+        return Err(Error::conflict(
+            "user.last_admin",
+            "This is the company's last active administrator; appoint another one first",
+        ));
+    }
+    let after = users::update(
+        &mut tx,
+        id,
+        &UserChanges {
+            first_name: first_name.as_deref(),
+            last_name: last_name.as_deref(),
+            role: update.role,
+            status: update.status,
+        },
+    )
+    .await?;
+    let mut revoked = 0;
+    if after.status == UserStatus::Disabled && before.status != UserStatus::Disabled {
+        revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "user_disabled").await?;
+    }
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        Entry::success("user.update", "user", id).with_details(json!({
+            "changed": {
+                "first_name": first_name.is_some(),
+                "last_name": last_name.is_some(),
+                "role": update.role.filter(|r| *r != before.role),
+                "status": update.status.filter(|s| *s != before.status),
+            },
+            "revoked_sessions": revoked,
+        })),
+    )
+    .await?;
+    tx.commit().await?;
+    state.standing.forget_user(caller.company_id(), id);
+    Ok(after)
+}
+
+pub async fn delete(state: &AppState, caller: &Principal, id: UserId) -> Result<()> {
+    if id == caller.user_id() {
+        return Err(Error::conflict(
+            "user.cannot_delete_self",
+            "You cannot delete your own account",
+        ));
+    }
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let target = users::get(&mut tx, id).await?;
+    if target.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
+        return Err(Error::forbidden(
+            "user.platform_admin_protected",
+            "Only the platform operator can change a platform administrator",
+        ));
+    }
+    if target.role == Role::CompanyAdmin
+        && target.status == UserStatus::Active
+        && users::count_other_active_admins(&mut tx, id).await? == 0
+    {
+        return Err(Error::conflict(
+            "user.last_admin",
+            "This is the company's last active administrator; appoint another one first",
+        ));
+    }
+    users::delete(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        Entry::success("user.delete", "user", id),
+    )
+    .await?;
+    tx.commit().await?;
+    state.standing.forget_user(caller.company_id(), id);
+    Ok(())
+}
+
+/// An administrator sets a new password for a user; the user's sessions end and any lockout
+/// is lifted.
+pub async fn reset_password(
+    state: &AppState,
+    caller: &Principal,
+    id: UserId,
+    password: String,
+) -> Result<()> {
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let target = users::get(&mut tx, id).await?;
+    user::check_password("password", &password, &target.email)?;
+    if target.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
+        return Err(Error::forbidden(
+            "user.platform_admin_protected",
+            "Only the platform operator can change a platform administrator",
+        ));
+    }
+    let hash = state.passwords.hash(password).await?;
+    users::set_password(&mut tx, id, &hash).await?;
+    let revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "password_reset").await?;
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        Entry::success("user.password_reset", "user", id)
+            .with_details(json!({ "revoked_sessions": revoked })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A user changes their own password, proving the current one; their other sessions end.
+pub async fn change_own_password(
+    state: &AppState,
+    caller: &Principal,
+    current: String,
+    new: String,
+) -> Result<()> {
+    let id = caller.user_id();
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let me = users::get(&mut tx, id).await?;
+    let hash = users::password_hash(&mut tx, id).await?;
+    if !state.passwords.verify(current, Some(hash)).await? {
+        return Err(Error::validation(
+            "current_password",
+            "user.current_password_wrong",
+            "The current password is wrong",
+        ));
+    }
+    user::check_password("new_password", &new, &me.email)?;
+    let hash = state.passwords.hash(new).await?;
+    users::set_password(&mut tx, id, &hash).await?;
+    let revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "password_changed").await?;
+    audit::record(
+        &mut tx,
+        &caller.actor(),
+        Entry::success("user.password_change", "user", id)
+            .with_details(json!({ "revoked_sessions": revoked })),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn audit_trail(
+    state: &AppState,
+    caller: &Principal,
+    filter: &audit::Filter<'_>,
+    limit: u32,
+) -> Result<Vec<audit::AuditRow>> {
+    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let rows = audit::list(&mut tx, filter, limit).await?;
+    tx.commit().await?;
+    Ok(rows)
+}

@@ -1,0 +1,77 @@
+//! The service's shared state: settings, database, keys and tokens, caches, limiter, metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{KeyStore, PasswordHasher, StandingCache, TokenIssuer};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::rate_limit::{LocalRateLimiter, RateLimiter};
+
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub settings: Settings,
+    pub db: Db,
+    pub tokens: TokenIssuer,
+    pub passwords: PasswordHasher,
+    pub standing: StandingCache,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub metrics: Metrics,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to the database, loads (or creates) the signing keys and starts the background
+    /// upkeep: key reloads, cache and limiter housekeeping.
+    pub async fn build(settings: Settings) -> Result<Self> {
+        let db = Db::connect(&settings.database).await?;
+        Self::with_db(settings, db).await
+    }
+
+    pub async fn with_db(settings: Settings, db: Db) -> Result<Self> {
+        let keys = KeyStore::open(db.pool().clone(), settings.auth.key_publish_secs).await?;
+        keys.spawn_reloader(Duration::from_secs(settings.auth.key_reload_secs));
+        let tokens = TokenIssuer::new(keys, &settings.auth);
+        let passwords = PasswordHasher::new(
+            settings.auth.argon2_memory_kib,
+            settings.auth.argon2_iterations,
+        )?;
+        let limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::new(&settings.rate_limits));
+        let state = AppState(Arc::new(Inner {
+            standing: StandingCache::new(Duration::from_secs(settings.auth.status_cache_secs)),
+            settings,
+            db,
+            tokens,
+            passwords,
+            limiter,
+            metrics: Metrics::new(),
+        }));
+        state.spawn_housekeeping();
+        Ok(state)
+    }
+
+    fn spawn_housekeeping(&self) {
+        let weak = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.standing.purge_expired();
+                inner.limiter.housekeeping();
+            }
+        });
+    }
+}

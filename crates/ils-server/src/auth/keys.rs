@@ -1,0 +1,158 @@
+//! Ed25519 signing keys: generated here, stored in `signing_keys`, published as a JWKS, reloaded
+//! periodically by every replica so that a rotation takes effect without a restart.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::error::{Error, Result};
+use crate::store::signing_keys;
+
+/// One published key in JWKS form (RFC 8037 for Ed25519).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub x: String,
+    pub kid: String,
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+struct KeySet {
+    active_kid: String,
+    active: EncodingKey,
+    verifiers: HashMap<String, DecodingKey>,
+    jwks: Jwks,
+}
+
+#[derive(Clone)]
+pub struct KeyStore {
+    pool: PgPool,
+    publish_secs: u64,
+    set: Arc<RwLock<Arc<KeySet>>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore").finish_non_exhaustive()
+    }
+}
+
+fn generate() -> Result<(String, Vec<u8>, Vec<u8>)> {
+    let seed: [u8; 32] = rand::random();
+    let key = SigningKey::from_bytes(&seed);
+    let der = key
+        .to_pkcs8_der()
+        .map_err(|e| Error::Internal(format!("could not encode the signing key: {e}")))?;
+    let public = key.verifying_key().to_bytes().to_vec();
+    let kid_bytes: [u8; 12] = rand::random();
+    let kid = format!("ils-{}", URL_SAFE_NO_PAD.encode(kid_bytes));
+    Ok((kid, der.as_bytes().to_vec(), public))
+}
+
+impl KeyStore {
+    /// Loads the keys, creating the first one when none is active.
+    pub async fn open(pool: PgPool, publish_secs: u64) -> Result<Self> {
+        let (kid, der, public) = generate()?;
+        signing_keys::rotate(&pool, &kid, &der, &public, publish_secs, true).await?;
+        let set = Self::load_set(&pool).await?;
+        Ok(Self {
+            pool,
+            publish_secs,
+            set: Arc::new(RwLock::new(Arc::new(set))),
+        })
+    }
+
+    async fn load_set(pool: &PgPool) -> Result<KeySet> {
+        let rows = signing_keys::load_current(pool).await?;
+        let active = rows
+            .iter()
+            .find(|k| k.retired_at.is_none())
+            .ok_or_else(|| Error::Internal("no active signing key".into()))?;
+        let mut verifiers = HashMap::new();
+        let mut jwks = Vec::new();
+        for row in &rows {
+            let x = URL_SAFE_NO_PAD.encode(&row.public_key);
+            let key = DecodingKey::from_ed_components(&x)
+                .map_err(|e| Error::Internal(format!("bad stored public key {}: {e}", row.kid)))?;
+            verifiers.insert(row.kid.clone(), key);
+            jwks.push(Jwk {
+                kty: "OKP",
+                crv: "Ed25519",
+                x,
+                kid: row.kid.clone(),
+                alg: "EdDSA",
+                use_: "sig",
+            });
+        }
+        Ok(KeySet {
+            active_kid: active.kid.clone(),
+            active: EncodingKey::from_ed_der(&active.private_key_der),
+            verifiers,
+            jwks: Jwks { keys: jwks },
+        })
+    }
+
+    fn current(&self) -> Arc<KeySet> {
+        // A poisoned lock only means a writer panicked mid-swap of an Arc; the value is whole.
+        self.set.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Re-reads the keys from the database (rotation by another replica, expiry of old keys).
+    pub async fn reload(&self) -> Result<()> {
+        let set = Self::load_set(&self.pool).await?;
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        Ok(())
+    }
+
+    /// Makes a new key the signing key; the old one stays published for verification.
+    pub async fn rotate(&self) -> Result<String> {
+        let (kid, der, public) = generate()?;
+        signing_keys::rotate(&self.pool, &kid, &der, &public, self.publish_secs, false).await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    pub fn signing_key(&self) -> (String, EncodingKey) {
+        let set = self.current();
+        (set.active_kid.clone(), set.active.clone())
+    }
+
+    pub fn verifier(&self, kid: &str) -> Option<DecodingKey> {
+        self.current().verifiers.get(kid).cloned()
+    }
+
+    pub fn jwks(&self) -> Jwks {
+        self.current().jwks.clone()
+    }
+
+    /// Reloads every `interval` until the process ends.
+    pub fn spawn_reloader(&self, interval: Duration) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(error) = this.reload().await {
+                    tracing::warn!(%error, "could not reload signing keys; keeping the current ones");
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! The authenticated caller of a request: verified token claims plus a fresh-enough standing.
+
+use ils_core::{AccessClaims, CompanyId, Permission, Role, SubscriptionTier, UserId};
+
+use super::session::Origin;
+use crate::app::AppState;
+use crate::db::{Actor, PlatformCtx, TenantCtx};
+use crate::error::{Error, Result};
+use crate::rate_limit::LimitClass;
+use ils_core::user::UserStatus;
+
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub claims: AccessClaims,
+    pub tier: SubscriptionTier,
+    pub origin: Origin,
+}
+
+impl Principal {
+    pub fn user_id(&self) -> UserId {
+        self.claims.sub
+    }
+
+    pub fn company_id(&self) -> CompanyId {
+        self.claims.company_id
+    }
+
+    pub fn role(&self) -> Role {
+        self.claims.role
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.claims.sub),
+            company_id: self.claims.company_id,
+            role: Some(self.claims.role),
+            request_id: self.origin.request_id.clone(),
+            device: self.origin.device.clone(),
+        }
+    }
+
+    /// The caller's own tenant, the only one its requests may touch.
+    pub fn tenant(&self) -> TenantCtx {
+        TenantCtx::verified(self.claims.company_id, self.actor())
+    }
+
+    /// Platform scope, for platform administrators only.
+    pub fn platform(&self) -> Result<PlatformCtx> {
+        if self.claims.role != Role::PlatformAdmin {
+            return Err(forbidden_for(self, None));
+        }
+        Ok(PlatformCtx::verified(self.claims.company_id, self.actor()))
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<()> {
+        if self.claims.allows(permission) {
+            Ok(())
+        } else {
+            Err(forbidden_for(self, Some(permission)))
+        }
+    }
+}
+
+fn forbidden_for(principal: &Principal, permission: Option<Permission>) -> Error {
+    let needed = permission.map_or_else(
+        || "platform administration".to_owned(),
+        |p| format!("permission {p}"),
+    );
+    Error::forbidden(
+        "auth.forbidden",
+        format!("The role {} does not have {needed}", principal.claims.role),
+    )
+}
+
+/// Verifies the bearer token, checks the user's and tenant's standing, and draws from the
+/// tenant's API budget.
+pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Result<Principal> {
+    let claims = state.tokens.verify_access(bearer).inspect_err(|e| {
+        if let Error::Unauthorized { code, .. } = e {
+            state.metrics.auth_failure(code);
+        }
+    })?;
+    let actor = Actor {
+        user_id: Some(claims.sub),
+        company_id: claims.company_id,
+        role: Some(claims.role),
+        request_id: origin.request_id.clone(),
+        device: origin.device.clone(),
+    };
+    let ctx = TenantCtx::verified(claims.company_id, actor);
+    let standing = state
+        .standing
+        .get(&state.db, &ctx, claims.sub)
+        .await?
+        .ok_or_else(|| Error::unauthorized("auth.invalid_token", "The access token is invalid"))?;
+    if !standing.company_status.is_usable() {
+        state.metrics.auth_failure("tenant_suspended");
+        return Err(Error::forbidden(
+            "tenant.suspended",
+            "This company's account is suspended; contact the platform operator",
+        ));
+    }
+    if standing.user_status == UserStatus::Disabled {
+        state.metrics.auth_failure("user_disabled");
+        return Err(Error::forbidden(
+            "user.disabled",
+            "This user account is disabled",
+        ));
+    }
+    if standing.role != claims.role {
+        // The role changed since the token was issued: its permissions are stale.
+        state.metrics.auth_failure("role_changed");
+        return Err(Error::unauthorized(
+            "auth.token_stale",
+            "Your role has changed; refresh the access token",
+        ));
+    }
+    if let Err(wait) = state
+        .limiter
+        .check(claims.company_id, standing.tier, LimitClass::Api)
+    {
+        state
+            .metrics
+            .rate_limited(&claims.company_id.to_string(), LimitClass::Api.as_str());
+        return Err(Error::RateLimited {
+            code: "rate_limit.api",
+            retry_after: wait,
+        });
+    }
+    Ok(Principal {
+        claims,
+        tier: standing.tier,
+        origin,
+    })
+}

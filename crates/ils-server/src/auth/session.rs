@@ -1,0 +1,339 @@
+//! Sign-in, refresh and sign-out.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use ils_core::user::UserStatus;
+use ils_core::{CompanyId, Role, UserId, tenant, user};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::tokens::{hash_refresh_token, new_refresh_token, refresh_token_tenant};
+use crate::app::AppState;
+use crate::db::{Actor, TenantCtx, TenantTx};
+use crate::error::{Error, Result};
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::{companies, refresh_tokens, users};
+
+/// What a successful sign-in or refresh returns.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    pub refresh_token: String,
+    pub refresh_expires_in: u64,
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+    #[schema(value_type = String, format = Uuid)]
+    pub company_id: CompanyId,
+    #[schema(value_type = String)]
+    pub role: Role,
+}
+
+/// Where a request comes from, for audit rows.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub device: Option<String>,
+}
+
+fn invalid_credentials() -> Error {
+    Error::unauthorized(
+        "auth.invalid_credentials",
+        "The domain, e-mail address or password is wrong",
+    )
+}
+
+fn invalid_refresh() -> Error {
+    Error::unauthorized(
+        "auth.invalid_refresh_token",
+        "The refresh token is invalid or expired; sign in again",
+    )
+}
+
+fn suspended() -> Error {
+    Error::forbidden(
+        "tenant.suspended",
+        "This company's account is suspended; contact the platform operator",
+    )
+}
+
+fn disabled() -> Error {
+    Error::forbidden("user.disabled", "This user account is disabled")
+}
+
+pub async fn login(
+    state: &AppState,
+    domain: &str,
+    email: &str,
+    password: String,
+    origin: Origin,
+) -> Result<TokenPair> {
+    let Ok(domain) = tenant::normalize_domain("domain", domain) else {
+        state.passwords.verify(password, None).await?;
+        state.metrics.auth_failure("invalid_credentials");
+        return Err(invalid_credentials());
+    };
+    let Some(company) = companies::for_login(state.db.pool(), &domain).await? else {
+        state.passwords.verify(password, None).await?;
+        state.metrics.auth_failure("invalid_credentials");
+        return Err(invalid_credentials());
+    };
+    let mut actor = Actor {
+        user_id: None,
+        company_id: company.id,
+        role: None,
+        request_id: origin.request_id.clone(),
+        device: origin.device.clone(),
+    };
+    let ctx = TenantCtx::verified(company.id, actor.clone());
+    let mut tx = state.db.tenant_tx(&ctx).await?;
+    let email_ok = user::email("email", email).is_ok();
+    let found = if email_ok {
+        users::get_for_login(&mut tx, email.trim()).await?
+    } else {
+        None
+    };
+    let Some((account, hash)) = found else {
+        drop(tx);
+        state.passwords.verify(password, None).await?;
+        state.metrics.auth_failure("invalid_credentials");
+        return Err(invalid_credentials());
+    };
+    actor.user_id = Some(account.id);
+    actor.role = Some(account.role);
+
+    if let Some(until) = account.locked_until
+        && until > Utc::now()
+    {
+        let wait = (until - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::from_secs(1));
+        audit_login(&mut tx, &actor, Outcome::Denied, "locked").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("locked");
+        return Err(Error::LockedOut { retry_after: wait });
+    }
+
+    if !state.passwords.verify(password, Some(hash)).await? {
+        let settings = &state.settings.auth;
+        users::record_failed_login(
+            &mut tx,
+            account.id,
+            settings.max_failed_logins,
+            settings.lockout_secs,
+        )
+        .await?;
+        audit_login(&mut tx, &actor, Outcome::Failure, "wrong_password").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("invalid_credentials");
+        return Err(invalid_credentials());
+    }
+
+    if !company.status.is_usable() {
+        audit_login(&mut tx, &actor, Outcome::Denied, "tenant_suspended").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("tenant_suspended");
+        return Err(suspended());
+    }
+    if account.status == UserStatus::Disabled {
+        audit_login(&mut tx, &actor, Outcome::Denied, "user_disabled").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("user_disabled");
+        return Err(disabled());
+    }
+
+    users::record_successful_login(&mut tx, account.id).await?;
+    let pair = start_family(
+        state,
+        &mut tx,
+        account.id,
+        account.role,
+        origin.device.as_deref(),
+    )
+    .await?;
+    audit_login(&mut tx, &actor, Outcome::Success, "password").await?;
+    tx.commit().await?;
+    Ok(pair)
+}
+
+async fn audit_login(
+    tx: &mut TenantTx,
+    actor: &Actor,
+    outcome: Outcome,
+    reason: &str,
+) -> Result<()> {
+    let resource = actor.user_id.map(|u| u.to_string());
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: "auth.login",
+            resource_type: "user",
+            resource_id: resource,
+            outcome,
+            details: serde_json::json!({ "reason": reason }),
+        },
+    )
+    .await
+}
+
+async fn start_family(
+    state: &AppState,
+    tx: &mut TenantTx,
+    user_id: UserId,
+    role: Role,
+    device: Option<&str>,
+) -> Result<TokenPair> {
+    issue_pair(state, tx, user_id, role, Uuid::now_v7(), device).await
+}
+
+async fn issue_pair(
+    state: &AppState,
+    tx: &mut TenantTx,
+    user_id: UserId,
+    role: Role,
+    family_id: Uuid,
+    device: Option<&str>,
+) -> Result<TokenPair> {
+    let company_id = tx.company_id();
+    let (refresh_token, hash) = new_refresh_token(company_id);
+    let refresh_ttl = chrono::Duration::days(i64::from(state.settings.auth.refresh_ttl_days));
+    refresh_tokens::insert(
+        tx,
+        &refresh_tokens::NewRefreshToken {
+            id: Uuid::now_v7(),
+            user_id,
+            family_id,
+            token_hash: &hash,
+            device,
+            expires_at: Utc::now() + refresh_ttl,
+        },
+    )
+    .await?;
+    let access_token = state.tokens.issue_access(user_id, company_id, role)?;
+    Ok(TokenPair {
+        access_token,
+        token_type: "Bearer",
+        expires_in: state.tokens.access_ttl().as_secs(),
+        refresh_token,
+        refresh_expires_in: refresh_ttl.num_seconds().max(0) as u64,
+        user_id,
+        company_id,
+        role,
+    })
+}
+
+/// Rotates a refresh token. Presenting a token that was already rotated means it leaked (or a
+/// client retried wrongly): the whole family is revoked and the caller must sign in again.
+pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<TokenPair> {
+    let company_id = refresh_token_tenant(token).ok_or_else(invalid_refresh)?;
+    let mut actor = Actor {
+        user_id: None,
+        company_id,
+        role: None,
+        request_id: origin.request_id.clone(),
+        device: origin.device.clone(),
+    };
+    let ctx = TenantCtx::verified(company_id, actor.clone());
+    let mut tx = state.db.tenant_tx(&ctx).await?;
+    let stored = refresh_tokens::find_for_update(&mut tx, &hash_refresh_token(token))
+        .await?
+        .ok_or_else(|| {
+            state.metrics.auth_failure("invalid_refresh_token");
+            invalid_refresh()
+        })?;
+    let user_id = UserId::from_uuid(stored.user_id);
+    actor.user_id = Some(user_id);
+
+    if stored.revoked_at.is_some() || stored.expires_at <= Utc::now() {
+        state.metrics.auth_failure("invalid_refresh_token");
+        return Err(invalid_refresh());
+    }
+    if stored.rotated_at.is_some() {
+        let revoked =
+            refresh_tokens::revoke_family(&mut tx, stored.family_id, "reuse_detected").await?;
+        audit::record(
+            &mut tx,
+            &actor,
+            Entry::success(
+                "auth.refresh_reuse",
+                "refresh_token_family",
+                stored.family_id,
+            )
+            .with_outcome(Outcome::Denied)
+            .with_details(serde_json::json!({ "revoked_tokens": revoked })),
+        )
+        .await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("refresh_token_reused");
+        return Err(Error::unauthorized(
+            "auth.refresh_token_reused",
+            "This refresh token was already used; every session of this sign-in was ended. Sign in again",
+        ));
+    }
+
+    let standing = users::standing(&mut tx, user_id)
+        .await?
+        .ok_or_else(invalid_refresh)?;
+    actor.role = Some(standing.role);
+    if !standing.company_status.is_usable() {
+        return Err(suspended());
+    }
+    if standing.user_status == UserStatus::Disabled {
+        refresh_tokens::revoke_family(&mut tx, stored.family_id, "user_disabled").await?;
+        tx.commit().await?;
+        return Err(disabled());
+    }
+
+    refresh_tokens::mark_rotated(&mut tx, stored.id).await?;
+    let device = origin.device.as_deref().or(stored.device.as_deref());
+    let pair = issue_pair(
+        state,
+        &mut tx,
+        user_id,
+        standing.role,
+        stored.family_id,
+        device,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &actor,
+        Entry::success("auth.refresh", "refresh_token_family", stored.family_id),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(pair)
+}
+
+/// Ends the sign-in the refresh token belongs to (every token of its family). Idempotent.
+pub async fn logout(state: &AppState, token: &str, origin: Origin) -> Result<()> {
+    let company_id = refresh_token_tenant(token).ok_or_else(invalid_refresh)?;
+    let mut actor = Actor {
+        user_id: None,
+        company_id,
+        role: None,
+        request_id: origin.request_id,
+        device: origin.device,
+    };
+    let ctx = TenantCtx::verified(company_id, actor.clone());
+    let mut tx = state.db.tenant_tx(&ctx).await?;
+    let stored = refresh_tokens::find_for_update(&mut tx, &hash_refresh_token(token))
+        .await?
+        .ok_or_else(invalid_refresh)?;
+    actor.user_id = Some(UserId::from_uuid(stored.user_id));
+    let revoked = refresh_tokens::revoke_family(&mut tx, stored.family_id, "logout").await?;
+    if revoked > 0 {
+        audit::record(
+            &mut tx,
+            &actor,
+            Entry::success("auth.logout", "refresh_token_family", stored.family_id),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! Typed settings in layers: defaults, then an optional TOML file, then `ILS_` environment
+//! variables (nested with `__`, e.g. `ILS_DATABASE__URL`). Secrets are redacted in `Debug`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ils_core::SubscriptionTier;
+use serde::{Deserialize, Serialize};
+
+/// A value that must never appear in logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub rate_limits: RateLimitSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// The service's own connection: a role that owns no table and has no BYPASSRLS.
+    pub url: Secret,
+    /// The owner's connection, used only to run migrations (`ils-server migrate`).
+    pub migrate_url: Option<Secret>,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Access-token lifetime; at most 900 s.
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_days: u32,
+    /// Clock skew allowed when checking `exp`; at most 30 s.
+    pub leeway_secs: u64,
+    /// How long a user's and tenant's status is trusted before it is read again; at most 30 s,
+    /// which bounds how long a disabled user or suspended tenant can go on.
+    pub status_cache_secs: u64,
+    /// How often every replica reloads the signing keys (rotation without restart).
+    pub key_reload_secs: u64,
+    /// Keys that stopped signing stay published this long after the rotation.
+    pub key_publish_secs: u64,
+    pub max_failed_logins: u32,
+    pub lockout_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub api_per_minute: TierLimits,
+    pub ai_per_minute: TierLimits,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierLimits {
+    pub free: u32,
+    pub pro: u32,
+    pub premium: u32,
+    pub enterprise: u32,
+}
+
+impl TierLimits {
+    pub fn for_tier(&self, tier: SubscriptionTier) -> u32 {
+        match tier {
+            SubscriptionTier::Free => self.free,
+            SubscriptionTier::Pro => self.pro,
+            SubscriptionTier::Premium => self.premium,
+            SubscriptionTier::Enterprise => self.enterprise,
+        }
+    }
+
+    fn from_fn(f: impl Fn(SubscriptionTier) -> u32) -> Self {
+        Self {
+            free: f(SubscriptionTier::Free),
+            pro: f(SubscriptionTier::Pro),
+            premium: f(SubscriptionTier::Premium),
+            enterprise: f(SubscriptionTier::Enterprise),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSettings {
+    pub body_limit_bytes: usize,
+    pub max_page_size: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` (default) or `pretty`.
+    pub format: String,
+    /// A tracing filter, e.g. `info,ils_server=debug`.
+    pub filter: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: DatabaseSettings::default(),
+            auth: AuthSettings::default(),
+            rate_limits: RateLimitSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://ils_service@127.0.0.1:5432/ils"),
+            migrate_url: None,
+            max_connections: 16,
+            acquire_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "ils-central".into(),
+            audience: "ils".into(),
+            access_ttl_secs: 900,
+            refresh_ttl_days: 30,
+            leeway_secs: 30,
+            status_cache_secs: 15,
+            key_reload_secs: 30,
+            key_publish_secs: 900 + 30 + 60,
+            max_failed_logins: 5,
+            lockout_secs: 900,
+            // OWASP's argon2id baseline: m = 19 MiB, t = 2, p = 1.
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+        }
+    }
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            api_per_minute: TierLimits::from_fn(SubscriptionTier::default_api_requests_per_minute),
+            ai_per_minute: TierLimits::from_fn(SubscriptionTier::ai_requests_per_minute),
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            max_page_size: 200,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: "json".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read the settings: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("invalid setting {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then `ILS_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("ILS_").split("__"))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, message: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                message: message.to_owned(),
+            })
+        };
+        let a = &self.auth;
+        if a.access_ttl_secs == 0 || a.access_ttl_secs > 900 {
+            return invalid("auth.access_ttl_secs", "must be between 1 and 900");
+        }
+        if a.leeway_secs > 30 {
+            return invalid("auth.leeway_secs", "must be at most 30");
+        }
+        if a.status_cache_secs > 30 {
+            return invalid("auth.status_cache_secs", "must be at most 30");
+        }
+        if a.max_failed_logins == 0 {
+            return invalid("auth.max_failed_logins", "must be at least 1");
+        }
+        if a.key_reload_secs == 0 {
+            return invalid("auth.key_reload_secs", "must be at least 1");
+        }
+        for (field, limits) in [
+            (
+                "rate_limits.api_per_minute",
+                &self.rate_limits.api_per_minute,
+            ),
+            ("rate_limits.ai_per_minute", &self.rate_limits.ai_per_minute),
+        ] {
+            if SubscriptionTier::ALL
+                .iter()
+                .any(|t| limits.for_tier(*t) == 0)
+            {
+                return invalid(field, "every tier needs a limit of at least 1");
+            }
+        }
+        if self.http.max_page_size == 0 {
+            return invalid("http.max_page_size", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let mut settings = Settings::default();
+        settings.database.url = Secret::new("postgres://u:hunter2@h/db");
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut settings = Settings::default();
+        assert!(settings.validate().is_ok());
+        settings.auth.access_ttl_secs = 3600;
+        assert!(
+            settings.validate().is_err(),
+            "access tokens live at most 15 minutes"
+        );
+        settings.auth.access_ttl_secs = 900;
+        settings.auth.status_cache_secs = 31;
+        assert!(
+            settings.validate().is_err(),
+            "status is re-read within 30 s"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! The database handle and the two scopes every query runs in.
+//!
+//! A storage function takes a [`TenantTx`]: a transaction already bound to one tenant with
+//! `set_config('ils.company_id', …, true)`, so row-level security applies, and that carries the
+//! tenant id for the application's own `WHERE company_id = …` (the first wall). A `TenantTx` can
+//! only be opened from a [`TenantCtx`], and a `TenantCtx` can only be made inside this crate from
+//! something verified: an access token, a password check, a refresh token.
+//!
+//! Platform administration uses a [`PlatformTx`]: its only extra power is seeing every row of
+//! `companies`; to touch a tenant's own tables it enters that tenant explicitly.
+
+use std::time::Duration;
+
+use ils_core::{CompanyId, Role, UserId};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::config::DatabaseSettings;
+use crate::error::{Error, Result};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// Who is acting, for audit rows.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub user_id: Option<UserId>,
+    pub company_id: CompanyId,
+    pub role: Option<Role>,
+    pub request_id: Option<String>,
+    pub device: Option<String>,
+}
+
+/// A verified tenant. Constructed only inside this crate, from verified credentials.
+#[derive(Clone, Debug)]
+pub struct TenantCtx {
+    company_id: CompanyId,
+    actor: Actor,
+}
+
+impl TenantCtx {
+    pub(crate) fn verified(company_id: CompanyId, actor: Actor) -> Self {
+        Self { company_id, actor }
+    }
+
+    pub fn company_id(&self) -> CompanyId {
+        self.company_id
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+/// A verified platform administrator (or the bootstrap command).
+#[derive(Clone, Debug)]
+pub struct PlatformCtx {
+    home: CompanyId,
+    actor: Actor,
+}
+
+impl PlatformCtx {
+    pub(crate) fn verified(home: CompanyId, actor: Actor) -> Self {
+        Self { home, actor }
+    }
+
+    pub fn home(&self) -> CompanyId {
+        self.home
+    }
+
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+}
+
+/// A transaction bound to one tenant.
+#[derive(Debug)]
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    company_id: CompanyId,
+}
+
+impl TenantTx {
+    pub fn company_id(&self) -> CompanyId {
+        self.company_id
+    }
+
+    /// The tenant id as a bind parameter for the application-side `company_id = $n` filter.
+    pub fn tenant(&self) -> uuid::Uuid {
+        self.company_id.into_uuid()
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await.map_err(Error::from)
+    }
+}
+
+/// A platform-administration transaction: sees all companies; enters one tenant at a time.
+#[derive(Debug)]
+pub struct PlatformTx {
+    inner: TenantTx,
+    home: CompanyId,
+}
+
+impl PlatformTx {
+    /// For queries on `companies`, which the platform scope sees whole.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        self.inner.conn()
+    }
+
+    /// Binds the rest of the transaction to `company_id` until another tenant is entered.
+    pub async fn enter_tenant(&mut self, company_id: CompanyId) -> Result<&mut TenantTx> {
+        sqlx::query("SELECT set_config('ils.company_id', $1, true)")
+            .bind(company_id.to_string())
+            .execute(self.inner.conn())
+            .await?;
+        self.inner.company_id = company_id;
+        Ok(&mut self.inner)
+    }
+
+    /// Back to the platform operator's own company (for its own audit rows).
+    pub async fn enter_home(&mut self) -> Result<&mut TenantTx> {
+        self.enter_tenant(self.home).await
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.inner.commit().await
+    }
+}
+
+impl Db {
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Self> {
+        let options: PgConnectOptions = settings
+            .url
+            .expose()
+            .parse()
+            .map_err(|e| Error::Internal(format!("invalid database.url: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .min_connections(1.min(settings.max_connections))
+            .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
+            .connect_with(options.application_name("ils-server"))
+            .await
+            .map_err(Error::Unavailable)?;
+        Ok(Self { pool })
+    }
+
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Opens a transaction bound to the tenant. `BEGIN` and `set_config` travel in one round
+    /// trip; the id is a UUID, whose text form cannot carry SQL.
+    pub async fn tenant_tx(&self, ctx: &TenantCtx) -> Result<TenantTx> {
+        self.begin_scoped(ctx.company_id, false).await
+    }
+
+    pub async fn platform_tx(&self, ctx: &PlatformCtx) -> Result<PlatformTx> {
+        let inner = self.begin_scoped(ctx.home, true).await?;
+        Ok(PlatformTx {
+            inner,
+            home: ctx.home,
+        })
+    }
+
+    async fn begin_scoped(&self, company_id: CompanyId, platform: bool) -> Result<TenantTx> {
+        let uuid: uuid::Uuid = company_id.into_uuid();
+        let statement = format!(
+            "BEGIN; SELECT set_config('ils.company_id', '{}', true), set_config('ils.platform', '{}', true)",
+            uuid.hyphenated(),
+            if platform { "on" } else { "off" }
+        );
+        let tx = self
+            .pool
+            .begin_with(AssertSqlSafe(statement))
+            .await
+            .map_err(unavailable_or_db)?;
+        Ok(TenantTx { tx, company_id })
+    }
+
+    /// `SELECT 1` within `timeout`, for the health check.
+    pub async fn ping(&self, timeout: Duration) -> Result<()> {
+        match tokio::time::timeout(timeout, sqlx::query("SELECT 1").execute(&self.pool)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(Error::Unavailable(e)),
+            Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
+        }
+    }
+}
+
+fn unavailable_or_db(err: sqlx::Error) -> Error {
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            Error::Unavailable(err)
+        }
+        other => Error::Database(other),
+    }
+}
+
+/// Runs the migrations over `url` (the owner's connection).
+pub async fn migrate(url: &str) -> Result<()> {
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(Error::Unavailable)?;
+    MIGRATOR
+        .run(&pool)
+        .await
+        .map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The service's one error type. Library code returns it; the HTTP edge maps it once to a
+//! status and a JSON body `{code, message, details?}` (see `http::error`).
+
+use std::time::Duration;
+
+use ils_core::ValidationErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Validation(#[from] ValidationErrors),
+
+    /// The request itself could not be understood (bad JSON, bad query string, bad id).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+
+    /// Missing, invalid or expired credentials.
+    #[error("{message}")]
+    Unauthorized { code: &'static str, message: String },
+
+    /// Authenticated, but not allowed.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+
+    /// The resource does not exist in the caller's tenant (another tenant's resource is
+    /// indistinguishable from a missing one).
+    #[error("{resource} not found")]
+    NotFound { resource: &'static str },
+
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+
+    #[error("rate limit exceeded; retry in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        code: &'static str,
+        retry_after: Duration,
+    },
+
+    #[error("too many failed sign-in attempts; retry in {} s", retry_after.as_secs().max(1))]
+    LockedOut { retry_after: Duration },
+
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Unauthorized {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn validation(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Error::Validation(ValidationErrors::single(field, code, message))
+    }
+
+    /// Maps a unique-constraint violation to a conflict with `code`, anything else stays a
+    /// database error.
+    pub fn on_unique_violation(
+        code: &'static str,
+        message: &str,
+    ) -> impl FnOnce(sqlx::Error) -> Self {
+        move |err| match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Error::conflict(code, message),
+            _ => Error::from(err),
+        }
+    }
+}
+
+impl From<ils_core::FieldError> for Error {
+    fn from(error: ils_core::FieldError) -> Self {
+        Error::Validation(ValidationErrors {
+            errors: vec![error],
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTP edge of [`Error`]: status codes, the JSON error body, and extractors whose
+//! rejections speak the same format.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::Error;
+
+/// Every 4xx/5xx body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code, e.g. `user.email_taken`.
+    pub code: String,
+    /// A sentence a person can act on.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+}
+
+fn body(
+    status: StatusCode,
+    code: &str,
+    message: String,
+    details: Option<serde_json::Value>,
+) -> Response {
+    (
+        status,
+        axum::Json(ErrorBody {
+            code: code.to_owned(),
+            message,
+            details,
+        }),
+    )
+        .into_response()
+}
+
+fn retry_after(mut response: Response, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    if let Ok(value) = HeaderValue::from_str(&secs.max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        match self {
+            Error::Validation(errors) => body(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors
+                    .errors
+                    .first()
+                    .map_or("validation.failed", |e| e.code),
+                message,
+                Some(serde_json::json!({ "fields": errors.errors })),
+            ),
+            Error::BadRequest { code, .. } => {
+                let status = match code {
+                    "request.body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+                    "request.unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                body(status, code, message, None)
+            }
+            Error::Unauthorized { code, .. } => {
+                let mut response = body(StatusCode::UNAUTHORIZED, code, message, None);
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                response
+            }
+            Error::Forbidden { code, .. } => body(StatusCode::FORBIDDEN, code, message, None),
+            Error::NotFound { resource } => body(
+                StatusCode::NOT_FOUND,
+                &format!("{resource}.not_found"),
+                message,
+                None,
+            ),
+            Error::Conflict { code, .. } => body(StatusCode::CONFLICT, code, message, None),
+            Error::RateLimited {
+                code,
+                retry_after: wait,
+            } => retry_after(
+                body(StatusCode::TOO_MANY_REQUESTS, code, message, None),
+                wait,
+            ),
+            Error::LockedOut { retry_after: wait } => retry_after(
+                body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "auth.locked_out",
+                    message,
+                    None,
+                ),
+                wait,
+            ),
+            Error::Unavailable(source) => {
+                tracing::error!(error = %source, "database unavailable");
+                body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service.unavailable",
+                    "The service is temporarily unavailable; try again shortly".into(),
+                    None,
+                )
+            }
+            Error::Database(source) => {
+                tracing::error!(error = %source, "database error");
+                internal()
+            }
+            Error::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                internal()
+            }
+        }
+    }
+}
+
+fn internal() -> Response {
+    body(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong on our side; it has been logged".into(),
+        None,
+    )
+}
+
+impl From<JsonRejection> for Error {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => Error::BadRequest {
+                code: "request.invalid_body",
+                message: format!(
+                    "The request body does not match the expected shape: {}",
+                    e.body_text()
+                ),
+            },
+            JsonRejection::JsonSyntaxError(e) => Error::BadRequest {
+                code: "request.malformed_json",
+                message: format!("The request body is not valid JSON: {}", e.body_text()),
+            },
+            JsonRejection::MissingJsonContentType(_) => Error::BadRequest {
+                code: "request.unsupported_media_type",
+                message: "Send the body as JSON with Content-Type: application/json".into(),
+            },
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => Error::BadRequest {
+                code: "request.body_too_large",
+                message: "The request body is too large".into(),
+            },
+            other => Error::BadRequest {
+                code: "request.unreadable_body",
+                message: other.body_text(),
+            },
+        }
+    }
+}
+
+impl From<QueryRejection> for Error {
+    fn from(rejection: QueryRejection) -> Self {
+        Error::BadRequest {
+            code: "request.invalid_query",
+            message: format!("The query string is invalid: {}", rejection.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for Error {
+    fn from(rejection: PathRejection) -> Self {
+        Error::BadRequest {
+            code: "request.invalid_path",
+            message: format!("The address is invalid: {}", rejection.body_text()),
+        }
+    }
+}
+
+/// `axum::Json` with JSON error bodies.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiRejection))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `axum::extract::Query` with JSON error bodies.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiRejection))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path` with JSON error bodies.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiRejection))]
+pub struct Path<T>(pub T);
+
+/// Rejections of the extractors above, answered with the JSON error format.
+#[derive(Debug)]
+pub struct ApiRejection(Error);
+
+impl<R> From<R> for ApiRejection
+where
+    Error: From<R>,
+{
+    fn from(rejection: R) -> Self {
+        Self(Error::from(rejection))
+    }
+}
+
+impl IntoResponse for ApiRejection {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}

@@ -1,0 +1,160 @@
+//! The HTTP API: routing, middleware (request ids, tracing, metrics, body limits) and the JSON
+//! error edge.
+
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use routes::{auth, company, platform, system, users};
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the service.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.settings.http.body_limit_bytes;
+    Router::new()
+        .route("/api/health", get(system::health))
+        .route("/metrics", get(system::metrics))
+        .route("/.well-known/jwks.json", get(system::jwks))
+        .route("/api/openapi.json", get(system::openapi))
+        .route("/api/auth/login", post(auth::login))
+        .route("/api/auth/refresh", post(auth::refresh))
+        .route("/api/auth/logout", post(auth::logout))
+        .route("/api/me", get(users::me))
+        .route("/api/me/password", post(users::change_password))
+        .route("/api/users", get(users::list).post(users::create))
+        .route(
+            "/api/users/{id}",
+            get(users::get).patch(users::update).delete(users::delete),
+        )
+        .route("/api/users/{id}/password", post(users::set_password))
+        .route("/api/audit", get(users::audit))
+        .route("/api/company", get(company::get).patch(company::update))
+        .route(
+            "/api/platform/companies",
+            get(platform::list).post(platform::create),
+        )
+        .route(
+            "/api/platform/companies/{id}",
+            get(platform::get).patch(platform::update),
+        )
+        .route(
+            "/api/platform/signing-keys/rotate",
+            post(platform::rotate_keys),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(sanitize_request_id))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    record_metrics,
+                ))
+                .layer(DefaultBodyLimit::max(body_limit)),
+        )
+        .with_state(state)
+}
+
+fn make_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        route,
+        request_id,
+        company_id = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    )
+}
+
+/// A client may send its own request id for correlation, but only a short, plain one: anything
+/// else is replaced so that it cannot forge log lines.
+async fn sanitize_request_id(mut request: Request, next: Next) -> Response {
+    let ok = request.headers().get(REQUEST_ID).is_none_or(|v| {
+        v.to_str().is_ok_and(|s| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+    });
+    if !ok {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    next.run(request).await
+}
+
+async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.observe_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(error::ErrorBody {
+            code: "route.not_found".into(),
+            message: "There is no such endpoint; see /api/openapi.json".into(),
+            details: None,
+        }),
+    )
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(error::ErrorBody {
+            code: "route.method_not_allowed".into(),
+            message: "This endpoint does not accept this method; see /api/openapi.json".into(),
+            details: None,
+        }),
+    )
+        .into_response()
+}
+
+/// Used by tests to check that a header value is a request id this service would keep.
+pub fn is_plain_request_id(value: &HeaderValue) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|s| s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+}

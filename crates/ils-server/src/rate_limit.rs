@@ -1,0 +1,171 @@
+//! Per-tenant rate limits by subscription tier.
+//!
+//! Buckets are keyed by the tenant of the verified token, never by address or forwarded
+//! headers. The limiter sits behind [`RateLimiter`] so that a shared (e.g. Redis-backed)
+//! implementation can replace the in-process one when the service runs as several replicas.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use ils_core::{CompanyId, SubscriptionTier};
+
+use crate::config::{RateLimitSettings, TierLimits};
+
+/// Which budget a request draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitClass {
+    /// Every authenticated API request.
+    Api,
+    /// Requests to the AI gateway (also counted against `Api`).
+    Ai,
+}
+
+impl LimitClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LimitClass::Api => "api",
+            LimitClass::Ai => "ai",
+        }
+    }
+}
+
+pub trait RateLimiter: Send + Sync + std::fmt::Debug {
+    /// `Ok` when the request may proceed, otherwise how long until it would.
+    fn check(
+        &self,
+        company: CompanyId,
+        tier: SubscriptionTier,
+        class: LimitClass,
+    ) -> Result<(), Duration>;
+
+    /// Drops idle state; called periodically.
+    fn housekeeping(&self) {}
+}
+
+/// GCRA buckets per tenant in this process (governor). Each (class, tier) pair has its own
+/// keyed limiter, so a tenant that changes tier starts drawing from the new tier's quota.
+pub struct LocalRateLimiter {
+    limiters: HashMap<(LimitClass, SubscriptionTier), DefaultKeyedRateLimiter<CompanyId>>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for LocalRateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalRateLimiter").finish_non_exhaustive()
+    }
+}
+
+impl LocalRateLimiter {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        let mut limiters = HashMap::new();
+        for (class, limits) in [
+            (LimitClass::Api, &settings.api_per_minute),
+            (LimitClass::Ai, &settings.ai_per_minute),
+        ] {
+            for tier in SubscriptionTier::ALL {
+                limiters.insert(
+                    (class, tier),
+                    DefaultKeyedRateLimiter::dashmap(quota(limits, tier)),
+                );
+            }
+        }
+        Self {
+            limiters,
+            clock: DefaultClock::default(),
+        }
+    }
+}
+
+/// `n` per minute with a burst of `n`: a tenant may use its whole minute at once, then one
+/// request every 60/n seconds.
+fn quota(limits: &TierLimits, tier: SubscriptionTier) -> Quota {
+    let per_minute = NonZeroU32::new(limits.for_tier(tier)).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(per_minute)
+}
+
+impl RateLimiter for LocalRateLimiter {
+    fn check(
+        &self,
+        company: CompanyId,
+        tier: SubscriptionTier,
+        class: LimitClass,
+    ) -> Result<(), Duration> {
+        let Some(limiter) = self.limiters.get(&(class, tier)) else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&company)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    fn housekeeping(&self) {
+        for limiter in self.limiters.values() {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(api: u32, ai: u32) -> RateLimitSettings {
+        let all = |n| TierLimits {
+            free: n,
+            pro: n * 2,
+            premium: n * 5,
+            enterprise: n * 10,
+        };
+        RateLimitSettings {
+            api_per_minute: all(api),
+            ai_per_minute: all(ai),
+        }
+    }
+
+    #[test]
+    fn tenants_have_separate_buckets() {
+        let limiter = LocalRateLimiter::new(&settings(3, 1));
+        let (a, b) = (CompanyId::new(), CompanyId::new());
+        for _ in 0..3 {
+            assert!(
+                limiter
+                    .check(a, SubscriptionTier::Free, LimitClass::Api)
+                    .is_ok()
+            );
+        }
+        let wait = limiter
+            .check(a, SubscriptionTier::Free, LimitClass::Api)
+            .expect_err("the fourth request in a minute is over a budget of 3");
+        assert!(
+            wait > Duration::from_secs(1) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(
+            limiter
+                .check(b, SubscriptionTier::Free, LimitClass::Api)
+                .is_ok(),
+            "another tenant is not affected"
+        );
+    }
+
+    #[test]
+    fn ai_budget_follows_the_tier_table() {
+        let limiter = LocalRateLimiter::new(&RateLimitSettings::default());
+        for (tier, budget) in [
+            (SubscriptionTier::Free, 10),
+            (SubscriptionTier::Pro, 20),
+            (SubscriptionTier::Premium, 50),
+            (SubscriptionTier::Enterprise, 100),
+        ] {
+            let company = CompanyId::new();
+            let allowed = (0..budget + 5)
+                .filter(|_| limiter.check(company, tier, LimitClass::Ai).is_ok())
+                .count();
+            assert_eq!(allowed, budget, "{tier}: AI requests allowed in one burst");
+        }
+    }
+}

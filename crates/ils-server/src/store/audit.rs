@@ -1,0 +1,137 @@
+//! `audit_log`: append-only record of who did what to which resource. Rows are written in the
+//! same transaction as the change they describe.
+
+use chrono::{DateTime, Utc};
+use ils_core::UserId;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{Actor, TenantTx};
+use crate::error::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failure,
+}
+
+impl Outcome {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// One audit entry. `details` must never hold secrets or patient data.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    pub action: &'a str,
+    pub resource_type: &'a str,
+    pub resource_id: Option<String>,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl<'a> Entry<'a> {
+    pub fn success(action: &'a str, resource_type: &'a str, resource_id: impl ToString) -> Self {
+        Self {
+            action,
+            resource_type,
+            resource_id: Some(resource_id.to_string()),
+            outcome: Outcome::Success,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn with_outcome(mut self, outcome: Outcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+
+    pub fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = details;
+        self
+    }
+}
+
+pub async fn record(tx: &mut TenantTx, actor: &Actor, entry: Entry<'_>) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "INSERT INTO audit_log (company_id, id, actor_user_id, actor_company_id, actor_role, action,
+                                resource_type, resource_id, outcome, request_id, device, details)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(tenant)
+    .bind(Uuid::now_v7())
+    .bind(actor.user_id.map(UserId::into_uuid))
+    .bind(actor.company_id.into_uuid())
+    .bind(actor.role.map(|r| r.as_str()))
+    .bind(entry.action)
+    .bind(entry.resource_type)
+    .bind(entry.resource_id)
+    .bind(entry.outcome.as_str())
+    .bind(actor.request_id.as_deref())
+    .bind(actor.device.as_deref())
+    .bind(sqlx::types::Json(entry.details))
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub actor_user_id: Option<Uuid>,
+    pub actor_company_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub device: Option<String>,
+    pub details: sqlx::types::Json<serde_json::Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    pub actor_user_id: Option<Uuid>,
+    pub action: Option<&'a str>,
+    /// Rows strictly older than this id (ids are UUIDv7, so they sort by time).
+    pub before: Option<Uuid>,
+}
+
+/// Newest first.
+pub async fn list(tx: &mut TenantTx, filter: &Filter<'_>, limit: u32) -> Result<Vec<AuditRow>> {
+    let tenant = tx.tenant();
+    let rows = sqlx::query_as(
+        "SELECT id, occurred_at, actor_user_id, actor_company_id, actor_role, action, resource_type,
+                resource_id, outcome, request_id, device, details
+         FROM audit_log
+         WHERE company_id = $1
+           AND ($2::text IS NULL OR resource_type = $2)
+           AND ($3::text IS NULL OR resource_id = $3)
+           AND ($4::uuid IS NULL OR actor_user_id = $4)
+           AND ($5::text IS NULL OR action = $5)
+           AND ($6::uuid IS NULL OR id < $6)
+         ORDER BY id DESC LIMIT $7",
+    )
+    .bind(tenant)
+    .bind(filter.resource_type)
+    .bind(filter.resource_id)
+    .bind(filter.actor_user_id)
+    .bind(filter.action)
+    .bind(filter.before)
+    .bind(i64::from(limit))
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}

@@ -1,0 +1,303 @@
+//! `users`: people who sign in, each inside one company.
+
+use chrono::{DateTime, Utc};
+use ils_core::user::UserStatus;
+use ils_core::{CompanyId, CompanyStatus, Role, SubscriptionTier, UserId};
+use uuid::Uuid;
+
+use super::parse_column;
+use crate::db::TenantTx;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct User {
+    pub company_id: CompanyId,
+    pub id: UserId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub failed_logins: i32,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    company_id: Uuid,
+    id: Uuid,
+    email: String,
+    first_name: String,
+    last_name: String,
+    role: String,
+    status: String,
+    failed_logins: i32,
+    locked_until: Option<DateTime<Utc>>,
+    last_login_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<Row> for User {
+    type Error = Error;
+
+    fn try_from(row: Row) -> Result<Self> {
+        Ok(User {
+            company_id: CompanyId::from_uuid(row.company_id),
+            id: UserId::from_uuid(row.id),
+            email: row.email,
+            first_name: row.first_name,
+            last_name: row.last_name,
+            role: parse_column("users.role", &row.role)?,
+            status: parse_column("users.status", &row.status)?,
+            failed_logins: row.failed_logins,
+            locked_until: row.locked_until,
+            last_login_at: row.last_login_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "company_id, id, email, first_name, last_name, role, status, failed_logins, \
+                       locked_until, last_login_at, created_at, updated_at";
+
+fn not_found() -> Error {
+    Error::NotFound { resource: "user" }
+}
+
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub id: UserId,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub role: Role,
+}
+
+pub async fn insert(tx: &mut TenantTx, new: &NewUser<'_>) -> Result<User> {
+    let tenant = tx.tenant();
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO users (company_id, id, email, password_hash, first_name, last_name, role, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active') RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(new.id.into_uuid())
+    .bind(new.email)
+    .bind(new.password_hash)
+    .bind(new.first_name)
+    .bind(new.last_name)
+    .bind(new.role.as_str())
+    .fetch_one(tx.conn())
+    .await
+    .map_err(Error::on_unique_violation(
+        "user.email_taken",
+        "A user with this e-mail address already exists in this company",
+    ))?;
+    row.try_into()
+}
+
+pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
+    let tenant = tx.tenant();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(not_found)?.try_into()
+}
+
+/// A user and their password hash, for sign-in. Locks the row so that concurrent failed
+/// attempts are all counted.
+pub async fn get_for_login(tx: &mut TenantTx, email: &str) -> Result<Option<(User, String)>> {
+    let tenant = tx.tenant();
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT password_hash FROM users WHERE company_id = $1 AND lower(email) = lower($2) FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(email)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((hash,)) = row else { return Ok(None) };
+    let user: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE company_id = $1 AND lower(email) = lower($2)"
+    )))
+    .bind(tenant)
+    .bind(email)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(Some((user.try_into()?, hash)))
+}
+
+pub async fn password_hash(tx: &mut TenantTx, id: UserId) -> Result<String> {
+    let tenant = tx.tenant();
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT password_hash FROM users WHERE company_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id.into_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    row.map(|(h,)| h).ok_or_else(not_found)
+}
+
+pub async fn list(tx: &mut TenantTx, after: Option<UserId>, limit: u32) -> Result<Vec<User>> {
+    let tenant = tx.tenant();
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM users WHERE company_id = $1 AND ($2::uuid IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    )))
+    .bind(tenant)
+    .bind(after.map(UserId::into_uuid))
+    .bind(i64::from(limit))
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter().map(User::try_from).collect()
+}
+
+#[derive(Debug, Default)]
+pub struct UserChanges<'a> {
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub role: Option<Role>,
+    pub status: Option<UserStatus>,
+}
+
+pub async fn update(tx: &mut TenantTx, id: UserId, changes: &UserChanges<'_>) -> Result<User> {
+    let tenant = tx.tenant();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE users SET
+            first_name = coalesce($3, first_name),
+            last_name = coalesce($4, last_name),
+            role = coalesce($5, role),
+            status = coalesce($6, status),
+            updated_at = now()
+         WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(changes.first_name)
+    .bind(changes.last_name)
+    .bind(changes.role.map(Role::as_str))
+    .bind(changes.status.map(UserStatus::as_str))
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(not_found)?.try_into()
+}
+
+pub async fn set_password(tx: &mut TenantTx, id: UserId, hash: &str) -> Result<()> {
+    let tenant = tx.tenant();
+    let done = sqlx::query(
+        "UPDATE users SET password_hash = $3, password_changed_at = now(), failed_logins = 0,
+                locked_until = NULL, updated_at = now()
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(hash)
+    .execute(tx.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+pub async fn delete(tx: &mut TenantTx, id: UserId) -> Result<()> {
+    let tenant = tx.tenant();
+    let done = sqlx::query("DELETE FROM users WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id.into_uuid())
+        .execute(tx.conn())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// Counts a failed sign-in and locks the account once `max_failures` is reached.
+pub async fn record_failed_login(
+    tx: &mut TenantTx,
+    id: UserId,
+    max_failures: u32,
+    lockout_secs: u64,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE users SET
+            failed_logins = failed_logins + 1,
+            locked_until = CASE WHEN failed_logins + 1 >= $3
+                                THEN now() + make_interval(secs => $4) ELSE locked_until END
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(i32::try_from(max_failures).unwrap_or(i32::MAX))
+    .bind(lockout_secs as f64)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn record_successful_login(tx: &mut TenantTx, id: UserId) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = now()
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Active company admins other than `except`.
+pub async fn count_other_active_admins(tx: &mut TenantTx, except: UserId) -> Result<i64> {
+    let tenant = tx.tenant();
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM users WHERE company_id = $1 AND id <> $2
+           AND role = 'company_admin' AND status = 'active'",
+    )
+    .bind(tenant)
+    .bind(except.into_uuid())
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(count)
+}
+
+/// What every authenticated request re-checks (through a short cache).
+#[derive(Clone, Copy, Debug)]
+pub struct StandingRow {
+    pub user_status: UserStatus,
+    pub role: Role,
+    pub company_status: CompanyStatus,
+    pub tier: SubscriptionTier,
+}
+
+pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRow>> {
+    let tenant = tx.tenant();
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT u.status, u.role, c.status, c.tier FROM users u JOIN companies c ON c.id = u.company_id
+         WHERE u.company_id = $1 AND u.id = $2",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|(us, role, cs, tier)| {
+        Ok(StandingRow {
+            user_status: parse_column("users.status", &us)?,
+            role: parse_column("users.role", &role)?,
+            company_status: parse_column("companies.status", &cs)?,
+            tier: parse_column("companies.tier", &tier)?,
+        })
+    })
+    .transpose()
+}

@@ -1,0 +1,204 @@
+//! The harness: each test spawns ILS Central on a free loopback port against its own fresh
+//! database on the shared throwaway PostgreSQL, and talks to it over real HTTP.
+
+#![allow(dead_code)]
+
+use ils_core::{Role, SubscriptionTier};
+use ils_server::config::Settings;
+use ils_server::{AppState, db, http};
+use ils_testkit::TestDb;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const PLATFORM_DOMAIN: &str = "platform.ils.test";
+pub const PLATFORM_EMAIL: &str = "operator@platform.ils.test";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub state: AppState,
+    /// The platform administrator's access token.
+    pub platform_token: String,
+}
+
+/// A tenant created for a test, with its first company administrator signed in.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub id: String,
+    pub domain: String,
+    pub admin_token: String,
+    pub admin_id: String,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
+pub fn test_settings(db: &TestDb) -> Settings {
+    let mut settings = Settings::default();
+    settings.database.url = ils_server::config::Secret::new(db.service_url.clone());
+    settings.database.max_connections = 8;
+    // Cheaper argon2id than production so the suite stays fast; the algorithm is the same.
+    settings.auth.argon2_memory_kib = 4096;
+    settings.auth.argon2_iterations = 1;
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDb::create(&db::MIGRATOR).await.expect("a fresh test database");
+        let mut settings = test_settings(&db);
+        configure(&mut settings);
+        let state = AppState::build(settings).await.expect("the service starts");
+        ils_server::tenants::bootstrap_platform(
+            &state,
+            "ILS Platform",
+            PLATFORM_DOMAIN,
+            ils_server::accounts::NewUserInput {
+                email: PLATFORM_EMAIL.into(),
+                password: PASSWORD.into(),
+                first_name: "Pat".into(),
+                last_name: "Operator".into(),
+                role: Role::PlatformAdmin,
+            },
+        )
+        .await
+        .expect("bootstrap")
+        .expect("a new platform");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = http::router(state.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        let client = reqwest::Client::new();
+        let mut app = Self {
+            base,
+            client,
+            db,
+            state,
+            platform_token: String::new(),
+        };
+        app.platform_token = app.login(PLATFORM_DOMAIN, PLATFORM_EMAIL, PASSWORD).await;
+        app
+    }
+
+    pub async fn owner_pool(&self) -> PgPool {
+        PgPool::connect(&self.db.owner_url).await.expect("owner connection")
+    }
+
+    pub async fn service_pool(&self, max: u32) -> PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(max)
+            .connect(&self.db.service_url)
+            .await
+            .expect("service connection")
+    }
+
+    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.send(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login_reply(&self, domain: &str, email: &str, password: &str) -> Reply {
+        self.send(
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({ "domain": domain, "email": email, "password": password })),
+        )
+        .await
+    }
+
+    /// Signs in and returns the access token.
+    pub async fn login(&self, domain: &str, email: &str, password: &str) -> String {
+        let reply = self.login_reply(domain, email, password).await;
+        assert_eq!(reply.status, StatusCode::OK, "login of {email}: {:?}", reply.body);
+        reply.body["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// Creates a tenant through the platform API with a company administrator.
+    pub async fn create_tenant(&self, label: &str, tier: SubscriptionTier) -> Tenant {
+        let domain = format!("{label}-{}.example", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let admin_email = format!("admin@{domain}");
+        let reply = self
+            .post(
+                "/api/platform/companies",
+                &self.platform_token,
+                json!({
+                    "name": format!("{label} Optics"), "domain": domain, "tier": tier.as_str(),
+                    "admin": { "email": admin_email, "password": PASSWORD, "first_name": "Ada", "last_name": "Admin" }
+                }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "create tenant: {:?}", reply.body);
+        let id = reply.body["id"].as_str().expect("id").to_owned();
+        let admin_token = self.login(&domain, &admin_email, PASSWORD).await;
+        let me = self.get("/api/me", &admin_token).await;
+        Tenant {
+            id,
+            domain,
+            admin_token,
+            admin_id: me.body["id"].as_str().expect("me.id").to_owned(),
+        }
+    }
+
+    /// Adds a user with `role` to the tenant and signs them in: (user id, token).
+    pub async fn add_user(&self, tenant: &Tenant, role: Role) -> (String, String) {
+        let email = format!("{}-{}@{}", role.as_str().replace('_', "-"), &uuid::Uuid::new_v4().simple().to_string()[..6], tenant.domain);
+        let reply = self
+            .post(
+                "/api/users",
+                &tenant.admin_token,
+                json!({ "email": email, "password": PASSWORD, "first_name": "Sam", "last_name": "Staff", "role": role.as_str() }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "add {role}: {:?}", reply.body);
+        let id = reply.body["id"].as_str().expect("id").to_owned();
+        let token = self.login(&tenant.domain, &email, PASSWORD).await;
+        (id, token)
+    }
+}

@@ -1,0 +1,289 @@
+//! Test and benchmark support for ILS: a real PostgreSQL with pgvector.
+//!
+//! With `DATABASE_URL` set (a role that may create databases and roles), that server is used.
+//! Without it, the first caller starts a throwaway cluster in a temporary directory on a free
+//! loopback port, shared by the whole process. A watchdog process stops the cluster and deletes
+//! its directory as soon as this process ends, however it ends (success, panic, kill).
+//!
+//! Each test gets its own database, migrated by the owner (superuser); the service under test
+//! connects as `ils_service`, a login role that is a member of `ils_app`, owns nothing and has
+//! no BYPASSRLS, exactly as in production.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use anyhow::{Context, bail};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{Connection, PgConnection};
+
+/// The login role the service uses in tests.
+pub const SERVICE_ROLE: &str = "ils_service";
+
+struct Server {
+    /// A superuser URL without a database name.
+    host: String,
+    port: u16,
+    admin_user: String,
+    admin_password: Option<String>,
+}
+
+static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+fn server() -> anyhow::Result<&'static Server> {
+    let result = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => parse_external(&url).map_err(|e| format!("{e:#}")),
+        _ => start_cluster().map_err(|e| format!("{e:#}")),
+    });
+    match result {
+        Ok(server) => Ok(server),
+        Err(e) => bail!("no PostgreSQL for the tests: {e}"),
+    }
+}
+
+fn parse_external(url: &str) -> anyhow::Result<Server> {
+    let options: sqlx::postgres::PgConnectOptions = url.parse().context("parsing DATABASE_URL")?;
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let userinfo = rest.split_once('@').map(|(u, _)| u).unwrap_or("");
+    let (user, password) = match userinfo.split_once(':') {
+        Some((u, p)) => (u.to_owned(), Some(p.to_owned())),
+        None if !userinfo.is_empty() => (userinfo.to_owned(), None),
+        None => ("postgres".to_owned(), None),
+    };
+    Ok(Server {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        admin_user: user,
+        admin_password: password,
+    })
+}
+
+fn pg_bin() -> PathBuf {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if dir.join("initdb").exists() {
+            return dir;
+        }
+    }
+    PathBuf::from("/usr/lib/postgresql/15/bin")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// Runs `program` as the `postgres` system user when we are root (initdb refuses root).
+fn as_pg_user(program: &Path) -> Command {
+    if is_root() {
+        let mut cmd = Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(program);
+        cmd
+    } else {
+        Command::new(program)
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
+    let out = cmd.output().with_context(|| format!("running {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn start_cluster() -> anyhow::Result<Server> {
+    let bin = pg_bin();
+    if !bin.join("initdb").exists() {
+        bail!(
+            "PostgreSQL server binaries not found in {}; run `make setup` (scripts/setup-system.sh) or set DATABASE_URL",
+            bin.display()
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("ils-pg-")
+        .tempdir()
+        .context("creating the cluster directory")?
+        .keep();
+    if is_root() {
+        run(
+            {
+                let mut c = Command::new("chown");
+                c.args(["-R", "postgres:postgres"]).arg(&dir);
+                c
+            },
+            "chown of the cluster directory",
+        )?;
+    }
+    let data = dir.join("data");
+    let mut initdb = as_pg_user(&bin.join("initdb"));
+    initdb.arg("-D").arg(&data).args([
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-sync",
+        "--locale=C",
+    ]);
+    run(initdb, "initdb")?;
+
+    let port = free_port()?;
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+         -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB",
+        dir.display()
+    );
+    let mut start = as_pg_user(&bin.join("pg_ctl"));
+    start
+        .arg("-D")
+        .arg(&data)
+        .args(["-o", &options, "-l"])
+        .arg(dir.join("server.log"))
+        .args(["-w", "-t", "60", "start"]);
+    start.stdout(Stdio::null());
+    run(start, "pg_ctl start")?;
+
+    spawn_watchdog(&bin, &data, &dir)?;
+    Ok(Server {
+        host: "127.0.0.1".into(),
+        port,
+        admin_user: "postgres".into(),
+        admin_password: None,
+    })
+}
+
+/// A detached shell that waits for this process to end, then stops the cluster and removes it.
+fn spawn_watchdog(bin: &Path, data: &Path, dir: &Path) -> anyhow::Result<()> {
+    let pid = std::process::id();
+    let stop = if is_root() {
+        format!(
+            "runuser -u postgres -- {} -D {} -m immediate stop",
+            bin.join("pg_ctl").display(),
+            data.display()
+        )
+    } else {
+        format!(
+            "{} -D {} -m immediate stop",
+            bin.join("pg_ctl").display(),
+            data.display()
+        )
+    };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf {}",
+        dir.display()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::CommandExt;
+        cmd.process_group(0);
+    }
+    cmd.spawn().context("starting the cluster watchdog")?;
+    Ok(())
+}
+
+impl Server {
+    fn url(&self, user: &str, password: Option<&str>, database: &str) -> String {
+        let auth = match password {
+            Some(p) => format!("{user}:{p}"),
+            None => user.to_owned(),
+        };
+        format!("postgres://{auth}@{}:{}/{database}", self.host, self.port)
+    }
+
+    fn admin_url(&self, database: &str) -> String {
+        self.url(&self.admin_user, self.admin_password.as_deref(), database)
+    }
+}
+
+/// A fresh, migrated database for one test.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    pub name: String,
+    /// Superuser connection (owner of the schema; bypasses RLS). For setup and catalog checks.
+    pub owner_url: String,
+    /// The service's connection: `ils_service`, subject to RLS.
+    pub service_url: String,
+}
+
+impl TestDb {
+    pub async fn create(migrator: &Migrator) -> anyhow::Result<Self> {
+        let server = server()?;
+        let name = format!("ils_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&server.admin_url("postgres"))
+            .await
+            .context("connecting to PostgreSQL as the administrator")?;
+        ensure_roles(&mut admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .context("creating the test database")?;
+        admin.close().await.ok();
+
+        let owner_url = server.admin_url(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&owner_url)
+            .await?;
+        migrator
+            .run(&pool)
+            .await
+            .context("migrating the test database")?;
+        pool.close().await;
+
+        let service_password = std::env::var("ILS_TEST_SERVICE_PASSWORD").ok();
+        Ok(Self {
+            service_url: server.url(SERVICE_ROLE, service_password.as_deref(), &name),
+            owner_url,
+            name,
+        })
+    }
+}
+
+async fn ensure_roles(admin: &mut PgConnection) -> anyhow::Result<()> {
+    // Concurrent test processes may race to create the roles; a duplicate is fine.
+    let password = std::env::var("ILS_TEST_SERVICE_PASSWORD").ok();
+    let password_clause = password
+        .as_deref()
+        .map(|p| format!(" PASSWORD '{}'", p.replace('\'', "''")))
+        .unwrap_or_default();
+    let statement = format!(
+        "DO $$ BEGIN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'ils_app') THEN
+                CREATE ROLE ils_app NOLOGIN NOBYPASSRLS;
+            END IF;
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
+                CREATE ROLE {SERVICE_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE INHERIT IN ROLE ils_app{password_clause};
+            END IF;
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+         END $$"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .execute(admin)
+        .await
+        .context("creating the service roles")?;
+    Ok(())
+}
