@@ -182,11 +182,7 @@ impl Db {
             uuid.hyphenated(),
             if platform { "on" } else { "off" }
         );
-        let tx = self
-            .pool
-            .begin_with(AssertSqlSafe(statement))
-            .await
-            .map_err(unavailable_or_db)?;
+        let tx = self.pool.begin_with(AssertSqlSafe(statement)).await?;
         Ok(TenantTx { tx, company_id })
     }
 
@@ -197,15 +193,6 @@ impl Db {
             Ok(Err(e)) => Err(Error::Unavailable(e)),
             Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
         }
-    }
-}
-
-fn unavailable_or_db(err: sqlx::Error) -> Error {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            Error::Unavailable(err)
-        }
-        other => Error::Database(other),
     }
 }
 

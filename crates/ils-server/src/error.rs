@@ -43,7 +43,7 @@ pub enum Error {
     Unavailable(#[source] sqlx::Error),
 
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
 
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,5 +102,27 @@ impl From<ils_core::FieldError> for Error {
         Error::Validation(ValidationErrors {
             errors: vec![error],
         })
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    /// Connection-level failures (server gone, database missing, too many connections, shutting
+    /// down) mean "unavailable" (503); everything else is a database error (500).
+    fn from(error: sqlx::Error) -> Self {
+        let unavailable = match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code == "3D000"
+                    || ["08", "53", "57"]
+                        .iter()
+                        .any(|class| code.starts_with(class))
+            }),
+            _ => false,
+        };
+        if unavailable {
+            Error::Unavailable(error)
+        } else {
+            Error::Database(error)
+        }
     }
 }

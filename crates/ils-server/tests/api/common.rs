@@ -62,7 +62,9 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let db = TestDb::create(&db::MIGRATOR).await.expect("a fresh test database");
+        let db = TestDb::create(&db::MIGRATOR)
+            .await
+            .expect("a fresh test database");
         let mut settings = test_settings(&db);
         configure(&mut settings);
         let state = AppState::build(settings).await.expect("the service starts");
@@ -81,7 +83,9 @@ impl TestApp {
         .await
         .expect("bootstrap")
         .expect("a new platform");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let router = http::router(state.clone());
         tokio::spawn(async move {
@@ -100,7 +104,9 @@ impl TestApp {
     }
 
     pub async fn owner_pool(&self) -> PgPool {
-        PgPool::connect(&self.db.owner_url).await.expect("owner connection")
+        PgPool::connect(&self.db.owner_url)
+            .await
+            .expect("owner connection")
     }
 
     pub async fn service_pool(&self, max: u32) -> PgPool {
@@ -111,7 +117,13 @@ impl TestApp {
             .expect("service connection")
     }
 
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -124,7 +136,11 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Reply {
@@ -136,7 +152,8 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.send(Method::PATCH, path, Some(token), Some(body)).await
+        self.send(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Reply {
@@ -156,13 +173,24 @@ impl TestApp {
     /// Signs in and returns the access token.
     pub async fn login(&self, domain: &str, email: &str, password: &str) -> String {
         let reply = self.login_reply(domain, email, password).await;
-        assert_eq!(reply.status, StatusCode::OK, "login of {email}: {:?}", reply.body);
-        reply.body["access_token"].as_str().expect("access token").to_owned()
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login of {email}: {:?}",
+            reply.body
+        );
+        reply.body["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_owned()
     }
 
     /// Creates a tenant through the platform API with a company administrator.
     pub async fn create_tenant(&self, label: &str, tier: SubscriptionTier) -> Tenant {
-        let domain = format!("{label}-{}.example", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let domain = format!(
+            "{label}-{}.example",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
         let admin_email = format!("admin@{domain}");
         let reply = self
             .post(
@@ -174,7 +202,12 @@ impl TestApp {
                 }),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "create tenant: {:?}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create tenant: {:?}",
+            reply.body
+        );
         let id = reply.body["id"].as_str().expect("id").to_owned();
         let admin_token = self.login(&domain, &admin_email, PASSWORD).await;
         let me = self.get("/api/me", &admin_token).await;
@@ -188,7 +221,12 @@ impl TestApp {
 
     /// Adds a user with `role` to the tenant and signs them in: (user id, token).
     pub async fn add_user(&self, tenant: &Tenant, role: Role) -> (String, String) {
-        let email = format!("{}-{}@{}", role.as_str().replace('_', "-"), &uuid::Uuid::new_v4().simple().to_string()[..6], tenant.domain);
+        let email = format!(
+            "{}-{}@{}",
+            role.as_str().replace('_', "-"),
+            &uuid::Uuid::new_v4().simple().to_string()[..6],
+            tenant.domain
+        );
         let reply = self
             .post(
                 "/api/users",
@@ -196,7 +234,12 @@ impl TestApp {
                 json!({ "email": email, "password": PASSWORD, "first_name": "Sam", "last_name": "Staff", "role": role.as_str() }),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "add {role}: {:?}", reply.body);
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "add {role}: {:?}",
+            reply.body
+        );
         let id = reply.body["id"].as_str().expect("id").to_owned();
         let token = self.login(&tenant.domain, &email, PASSWORD).await;
         (id, token)

@@ -1,0 +1,419 @@
+//! Access tokens: every forgery and every malformed token is refused with 401; refresh tokens
+//! rotate and their reuse ends the whole sign-in; keys rotate without a restart.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ils_core::{Role, SubscriptionTier};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, TestApp};
+
+/// The server's active key, read from the database, so tests can mint tokens of any shape.
+async fn active_key(app: &TestApp) -> (String, Vec<u8>, Vec<u8>) {
+    let pool = app.owner_pool().await;
+    let row: (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT kid, private_key_der, public_key FROM signing_keys WHERE retired_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("active key");
+    row
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).expect("json"))
+}
+
+struct Minter {
+    kid: String,
+    der: Vec<u8>,
+    claims: Value,
+}
+
+impl Minter {
+    fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(&self.der)).expect("sign")
+    }
+
+    fn without(&self, field: &str) -> String {
+        let mut claims = self.claims.clone();
+        claims.as_object_mut().expect("object").remove(field);
+        self.sign(&claims)
+    }
+
+    fn with(&self, field: &str, value: Value) -> String {
+        let mut claims = self.claims.clone();
+        claims[field] = value;
+        self.sign(&claims)
+    }
+}
+
+async fn minter(app: &TestApp, user_id: &str, company_id: &str) -> Minter {
+    let (kid, der, _) = active_key(app).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": user_id, "company_id": company_id, "role": "company_admin",
+        "permissions": Role::CompanyAdmin.grants(), "iat": now, "exp": now + 300,
+        "iss": "ils-central", "aud": "ils", "jti": "test"
+    });
+    Minter { kid, der, claims }
+}
+
+#[tokio::test]
+async fn forged_and_malformed_tokens_are_refused() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("jwt", SubscriptionTier::Pro).await;
+    let m = minter(&app, &tenant.admin_id, &tenant.id).await;
+    let (kid, _, public) = active_key(&app).await;
+    let now = chrono::Utc::now().timestamp();
+
+    // The control: a token minted the way the server mints it is accepted.
+    let good = m.sign(&m.claims);
+    assert_eq!(
+        app.get("/api/me", &good).await.status,
+        StatusCode::OK,
+        "the control token must pass"
+    );
+
+    let parts: Vec<&str> = good.split('.').collect();
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": kid})),
+        parts[1]
+    );
+    let hs256_with_public_key = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, &m.claims, &EncodingKey::from_secret(&public)).expect("hs256")
+    };
+    let wrong_key = {
+        let other = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = other.to_pkcs8_der().expect("der");
+        Minter {
+            kid: kid.clone(),
+            der: der.as_bytes().to_vec(),
+            claims: m.claims.clone(),
+        }
+        .sign(&m.claims)
+    };
+    let tampered = {
+        let mut claims = m.claims.clone();
+        claims["role"] = json!("platform_admin");
+        claims["permissions"] = json!(["*"]);
+        format!("{}.{}.{}", parts[0], b64(&claims), parts[2])
+    };
+    let unknown_kid = Minter {
+        kid: "ils-unknown".into(),
+        der: m.der.clone(),
+        claims: m.claims.clone(),
+    }
+    .sign(&m.claims);
+
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", alg_none),
+        ("HS256 signed with the public key", hs256_with_public_key),
+        ("signed with another key", wrong_key),
+        ("tampered claims", tampered),
+        ("unknown kid", unknown_kid),
+        ("expired beyond the leeway", m.with("exp", json!(now - 120))),
+        ("missing exp", m.without("exp")),
+        ("missing aud", m.without("aud")),
+        ("missing iss", m.without("iss")),
+        ("missing sub", m.without("sub")),
+        ("missing company_id", m.without("company_id")),
+        ("wrong audience", m.with("aud", json!("someone-else"))),
+        ("wrong issuer", m.with("iss", json!("evil-issuer"))),
+        ("sub not a uuid", m.with("sub", json!("admin"))),
+        ("garbage", "not.a.token".into()),
+        ("empty segments", "..".into()),
+    ];
+    for (name, token) in cases {
+        let reply = app.get("/api/me", &token).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: {:?}",
+            reply.body
+        );
+        assert!(
+            reply.code().starts_with("auth."),
+            "{name}: {:?}",
+            reply.body
+        );
+    }
+
+    // A validly signed token for a user id that does not exist in that tenant.
+    let ghost = m.with("sub", json!(uuid::Uuid::now_v7()));
+    assert_eq!(
+        app.get("/api/me", &ghost).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // A validly signed token whose company is another tenant's: the user is not found there.
+    let other = app.create_tenant("other", SubscriptionTier::Pro).await;
+    let moved = m.with("company_id", json!(other.id));
+    assert_eq!(
+        app.get("/api/me", &moved).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_revokes_the_family() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("refresh", SubscriptionTier::Pro).await;
+    let login = app
+        .login_reply(
+            &tenant.domain,
+            &format!("admin@{}", tenant.domain),
+            PASSWORD,
+        )
+        .await;
+    let first = login.body["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let refresh = |token: String| {
+        let app = &app;
+        async move {
+            app.send(
+                reqwest::Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({"refresh_token": token})),
+            )
+            .await
+        }
+    };
+
+    let second = refresh(first.clone()).await;
+    assert_eq!(second.status, StatusCode::OK, "{:?}", second.body);
+    let second_token = second.body["refresh_token"]
+        .as_str()
+        .expect("rotated")
+        .to_owned();
+    assert_ne!(first, second_token);
+    assert_eq!(
+        app.get(
+            "/api/me",
+            second.body["access_token"].as_str().expect("access")
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+
+    let reuse = refresh(first).await;
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reuse.code(), "auth.refresh_token_reused");
+    let after = refresh(second_token).await;
+    assert_eq!(
+        after.status,
+        StatusCode::UNAUTHORIZED,
+        "the whole family is revoked"
+    );
+
+    for bad in [
+        "",
+        "ilsr.nope",
+        "ilsr.00000000000000000000000000000000.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
+        let reply = refresh(bad.to_owned()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad:?}");
+        assert_eq!(reply.code(), "auth.invalid_refresh_token");
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_the_sign_in() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("logout", SubscriptionTier::Pro).await;
+    let login = app
+        .login_reply(
+            &tenant.domain,
+            &format!("admin@{}", tenant.domain),
+            PASSWORD,
+        )
+        .await;
+    let token = login.body["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let body = Some(json!({"refresh_token": token}));
+    let out = app
+        .send(
+            reqwest::Method::POST,
+            "/api/auth/logout",
+            None,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    let again = app
+        .send(
+            reqwest::Method::POST,
+            "/api/auth/refresh",
+            None,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+    let twice = app
+        .send(reqwest::Method::POST, "/api/auth/logout", None, body)
+        .await;
+    assert_eq!(twice.status, StatusCode::NO_CONTENT, "logout is idempotent");
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid_and_publishes_both_keys() {
+    let app = TestApp::spawn().await;
+    let before = app
+        .send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    let old_kid = before.body["keys"][0]["kid"]
+        .as_str()
+        .expect("kid")
+        .to_owned();
+    assert_eq!(before.body["keys"][0]["alg"], "EdDSA");
+    assert_eq!(before.body["keys"][0]["crv"], "Ed25519");
+
+    let rotated = app
+        .post(
+            "/api/platform/signing-keys/rotate",
+            &app.platform_token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    let new_kid = rotated.body["kid"].as_str().expect("kid").to_owned();
+    assert_ne!(old_kid, new_kid);
+
+    assert_eq!(
+        app.get("/api/me", &app.platform_token).await.status,
+        StatusCode::OK,
+        "old tokens still verify"
+    );
+    let fresh = app
+        .login(
+            crate::common::PLATFORM_DOMAIN,
+            crate::common::PLATFORM_EMAIL,
+            PASSWORD,
+        )
+        .await;
+    let header = jsonwebtoken::decode_header(&fresh).expect("header");
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(new_kid.as_str()),
+        "new tokens use the new key"
+    );
+    let after = app
+        .send(reqwest::Method::GET, "/.well-known/jwks.json", None, None)
+        .await;
+    let kids: Vec<&str> = after.body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+}
+
+#[tokio::test]
+async fn disabled_users_and_suspended_tenants_are_refused_within_the_cache_interval() {
+    // A second replica (simulated by a direct SQL change) is caught within status_cache_secs.
+    let app = TestApp::spawn_with(|s| s.auth.status_cache_secs = 1).await;
+    let tenant = app.create_tenant("standing", SubscriptionTier::Pro).await;
+    let (ecp_id, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    assert_eq!(app.get("/api/me", &ecp).await.status, StatusCode::OK);
+
+    let owner = app.owner_pool().await;
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE id = $1::uuid")
+        .bind(&ecp_id)
+        .execute(&owner)
+        .await
+        .expect("disable behind the service's back");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let reply = app.get("/api/me", &ecp).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.code(), "user.disabled");
+
+    // Through the API the change is immediate on this replica.
+    let suspend = app
+        .patch(
+            &format!("/api/platform/companies/{}", tenant.id),
+            &app.platform_token,
+            json!({"status": "suspended"}),
+        )
+        .await;
+    assert_eq!(suspend.status, StatusCode::OK, "{:?}", suspend.body);
+    let reply = app.get("/api/me", &tenant.admin_token).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert_eq!(reply.code(), "tenant.suspended");
+    let login = app
+        .login_reply(
+            &tenant.domain,
+            &format!("admin@{}", tenant.domain),
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(login.code(), "tenant.suspended");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("lockout", SubscriptionTier::Pro).await;
+    let email = format!("admin@{}", tenant.domain);
+    for attempt in 1..=5 {
+        let reply = app
+            .login_reply(&tenant.domain, &email, "wrong passphrase here")
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(reply.code(), "auth.invalid_credentials");
+    }
+    let locked = app.login_reply(&tenant.domain, &email, PASSWORD).await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        locked.body
+    );
+    assert_eq!(locked.code(), "auth.locked_out");
+    assert!(locked.headers.get("retry-after").is_some());
+
+    // Unknown accounts and domains answer exactly like a wrong password.
+    let unknown = app
+        .login_reply(&tenant.domain, "nobody@example.org", PASSWORD)
+        .await;
+    let no_domain = app.login_reply("nowhere.example", &email, PASSWORD).await;
+    for reply in [unknown, no_domain] {
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(reply.code(), "auth.invalid_credentials");
+    }
+
+    // An administrator's password reset lifts the lockout.
+    let me = app.get("/api/me", &tenant.admin_token).await;
+    let id = me.body["id"].as_str().expect("id");
+    let second_admin = app.add_user(&tenant, Role::CompanyAdmin).await.1;
+    let reset = app
+        .post(
+            &format!("/api/users/{id}/password"),
+            &second_admin,
+            json!({"password": "a brand new passphrase"}),
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT, "{:?}", reset.body);
+    assert_eq!(
+        app.login_reply(&tenant.domain, &email, "a brand new passphrase")
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -1,0 +1,13 @@
+//! ILS Central's integration tests: one binary, one module per concern, all against a real
+//! PostgreSQL over real HTTP.
+
+mod common;
+
+mod auth_jwt;
+mod bad_input;
+mod cross_tenant;
+mod observability;
+mod platform_and_users;
+mod rate_limits;
+mod rls;
+mod role_matrix;
