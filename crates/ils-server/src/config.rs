@@ -201,7 +201,7 @@ impl Default for LogSettings {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("could not read the settings: {0}")]
+    #[error("could not read the settings: {}", .0.to_string())]
     Load(#[from] Box<figment::Error>),
     #[error("invalid setting {field}: {message}")]
     Invalid {
@@ -209,6 +209,8 @@ pub enum ConfigError {
         message: String,
     },
 }
+
+const SECTIONS: [&str; 6] = ["listen", "database", "auth", "rate_limits", "http", "log"];
 
 impl Settings {
     /// Defaults, then `file` if given, then `ILS_*` environment variables.
@@ -218,7 +220,16 @@ impl Settings {
             figment = figment.merge(Toml::file_exact(file));
         }
         let settings: Settings = figment
-            .merge(Env::prefixed("ILS_").split("__"))
+            .merge(
+                // Only variables that name a settings section; other ILS_* variables (e.g. the
+                // CLI's ILS_BOOTSTRAP_PASSWORD) are not settings.
+                Env::prefixed("ILS_").split("__").filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    SECTIONS.iter().any(|s| {
+                        key == *s || key.starts_with(&format!("{s}.")) || key.starts_with(&format!("{s}__"))
+                    })
+                }),
+            )
             .extract()
             .map_err(Box::new)?;
         settings.validate()?;
@@ -272,6 +283,21 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_overrides_and_unrelated_variables_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ILS_DATABASE__MAX_CONNECTIONS", "7");
+            jail.set_env("ILS_AUTH__LEEWAY_SECS", "5");
+            jail.set_env("ILS_BOOTSTRAP_PASSWORD", "not a setting");
+            let settings = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(settings.database.max_connections, 7);
+            assert_eq!(settings.auth.leeway_secs, 5);
+            jail.set_env("ILS_AUTH__LEEWAY_SECS", "300");
+            assert!(Settings::load(None).is_err(), "leeway above 30 s is refused");
+            Ok(())
+        });
+    }
 
     #[test]
     fn secrets_are_redacted_in_debug() {

@@ -1,0 +1,34 @@
+# ILS — the two commands: `make run` and `make test`. Both install what is missing first and
+# are fast when everything is already there.
+
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
+CARGO ?= cargo
+
+.PHONY: run test setup check-toolchain bench lint fmt
+
+## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
+run: setup
+	@scripts/run.sh
+
+## Set up everything and run every test (a throwaway PostgreSQL is started and stopped by the tests).
+test: setup
+	$(CARGO) test --workspace --locked
+
+## System packages (PostgreSQL 15, pgvector, build tools) and a check of the Rust toolchain.
+setup: check-toolchain
+	@scripts/setup-system.sh
+
+check-toolchain:
+	@scripts/check-toolchain.sh
+
+## The load generator (N tenants × M clients against the server on loopback).
+bench: setup
+	$(CARGO) bench -p ils-server --bench loadgen --locked
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
