@@ -226,7 +226,9 @@ impl Settings {
                 Env::prefixed("ILS_").split("__").filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
                     SECTIONS.iter().any(|s| {
-                        key == *s || key.starts_with(&format!("{s}.")) || key.starts_with(&format!("{s}__"))
+                        key == *s
+                            || key.starts_with(&format!("{s}."))
+                            || key.starts_with(&format!("{s}__"))
                     })
                 }),
             )
@@ -285,6 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's own error type.
     fn environment_overrides_and_unrelated_variables_are_ignored() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ILS_DATABASE__MAX_CONNECTIONS", "7");
@@ -294,7 +297,10 @@ mod tests {
             assert_eq!(settings.database.max_connections, 7);
             assert_eq!(settings.auth.leeway_secs, 5);
             jail.set_env("ILS_AUTH__LEEWAY_SECS", "300");
-            assert!(Settings::load(None).is_err(), "leeway above 30 s is refused");
+            assert!(
+                Settings::load(None).is_err(),
+                "leeway above 30 s is refused"
+            );
             Ok(())
         });
     }
