@@ -1,0 +1,302 @@
+//! Load generator: N tenants × M concurrent clients against a real `ils-server` process on
+//! loopback (release build, real PostgreSQL), with authenticated reads and writes.
+//!
+//! It prints requests/s and p50/p95/p99 per operation, and the same figures for a baseline run
+//! against `/api/health` (no authentication, one `SELECT 1`) so that the cost of authentication,
+//! tenancy scoping and auditing shows as a ratio.
+//!
+//! `cargo bench -p ils-server --bench loadgen` (or `make bench`). Knobs (environment):
+//! ILS_BENCH_TENANTS (10), ILS_BENCH_CLIENTS per tenant (4), ILS_BENCH_SECS per phase (10),
+//! ILS_BENCH_WRITE_PERCENT (20).
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn random_password() -> String {
+    format!("bench-{}-{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    ReadUser,
+    ReadMe,
+    UpdateUser,
+    Health,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::ReadUser => "GET /api/users/{id}",
+            Op::ReadMe => "GET /api/me",
+            Op::UpdateUser => "PATCH /api/users/{id}",
+            Op::Health => "GET /api/health (baseline)",
+        }
+    }
+}
+
+struct Client {
+    token: String,
+    user_id: String,
+}
+
+#[derive(Default)]
+struct Tally {
+    histograms: BTreeMap<Op, Histogram<u64>>,
+    errors: u64,
+}
+
+impl Tally {
+    fn record(&mut self, op: Op, micros: u64) {
+        self.histograms
+            .entry(op)
+            .or_insert_with(|| Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"))
+            .saturating_record(micros);
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.errors += other.errors;
+        for (op, h) in other.histograms {
+            match self.histograms.get_mut(&op) {
+                Some(mine) => mine.add(&h).expect("same bounds"),
+                None => {
+                    self.histograms.insert(op, h);
+                }
+            }
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.histograms.values().map(Histogram::len).sum()
+    }
+}
+
+async fn run_phase(
+    http: &reqwest::Client,
+    base: &str,
+    clients: &[Client],
+    secs: u64,
+    write_percent: u64,
+    baseline: bool,
+) -> (Tally, Duration) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, client) in clients.iter().enumerate() {
+        let http = http.clone();
+        let base = base.to_owned();
+        let token = client.token.clone();
+        let user_id = client.user_id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::default();
+            let mut n: u64 = i as u64;
+            while Instant::now() < deadline {
+                n = n.wrapping_add(1);
+                let op = if baseline {
+                    Op::Health
+                } else if n % 100 < write_percent {
+                    Op::UpdateUser
+                } else if n % 2 == 0 {
+                    Op::ReadUser
+                } else {
+                    Op::ReadMe
+                };
+                let request = match op {
+                    Op::Health => http.get(format!("{base}/api/health")),
+                    Op::ReadMe => http.get(format!("{base}/api/me")).bearer_auth(&token),
+                    Op::ReadUser => http.get(format!("{base}/api/users/{user_id}")).bearer_auth(&token),
+                    Op::UpdateUser => http
+                        .patch(format!("{base}/api/users/{user_id}"))
+                        .bearer_auth(&token)
+                        .json(&json!({ "last_name": format!("Load{}", n % 1000) })),
+                };
+                let t0 = Instant::now();
+                let ok = match request.send().await {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        let _ = response.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    tally.record(op, t0.elapsed().as_micros() as u64);
+                } else {
+                    tally.errors += 1;
+                }
+            }
+            tally
+        }));
+    }
+    let mut total = Tally::default();
+    for task in tasks {
+        total.merge(task.await.expect("client task"));
+    }
+    (total, started.elapsed())
+}
+
+fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    let rps = tally.total() as f64 / secs;
+    println!("\n{title}: {:.0} requests/s over {:.1} s ({} errors)", rps, secs, tally.errors);
+    println!("  {:<30} {:>10} {:>9} {:>9} {:>9}", "operation", "req/s", "p50 ms", "p95 ms", "p99 ms");
+    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    for (op, h) in &tally.histograms {
+        all.add(h).expect("same bounds");
+        println!(
+            "  {:<30} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+            op.name(),
+            h.len() as f64 / secs,
+            h.value_at_quantile(0.50) as f64 / 1000.0,
+            h.value_at_quantile(0.95) as f64 / 1000.0,
+            h.value_at_quantile(0.99) as f64 / 1000.0,
+        );
+    }
+    println!(
+        "  {:<30} {:>10.0} {:>9.2} {:>9.2} {:>9.2}",
+        "all",
+        rps,
+        all.value_at_quantile(0.50) as f64 / 1000.0,
+        all.value_at_quantile(0.95) as f64 / 1000.0,
+        all.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+    rps
+}
+
+async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    Ok(body)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes `--bench`; there is nothing to filter.
+    let tenants = env_or("ILS_BENCH_TENANTS", 10);
+    let per_tenant = env_or("ILS_BENCH_CLIENTS", 4);
+    let secs = env_or("ILS_BENCH_SECS", 10);
+    let write_percent = env_or("ILS_BENCH_WRITE_PERCENT", 20).min(100);
+
+    let db = ils_testkit::TestDb::create(&ils_server::db::MIGRATOR).await?;
+    let port = free_port()?;
+    let binary = env!("CARGO_BIN_EXE_ils-server");
+    let platform_password = random_password();
+    let common_env = |cmd: &mut Command| {
+        cmd.env("ILS_DATABASE__URL", &db.service_url)
+            .env("ILS_DATABASE__MAX_CONNECTIONS", "16")
+            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ILS_LOG__FILTER", "warn")
+            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
+    };
+    let mut bootstrap = Command::new(binary);
+    common_env(&mut bootstrap);
+    let status = bootstrap
+        .args(["bootstrap", "--domain", "platform.bench.example", "--email", "op@platform.bench.example"])
+        .env("ILS_BOOTSTRAP_PASSWORD", &platform_password)
+        .stdout(Stdio::null())
+        .status()
+        .context("bootstrap")?;
+    if !status.success() {
+        bail!("bootstrap failed");
+    }
+    let mut serve = Command::new(binary);
+    common_env(&mut serve);
+    let server = Server {
+        child: serve.arg("serve").stdout(Stdio::null()).spawn().context("starting ils-server")?,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .build()?;
+    let started = Instant::now();
+    loop {
+        if http.get(format!("{}/api/health", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("ils-server did not become healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let login = |domain: String, email: String, password: String| {
+        let http = http.clone();
+        let base = server.base.clone();
+        async move {
+            post(&http, format!("{base}/api/auth/login"), None, json!({"domain": domain, "email": email, "password": password})).await
+        }
+    };
+    let platform = login("platform.bench.example".into(), "op@platform.bench.example".into(), platform_password).await?;
+    let platform_token = platform["access_token"].as_str().context("token")?.to_owned();
+
+    let mut clients = Vec::new();
+    for t in 0..tenants {
+        let domain = format!("tenant{t}.bench.example");
+        let password = random_password();
+        post(
+            &http,
+            format!("{}/api/platform/companies", server.base),
+            Some(&platform_token),
+            json!({"name": format!("Bench {t}"), "domain": domain, "tier": "enterprise",
+                   "admin": {"email": format!("admin@{domain}"), "password": password, "first_name": "B", "last_name": "A"}}),
+        )
+        .await?;
+        let pair = login(domain.clone(), format!("admin@{domain}"), password).await?;
+        let token = pair["access_token"].as_str().context("token")?.to_owned();
+        let user_id = pair["user_id"].as_str().context("user id")?.to_owned();
+        for _ in 0..per_tenant {
+            clients.push(Client { token: token.clone(), user_id: user_id.clone() });
+        }
+    }
+
+    println!(
+        "ILS Central load test: {tenants} tenants × {per_tenant} clients = {} concurrent, {secs} s per phase, {write_percent}% writes, {} cores",
+        clients.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Warm-up: connections, caches.
+    run_phase(&http, &server.base, &clients, 2, write_percent, false).await;
+    let (base_tally, base_elapsed) = run_phase(&http, &server.base, &clients, secs, 0, true).await;
+    let baseline = report("baseline (/api/health: no auth, one SELECT 1)", &base_tally, base_elapsed);
+    let (tally, elapsed) = run_phase(&http, &server.base, &clients, secs, write_percent, false).await;
+    let authenticated = report("authenticated mix (JWT + standing + tenant transaction [+ audit])", &tally, elapsed);
+    println!(
+        "\nratio authenticated / baseline throughput: {:.2}×",
+        authenticated / baseline.max(1.0)
+    );
+    drop(server);
+    Ok(())
+}
