@@ -18,7 +18,10 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Server {
@@ -34,11 +37,17 @@ impl Drop for Server {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn random_password() -> String {
-    format!("bench-{}-{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+    format!(
+        "bench-{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,7 +138,9 @@ async fn run_phase(
                 let request = match op {
                     Op::Health => http.get(format!("{base}/api/health")),
                     Op::ReadMe => http.get(format!("{base}/api/me")).bearer_auth(&token),
-                    Op::ReadUser => http.get(format!("{base}/api/users/{user_id}")).bearer_auth(&token),
+                    Op::ReadUser => http
+                        .get(format!("{base}/api/users/{user_id}"))
+                        .bearer_auth(&token),
                     Op::UpdateUser => http
                         .patch(format!("{base}/api/users/{user_id}"))
                         .bearer_auth(&token)
@@ -163,8 +174,14 @@ async fn run_phase(
 fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     let rps = tally.total() as f64 / secs;
-    println!("\n{title}: {:.0} requests/s over {:.1} s ({} errors)", rps, secs, tally.errors);
-    println!("  {:<30} {:>10} {:>9} {:>9} {:>9}", "operation", "req/s", "p50 ms", "p95 ms", "p99 ms");
+    println!(
+        "\n{title}: {:.0} requests/s over {:.1} s ({} errors)",
+        rps, secs, tally.errors
+    );
+    println!(
+        "  {:<30} {:>10} {:>9} {:>9} {:>9}",
+        "operation", "req/s", "p50 ms", "p95 ms", "p99 ms"
+    );
     let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
     for (op, h) in &tally.histograms {
         all.add(h).expect("same bounds");
@@ -188,7 +205,12 @@ fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
     rps
 }
 
-async fn post(http: &reqwest::Client, url: String, token: Option<&str>, body: Value) -> anyhow::Result<Value> {
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
     let mut request = http.post(url).json(&body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -224,7 +246,13 @@ async fn main() -> anyhow::Result<()> {
     let mut bootstrap = Command::new(binary);
     common_env(&mut bootstrap);
     let status = bootstrap
-        .args(["bootstrap", "--domain", "platform.bench.example", "--email", "op@platform.bench.example"])
+        .args([
+            "bootstrap",
+            "--domain",
+            "platform.bench.example",
+            "--email",
+            "op@platform.bench.example",
+        ])
         .env("ILS_BOOTSTRAP_PASSWORD", &platform_password)
         .stdout(Stdio::null())
         .status()
@@ -235,7 +263,11 @@ async fn main() -> anyhow::Result<()> {
     let mut serve = Command::new(binary);
     common_env(&mut serve);
     let server = Server {
-        child: serve.arg("serve").stdout(Stdio::null()).spawn().context("starting ils-server")?,
+        child: serve
+            .arg("serve")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting ils-server")?,
         base: format!("http://127.0.0.1:{port}"),
     };
     let http = reqwest::Client::builder()
@@ -243,7 +275,12 @@ async fn main() -> anyhow::Result<()> {
         .build()?;
     let started = Instant::now();
     loop {
-        if http.get(format!("{}/api/health", server.base)).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{}/api/health", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         if started.elapsed() > Duration::from_secs(30) {
@@ -256,11 +293,25 @@ async fn main() -> anyhow::Result<()> {
         let http = http.clone();
         let base = server.base.clone();
         async move {
-            post(&http, format!("{base}/api/auth/login"), None, json!({"domain": domain, "email": email, "password": password})).await
+            post(
+                &http,
+                format!("{base}/api/auth/login"),
+                None,
+                json!({"domain": domain, "email": email, "password": password}),
+            )
+            .await
         }
     };
-    let platform = login("platform.bench.example".into(), "op@platform.bench.example".into(), platform_password).await?;
-    let platform_token = platform["access_token"].as_str().context("token")?.to_owned();
+    let platform = login(
+        "platform.bench.example".into(),
+        "op@platform.bench.example".into(),
+        platform_password,
+    )
+    .await?;
+    let platform_token = platform["access_token"]
+        .as_str()
+        .context("token")?
+        .to_owned();
 
     let mut clients = Vec::new();
     for t in 0..tenants {
@@ -278,7 +329,10 @@ async fn main() -> anyhow::Result<()> {
         let token = pair["access_token"].as_str().context("token")?.to_owned();
         let user_id = pair["user_id"].as_str().context("user id")?.to_owned();
         for _ in 0..per_tenant {
-            clients.push(Client { token: token.clone(), user_id: user_id.clone() });
+            clients.push(Client {
+                token: token.clone(),
+                user_id: user_id.clone(),
+            });
         }
     }
 
@@ -290,9 +344,18 @@ async fn main() -> anyhow::Result<()> {
     // Warm-up: connections, caches.
     run_phase(&http, &server.base, &clients, 2, write_percent, false).await;
     let (base_tally, base_elapsed) = run_phase(&http, &server.base, &clients, secs, 0, true).await;
-    let baseline = report("baseline (/api/health: no auth, one SELECT 1)", &base_tally, base_elapsed);
-    let (tally, elapsed) = run_phase(&http, &server.base, &clients, secs, write_percent, false).await;
-    let authenticated = report("authenticated mix (JWT + standing + tenant transaction [+ audit])", &tally, elapsed);
+    let baseline = report(
+        "baseline (/api/health: no auth, one SELECT 1)",
+        &base_tally,
+        base_elapsed,
+    );
+    let (tally, elapsed) =
+        run_phase(&http, &server.base, &clients, secs, write_percent, false).await;
+    let authenticated = report(
+        "authenticated mix (JWT + standing + tenant transaction [+ audit])",
+        &tally,
+        elapsed,
+    );
     println!(
         "\nratio authenticated / baseline throughput: {:.2}×",
         authenticated / baseline.max(1.0)
