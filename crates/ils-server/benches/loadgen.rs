@@ -130,7 +130,7 @@ async fn run_phase(
                     Op::Health
                 } else if n % 100 < write_percent {
                     Op::UpdateUser
-                } else if n % 2 == 0 {
+                } else if n.is_multiple_of(2) {
                     Op::ReadUser
                 } else {
                     Op::ReadMe
