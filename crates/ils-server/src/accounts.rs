@@ -78,6 +78,38 @@ fn check_assignable(caller: &Principal, role: Role, field: &str) -> Result<()> {
     Ok(())
 }
 
+/// Platform administrators can be changed by the platform operator only.
+fn protect_platform_admin(caller: &Principal, target: &User) -> Result<()> {
+    if target.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
+        return Err(Error::forbidden(
+            "user.platform_admin_protected",
+            "Only the platform operator can change a platform administrator",
+        ));
+    }
+    Ok(())
+}
+
+/// Inserts a validated new user with an already computed password hash.
+pub(crate) async fn insert_checked(
+    tx: &mut crate::db::TenantTx,
+    checked: &CheckedNewUser,
+    password_hash: &str,
+    role: Role,
+) -> Result<User> {
+    users::insert(
+        tx,
+        &users::NewUser {
+            id: UserId::new(),
+            email: &checked.email,
+            password_hash,
+            first_name: &checked.first_name,
+            last_name: &checked.last_name,
+            role,
+        },
+    )
+    .await
+}
+
 pub async fn list(
     state: &AppState,
     caller: &Principal,
@@ -102,18 +134,7 @@ pub async fn create(state: &AppState, caller: &Principal, input: NewUserInput) -
     check_assignable(caller, input.role, "role")?;
     let hash = state.passwords.hash(input.password).await?;
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let created = users::insert(
-        &mut tx,
-        &users::NewUser {
-            id: UserId::new(),
-            email: &checked.email,
-            password_hash: &hash,
-            first_name: &checked.first_name,
-            last_name: &checked.last_name,
-            role: input.role,
-        },
-    )
-    .await?;
+    let created = insert_checked(&mut tx, &checked, &hash, input.role).await?;
     audit::record(
         &mut tx,
         &caller.actor(),
@@ -147,12 +168,7 @@ pub async fn update(
 
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let before = users::get(&mut tx, id).await?;
-    if before.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
-        return Err(Error::forbidden(
-            "user.platform_admin_protected",
-            "Only the platform operator can change a platform administrator",
-        ));
-    }
+    protect_platform_admin(caller, &before)?;
     let loses_admin = before.role == Role::CompanyAdmin
         && before.status == UserStatus::Active
         && (update.role.is_some_and(|r| r != Role::CompanyAdmin)
@@ -206,12 +222,7 @@ pub async fn delete(state: &AppState, caller: &Principal, id: UserId) -> Result<
     }
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let target = users::get(&mut tx, id).await?;
-    if target.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
-        return Err(Error::forbidden(
-            "user.platform_admin_protected",
-            "Only the platform operator can change a platform administrator",
-        ));
-    }
+    protect_platform_admin(caller, &target)?;
     if target.role == Role::CompanyAdmin
         && target.status == UserStatus::Active
         && users::count_other_active_admins(&mut tx, id).await? == 0
@@ -244,12 +255,7 @@ pub async fn reset_password(
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let target = users::get(&mut tx, id).await?;
     user::check_password("password", &password, &target.email)?;
-    if target.role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
-        return Err(Error::forbidden(
-            "user.platform_admin_protected",
-            "Only the platform operator can change a platform administrator",
-        ));
-    }
+    protect_platform_admin(caller, &target)?;
     let hash = state.passwords.hash(password).await?;
     users::set_password(&mut tx, id, &hash).await?;
     let revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "password_reset").await?;

@@ -7,14 +7,13 @@ use ils_core::validation::ValidationErrors;
 use ils_core::{AiConfig, CompanyId, CompanyStatus, Role, SubscriptionTier, UserId};
 use serde_json::json;
 
-use crate::accounts::{NewUserInput, check_new_user};
+use crate::accounts::{NewUserInput, check_new_user, insert_checked};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::db::{Actor, Db, PlatformCtx, PlatformTx};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry};
 use crate::store::companies::{self, Company, CompanyChanges, NewCompany};
-use crate::store::users;
 
 pub async fn own(state: &AppState, caller: &Principal) -> Result<Company> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
@@ -196,18 +195,7 @@ async fn create_with(
             raw.role
         };
         let tenant_tx = tx.enter_tenant(company.id).await?;
-        let user = users::insert(
-            tenant_tx,
-            &users::NewUser {
-                id: UserId::new(),
-                email: &checked.email,
-                password_hash: hash,
-                first_name: &checked.first_name,
-                last_name: &checked.last_name,
-                role,
-            },
-        )
-        .await?;
+        let user = insert_checked(tenant_tx, checked, hash, role).await?;
         admin_id = Some(user.id);
     }
     audit_cross_tenant(
@@ -384,18 +372,7 @@ pub async fn add_user_as_operator(
     let hash = state.passwords.hash(input.password).await?;
     let mut tx = state.db.platform_tx(&platform).await?;
     let tenant_tx = tx.enter_tenant(company).await?;
-    let user = users::insert(
-        tenant_tx,
-        &users::NewUser {
-            id: UserId::new(),
-            email: &checked.email,
-            password_hash: &hash,
-            first_name: &checked.first_name,
-            last_name: &checked.last_name,
-            role: input.role,
-        },
-    )
-    .await?;
+    let user = insert_checked(tenant_tx, &checked, &hash, input.role).await?;
     audit_cross_tenant(
         &mut tx,
         platform.actor(),

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::app::AppState;
 use routes::{auth, company, platform, system, users};
@@ -63,7 +64,15 @@ pub fn router(state: AppState) -> Router {
             ServiceBuilder::new()
                 .layer(middleware::from_fn(sanitize_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(
+                    // One access-log line per request at INFO: method, route template (never
+                    // the raw URI, which may carry identifiers), status, latency, request id,
+                    // and the tenant and user once authenticated.
+                    TraceLayer::new_for_http()
+                        .make_span_with(make_span)
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(middleware::from_fn_with_state(
                     state.clone(),
