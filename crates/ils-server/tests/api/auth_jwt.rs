@@ -417,3 +417,92 @@ async fn repeated_failures_lock_the_account() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn a_rotation_on_one_replica_reaches_the_others_without_a_restart() {
+    let app = TestApp::spawn_with(|s| s.auth.key_reload_secs = 1).await;
+    let replica = app.replica().await;
+    let via_replica = |path: &str| format!("{}{path}", replica.base);
+
+    // Both replicas start with the same active key (the second found the first's).
+    let jwks = |url: String| {
+        let client = app.client.clone();
+        async move {
+            let body: Value = client
+                .get(url)
+                .send()
+                .await
+                .expect("send")
+                .json()
+                .await
+                .expect("json");
+            let mut kids: Vec<String> = body["keys"]
+                .as_array()
+                .expect("keys")
+                .iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect();
+            kids.sort();
+            kids
+        }
+    };
+    assert_eq!(
+        jwks(format!("{}/.well-known/jwks.json", app.base)).await,
+        jwks(via_replica("/.well-known/jwks.json")).await
+    );
+
+    let rotated = app
+        .post(
+            "/api/platform/signing-keys/rotate",
+            &app.platform_token,
+            json!(null),
+        )
+        .await;
+    let new_kid = rotated.body["kid"].as_str().expect("kid").to_owned();
+    let fresh = app
+        .login(
+            crate::common::PLATFORM_DOMAIN,
+            crate::common::PLATFORM_EMAIL,
+            PASSWORD,
+        )
+        .await;
+    assert_eq!(
+        jsonwebtoken::decode_header(&fresh)
+            .expect("header")
+            .kid
+            .as_deref(),
+        Some(new_kid.as_str())
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let on_replica = app
+        .client
+        .get(via_replica("/api/me"))
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        on_replica.status(),
+        StatusCode::OK,
+        "the replica verifies tokens signed with the new key"
+    );
+    assert!(
+        jwks(via_replica("/.well-known/jwks.json"))
+            .await
+            .contains(&new_kid),
+        "and publishes it"
+    );
+    let login: Value = app.client.post(via_replica("/api/auth/login"))
+        .json(&json!({"domain": crate::common::PLATFORM_DOMAIN, "email": crate::common::PLATFORM_EMAIL, "password": PASSWORD}))
+        .send().await.expect("send").json().await.expect("json");
+    let token = login["access_token"].as_str().expect("token");
+    assert_eq!(
+        jsonwebtoken::decode_header(token)
+            .expect("header")
+            .kid
+            .as_deref(),
+        Some(new_kid.as_str()),
+        "and signs with it"
+    );
+}

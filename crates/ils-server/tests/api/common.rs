@@ -22,6 +22,13 @@ pub struct TestApp {
     pub state: AppState,
     /// The platform administrator's access token.
     pub platform_token: String,
+    pub settings: Settings,
+}
+
+/// Another replica of the service on the same database, as behind a load balancer.
+pub struct Replica {
+    pub base: String,
+    pub state: AppState,
 }
 
 /// A tenant created for a test, with its first company administrator signed in.
@@ -56,6 +63,18 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings
 }
 
+async fn serve(state: AppState) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = http::router(state);
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("serve");
+    });
+    base
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
@@ -67,7 +86,9 @@ impl TestApp {
             .expect("a fresh test database");
         let mut settings = test_settings(&db);
         configure(&mut settings);
-        let state = AppState::build(settings).await.expect("the service starts");
+        let state = AppState::build(settings.clone())
+            .await
+            .expect("the service starts");
         ils_server::tenants::bootstrap_platform(
             &state,
             "ILS Platform",
@@ -83,14 +104,7 @@ impl TestApp {
         .await
         .expect("bootstrap")
         .expect("a new platform");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = http::router(state.clone());
-        tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
-        });
+        let base = serve(state.clone()).await;
         let client = reqwest::Client::new();
         let mut app = Self {
             base,
@@ -98,9 +112,19 @@ impl TestApp {
             db,
             state,
             platform_token: String::new(),
+            settings,
         };
         app.platform_token = app.login(PLATFORM_DOMAIN, PLATFORM_EMAIL, PASSWORD).await;
         app
+    }
+
+    /// Starts a second instance of the service on the same database.
+    pub async fn replica(&self) -> Replica {
+        let state = AppState::build(self.settings.clone())
+            .await
+            .expect("the replica starts");
+        let base = serve(state.clone()).await;
+        Replica { base, state }
     }
 
     pub async fn owner_pool(&self) -> PgPool {
