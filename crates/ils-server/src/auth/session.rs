@@ -97,7 +97,10 @@ pub async fn login(
         None
     };
     let Some((account, hash)) = found else {
-        drop(tx);
+        // The company's administrators see attempts on accounts that do not exist (no address
+        // is recorded: it may be someone's mistyped personal e-mail).
+        audit_login(&mut tx, &actor, Outcome::Failure, "unknown_account").await?;
+        tx.commit().await?;
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());

@@ -398,6 +398,26 @@ async fn repeated_failures_lock_the_account() {
         assert_eq!(reply.code(), "auth.invalid_credentials");
     }
 
+    // The company's administrators can see the attempts.
+    let trail = app
+        .get("/api/audit?action=auth.login&limit=50", &tenant.admin_token)
+        .await;
+    let reasons: Vec<&str> = trail.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["details"]["reason"].as_str())
+        .collect();
+    assert_eq!(
+        reasons.iter().filter(|r| **r == "wrong_password").count(),
+        5,
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"locked") && reasons.contains(&"unknown_account"),
+        "{reasons:?}"
+    );
+
     // An administrator's password reset lifts the lockout.
     let me = app.get("/api/me", &tenant.admin_token).await;
     let id = me.body["id"].as_str().expect("id");
