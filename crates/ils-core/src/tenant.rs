@@ -161,6 +161,17 @@ impl AiConfig {
                 ),
             );
         }
+        if let Some(prompt) = &self.system_prompt
+            && prompt
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            errors.add(
+                &field("system_prompt"),
+                "ai_config.system_prompt_invalid",
+                "The system prompt must not contain control characters other than line breaks and tabs",
+            );
+        }
         if !(0.0..=2.0).contains(&self.temperature) || self.temperature.is_nan() {
             errors.add(
                 &field("temperature"),
@@ -203,7 +214,7 @@ impl AiConfig {
             || self
                 .feature_flags
                 .keys()
-                .any(|k| k.is_empty() || k.len() > 64)
+                .any(|k| k.is_empty() || k.len() > 64 || k.chars().any(char::is_control))
         {
             errors.add(
                 &field("feature_flags"),
@@ -323,6 +334,30 @@ mod tests {
                 ("ai_config.enabled_models[0]", "ai_config.model_id_invalid"),
             ]
         );
+    }
+
+    #[test]
+    fn ai_config_refuses_control_characters() {
+        let with_nul = AiConfig {
+            system_prompt: Some("be kind\0".into()),
+            ..AiConfig::default()
+        };
+        let codes: Vec<_> = with_nul
+            .validate("c")
+            .expect_err("NUL")
+            .errors
+            .iter()
+            .map(|e| e.code)
+            .collect();
+        assert_eq!(codes, ["ai_config.system_prompt_invalid"]);
+        let multiline = AiConfig {
+            system_prompt: Some("line one\nline two\ttabbed".into()),
+            ..AiConfig::default()
+        };
+        assert!(multiline.validate("c").is_ok());
+        let mut flags = AiConfig::default();
+        flags.feature_flags.insert("bad\u{1}".into(), true);
+        assert!(flags.validate("c").is_err());
     }
 
     #[test]

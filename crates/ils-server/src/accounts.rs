@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::store::audit::{self, Entry};
+use crate::store::audit::{self, Entry, Outcome};
 use crate::store::refresh_tokens;
 use crate::store::users::{self, User, UserChanges};
 
@@ -84,6 +84,24 @@ fn protect_platform_admin(caller: &Principal, target: &User) -> Result<()> {
         return Err(Error::forbidden(
             "user.platform_admin_protected",
             "Only the platform operator can change a platform administrator",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses to take away the last active company administrator (or the platform's last
+/// platform administrator): nobody could manage the company any more.
+async fn ensure_not_last_admin(tx: &mut crate::db::TenantTx, target: &User) -> Result<()> {
+    if !matches!(target.role, Role::CompanyAdmin | Role::PlatformAdmin) {
+        return Ok(());
+    }
+    if users::count_other_active_with_role(tx, target.id, target.role).await? == 0 {
+        return Err(Error::conflict(
+            "user.last_admin",
+            format!(
+                "This is the last active {}; appoint another one first",
+                target.role
+            ),
         ));
     }
     Ok(())
@@ -169,15 +187,11 @@ pub async fn update(
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let before = users::get(&mut tx, id).await?;
     protect_platform_admin(caller, &before)?;
-    let loses_admin = before.role == Role::CompanyAdmin
-        && before.status == UserStatus::Active
-        && (update.role.is_some_and(|r| r != Role::CompanyAdmin)
+    let loses_role = before.status == UserStatus::Active
+        && (update.role.is_some_and(|r| r != before.role)
             || update.status == Some(UserStatus::Disabled));
-    if loses_admin && users::count_other_active_admins(&mut tx, id).await? == 0 {
-        return Err(Error::conflict(
-            "user.last_admin",
-            "This is the company's last active administrator; appoint another one first",
-        ));
+    if loses_role {
+        ensure_not_last_admin(&mut tx, &before).await?;
     }
     let after = users::update(
         &mut tx,
@@ -223,14 +237,8 @@ pub async fn delete(state: &AppState, caller: &Principal, id: UserId) -> Result<
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let target = users::get(&mut tx, id).await?;
     protect_platform_admin(caller, &target)?;
-    if target.role == Role::CompanyAdmin
-        && target.status == UserStatus::Active
-        && users::count_other_active_admins(&mut tx, id).await? == 0
-    {
-        return Err(Error::conflict(
-            "user.last_admin",
-            "This is the company's last active administrator; appoint another one first",
-        ));
+    if target.status == UserStatus::Active {
+        ensure_not_last_admin(&mut tx, &target).await?;
     }
     users::delete(&mut tx, id).await?;
     audit::record(
@@ -267,10 +275,13 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    state.standing.forget_user(caller.company_id(), id);
     Ok(())
 }
 
-/// A user changes their own password, proving the current one; their other sessions end.
+/// A user changes their own password, proving the current one. Wrong guesses count towards the
+/// account's lockout like failed sign-ins (a stolen access token must not become a way to guess
+/// the password); on success every session ends, access tokens issued before included.
 pub async fn change_own_password(
     state: &AppState,
     caller: &Principal,
@@ -278,10 +289,36 @@ pub async fn change_own_password(
     new: String,
 ) -> Result<()> {
     let id = caller.user_id();
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    let ctx = caller.tenant();
+    let mut tx = state.db.tenant_tx(&ctx).await?;
     let me = users::get(&mut tx, id).await?;
     let hash = users::password_hash(&mut tx, id).await?;
-    if !state.passwords.verify(current, Some(hash)).await? {
+    tx.commit().await?;
+    if let Some(until) = me.locked_until
+        && until > chrono::Utc::now()
+    {
+        return Err(crate::auth::session::locked_out(until));
+    }
+    let correct = state.passwords.verify(current, Some(hash)).await?;
+    let mut tx = state.db.tenant_tx(&ctx).await?;
+    if !correct {
+        let settings = &state.settings.auth;
+        users::record_failed_login(
+            &mut tx,
+            id,
+            settings.max_failed_logins,
+            settings.lockout_secs,
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            &caller.actor(),
+            Entry::success("user.password_change", "user", id)
+                .with_outcome(Outcome::Failure)
+                .with_details(json!({ "reason": "wrong_current_password" })),
+        )
+        .await?;
+        tx.commit().await?;
         return Err(Error::validation(
             "current_password",
             "user.current_password_wrong",
@@ -289,8 +326,8 @@ pub async fn change_own_password(
         ));
     }
     user::check_password("new_password", &new, &me.email)?;
-    let hash = state.passwords.hash(new).await?;
-    users::set_password(&mut tx, id, &hash).await?;
+    let new_hash = state.passwords.hash(new).await?;
+    users::set_password(&mut tx, id, &new_hash).await?;
     let revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "password_changed").await?;
     audit::record(
         &mut tx,
@@ -300,6 +337,7 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
+    state.standing.forget_user(caller.company_id(), id);
     Ok(())
 }
 
@@ -309,6 +347,20 @@ pub async fn audit_trail(
     filter: &audit::Filter<'_>,
     limit: u32,
 ) -> Result<Vec<audit::AuditRow>> {
+    for (name, value) in [
+        ("resource_type", filter.resource_type),
+        ("resource_id", filter.resource_id),
+        ("action", filter.action),
+    ] {
+        if let Some(value) = value
+            && (value.len() > 200 || value.chars().any(char::is_control))
+        {
+            return Err(Error::bad_request(
+                "audit.filter_invalid",
+                format!("{name} must be at most 200 printable characters"),
+            ));
+        }
+    }
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let rows = audit::list(&mut tx, filter, limit).await?;
     tx.commit().await?;

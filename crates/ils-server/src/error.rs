@@ -120,9 +120,21 @@ impl From<sqlx::Error> for Error {
             _ => false,
         };
         if unavailable {
-            Error::Unavailable(error)
-        } else {
-            Error::Database(error)
+            return Error::Unavailable(error);
         }
+        // Data exceptions (class 22: text PostgreSQL cannot store such as NUL, out-of-range
+        // values) and CHECK violations come from input that slipped past validation: the
+        // client gets a 400, the log gets the detail.
+        if let sqlx::Error::Database(db) = &error
+            && let Some(code) = db.code()
+            && (code.starts_with("22") || code == "23514")
+        {
+            tracing::warn!(sqlstate = %code, error = %db, "input refused by the database");
+            return Error::bad_request(
+                "request.invalid_value",
+                "A value in the request cannot be stored (e.g. it contains a NUL character or is out of range)",
+            );
+        }
+        Error::Database(error)
     }
 }

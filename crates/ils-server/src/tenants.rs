@@ -188,11 +188,13 @@ async fn create_with(
     )
     .await?;
     let mut admin_id = None;
-    if let (Some((checked, raw)), Some(hash)) = (&admin, &admin_hash) {
+    if let (Some((checked, _)), Some(hash)) = (&admin, &admin_hash) {
+        // The first user of a tenant is its company administrator; only the platform company
+        // has platform administrators.
         let role = if is_platform {
             Role::PlatformAdmin
         } else {
-            raw.role
+            Role::CompanyAdmin
         };
         let tenant_tx = tx.enter_tenant(company.id).await?;
         let user = insert_checked(tenant_tx, checked, hash, role).await?;
@@ -368,6 +370,13 @@ pub async fn add_user_as_operator(
     input: NewUserInput,
 ) -> Result<UserId> {
     let platform = operator_context(state).await?;
+    if input.role == Role::PlatformAdmin && company != platform.home() {
+        return Err(Error::validation(
+            "role",
+            "user.role_not_assignable",
+            "platform_admin exists only in the platform operator's company",
+        ));
+    }
     let checked = check_new_user(&input, "")?;
     let hash = state.passwords.hash(input.password).await?;
     let mut tx = state.db.platform_tx(&platform).await?;
@@ -383,4 +392,22 @@ pub async fn add_user_as_operator(
     .await?;
     tx.commit().await?;
     Ok(user.id)
+}
+
+/// Rotates the token-signing key; the rotation and its audit row commit together.
+pub async fn rotate_signing_key(state: &AppState, caller: &Principal) -> Result<String> {
+    let platform = caller.platform()?;
+    let mut tx = state.db.platform_tx(&platform).await?;
+    let keys = state.tokens.keys();
+    let kid = keys.rotate_in(tx.conn()).await?;
+    let home = tx.enter_home().await?;
+    audit::record(
+        home,
+        platform.actor(),
+        Entry::success("platform.keys.rotate", "signing_key", &kid),
+    )
+    .await?;
+    tx.commit().await?;
+    keys.reload().await?;
+    Ok(kid)
 }

@@ -45,6 +45,8 @@ pub struct KeyStore {
     pool: PgPool,
     publish_secs: u64,
     set: Arc<RwLock<Arc<KeySet>>>,
+    /// When the last on-demand reload ran (`None`: never).
+    last_reload: Arc<tokio::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -69,12 +71,15 @@ impl KeyStore {
     /// Loads the keys, creating the first one when none is active.
     pub async fn open(pool: PgPool, publish_secs: u64) -> Result<Self> {
         let (kid, der, public) = generate()?;
-        signing_keys::rotate(&pool, &kid, &der, &public, publish_secs, true).await?;
+        let mut tx = pool.begin().await?;
+        signing_keys::rotate(&mut tx, &kid, &der, &public, publish_secs, true).await?;
+        tx.commit().await?;
         let set = Self::load_set(&pool).await?;
         Ok(Self {
             pool,
             publish_secs,
             set: Arc::new(RwLock::new(Arc::new(set))),
+            last_reload: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
@@ -120,11 +125,25 @@ impl KeyStore {
         Ok(())
     }
 
-    /// Makes a new key the signing key; the old one stays published for verification.
-    pub async fn rotate(&self) -> Result<String> {
-        let (kid, der, public) = generate()?;
-        signing_keys::rotate(&self.pool, &kid, &der, &public, self.publish_secs, false).await?;
+    /// Reloads when the last on-demand reload is older than `min_interval`, e.g. when a token names a key
+    /// this replica has not seen yet because another replica just rotated. Returns whether it
+    /// reloaded; concurrent callers wait for one reload instead of each running their own.
+    pub async fn reload_if_older_than(&self, min_interval: Duration) -> Result<bool> {
+        let mut last = self.last_reload.lock().await;
+        if last.is_some_and(|at| at.elapsed() < min_interval) {
+            return Ok(false);
+        }
         self.reload().await?;
+        *last = Some(std::time::Instant::now());
+        Ok(true)
+    }
+
+    /// Makes a new key the signing key inside the caller's transaction (so the rotation and its
+    /// audit row commit together); the old key stays published for verification. Call
+    /// [`KeyStore::reload`] after the commit.
+    pub async fn rotate_in(&self, conn: &mut sqlx::PgConnection) -> Result<String> {
+        let (kid, der, public) = generate()?;
+        signing_keys::rotate(conn, &kid, &der, &public, self.publish_secs, false).await?;
         Ok(kid)
     }
 

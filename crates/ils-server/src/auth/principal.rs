@@ -13,6 +13,8 @@ use ils_core::user::UserStatus;
 pub struct Principal {
     pub claims: AccessClaims,
     pub tier: SubscriptionTier,
+    /// Whether the user belongs to the platform operator's own company.
+    pub in_platform_company: bool,
     pub origin: Origin,
 }
 
@@ -44,9 +46,9 @@ impl Principal {
         TenantCtx::verified(self.claims.company_id, self.actor())
     }
 
-    /// Platform scope, for platform administrators only.
+    /// Platform scope, for platform administrators of the platform company only.
     pub fn platform(&self) -> Result<PlatformCtx> {
-        if self.claims.role != Role::PlatformAdmin {
+        if self.claims.role != Role::PlatformAdmin || !self.in_platform_company {
             return Err(forbidden_for(self, None));
         }
         Ok(PlatformCtx::verified(self.claims.company_id, self.actor()))
@@ -75,7 +77,23 @@ fn forbidden_for(principal: &Principal, permission: Option<Permission>) -> Error
 /// Verifies the bearer token, checks the user's and tenant's standing, and draws from the
 /// tenant's API budget.
 pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Result<Principal> {
-    let claims = state.tokens.verify_access(bearer).inspect_err(|e| {
+    let claims = match state.tokens.verify_access(bearer) {
+        // A key this replica has not loaded yet: another replica may have just rotated. At most
+        // four reloads a second, however many such tokens arrive.
+        Err(Error::Unauthorized {
+            code: "auth.unknown_key",
+            ..
+        }) if state
+            .tokens
+            .keys()
+            .reload_if_older_than(std::time::Duration::from_millis(250))
+            .await? =>
+        {
+            state.tokens.verify_access(bearer)
+        }
+        other => other,
+    }
+    .inspect_err(|e| {
         if let Error::Unauthorized { code, .. } = e {
             state.metrics.auth_failure(code);
         }
@@ -107,6 +125,22 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
             "This user account is disabled",
         ));
     }
+    if claims.iat < standing.password_changed_at {
+        // The password was changed or reset after this token was issued.
+        state.metrics.auth_failure("password_changed");
+        return Err(Error::unauthorized(
+            "auth.token_stale",
+            "The password was changed since this token was issued; sign in again",
+        ));
+    }
+    if standing.role == Role::PlatformAdmin && !standing.company_is_platform {
+        // A platform role outside the platform company is a misconfiguration; never honour it.
+        state.metrics.auth_failure("misplaced_platform_role");
+        return Err(Error::forbidden(
+            "auth.forbidden",
+            "The platform_admin role is only valid in the platform operator's company",
+        ));
+    }
     if standing.role != claims.role {
         // The role changed since the token was issued: its permissions are stale.
         state.metrics.auth_failure("role_changed");
@@ -130,6 +164,7 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
     Ok(Principal {
         claims,
         tier: standing.tier,
+        in_platform_company: standing.company_is_platform,
         origin,
     })
 }

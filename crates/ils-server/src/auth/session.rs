@@ -89,9 +89,10 @@ pub async fn login(
         device: origin.device.clone(),
     };
     let ctx = TenantCtx::verified(company.id, actor.clone());
+
+    // 1. Read the account (no lock, short transaction).
     let mut tx = state.db.tenant_tx(&ctx).await?;
-    let email_ok = user::email("email", email).is_ok();
-    let found = if email_ok {
+    let found = if user::email("email", email).is_ok() {
         users::get_for_login(&mut tx, email.trim()).await?
     } else {
         None
@@ -107,20 +108,22 @@ pub async fn login(
     };
     actor.user_id = Some(account.id);
     actor.role = Some(account.role);
-
     if let Some(until) = account.locked_until
         && until > Utc::now()
     {
-        let wait = (until - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::from_secs(1));
         audit_login(&mut tx, &actor, Outcome::Denied, "locked").await?;
         tx.commit().await?;
         state.metrics.auth_failure("locked");
-        return Err(Error::LockedOut { retry_after: wait });
+        return Err(locked_out(until));
     }
+    tx.commit().await?;
 
-    if !state.passwords.verify(password, Some(hash)).await? {
+    // 2. The password check holds no connection and no lock.
+    let correct = state.passwords.verify(password, Some(hash)).await?;
+
+    // 3. Record the outcome.
+    let mut tx = state.db.tenant_tx(&ctx).await?;
+    if !correct {
         let settings = &state.settings.auth;
         users::record_failed_login(
             &mut tx,
@@ -134,7 +137,13 @@ pub async fn login(
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     }
-
+    // Parallel wrong guesses may have locked the account meanwhile.
+    if let Some(until) = users::locked_until_for_update(&mut tx, account.id).await? {
+        audit_login(&mut tx, &actor, Outcome::Denied, "locked").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("locked");
+        return Err(locked_out(until));
+    }
     if !company.status.is_usable() {
         audit_login(&mut tx, &actor, Outcome::Denied, "tenant_suspended").await?;
         tx.commit().await?;
@@ -160,6 +169,13 @@ pub async fn login(
     audit_login(&mut tx, &actor, Outcome::Success, "password").await?;
     tx.commit().await?;
     Ok(pair)
+}
+
+pub(crate) fn locked_out(until: chrono::DateTime<Utc>) -> Error {
+    let wait = (until - Utc::now())
+        .to_std()
+        .unwrap_or(Duration::from_secs(1));
+    Error::LockedOut { retry_after: wait }
 }
 
 async fn audit_login(
@@ -242,7 +258,9 @@ pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<To
     };
     let ctx = TenantCtx::verified(company_id, actor.clone());
     let mut tx = state.db.tenant_tx(&ctx).await?;
-    let stored = refresh_tokens::find_for_update(&mut tx, &hash_refresh_token(token))
+    let hash = hash_refresh_token(token);
+    refresh_tokens::lock_family_of(&mut tx, &hash).await?;
+    let stored = refresh_tokens::find_for_update(&mut tx, &hash)
         .await?
         .ok_or_else(|| {
             state.metrics.auth_failure("invalid_refresh_token");
@@ -286,7 +304,18 @@ pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<To
         return Err(suspended());
     }
     if standing.user_status == UserStatus::Disabled {
-        refresh_tokens::revoke_family(&mut tx, stored.family_id, "user_disabled").await?;
+        let revoked =
+            refresh_tokens::revoke_family(&mut tx, stored.family_id, "user_disabled").await?;
+        audit::record(
+            &mut tx,
+            &actor,
+            Entry::success("auth.refresh", "refresh_token_family", stored.family_id)
+                .with_outcome(Outcome::Denied)
+                .with_details(
+                    serde_json::json!({ "reason": "user_disabled", "revoked_tokens": revoked }),
+                ),
+        )
+        .await?;
         tx.commit().await?;
         return Err(disabled());
     }
@@ -324,7 +353,9 @@ pub async fn logout(state: &AppState, token: &str, origin: Origin) -> Result<()>
     };
     let ctx = TenantCtx::verified(company_id, actor.clone());
     let mut tx = state.db.tenant_tx(&ctx).await?;
-    let stored = refresh_tokens::find_for_update(&mut tx, &hash_refresh_token(token))
+    let hash = hash_refresh_token(token);
+    refresh_tokens::lock_family_of(&mut tx, &hash).await?;
+    let stored = refresh_tokens::find_for_update(&mut tx, &hash)
         .await?
         .ok_or_else(invalid_refresh)?;
     actor.user_id = Some(UserId::from_uuid(stored.user_id));

@@ -47,6 +47,28 @@ pub async fn insert(tx: &mut TenantTx, new: &NewRefreshToken<'_>) -> Result<()> 
     Ok(())
 }
 
+/// Serialises every rotation, reuse check and revocation of one family: taken before the token
+/// row is read, so a refresh that is still inserting the family's next token cannot slip past a
+/// concurrent revocation.
+pub async fn lock_family_of(tx: &mut TenantTx, hash: &[u8]) -> Result<Option<Uuid>> {
+    let tenant = tx.tenant();
+    let family: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT family_id FROM refresh_tokens WHERE company_id = $1 AND token_hash = $2",
+    )
+    .bind(tenant)
+    .bind(hash)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((family,)) = family else {
+        return Ok(None);
+    };
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+        .bind(family)
+        .execute(tx.conn())
+        .await?;
+    Ok(Some(family))
+}
+
 /// Finds a token by hash and locks it, so two concurrent refreshes cannot both rotate it.
 pub async fn find_for_update(tx: &mut TenantTx, hash: &[u8]) -> Result<Option<StoredRefreshToken>> {
     let tenant = tx.tenant();

@@ -28,23 +28,23 @@ pub async fn load_current(pool: &PgPool) -> Result<Vec<StoredKey>> {
 }
 
 /// Makes `new` the active key, retiring the previous one (published until `publish_secs` from
-/// now), in one transaction. Replicas serialise on an advisory lock.
+/// now), inside the caller's transaction. Replicas serialise on an advisory lock. With
+/// `only_if_none_active`, does nothing when a key is already active (first start).
 pub async fn rotate(
-    pool: &PgPool,
+    conn: &mut sqlx::PgConnection,
     kid: &str,
     private_key_der: &[u8],
     public_key: &[u8],
     publish_secs: u64,
     only_if_none_active: bool,
 ) -> Result<bool> {
-    let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('ils.signing_keys'))")
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     if only_if_none_active {
         let (active,): (i64,) =
             sqlx::query_as("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *conn)
                 .await?;
         if active > 0 {
             return Ok(false);
@@ -55,7 +55,7 @@ pub async fn rotate(
          WHERE retired_at IS NULL",
     )
     .bind(publish_secs as f64)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_key) VALUES ($1, 'EdDSA', $2, $3)",
@@ -63,8 +63,7 @@ pub async fn rotate(
     .bind(kid)
     .bind(private_key_der)
     .bind(public_key)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(true)
 }

@@ -113,26 +113,42 @@ pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
     row.ok_or_else(not_found)?.try_into()
 }
 
-/// A user and their password hash, for sign-in. Locks the row so that concurrent failed
-/// attempts are all counted.
+#[derive(sqlx::FromRow)]
+struct LoginRow {
+    #[sqlx(flatten)]
+    user: Row,
+    password_hash: String,
+}
+
+/// A user and their password hash, for sign-in. No lock is taken: the password check runs
+/// outside any transaction, and the counters are updated atomically afterwards.
 pub async fn get_for_login(tx: &mut TenantTx, email: &str) -> Result<Option<(User, String)>> {
     let tenant = tx.tenant();
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT password_hash FROM users WHERE company_id = $1 AND lower(email) = lower($2) FOR UPDATE",
-    )
+    let row: Option<LoginRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS}, password_hash FROM users WHERE company_id = $1 AND lower(email) = lower($2)"
+    )))
     .bind(tenant)
     .bind(email)
     .fetch_optional(tx.conn())
     .await?;
-    let Some((hash,)) = row else { return Ok(None) };
-    let user: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE company_id = $1 AND lower(email) = lower($2)"
-    )))
+    row.map(|r| Ok((r.user.try_into()?, r.password_hash)))
+        .transpose()
+}
+
+/// When the account is locked, until when; locks the row for the rest of the transaction.
+pub async fn locked_until_for_update(
+    tx: &mut TenantTx,
+    id: UserId,
+) -> Result<Option<DateTime<Utc>>> {
+    let tenant = tx.tenant();
+    let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
+        "SELECT locked_until FROM users WHERE company_id = $1 AND id = $2 AND locked_until > now() FOR UPDATE",
+    )
     .bind(tenant)
-    .bind(email)
-    .fetch_one(tx.conn())
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
     .await?;
-    Ok(Some((user.try_into()?, hash)))
+    Ok(row.and_then(|(until,)| until))
 }
 
 pub async fn password_hash(tx: &mut TenantTx, id: UserId) -> Result<String> {
@@ -221,28 +237,34 @@ pub async fn delete(tx: &mut TenantTx, id: UserId) -> Result<()> {
     Ok(())
 }
 
-/// Counts a failed sign-in and locks the account once `max_failures` is reached.
+/// Counts a failed password check and locks the account once `max_failures` is reached. A lock
+/// that has run out starts the count again, so one wrong guess after a lockout does not lock
+/// the account anew. Returns the lock's end when the account is (now) locked.
 pub async fn record_failed_login(
     tx: &mut TenantTx,
     id: UserId,
     max_failures: u32,
     lockout_secs: u64,
-) -> Result<()> {
+) -> Result<Option<DateTime<Utc>>> {
     let tenant = tx.tenant();
-    sqlx::query(
+    let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
         "UPDATE users SET
-            failed_logins = failed_logins + 1,
-            locked_until = CASE WHEN failed_logins + 1 >= $3
-                                THEN now() + make_interval(secs => $4) ELSE locked_until END
-         WHERE company_id = $1 AND id = $2",
+            failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
+            locked_until = CASE
+                WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= $3
+                    THEN now() + make_interval(secs => $4)
+                WHEN locked_until <= now() THEN NULL
+                ELSE locked_until END
+         WHERE company_id = $1 AND id = $2
+         RETURNING locked_until",
     )
     .bind(tenant)
     .bind(id.into_uuid())
     .bind(i32::try_from(max_failures).unwrap_or(i32::MAX))
     .bind(lockout_secs as f64)
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    Ok(())
+    Ok(row.and_then(|(until,)| until))
 }
 
 pub async fn record_successful_login(tx: &mut TenantTx, id: UserId) -> Result<()> {
@@ -258,18 +280,27 @@ pub async fn record_successful_login(tx: &mut TenantTx, id: UserId) -> Result<()
     Ok(())
 }
 
-/// Active company admins other than `except`.
-pub async fn count_other_active_admins(tx: &mut TenantTx, except: UserId) -> Result<i64> {
+/// Active users with `role` other than `except`. Locks every active holder of the role first
+/// (in id order, so concurrent callers queue instead of deadlocking), so that two
+/// administrators demoting each other at the same moment cannot both succeed.
+pub async fn count_other_active_with_role(
+    tx: &mut TenantTx,
+    except: UserId,
+    role: Role,
+) -> Result<usize> {
     let tenant = tx.tenant();
-    let (count,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM users WHERE company_id = $1 AND id <> $2
-           AND role = 'company_admin' AND status = 'active'",
+    let holders: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM users WHERE company_id = $1 AND role = $2 AND status = 'active'
+         ORDER BY id FOR UPDATE",
     )
     .bind(tenant)
-    .bind(except.into_uuid())
-    .fetch_one(tx.conn())
+    .bind(role.as_str())
+    .fetch_all(tx.conn())
     .await?;
-    Ok(count)
+    Ok(holders
+        .iter()
+        .filter(|(id,)| *id != except.into_uuid())
+        .count())
 }
 
 /// What every authenticated request re-checks (through a short cache).
@@ -277,26 +308,32 @@ pub async fn count_other_active_admins(tx: &mut TenantTx, except: UserId) -> Res
 pub struct StandingRow {
     pub user_status: UserStatus,
     pub role: Role,
+    /// Tokens issued before this second are stale (password changed or reset).
+    pub password_changed_at: i64,
     pub company_status: CompanyStatus,
     pub tier: SubscriptionTier,
+    pub company_is_platform: bool,
 }
 
 pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRow>> {
     let tenant = tx.tenant();
-    let row: Option<(String, String, String, String)> = sqlx::query_as(
-        "SELECT u.status, u.role, c.status, c.tier FROM users u JOIN companies c ON c.id = u.company_id
+    let row: Option<(String, String, DateTime<Utc>, String, String, bool)> = sqlx::query_as(
+        "SELECT u.status, u.role, u.password_changed_at, c.status, c.tier, c.is_platform
+         FROM users u JOIN companies c ON c.id = u.company_id
          WHERE u.company_id = $1 AND u.id = $2",
     )
     .bind(tenant)
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.map(|(us, role, cs, tier)| {
+    row.map(|(us, role, changed, cs, tier, is_platform)| {
         Ok(StandingRow {
             user_status: parse_column("users.status", &us)?,
             role: parse_column("users.role", &role)?,
+            password_changed_at: changed.timestamp(),
             company_status: parse_column("companies.status", &cs)?,
             tier: parse_column("companies.tier", &tier)?,
+            company_is_platform: is_platform,
         })
     })
     .transpose()

@@ -344,7 +344,12 @@ async fn disabled_users_and_suspended_tenants_are_refused_within_the_cache_inter
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
     assert_eq!(reply.code(), "user.disabled");
 
-    // Through the API the change is immediate on this replica.
+    // Through the API the change is immediate on this replica (the admin's standing is freshly
+    // cached right before).
+    assert_eq!(
+        app.get("/api/me", &tenant.admin_token).await.status,
+        StatusCode::OK
+    );
     let suspend = app
         .patch(
             &format!("/api/platform/companies/{}", tenant.id),
@@ -440,7 +445,8 @@ async fn repeated_failures_lock_the_account() {
 
 #[tokio::test]
 async fn a_rotation_on_one_replica_reaches_the_others_without_a_restart() {
-    let app = TestApp::spawn_with(|s| s.auth.key_reload_secs = 1).await;
+    // Periodic reloads far apart, so only the reload on an unknown key can explain a pass.
+    let app = TestApp::spawn_with(|s| s.auth.key_reload_secs = 3600).await;
     let replica = app.replica().await;
     let via_replica = |path: &str| format!("{}{path}", replica.base);
 
@@ -494,7 +500,7 @@ async fn a_rotation_on_one_replica_reaches_the_others_without_a_restart() {
         Some(new_kid.as_str())
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // At once: the replica reloads when it meets a key it has not seen.
     let on_replica = app
         .client
         .get(via_replica("/api/me"))
@@ -524,5 +530,118 @@ async fn a_rotation_on_one_replica_reaches_the_others_without_a_restart() {
             .as_deref(),
         Some(new_kid.as_str()),
         "and signs with it"
+    );
+}
+
+#[tokio::test]
+async fn a_password_change_ends_every_session_and_own_password_guesses_count() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("pwchange", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    // Tokens are issued with one-second resolution; the change must come in a later second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let changed = app
+        .post(
+            "/api/me/password",
+            &ecp,
+            json!({"current_password": PASSWORD, "new_password": "an entirely new passphrase"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::NO_CONTENT, "{:?}", changed.body);
+    let stale = app.get("/api/me", &ecp).await;
+    assert_eq!(
+        stale.status,
+        StatusCode::UNAUTHORIZED,
+        "access tokens issued before the change stop working"
+    );
+    assert_eq!(stale.code(), "auth.token_stale");
+
+    // With a stolen token, guessing the current password locks the account like sign-in does.
+    let (_, lab) = app.add_user(&tenant, Role::LabTech).await;
+    for _ in 0..5 {
+        let wrong = app
+            .post("/api/me/password", &lab, json!({"current_password": "guess guess guess", "new_password": "whatever passphrase"}))
+            .await;
+        assert_eq!(wrong.code(), "user.current_password_wrong");
+    }
+    let locked = app
+        .post(
+            "/api/me/password",
+            &lab,
+            json!({"current_password": PASSWORD, "new_password": "whatever passphrase"}),
+        )
+        .await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        locked.body
+    );
+    assert_eq!(locked.code(), "auth.locked_out");
+}
+
+#[tokio::test]
+async fn an_expired_lockout_starts_counting_again() {
+    let app = TestApp::spawn_with(|s| {
+        s.auth.lockout_secs = 1;
+        s.auth.max_failed_logins = 3;
+    })
+    .await;
+    let tenant = app.create_tenant("relock", SubscriptionTier::Pro).await;
+    let email = format!("admin@{}", tenant.domain);
+    for _ in 0..3 {
+        app.login_reply(&tenant.domain, &email, "wrong passphrase here")
+            .await;
+    }
+    assert_eq!(
+        app.login_reply(&tenant.domain, &email, PASSWORD)
+            .await
+            .code(),
+        "auth.locked_out"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let one_more = app
+        .login_reply(&tenant.domain, &email, "wrong passphrase here")
+        .await;
+    assert_eq!(
+        one_more.code(),
+        "auth.invalid_credentials",
+        "one wrong guess after a lockout does not lock again"
+    );
+    assert_eq!(
+        app.login_reply(&tenant.domain, &email, PASSWORD)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_platform_role_outside_the_platform_company_grants_nothing() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("rogue", SubscriptionTier::Pro).await;
+    let (rogue, _) = app.add_user(&tenant, Role::Ecp).await;
+    let email = app
+        .get(&format!("/api/users/{rogue}"), &tenant.admin_token)
+        .await
+        .body["email"]
+        .as_str()
+        .expect("email")
+        .to_owned();
+    // A bad manual fix in the database, not something the API allows.
+    let owner = app.owner_pool().await;
+    sqlx::query("UPDATE users SET role = 'platform_admin' WHERE id = $1::uuid")
+        .bind(&rogue)
+        .execute(&owner)
+        .await
+        .expect("update");
+    let token = app.login(&tenant.domain, &email, PASSWORD).await;
+    let reply = app.get("/api/platform/companies", &token).await;
+    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.body);
+    let reply = app.get("/api/me", &token).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::FORBIDDEN,
+        "the misplaced role is refused everywhere"
     );
 }

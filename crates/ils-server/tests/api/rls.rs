@@ -42,6 +42,37 @@ async fn every_tenant_table_has_rls_enabled_and_forced() {
         );
     }
 
+    // Every tenant table's policies compare with the transaction's tenant, for reads and writes.
+    let policies: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT tablename::text, qual, with_check FROM pg_policies WHERE schemaname = 'public'",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("policies");
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("tables");
+    for (table,) in tables {
+        if NOT_TENANT_TABLES.contains(&table.as_str()) {
+            continue;
+        }
+        let mine: Vec<_> = policies.iter().filter(|(t, _, _)| *t == table).collect();
+        assert!(!mine.is_empty(), "{table}: no policy");
+        for (_, qual, check) in mine {
+            for (what, expr) in [("USING", qual), ("WITH CHECK", check)] {
+                let expr = expr.as_deref().unwrap_or("");
+                assert!(
+                    expr.contains("ils_current_company()"),
+                    "{table}: {what} ({expr}) does not compare with the tenant"
+                );
+            }
+        }
+    }
+
     // The service role owns nothing and cannot bypass RLS.
     let role: (bool, bool, i64) = sqlx::query_as(
         "SELECT r.rolsuper, r.rolbypassrls,
@@ -116,6 +147,17 @@ async fn without_a_tenant_nothing_is_visible_and_foreign_writes_fail() {
             .await
             .expect("update runs");
     assert_eq!(updated.rows_affected(), 0, "A cannot update B's rows");
+    let upgrade = sqlx::query(
+        "UPDATE companies SET tier = 'enterprise', status = 'active' WHERE id = $1::uuid",
+    )
+    .bind(&a.id)
+    .execute(&mut *tx)
+    .await;
+    let error = upgrade.expect_err("a tenant cannot change its own tier or status");
+    assert!(error.to_string().contains("platform operator"), "{error}");
+    tx.rollback().await.ok();
+
+    let mut tx = conn.begin().await.expect("tx");
     let audit_update = sqlx::query("UPDATE audit_log SET action = 'rewritten'")
         .execute(&mut *tx)
         .await;
@@ -184,4 +226,54 @@ async fn alternating_tenants_on_a_small_pool_never_bleed() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn the_services_own_transactions_leave_nothing_on_a_pooled_connection() {
+    // One connection serves every request, tenant and platform alike.
+    let app = TestApp::spawn_with(|s| s.database.max_connections = 1).await;
+    let a = app.create_tenant("alpha", SubscriptionTier::Pro).await;
+    let b = app.create_tenant("beta", SubscriptionTier::Pro).await;
+    for round in 0..20 {
+        let (token, expected) = if round % 2 == 0 {
+            (&a.admin_token, &a.id)
+        } else {
+            (&b.admin_token, &b.id)
+        };
+        let users = app.get("/api/users", token).await;
+        assert!(
+            users.body["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .all(|u| u["company_id"] == expected.as_str())
+        );
+        let companies = app
+            .get("/api/platform/companies?limit=200", &app.platform_token)
+            .await;
+        assert_eq!(companies.status, reqwest::StatusCode::OK);
+    }
+    let mut conn = app
+        .state
+        .db
+        .pool()
+        .acquire()
+        .await
+        .expect("the service's one connection");
+    let (company, platform): (String, String) = sqlx::query_as(
+        "SELECT coalesce(current_setting('ils.company_id', true), ''), coalesce(current_setting('ils.platform', true), '')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .expect("settings");
+    assert_eq!(company, "", "the tenant did not outlive its transaction");
+    assert!(
+        platform.is_empty() || platform == "off",
+        "the platform scope did not outlive its transaction: {platform}"
+    );
+    let (visible,): (i64,) = sqlx::query_as("SELECT count(*) FROM companies")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+    assert_eq!(visible, 0);
 }

@@ -14,7 +14,6 @@ use crate::http::dto::{
 };
 use crate::http::error::{ErrorBody, Json, Path, Query};
 use crate::http::extract::{Authorized, need};
-use crate::store::audit::{self, Entry};
 use crate::tenants::{self, NewTenantInput, TenantUpdate};
 
 #[utoipa::path(get, path = "/api/platform/companies", tag = "platform", params(PageParams),
@@ -107,14 +106,6 @@ pub async fn rotate_keys(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PlatformKeys>,
 ) -> Result<Json<RotatedKeyDto>> {
-    let kid = state.tokens.keys().rotate().await?;
-    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
-    audit::record(
-        &mut tx,
-        &p.actor(),
-        Entry::success("platform.keys.rotate", "signing_key", &kid),
-    )
-    .await?;
-    tx.commit().await?;
+    let kid = tenants::rotate_signing_key(&state, &p).await?;
     Ok(Json(RotatedKeyDto { kid }))
 }
