@@ -117,6 +117,9 @@ impl TierLimits {
 pub struct HttpSettings {
     pub body_limit_bytes: usize,
     pub max_page_size: u32,
+    /// When set, `/metrics` answers only to `Authorization: Bearer <this token>` (metrics carry
+    /// tenant ids). Unset, `/metrics` is open: then expose the port to the scraper only.
+    pub metrics_token: Option<Secret>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,6 +189,7 @@ impl Default for HttpSettings {
         Self {
             body_limit_bytes: 64 * 1024,
             max_page_size: 200,
+            metrics_token: None,
         }
     }
 }

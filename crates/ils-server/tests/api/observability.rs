@@ -226,3 +226,33 @@ async fn every_mutation_writes_an_audit_row() {
         platform_trail.body
     );
 }
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let app = TestApp::spawn_with(|s| {
+        s.http.metrics_token = Some(ils_server::config::Secret::new("scrape-token-for-tests"));
+    })
+    .await;
+    let anonymous = app.send(Method::GET, "/metrics", None, None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.code(), "metrics.unauthorized");
+    let wrong = app
+        .send(Method::GET, "/metrics", Some("scrape-token-for-test"), None)
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let right = app
+        .send(
+            Method::GET,
+            "/metrics",
+            Some("scrape-token-for-tests"),
+            None,
+        )
+        .await;
+    assert_eq!(right.status, StatusCode::OK);
+    assert!(
+        right
+            .body
+            .as_str()
+            .is_some_and(|t| t.contains("ils_http_requests_total"))
+    );
+}

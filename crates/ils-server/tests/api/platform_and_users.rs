@@ -250,3 +250,36 @@ async fn company_admins_manage_their_users_within_the_rules() {
     assert_eq!(seen.len(), 5, "admin, ecp and three engineers: {seen:?}");
     assert_eq!(seen, sorted, "pages are in stable id order without repeats");
 }
+
+#[tokio::test]
+async fn two_admins_demoting_each_other_at_once_leave_one_admin() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("race", SubscriptionTier::Pro).await;
+    let (second_id, second_token) = app.add_user(&tenant, Role::CompanyAdmin).await;
+    let second_path = format!("/api/users/{second_id}");
+    let first_path = format!("/api/users/{}", tenant.admin_id);
+    let (a, b) = tokio::join!(
+        app.patch(&second_path, &tenant.admin_token, json!({"role": "ecp"})),
+        app.patch(&first_path, &second_token, json!({"role": "ecp"})),
+    );
+    // The loser either waited for the winner and found itself the last admin (409), or was
+    // already demoted when it arrived (its token is stale: 401). Never both succeed.
+    let ok = [a.status, b.status]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert_eq!(
+        ok, 1,
+        "exactly one demotion succeeds: {:?} / {:?}",
+        a.body, b.body
+    );
+    let owner = app.owner_pool().await;
+    let (count,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM users WHERE company_id = $1::uuid AND role = 'company_admin' AND status = 'active'",
+    )
+    .bind(&tenant.id)
+    .fetch_one(&owner)
+    .await
+    .expect("count");
+    assert_eq!(count, 1, "one administrator is left");
+}

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
 
 use crate::app::AppState;
 use crate::auth::keys::Jwks;
@@ -39,8 +40,25 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "system",
-    responses((status = 200, content_type = "text/plain", body = String)))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.settings.http.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Compare digests so the time taken does not depend on how much of the token matched.
+        let matches =
+            Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.expose().as_bytes());
+        if !matches {
+            return crate::error::Error::unauthorized(
+                "metrics.unauthorized",
+                "Send the metrics token as Authorization: Bearer <token>",
+            )
+            .into_response();
+        }
+    }
     (
         [(
             header::CONTENT_TYPE,
