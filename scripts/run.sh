@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
-PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 PORT="${ILS_PG_PORT:-54329}"
 LISTEN="${ILS_LISTEN:-127.0.0.1:8080}"
 data="$root/.pgdata/data"

@@ -5,8 +5,6 @@
 # Fast when everything is already there: it checks before it installs.
 set -euo pipefail
 
-PG_MAJOR="${PG_MAJOR:-15}"
-PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 PGVECTOR_SUITE="${PGVECTOR_SUITE:-trixie}"
 
 SUDO=""
@@ -18,14 +16,30 @@ fi
 
 log() { echo "setup-system: $*"; }
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+updated=""
+apt_update() { [ -n "$updated" ] || { $SUDO apt-get update -qq; updated=1; }; }
+
+# The distribution's own PostgreSQL major version (15 on Debian 12, 16 on Ubuntu 24.04), unless
+# PG_MAJOR says otherwise or one is installed already.
+if [ -z "${PG_MAJOR:-}" ]; then
+  PG_MAJOR="$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)"
+fi
+if [ -z "${PG_MAJOR:-}" ]; then
+  apt_update
+  PG_MAJOR="$(apt-cache depends postgresql 2>/dev/null | sed -n 's/.*Depends: postgresql-\([0-9][0-9]*\)$/\1/p' | head -1)"
+fi
+[ -n "${PG_MAJOR:-}" ] || { echo "setup-system: cannot tell which PostgreSQL this distribution ships" >&2; exit 1; }
+PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
+
 need_pkgs=()
 for p in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-client-${PG_MAJOR} \
-         build-essential pkg-config libssl-dev dpkg-dev ca-certificates curl; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_pkgs+=("$p")
+         build-essential pkg-config libssl-dev dpkg-dev ca-certificates debian-archive-keyring; do
+  installed "$p" || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
-  $SUDO apt-get update -qq
+  apt_update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 
@@ -35,6 +49,14 @@ fi
 pg_sharedir="$("$PG_BIN/pg_config" --sharedir)"
 if [ -f "$pg_sharedir/extension/vector.control" ]; then
   log "pgvector already installed ($(grep default_version "$pg_sharedir/extension/vector.control" | tr -d "' "))"
+  exit 0
+fi
+
+# Where the distribution packages pgvector (Ubuntu, newer Debian), take its package.
+apt_update
+if apt-cache show "postgresql-${PG_MAJOR}-pgvector" >/dev/null 2>&1; then
+  log "installing postgresql-${PG_MAJOR}-pgvector"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "postgresql-${PG_MAJOR}-pgvector"
   exit 0
 fi
 

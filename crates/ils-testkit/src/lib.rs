@@ -72,7 +72,18 @@ fn pg_bin() -> PathBuf {
             return dir;
         }
     }
-    PathBuf::from("/usr/lib/postgresql/15/bin")
+    // The newest server the distribution installed, e.g. /usr/lib/postgresql/15/bin.
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    versions.sort_unstable();
+    match versions.last() {
+        Some(v) => PathBuf::from(format!("/usr/lib/postgresql/{v}/bin")),
+        None => PathBuf::from("/usr/lib/postgresql/15/bin"),
+    }
 }
 
 fn is_root() -> bool {
