@@ -55,6 +55,7 @@ impl Role {
                 "company:*",
                 "ai:*",
                 "audit:read",
+                "gdpr:*",
                 "patients:read",
                 "prescriptions:read",
                 "orders:read",
@@ -136,6 +137,20 @@ pub mod perm {
     pub const USERS_DELETE: Permission = Permission::new("users", "delete");
     pub const AUDIT_READ: Permission = Permission::new("audit", "read");
     pub const AI_CHAT: Permission = Permission::new("ai", "chat");
+    pub const PATIENTS_READ: Permission = Permission::new("patients", "read");
+    pub const PATIENTS_CREATE: Permission = Permission::new("patients", "create");
+    pub const PATIENTS_UPDATE: Permission = Permission::new("patients", "update");
+    pub const PATIENTS_DELETE: Permission = Permission::new("patients", "delete");
+    pub const PRESCRIPTIONS_READ: Permission = Permission::new("prescriptions", "read");
+    pub const PRESCRIPTIONS_WRITE: Permission = Permission::new("prescriptions", "write");
+    pub const ORDERS_READ: Permission = Permission::new("orders", "read");
+    pub const ORDERS_CREATE: Permission = Permission::new("orders", "create");
+    pub const ORDERS_UPDATE: Permission = Permission::new("orders", "update");
+    pub const PRODUCTION_READ: Permission = Permission::new("production", "read");
+    /// GDPR export of one patient's or the whole company's data.
+    pub const GDPR_EXPORT: Permission = Permission::new("gdpr", "export");
+    /// GDPR erasure of a patient.
+    pub const GDPR_ERASE: Permission = Permission::new("gdpr", "erase");
     pub const PLATFORM_TENANTS: Permission = Permission::new("platform", "tenants");
     pub const PLATFORM_KEYS: Permission = Permission::new("platform", "keys");
 }

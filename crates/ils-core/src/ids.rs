@@ -76,6 +76,19 @@ typed_id!(
     UserId
 );
 
+typed_id!(
+    /// A patient of one practice.
+    PatientId
+);
+typed_id!(
+    /// A spectacle or contact-lens prescription.
+    PrescriptionId
+);
+typed_id!(
+    /// A lens order.
+    OrderId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,13 +5,18 @@
 
 pub mod access;
 pub mod claims;
+pub mod dcs;
+pub mod fhir;
 pub mod ids;
+pub mod order;
+pub mod patient;
+pub mod rx;
 pub mod tenant;
 pub mod user;
 pub mod validation;
 
 pub use access::{Permission, Role};
 pub use claims::AccessClaims;
-pub use ids::{CompanyId, UserId};
+pub use ids::{CompanyId, OrderId, PatientId, PrescriptionId, UserId};
 pub use tenant::{AiConfig, CompanyStatus, SubscriptionTier};
 pub use validation::{FieldError, ValidationErrors};
