@@ -270,3 +270,205 @@ pub struct HealthDto {
 pub struct RotatedKeyDto {
     pub kid: String,
 }
+
+// ---- Clinical records ----
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientDto {
+    pub id: Uuid,
+    pub customer_number: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: chrono::NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::store::patients::PatientRow> for PatientDto {
+    fn from(p: crate::store::patients::PatientRow) -> Self {
+        Self {
+            id: p.id,
+            customer_number: p.customer_number,
+            first_name: p.first_name,
+            last_name: p.last_name,
+            date_of_birth: p.date_of_birth,
+            email: p.email,
+            phone: p.phone,
+            address: p.address,
+            notes: p.notes,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PatientSearchParams {
+    /// Prefix of the last or first name (case-insensitive).
+    pub q: Option<String>,
+    pub customer_number: Option<String>,
+    pub date_of_birth: Option<chrono::NaiveDate>,
+    pub limit: Option<u32>,
+    /// The last patient id of the previous page.
+    pub after: Option<Uuid>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrescriptionDto {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    /// The prescription (ils-core `RxData`).
+    #[schema(value_type = Object)]
+    pub rx: ils_core::rx::RxData,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::store::prescriptions::PrescriptionRow> for PrescriptionDto {
+    fn from(r: crate::store::prescriptions::PrescriptionRow) -> Self {
+        Self {
+            id: r.id,
+            patient_id: r.patient_id,
+            rx: r.data.0,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrescriptionStatusRequest {
+    #[schema(value_type = String, example = "cancelled")]
+    pub status: ils_core::rx::RxStatus,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderDto {
+    pub id: Uuid,
+    pub order_number: String,
+    pub status: String,
+    /// The order as placed (ils-core `OrderData`).
+    #[schema(value_type = Object)]
+    pub order: ils_core::order::OrderData,
+    pub remake_of: Option<Uuid>,
+    pub remake_reason: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<crate::store::orders::OrderRow> for OrderDto {
+    fn from(o: crate::store::orders::OrderRow) -> Self {
+        Self {
+            id: o.id,
+            order_number: o.order_number,
+            status: o.status,
+            order: o.data.0,
+            remake_of: o.remake_of,
+            remake_reason: o.remake_reason,
+            created_by: o.created_by,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+/// An order as the production queue shows it: what to make, not for whom.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProductionOrderDto {
+    pub id: Uuid,
+    pub order_number: String,
+    pub status: String,
+    pub lens_type: String,
+    pub material: String,
+    pub coatings: Vec<String>,
+    pub tint: Option<String>,
+    pub promised_date: Option<chrono::NaiveDate>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<crate::store::orders::OrderRow> for ProductionOrderDto {
+    fn from(o: crate::store::orders::OrderRow) -> Self {
+        let d = o.data.0;
+        Self {
+            id: o.id,
+            order_number: o.order_number,
+            status: o.status,
+            lens_type: d.lens_type.as_str().to_owned(),
+            material: d.material,
+            coatings: d.coatings,
+            tint: d.tint,
+            promised_date: d.promised_date,
+            created_at: o.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct OrderListParams {
+    /// One of draft, submitted, in_production, quality_check, shipped, delivered, cancelled, remade.
+    pub status: Option<String>,
+    pub patient_id: Option<Uuid>,
+    /// Only open orders whose promised date has passed.
+    pub overdue: Option<bool>,
+    pub limit: Option<u32>,
+    pub after: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionRequest {
+    #[schema(value_type = String, example = "submit")]
+    pub action: ils_core::order::OrderAction,
+    /// Why (required to cancel or remake) or a note for the timeline.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionDto {
+    pub order: OrderDto,
+    /// The new linked order a remake created.
+    pub remake: Option<OrderDto>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntryDto {
+    pub id: Uuid,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub note: Option<String>,
+    pub actor_user_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+impl From<crate::store::orders::OrderEventRow> for TimelineEntryDto {
+    fn from(e: crate::store::orders::OrderEventRow) -> Self {
+        Self {
+            id: e.id,
+            action: e.action,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            note: e.note,
+            actor_user_id: e.actor_user_id,
+            occurred_at: e.occurred_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureDto {
+    /// The tombstone (patient) or erasure record (tenant) id.
+    pub erasure_id: Uuid,
+}

@@ -162,5 +162,16 @@ pub mod need {
         AuditRead => perm::AUDIT_READ,
         PlatformTenants => perm::PLATFORM_TENANTS,
         PlatformKeys => perm::PLATFORM_KEYS,
+        PatientsRead => perm::PATIENTS_READ,
+        PatientsCreate => perm::PATIENTS_CREATE,
+        PatientsUpdate => perm::PATIENTS_UPDATE,
+        PatientsDelete => perm::PATIENTS_DELETE,
+        PrescriptionsRead => perm::PRESCRIPTIONS_READ,
+        PrescriptionsWrite => perm::PRESCRIPTIONS_WRITE,
+        OrdersRead => perm::ORDERS_READ,
+        OrdersCreate => perm::ORDERS_CREATE,
+        ProductionRead => perm::PRODUCTION_READ,
+        GdprExport => perm::GDPR_EXPORT,
+        GdprErase => perm::GDPR_ERASE,
     }
 }

@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use routes::{auth, company, platform, system, users};
+use routes::{auth, company, gdpr, orders, patients, platform, system, users};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -58,6 +58,42 @@ pub fn router(state: AppState) -> Router {
             "/api/platform/signing-keys/rotate",
             post(platform::rotate_keys),
         )
+        .route(
+            "/api/platform/companies/{id}/erasure",
+            post(gdpr::erase_company),
+        )
+        .route("/api/company/export", get(gdpr::export_company))
+        .route(
+            "/api/patients",
+            get(patients::search).post(patients::create),
+        )
+        .route(
+            "/api/patients/{id}",
+            get(patients::get)
+                .patch(patients::update)
+                .delete(patients::delete),
+        )
+        .route(
+            "/api/patients/{id}/prescriptions",
+            get(patients::list_prescriptions).post(patients::create_prescription),
+        )
+        .route(
+            "/api/patients/{id}/prescriptions/fhir",
+            post(patients::import_fhir),
+        )
+        .route("/api/patients/{id}/export", get(gdpr::export_patient))
+        .route("/api/patients/{id}/erasure", post(gdpr::erase_patient))
+        .route(
+            "/api/prescriptions/{id}",
+            get(patients::get_prescription).patch(patients::set_prescription_status),
+        )
+        .route("/api/prescriptions/{id}/fhir", get(patients::export_fhir))
+        .route("/api/orders", get(orders::list).post(orders::create))
+        .route("/api/orders/{id}", get(orders::get))
+        .route("/api/orders/{id}/transitions", post(orders::transition))
+        .route("/api/orders/{id}/timeline", get(orders::timeline))
+        .route("/api/orders/{id}/dcs", get(orders::dcs))
+        .route("/api/production/orders", get(orders::production))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

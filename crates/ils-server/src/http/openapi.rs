@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::routes::{auth, company, platform, system, users};
+use super::routes::{auth, company, gdpr, orders, patients, platform, system, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,12 @@ use super::routes::{auth, company, platform, system, users};
         users::delete, users::set_password, users::audit,
         company::get, company::update,
         platform::list, platform::create, platform::get, platform::update, platform::rotate_keys,
+        patients::search, patients::create, patients::get, patients::update, patients::delete,
+        patients::list_prescriptions, patients::create_prescription, patients::import_fhir,
+        patients::get_prescription, patients::set_prescription_status, patients::export_fhir,
+        orders::list, orders::create, orders::get, orders::transition, orders::timeline, orders::dcs,
+        orders::production,
+        gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

@@ -4,6 +4,10 @@
 
 pub mod audit;
 pub mod companies;
+pub mod gdpr;
+pub mod orders;
+pub mod patients;
+pub mod prescriptions;
 pub mod refresh_tokens;
 pub mod signing_keys;
 pub mod users;

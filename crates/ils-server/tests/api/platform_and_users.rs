@@ -224,6 +224,17 @@ async fn company_admins_manage_their_users_within_the_rules() {
         StatusCode::OK
     );
 
+    // The old access token is stale now (unless issued in the same second as the change, see
+    // auth_jwt::a_password_change_ends_every_session...); go on with a fresh sign-in.
+    let fresh = app
+        .login(&tenant.domain, &admin_email, "a fresh passphrase")
+        .await;
+    let tenant = crate::common::Tenant {
+        admin_token: fresh,
+        ..tenant.clone()
+    };
+    let t = &tenant.admin_token;
+
     // Pagination is stable and complete.
     for _ in 0..3 {
         app.add_user(&tenant, Role::Engineer).await;

@@ -9,6 +9,7 @@ use crate::common::TestApp;
 const NOT_TENANT_TABLES: &[&str] = &[
     "_sqlx_migrations", // migration bookkeeping
     "signing_keys",     // platform token-signing keys
+    "tenant_erasures",  // the platform's record that a tenant was erased; outlives the tenant
 ];
 
 #[tokio::test]
@@ -62,15 +63,27 @@ async fn every_tenant_table_has_rls_enabled_and_forced() {
         }
         let mine: Vec<_> = policies.iter().filter(|(t, _, _)| *t == table).collect();
         assert!(!mine.is_empty(), "{table}: no policy");
-        for (_, qual, check) in mine {
+        // Every condition of every policy is about the tenant (or, on the tenants table
+        // itself, the platform scope); a policy that lets anything else through fails here.
+        for (_, qual, check) in &mine {
             for (what, expr) in [("USING", qual), ("WITH CHECK", check)] {
-                let expr = expr.as_deref().unwrap_or("");
+                let Some(expr) = expr.as_deref() else {
+                    continue;
+                };
+                let scoped = expr.contains("ils_current_company()")
+                    || (table == "companies" && expr.contains("ils_platform_scope()"));
                 assert!(
-                    expr.contains("ils_current_company()"),
+                    scoped,
                     "{table}: {what} ({expr}) does not compare with the tenant"
                 );
             }
         }
+        assert!(
+            mine.iter().any(|(_, qual, _)| qual
+                .as_deref()
+                .is_some_and(|q| q.contains("ils_current_company()"))),
+            "{table}: no policy limits reads to the tenant"
+        );
     }
 
     // The service role owns nothing and cannot bypass RLS.

@@ -3,6 +3,9 @@
 
 pub mod auth;
 pub mod company;
+pub mod gdpr;
+pub mod orders;
+pub mod patients;
 pub mod platform;
 pub mod system;
 pub mod users;

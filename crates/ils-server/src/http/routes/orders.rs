@@ -1,0 +1,155 @@
+//! `/api/orders` and `/api/production/orders`.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ils_core::order::{OrderData, OrderStatus};
+use ils_core::{OrderId, PatientId};
+use uuid::Uuid;
+
+use super::{next_cursor, page_limit};
+use crate::app::AppState;
+use crate::clinical::orders;
+use crate::error::{Error, Result};
+use crate::http::dto::{
+    OrderDto, OrderListParams, Page, PageParams, ProductionOrderDto, TimelineEntryDto,
+    TransitionDto, TransitionRequest,
+};
+use crate::http::error::{ErrorBody, Json, Path, Query};
+use crate::http::extract::{Authorized, need};
+
+#[utoipa::path(get, path = "/api/orders", tag = "orders", params(OrderListParams),
+    responses((status = 200, body = Page<OrderDto>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersRead>,
+    Query(q): Query<OrderListParams>,
+) -> Result<Json<Page<OrderDto>>> {
+    let limit = page_limit(q.limit, state.settings.http.max_page_size)?;
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            OrderStatus::parse(s).ok_or_else(|| {
+                Error::bad_request(
+                    "order.unknown_status",
+                    format!("Unknown order status {s:?}; use draft, submitted, in_production, quality_check, shipped, delivered, cancelled or remade"),
+                )
+            })
+        })
+        .transpose()?;
+    let rows = orders::list(
+        &state,
+        &p,
+        orders::ListInput {
+            status,
+            patient: q.patient_id.map(PatientId::from_uuid),
+            overdue: q.overdue.unwrap_or(false),
+            after: q.after,
+            limit,
+        },
+    )
+    .await?;
+    let next = next_cursor(&rows, limit, |r| r.id);
+    Ok(Json(Page {
+        items: rows.into_iter().map(OrderDto::from).collect(),
+        next,
+    }))
+}
+
+/// Places a lens order from an active prescription (status draft).
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = Object,
+    responses((status = 201, body = OrderDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersCreate>,
+    Json(body): Json<OrderData>,
+) -> Result<(StatusCode, Json<OrderDto>)> {
+    let row = orders::create(&state, &p, body).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = Uuid, Path)),
+    responses((status = 200, body = OrderDto), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<OrderDto>> {
+    Ok(Json(
+        orders::get(&state, &p, OrderId::from_uuid(id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Moves an order through its status machine (who may depends on the action).
+#[utoipa::path(post, path = "/api/orders/{id}/transitions", tag = "orders", params(("id" = Uuid, Path)),
+    request_body = TransitionRequest,
+    responses((status = 200, body = TransitionDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn transition(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersRead>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<TransitionRequest>,
+) -> Result<Json<TransitionDto>> {
+    let outcome = orders::apply(
+        &state,
+        &p,
+        OrderId::from_uuid(id),
+        body.action,
+        body.reason.as_deref(),
+    )
+    .await?;
+    Ok(Json(TransitionDto {
+        order: outcome.order.into(),
+        remake: outcome.remake.map(OrderDto::from),
+    }))
+}
+
+/// Every status change of the order, oldest first, with time, user and note.
+#[utoipa::path(get, path = "/api/orders/{id}/timeline", tag = "orders", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<TimelineEntryDto>), (status = 404, body = ErrorBody)))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<TimelineEntryDto>>> {
+    let events = orders::timeline(&state, &p, OrderId::from_uuid(id)).await?;
+    Ok(Json(
+        events.into_iter().map(TimelineEntryDto::from).collect(),
+    ))
+}
+
+/// The order as a Vision Council DCS record set for the lab.
+#[utoipa::path(get, path = "/api/orders/{id}/dcs", tag = "orders", params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = ErrorBody)))]
+pub async fn dcs(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::OrdersRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
+    let record = orders::dcs_record(&state, &p, OrderId::from_uuid(id)).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        record,
+    )
+        .into_response())
+}
+
+/// The production queue: what to make, oldest first, without patient details.
+#[utoipa::path(get, path = "/api/production/orders", tag = "orders", params(PageParams),
+    responses((status = 200, body = Page<ProductionOrderDto>), (status = 403, body = ErrorBody)))]
+pub async fn production(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::ProductionRead>,
+    Query(page): Query<PageParams>,
+) -> Result<Json<Page<ProductionOrderDto>>> {
+    let limit = page_limit(page.limit, state.settings.http.max_page_size)?;
+    let rows = orders::production_queue(&state, &p, page.after, limit).await?;
+    let next = next_cursor(&rows, limit, |r| r.id);
+    Ok(Json(Page {
+        items: rows.into_iter().map(ProductionOrderDto::from).collect(),
+        next,
+    }))
+}

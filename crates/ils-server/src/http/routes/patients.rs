@@ -1,0 +1,194 @@
+//! `/api/patients` and `/api/prescriptions`: patient records and their prescriptions.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use ils_core::patient::{PatientChanges, PatientData};
+use ils_core::rx::RxData;
+use ils_core::{PatientId, PrescriptionId, fhir};
+use uuid::Uuid;
+
+use super::{next_cursor, page_limit};
+use crate::app::AppState;
+use crate::clinical::prescriptions::Source;
+use crate::clinical::{patients, prescriptions};
+use crate::error::Result;
+use crate::http::dto::{
+    Page, PatientDto, PatientSearchParams, PrescriptionDto, PrescriptionStatusRequest,
+};
+use crate::http::error::{ErrorBody, Json, Path, Query};
+use crate::http::extract::{Authorized, need};
+
+/// Search patients by name prefix, customer number or date of birth; ordered by name.
+#[utoipa::path(get, path = "/api/patients", tag = "patients", params(PatientSearchParams),
+    responses((status = 200, body = Page<PatientDto>), (status = 400, body = ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsRead>,
+    Query(q): Query<PatientSearchParams>,
+) -> Result<Json<Page<PatientDto>>> {
+    let limit = page_limit(q.limit, state.settings.http.max_page_size)?;
+    let rows = patients::search(
+        &state,
+        &p,
+        patients::SearchInput {
+            name_prefix: q.q,
+            customer_number: q.customer_number,
+            date_of_birth: q.date_of_birth,
+            after: q.after,
+            limit,
+        },
+    )
+    .await?;
+    let next = next_cursor(&rows, limit, |r| r.id);
+    Ok(Json(Page {
+        items: rows.into_iter().map(PatientDto::from).collect(),
+        next,
+    }))
+}
+
+#[utoipa::path(post, path = "/api/patients", tag = "patients", request_body = Object,
+    responses((status = 201, body = PatientDto), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsCreate>,
+    Json(body): Json<PatientData>,
+) -> Result<(StatusCode, Json<PatientDto>)> {
+    let row = patients::create(&state, &p, body).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Opens a patient record (audited).
+#[utoipa::path(get, path = "/api/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PatientDto), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PatientDto>> {
+    Ok(Json(
+        patients::get(&state, &p, PatientId::from_uuid(id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Changes a patient; absent fields stay, `null` clears an optional one.
+#[utoipa::path(patch, path = "/api/patients/{id}", tag = "patients", params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = PatientDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsUpdate>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PatientChanges>,
+) -> Result<Json<PatientDto>> {
+    Ok(Json(
+        patients::update(&state, &p, PatientId::from_uuid(id), body)
+            .await?
+            .into(),
+    ))
+}
+
+/// Removes a patient from every list (soft delete; GDPR erasure is separate).
+#[utoipa::path(delete, path = "/api/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsDelete>,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
+    patients::delete(&state, &p, PatientId::from_uuid(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The patient's prescriptions, newest first.
+#[utoipa::path(get, path = "/api/patients/{id}/prescriptions", tag = "prescriptions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Vec<PrescriptionDto>), (status = 404, body = ErrorBody)))]
+pub async fn list_prescriptions(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<PrescriptionDto>>> {
+    let rows = prescriptions::list_for_patient(&state, &p, PatientId::from_uuid(id)).await?;
+    Ok(Json(rows.into_iter().map(PrescriptionDto::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/patients/{id}/prescriptions", tag = "prescriptions", params(("id" = Uuid, Path)),
+    request_body = Object,
+    responses((status = 201, body = PrescriptionDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_prescription(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<RxData>,
+) -> Result<(StatusCode, Json<PrescriptionDto>)> {
+    let row =
+        prescriptions::create(&state, &p, PatientId::from_uuid(id), body, Source::Form).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// Imports a FHIR R4 VisionPrescription for the patient.
+#[utoipa::path(post, path = "/api/patients/{id}/prescriptions/fhir", tag = "prescriptions", params(("id" = Uuid, Path)),
+    request_body = Object,
+    responses((status = 201, body = PrescriptionDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn import_fhir(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<serde_json::Value>,
+) -> Result<(StatusCode, Json<PrescriptionDto>)> {
+    let row = prescriptions::import_fhir(&state, &p, PatientId::from_uuid(id), &body).await?;
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+#[utoipa::path(get, path = "/api/prescriptions/{id}", tag = "prescriptions", params(("id" = Uuid, Path)),
+    responses((status = 200, body = PrescriptionDto), (status = 404, body = ErrorBody)))]
+pub async fn get_prescription(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsRead>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PrescriptionDto>> {
+    Ok(Json(
+        prescriptions::get(&state, &p, PrescriptionId::from_uuid(id))
+            .await?
+            .into(),
+    ))
+}
+
+/// Activates, cancels or marks a prescription entered-in-error.
+#[utoipa::path(patch, path = "/api/prescriptions/{id}", tag = "prescriptions", params(("id" = Uuid, Path)),
+    request_body = PrescriptionStatusRequest,
+    responses((status = 200, body = PrescriptionDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn set_prescription_status(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PrescriptionStatusRequest>,
+) -> Result<Json<PrescriptionDto>> {
+    Ok(Json(
+        prescriptions::set_status(&state, &p, PrescriptionId::from_uuid(id), body.status)
+            .await?
+            .into(),
+    ))
+}
+
+/// The prescription as a FHIR R4 VisionPrescription resource.
+#[utoipa::path(get, path = "/api/prescriptions/{id}/fhir", tag = "prescriptions", params(("id" = Uuid, Path)),
+    responses((status = 200, content_type = "application/fhir+json", body = Object), (status = 404, body = ErrorBody)))]
+pub async fn export_fhir(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsRead>,
+    Path(id): Path<Uuid>,
+) -> Result<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let row = prescriptions::get(&state, &p, PrescriptionId::from_uuid(id)).await?;
+    let resource = fhir::export(
+        PrescriptionId::from_uuid(row.id),
+        PatientId::from_uuid(row.patient_id),
+        &row.data.0,
+    );
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
+        axum::Json(resource),
+    )
+        .into_response())
+}

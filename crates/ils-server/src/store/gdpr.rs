@@ -1,0 +1,194 @@
+//! GDPR export and erasure queries. Every table that holds a patient's or a tenant's data is
+//! named here, so a new table must be added here too (the erasure test fails otherwise).
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::{PlatformTx, TenantTx};
+use crate::error::Result;
+
+/// Rows of `sql` (which must select one row per record and bind `$1` = tenant, `$2` = subject)
+/// as JSON objects.
+async fn json_rows(
+    tx: &mut TenantTx,
+    sql: &'static str,
+    subject: Option<Uuid>,
+) -> Result<Vec<Value>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(Value,)> = sqlx::query_as(sql)
+        .bind(tenant)
+        .bind(subject)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(rows.into_iter().map(|(v,)| v).collect())
+}
+
+/// Everything held about one patient, table by table.
+pub async fn patient_export(
+    tx: &mut TenantTx,
+    patient: Uuid,
+) -> Result<Vec<(&'static str, Vec<Value>)>> {
+    let mut out = Vec::new();
+    out.push((
+        "patients",
+        json_rows(
+            tx,
+            "SELECT to_jsonb(t) FROM patients t WHERE company_id = $1 AND id = $2",
+            Some(patient),
+        )
+        .await?,
+    ));
+    out.push(("prescriptions", json_rows(tx, "SELECT to_jsonb(t) FROM prescriptions t WHERE company_id = $1 AND patient_id = $2 ORDER BY id", Some(patient)).await?));
+    out.push(("orders", json_rows(tx, "SELECT to_jsonb(t) FROM orders t WHERE company_id = $1 AND patient_id = $2 ORDER BY id", Some(patient)).await?));
+    out.push((
+        "order_events",
+        json_rows(
+            tx,
+            "SELECT to_jsonb(e) FROM order_events e JOIN orders o ON o.company_id = e.company_id AND o.id = e.order_id
+             WHERE e.company_id = $1 AND o.patient_id = $2 ORDER BY e.id",
+            Some(patient),
+        )
+        .await?,
+    ));
+    out.push((
+        "audit_log",
+        json_rows(
+            tx,
+            "SELECT to_jsonb(a) FROM audit_log a WHERE a.company_id = $1 AND (a.resource_id = $2::text
+                OR a.resource_id IN (SELECT id::text FROM prescriptions WHERE company_id = $1 AND patient_id = $2)
+                OR a.resource_id IN (SELECT id::text FROM orders WHERE company_id = $1 AND patient_id = $2)
+                OR a.details::text LIKE '%' || $2::text || '%') ORDER BY a.id",
+            Some(patient),
+        )
+        .await?,
+    ));
+    Ok(out)
+}
+
+/// Everything the tenant holds, table by table (users without password hashes).
+pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<Value>)>> {
+    let mut out = Vec::new();
+    out.push((
+        "companies",
+        json_rows(
+            tx,
+            "SELECT to_jsonb(t) FROM companies t WHERE id = $1 AND $2::uuid IS NULL",
+            None,
+        )
+        .await?,
+    ));
+    out.push((
+        "users",
+        json_rows(tx, "SELECT to_jsonb(t) - 'password_hash' FROM users t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id", None).await?,
+    ));
+    for (name, sql) in [
+        (
+            "patients",
+            "SELECT to_jsonb(t) FROM patients t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "prescriptions",
+            "SELECT to_jsonb(t) FROM prescriptions t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "orders",
+            "SELECT to_jsonb(t) FROM orders t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "order_events",
+            "SELECT to_jsonb(t) FROM order_events t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "tombstones",
+            "SELECT to_jsonb(t) FROM tombstones t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "audit_log",
+            "SELECT to_jsonb(t) FROM audit_log t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+    ] {
+        out.push((name, json_rows(tx, sql, None).await?));
+    }
+    Ok(out)
+}
+
+/// The ids of the patient's prescriptions and orders (for redacting the audit log).
+pub async fn patient_record_ids(tx: &mut TenantTx, patient: Uuid) -> Result<Vec<String>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT id::text FROM prescriptions WHERE company_id = $1 AND patient_id = $2
+         UNION ALL SELECT id::text FROM orders WHERE company_id = $1 AND patient_id = $2",
+    )
+    .bind(tenant)
+    .bind(patient)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Deletes the patient (prescriptions, orders and their timelines follow by cascade) and
+/// redacts the audit log; returns (deleted patients, redacted audit rows).
+pub async fn erase_patient(
+    tx: &mut TenantTx,
+    patient: Uuid,
+    replacement: &str,
+) -> Result<(u64, i64)> {
+    let tenant = tx.tenant();
+    let mut ids = patient_record_ids(tx, patient).await?;
+    ids.push(patient.to_string());
+    let deleted = sqlx::query("DELETE FROM patients WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(patient)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    let (redacted,): (i64,) = sqlx::query_as("SELECT ils_redact_audit_subjects($1, $2)")
+        .bind(&ids)
+        .bind(replacement)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok((deleted, redacted))
+}
+
+pub async fn insert_tombstone(
+    tx: &mut TenantTx,
+    id: Uuid,
+    entity: &str,
+    subject_hash: &[u8],
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "INSERT INTO tombstones (company_id, id, entity, subject_hash) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(entity)
+    .bind(subject_hash)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Deletes a whole tenant: its audit log, then the company row (every tenant table follows by
+/// cascade). Platform scope only.
+pub async fn erase_tenant(
+    tx: &mut PlatformTx,
+    company: Uuid,
+    erasure_id: Uuid,
+) -> Result<(i64, u64)> {
+    let (audit,): (i64,) = sqlx::query_as("SELECT ils_erase_tenant_audit($1)")
+        .bind(company)
+        .fetch_one(tx.conn())
+        .await?;
+    let deleted = sqlx::query("DELETE FROM companies WHERE id = $1 AND NOT is_platform")
+        .bind(company)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    sqlx::query("INSERT INTO tenant_erasures (id, erased_company_id) VALUES ($1, $2)")
+        .bind(erasure_id)
+        .bind(company)
+        .execute(tx.conn())
+        .await?;
+    Ok((audit, deleted))
+}

@@ -1,0 +1,183 @@
+//! `patients`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ils_core::PatientId;
+use ils_core::patient::PatientData;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PatientRow {
+    pub id: Uuid,
+    pub customer_number: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: NaiveDate,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl PatientRow {
+    pub fn data(&self) -> PatientData {
+        PatientData {
+            customer_number: self.customer_number.clone(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            date_of_birth: self.date_of_birth,
+            email: self.email.clone(),
+            phone: self.phone.clone(),
+            address: self.address.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, address, \
+                       notes, created_at, updated_at, deleted_at";
+
+fn not_found() -> Error {
+    Error::NotFound {
+        resource: "patient",
+    }
+}
+
+fn taken(err: sqlx::Error) -> Error {
+    Error::on_unique_violation(
+        "patient.customer_number_taken",
+        "Another patient of this practice has this customer number",
+    )(err)
+}
+
+pub async fn insert(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
+    let tenant = tx.tenant();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(&p.customer_number)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(p.date_of_birth)
+    .bind(&p.email)
+    .bind(&p.phone)
+    .bind(&p.address)
+    .bind(&p.notes)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(taken)
+}
+
+/// A live (not deleted) patient; `for_update` locks the row.
+pub async fn get(tx: &mut TenantTx, id: PatientId, for_update: bool) -> Result<PatientRow> {
+    let tenant = tx.tenant();
+    let lock = if for_update { " FOR UPDATE" } else { "" };
+    let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM patients WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(not_found)
+}
+
+pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
+    let tenant = tx.tenant();
+    let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE patients SET customer_number = $3, first_name = $4, last_name = $5, date_of_birth = $6,
+                email = $7, phone = $8, address = $9, notes = $10, updated_at = now()
+         WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(&p.customer_number)
+    .bind(&p.first_name)
+    .bind(&p.last_name)
+    .bind(p.date_of_birth)
+    .bind(&p.email)
+    .bind(&p.phone)
+    .bind(&p.address)
+    .bind(&p.notes)
+    .fetch_optional(tx.conn())
+    .await
+    .map_err(taken)?;
+    row.ok_or_else(not_found)
+}
+
+pub async fn soft_delete(tx: &mut TenantTx, id: PatientId) -> Result<()> {
+    let tenant = tx.tenant();
+    let done = sqlx::query(
+        "UPDATE patients SET deleted_at = now(), updated_at = now()
+         WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .execute(tx.conn())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// Search filters; all given ones must match.
+#[derive(Debug, Default)]
+pub struct Search<'a> {
+    /// Prefix of the last name, or of the first name (case-insensitive).
+    pub name_prefix: Option<&'a str>,
+    pub customer_number: Option<&'a str>,
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+/// Live patients, ordered by last name, first name, id (stable); keyset pagination after the
+/// given (last name, first name, id).
+pub async fn search(
+    tx: &mut TenantTx,
+    search: &Search<'_>,
+    after: Option<(String, String, Uuid)>,
+    limit: u32,
+) -> Result<Vec<PatientRow>> {
+    let tenant = tx.tenant();
+    let prefix = search.name_prefix.map(|p| {
+        let escaped = p
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("{escaped}%")
+    });
+    let (after_last, after_first, after_id) = match after {
+        Some((l, f, i)) => (Some(l), Some(f), Some(i)),
+        None => (None, None, None),
+    };
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM patients
+         WHERE company_id = $1 AND deleted_at IS NULL
+           AND ($2::text IS NULL OR lower(last_name) LIKE $2 OR lower(first_name) LIKE $2)
+           AND ($3::text IS NULL OR customer_number = $3)
+           AND ($4::date IS NULL OR date_of_birth = $4)
+           AND ($5::text IS NULL OR (lower(last_name), lower(first_name), id) > ($5, $6, $7))
+         ORDER BY lower(last_name), lower(first_name), id
+         LIMIT $8"
+    )))
+    .bind(tenant)
+    .bind(prefix)
+    .bind(search.customer_number)
+    .bind(search.date_of_birth)
+    .bind(after_last)
+    .bind(after_first)
+    .bind(after_id)
+    .bind(i64::from(limit))
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}

@@ -1,0 +1,114 @@
+//! `prescriptions`: the whole RxData in `data`, with status and dates as columns for queries.
+
+use chrono::{DateTime, Utc};
+use ils_core::rx::{RxData, RxStatus};
+use ils_core::{PatientId, PrescriptionId, UserId};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PrescriptionRow {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub data: Json<RxData>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, patient_id, data, created_by, created_at, updated_at";
+
+fn not_found() -> Error {
+    Error::NotFound {
+        resource: "prescription",
+    }
+}
+
+fn kind(rx: &RxData) -> &'static str {
+    match rx.kind {
+        ils_core::rx::RxKind::Spectacle => "spectacle",
+        ils_core::rx::RxKind::ContactLens => "contact_lens",
+    }
+}
+
+pub async fn insert(
+    tx: &mut TenantTx,
+    id: PrescriptionId,
+    patient: PatientId,
+    rx: &RxData,
+    by: Option<UserId>,
+) -> Result<PrescriptionRow> {
+    let tenant = tx.tenant();
+    let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO prescriptions (company_id, id, patient_id, kind, status, issue_date, expiry_date, data, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(patient.into_uuid())
+    .bind(kind(rx))
+    .bind(rx.status.as_str())
+    .bind(rx.issue_date)
+    .bind(rx.expiry_date)
+    .bind(Json(rx))
+    .bind(by.map(UserId::into_uuid))
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+/// A prescription of a live patient.
+pub async fn get(tx: &mut TenantTx, id: PrescriptionId) -> Result<PrescriptionRow> {
+    let tenant = tx.tenant();
+    let row: Option<PrescriptionRow> = sqlx::query_as(
+        "SELECT r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at
+         FROM prescriptions r JOIN patients p ON p.company_id = r.company_id AND p.id = r.patient_id
+         WHERE r.company_id = $1 AND r.id = $2 AND p.deleted_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(not_found)
+}
+
+pub async fn list_for_patient(
+    tx: &mut TenantTx,
+    patient: PatientId,
+) -> Result<Vec<PrescriptionRow>> {
+    let tenant = tx.tenant();
+    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM prescriptions WHERE company_id = $1 AND patient_id = $2
+         ORDER BY issue_date DESC, id DESC"
+    )))
+    .bind(tenant)
+    .bind(patient.into_uuid())
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}
+
+pub async fn set_status(
+    tx: &mut TenantTx,
+    id: PrescriptionId,
+    rx: &RxData,
+    status: RxStatus,
+) -> Result<PrescriptionRow> {
+    let tenant = tx.tenant();
+    let mut rx = rx.clone();
+    rx.status = status;
+    let row: Option<PrescriptionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE prescriptions SET status = $3, data = $4, updated_at = now()
+         WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .bind(status.as_str())
+    .bind(Json(&rx))
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(not_found)
+}
