@@ -160,6 +160,8 @@ pub async fn apply(
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let row = orders::get(&mut tx, id, true).await?;
     let from = row.status()?;
+    // Whether the action exists for this status at all is said first, to everyone.
+    let to = transition(from, action)?;
     let permissions = action.permissions(from);
     if !permissions.iter().any(|p| caller.claims.allows(*p)) {
         let needed: Vec<String> = permissions.iter().map(ToString::to_string).collect();
@@ -173,7 +175,6 @@ pub async fn apply(
             ),
         ));
     }
-    let to = transition(from, action)?;
     let updated = orders::set_status(&mut tx, id, to).await?;
     orders::record_event(
         &mut tx,

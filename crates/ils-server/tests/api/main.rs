@@ -5,6 +5,7 @@ mod common;
 
 mod auth_jwt;
 mod bad_input;
+mod clinical;
 mod cross_tenant;
 mod observability;
 mod platform_and_users;

@@ -13,6 +13,12 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
     const ALL: &[Role] = &[PlatformAdmin, CompanyAdmin, Ecp, LabTech, Engineer];
     const ADMINS: &[Role] = &[PlatformAdmin, CompanyAdmin];
     const PLATFORM: &[Role] = &[PlatformAdmin];
+    // Company admins read clinical data; ECPs manage it; the lab sees orders; engineers and the
+    // lab see the production queue.
+    const CLINICAL_READ: &[Role] = &[PlatformAdmin, CompanyAdmin, Ecp];
+    const CLINICAL_WRITE: &[Role] = &[PlatformAdmin, Ecp];
+    const ORDERS_READ: &[Role] = &[PlatformAdmin, CompanyAdmin, Ecp, LabTech];
+    const PRODUCTION: &[Role] = &[PlatformAdmin, LabTech, Engineer];
     vec![
         (Method::GET, "/api/me", None, ALL),
         (
@@ -77,6 +83,94 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
             None,
             PLATFORM,
         ),
+        (
+            Method::POST,
+            "/api/platform/companies/{random}/erasure",
+            None,
+            PLATFORM,
+        ),
+        // Clinical records.
+        (Method::GET, "/api/patients", None, CLINICAL_READ),
+        (
+            Method::POST,
+            "/api/patients",
+            Some(json!({"customer_number": ""})),
+            CLINICAL_WRITE,
+        ),
+        (Method::GET, "/api/patients/{random}", None, CLINICAL_READ),
+        (
+            Method::PATCH,
+            "/api/patients/{random}",
+            Some(json!({"first_name": "Kim"})),
+            CLINICAL_WRITE,
+        ),
+        (
+            Method::DELETE,
+            "/api/patients/{random}",
+            None,
+            CLINICAL_WRITE,
+        ),
+        (
+            Method::GET,
+            "/api/patients/{random}/prescriptions",
+            None,
+            CLINICAL_READ,
+        ),
+        (
+            Method::POST,
+            "/api/patients/{random}/prescriptions",
+            Some(json!({"kind": "spectacle"})),
+            CLINICAL_WRITE,
+        ),
+        (
+            Method::POST,
+            "/api/patients/{random}/prescriptions/fhir",
+            Some(json!({"resourceType": "Patient"})),
+            CLINICAL_WRITE,
+        ),
+        (
+            Method::GET,
+            "/api/prescriptions/{random}",
+            None,
+            CLINICAL_READ,
+        ),
+        (
+            Method::PATCH,
+            "/api/prescriptions/{random}",
+            Some(json!({"status": "cancelled"})),
+            CLINICAL_WRITE,
+        ),
+        (
+            Method::GET,
+            "/api/prescriptions/{random}/fhir",
+            None,
+            CLINICAL_READ,
+        ),
+        (Method::GET, "/api/orders", None, ORDERS_READ),
+        (
+            Method::POST,
+            "/api/orders",
+            Some(json!({"material": ""})),
+            CLINICAL_WRITE,
+        ),
+        (Method::GET, "/api/orders/{random}", None, ORDERS_READ),
+        (
+            Method::POST,
+            "/api/orders/{random}/transitions",
+            Some(json!({"action": "submit"})),
+            ORDERS_READ,
+        ),
+        (
+            Method::GET,
+            "/api/orders/{random}/timeline",
+            None,
+            ORDERS_READ,
+        ),
+        (Method::GET, "/api/orders/{random}/dcs", None, ORDERS_READ),
+        (Method::GET, "/api/production/orders", None, PRODUCTION),
+        (Method::GET, "/api/patients/{random}/export", None, ADMINS),
+        (Method::POST, "/api/patients/{random}/erasure", None, ADMINS),
+        (Method::GET, "/api/company/export", None, ADMINS),
     ]
 }
 
