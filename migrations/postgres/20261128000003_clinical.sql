@@ -19,8 +19,10 @@ CREATE TABLE patients (
 );
 -- Customer numbers stay reserved after a soft delete, so a number always means one person.
 CREATE UNIQUE INDEX patients_customer_number_key ON patients (company_id, customer_number);
-CREATE INDEX patients_last_name ON patients (company_id, lower(last_name) text_pattern_ops, lower(first_name), id);
-CREATE INDEX patients_first_name ON patients (company_id, lower(first_name) text_pattern_ops, id);
+-- Name search is a prefix range on the lower-cased name in byte order (COLLATE "C"), which a
+-- b-tree serves whatever the database's locale and whatever the query plan.
+CREATE INDEX patients_last_name ON patients (company_id, (lower(last_name) COLLATE "C"), (lower(first_name) COLLATE "C"), id);
+CREATE INDEX patients_first_name ON patients (company_id, (lower(first_name) COLLATE "C"), id);
 CREATE INDEX patients_birth ON patients (company_id, date_of_birth, id);
 
 CREATE TABLE prescriptions (

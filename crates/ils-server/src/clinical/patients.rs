@@ -123,21 +123,16 @@ pub async fn search(
     }
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let after = match input.after {
-        Some(id) => {
-            let last = patients::get(&mut tx, PatientId::from_uuid(id), false)
-                .await
-                .map_err(|_| {
+        Some(id) => Some(
+            patients::sort_key(&mut tx, PatientId::from_uuid(id))
+                .await?
+                .ok_or_else(|| {
                     Error::bad_request(
                         "pagination.invalid_cursor",
                         "The cursor does not name a patient of this practice",
                     )
-                })?;
-            Some((
-                last.last_name.to_lowercase(),
-                last.first_name.to_lowercase(),
-                last.id,
-            ))
-        }
+                })?,
+        ),
         None => None,
     };
     let search = Search {

@@ -138,8 +138,39 @@ pub struct Search<'a> {
     pub date_of_birth: Option<NaiveDate>,
 }
 
-/// Live patients, ordered by last name, first name, id (stable); keyset pagination after the
-/// given (last name, first name, id).
+/// The sort key of a live patient, for keyset pagination (lower-cased by PostgreSQL, exactly as
+/// the ORDER BY sees it).
+pub async fn sort_key(tx: &mut TenantTx, id: PatientId) -> Result<Option<(String, String, Uuid)>> {
+    let tenant = tx.tenant();
+    let row: Option<(String, String, Uuid)> = sqlx::query_as(
+        "SELECT lower(last_name), lower(first_name), id FROM patients
+         WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+/// The exclusive upper bound of the strings that start with `prefix` (in byte order), or
+/// `None` when there is none (a prefix of only U+10FFFF).
+fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) =
+            char::from_u32(last as u32 + 1).or_else(|| char::from_u32(last as u32 + 0x801))
+        {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Live patients, ordered by last name, first name (lower-cased, byte order) and id, which is
+/// stable; keyset pagination after the given (last name, first name, id). The SQL holds only
+/// the filters given, so each combination gets its own plan and every filter can use its index.
 pub async fn search(
     tx: &mut TenantTx,
     search: &Search<'_>,
@@ -147,37 +178,61 @@ pub async fn search(
     limit: u32,
 ) -> Result<Vec<PatientRow>> {
     let tenant = tx.tenant();
-    let prefix = search.name_prefix.map(|p| {
-        let escaped = p
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("{escaped}%")
-    });
-    let (after_last, after_first, after_id) = match after {
-        Some((l, f, i)) => (Some(l), Some(f), Some(i)),
-        None => (None, None, None),
-    };
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM patients
-         WHERE company_id = $1 AND deleted_at IS NULL
-           AND ($2::text IS NULL OR lower(last_name) LIKE $2 OR lower(first_name) LIKE $2)
-           AND ($3::text IS NULL OR customer_number = $3)
-           AND ($4::date IS NULL OR date_of_birth = $4)
-           AND ($5::text IS NULL OR (lower(last_name), lower(first_name), id) > ($5, $6, $7))
-         ORDER BY lower(last_name), lower(first_name), id
-         LIMIT $8"
-    )))
-    .bind(tenant)
-    .bind(prefix)
-    .bind(search.customer_number)
-    .bind(search.date_of_birth)
-    .bind(after_last)
-    .bind(after_first)
-    .bind(after_id)
-    .bind(i64::from(limit))
-    .fetch_all(tx.conn())
-    .await?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+        "SELECT {COLUMNS} FROM patients WHERE company_id = "
+    ));
+    q.push_bind(tenant).push(" AND deleted_at IS NULL");
+    if let Some(prefix) = search.name_prefix {
+        let low = prefix.to_lowercase();
+        let high = prefix_upper_bound(&low);
+        for column in ["last_name", "first_name"] {
+            q.push(if column == "last_name" {
+                " AND (("
+            } else {
+                " OR ("
+            });
+            q.push(format!("lower({column}) COLLATE \"C\" >= "))
+                .push_bind(low.clone());
+            if let Some(high) = &high {
+                q.push(format!(" AND lower({column}) COLLATE \"C\" < "))
+                    .push_bind(high.clone());
+            }
+            q.push(")");
+        }
+        q.push(")");
+    }
+    if let Some(number) = search.customer_number {
+        q.push(" AND customer_number = ")
+            .push_bind(number.to_owned());
+    }
+    if let Some(dob) = search.date_of_birth {
+        q.push(" AND date_of_birth = ").push_bind(dob);
+    }
+    if let Some((last, first, id)) = after {
+        q.push(" AND (lower(last_name) COLLATE \"C\", lower(first_name) COLLATE \"C\", id) > (")
+            .push_bind(last)
+            .push(", ")
+            .push_bind(first)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY lower(last_name) COLLATE \"C\", lower(first_name) COLLATE \"C\", id LIMIT ")
+        .push_bind(i64::from(limit));
+    let rows = q.build_query_as().fetch_all(tx.conn()).await?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn upper_bounds_of_prefixes() {
+        assert_eq!(prefix_upper_bound("smi").as_deref(), Some("smj"));
+        assert_eq!(prefix_upper_bound("a").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("zö").as_deref(), Some("z÷"));
+        assert_eq!(prefix_upper_bound("").as_deref(), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+    }
 }
