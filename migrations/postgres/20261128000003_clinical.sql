@@ -15,14 +15,19 @@ CREATE TABLE patients (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
+    -- Sort and search keys: lower-cased names in byte order. Stored columns rather than
+    -- expressions, because under row-level security a condition that calls a function that
+    -- is not leakproof (lower() is not) cannot use an index.
+    last_name_key   text COLLATE "C" GENERATED ALWAYS AS (lower(last_name)) STORED,
+    first_name_key  text COLLATE "C" GENERATED ALWAYS AS (lower(first_name)) STORED,
     PRIMARY KEY (company_id, id)
 );
 -- Customer numbers stay reserved after a soft delete, so a number always means one person.
 CREATE UNIQUE INDEX patients_customer_number_key ON patients (company_id, customer_number);
--- Name search is a prefix range on the lower-cased name in byte order (COLLATE "C"), which a
--- b-tree serves whatever the database's locale and whatever the query plan.
-CREATE INDEX patients_last_name ON patients (company_id, (lower(last_name) COLLATE "C"), (lower(first_name) COLLATE "C"), id);
-CREATE INDEX patients_first_name ON patients (company_id, (lower(first_name) COLLATE "C"), id);
+-- Name search is a prefix range on a name key, which a b-tree serves whatever the database's
+-- locale; the sort order (last name, first name, id) is the first index's order.
+CREATE INDEX patients_last_name ON patients (company_id, last_name_key, first_name_key, id);
+CREATE INDEX patients_first_name ON patients (company_id, first_name_key, id);
 CREATE INDEX patients_birth ON patients (company_id, date_of_birth, id);
 
 CREATE TABLE prescriptions (

@@ -138,12 +138,12 @@ pub struct Search<'a> {
     pub date_of_birth: Option<NaiveDate>,
 }
 
-/// The sort key of a live patient, for keyset pagination (lower-cased by PostgreSQL, exactly as
-/// the ORDER BY sees it).
+/// The sort key of a live patient, for keyset pagination (the stored name keys, exactly as the
+/// ORDER BY sees them).
 pub async fn sort_key(tx: &mut TenantTx, id: PatientId) -> Result<Option<(String, String, Uuid)>> {
     let tenant = tx.tenant();
     let row: Option<(String, String, Uuid)> = sqlx::query_as(
-        "SELECT lower(last_name), lower(first_name), id FROM patients
+        "SELECT last_name_key, first_name_key, id FROM patients
          WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL",
     )
     .bind(tenant)
@@ -171,6 +171,8 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 /// Live patients, ordered by last name, first name (lower-cased, byte order) and id, which is
 /// stable; keyset pagination after the given (last name, first name, id). The SQL holds only
 /// the filters given, so each combination gets its own plan and every filter can use its index.
+/// A name prefix matches the last or the first name: two index range scans (one per name
+/// index), each cut to the page size in sort order, then merged.
 pub async fn search(
     tx: &mut TenantTx,
     search: &Search<'_>,
@@ -178,46 +180,51 @@ pub async fn search(
     limit: u32,
 ) -> Result<Vec<PatientRow>> {
     let tenant = tx.tenant();
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-        "SELECT {COLUMNS} FROM patients WHERE company_id = "
-    ));
-    q.push_bind(tenant).push(" AND deleted_at IS NULL");
-    if let Some(prefix) = search.name_prefix {
-        let low = prefix.to_lowercase();
-        let high = prefix_upper_bound(&low);
-        for column in ["last_name", "first_name"] {
-            q.push(if column == "last_name" {
-                " AND (("
-            } else {
-                " OR ("
-            });
-            q.push(format!("lower({column}) COLLATE \"C\" >= "))
+    let key = "last_name_key, first_name_key, id";
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("");
+    // One SELECT over `patients` with every filter; `name_column` adds the prefix range on it.
+    let branch = |q: &mut sqlx::QueryBuilder<sqlx::Postgres>, name_column: Option<&str>| {
+        q.push(format!(
+            "(SELECT {COLUMNS}, last_name_key, first_name_key FROM patients WHERE company_id = "
+        ));
+        q.push_bind(tenant).push(" AND deleted_at IS NULL");
+        if let (Some(column), Some(prefix)) = (name_column, search.name_prefix) {
+            let low = prefix.to_lowercase();
+            q.push(format!(" AND {column}_key >= "))
                 .push_bind(low.clone());
-            if let Some(high) = &high {
-                q.push(format!(" AND lower({column}) COLLATE \"C\" < "))
-                    .push_bind(high.clone());
+            if let Some(high) = prefix_upper_bound(&low) {
+                q.push(format!(" AND {column}_key < ")).push_bind(high);
             }
-            q.push(")");
         }
-        q.push(")");
-    }
-    if let Some(number) = search.customer_number {
-        q.push(" AND customer_number = ")
-            .push_bind(number.to_owned());
-    }
-    if let Some(dob) = search.date_of_birth {
-        q.push(" AND date_of_birth = ").push_bind(dob);
-    }
-    if let Some((last, first, id)) = after {
-        q.push(" AND (lower(last_name) COLLATE \"C\", lower(first_name) COLLATE \"C\", id) > (")
-            .push_bind(last)
-            .push(", ")
-            .push_bind(first)
-            .push(", ")
-            .push_bind(id)
+        if let Some(number) = search.customer_number {
+            q.push(" AND customer_number = ")
+                .push_bind(number.to_owned());
+        }
+        if let Some(dob) = search.date_of_birth {
+            q.push(" AND date_of_birth = ").push_bind(dob);
+        }
+        if let Some((last, first, id)) = &after {
+            q.push(format!(" AND ({key}) > ("))
+                .push_bind(last.clone())
+                .push(", ")
+                .push_bind(first.clone())
+                .push(", ")
+                .push_bind(*id)
+                .push(")");
+        }
+        q.push(format!(" ORDER BY {key} LIMIT "))
+            .push_bind(i64::from(limit))
             .push(")");
+    };
+    q.push(format!("SELECT {COLUMNS} FROM ("));
+    if search.name_prefix.is_some() {
+        branch(&mut q, Some("last_name"));
+        q.push(" UNION ");
+        branch(&mut q, Some("first_name"));
+    } else {
+        branch(&mut q, None);
     }
-    q.push(" ORDER BY lower(last_name) COLLATE \"C\", lower(first_name) COLLATE \"C\", id LIMIT ")
+    q.push(format!(") AS matches ORDER BY {key} LIMIT "))
         .push_bind(i64::from(limit));
     let rows = q.build_query_as().fetch_all(tx.conn()).await?;
     Ok(rows)
