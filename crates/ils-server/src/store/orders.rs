@@ -195,7 +195,8 @@ pub struct Filter {
     pub statuses: Option<Vec<&'static str>>,
 }
 
-/// Orders of live patients, oldest first (ids are time-ordered), after `after`.
+/// Orders of live patients, oldest first (ids are time-ordered), after `after`. Only the given
+/// filters are in the SQL, so each combination is planned for its own index.
 pub async fn list(
     tx: &mut TenantTx,
     filter: &Filter,
@@ -208,29 +209,36 @@ pub async fn list(
         .filter(|s| s.is_open())
         .map(|s| s.as_str())
         .collect();
-    let rows = sqlx::query_as(
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "SELECT o.id, o.order_number, o.patient_id, o.prescription_id, o.status, o.data, o.remake_of,
                 o.remake_reason, o.created_by, o.created_at, o.updated_at
          FROM orders o JOIN patients p ON p.company_id = o.company_id AND p.id = o.patient_id
-         WHERE o.company_id = $1 AND p.deleted_at IS NULL
-           AND ($2::text IS NULL OR o.status = $2)
-           AND ($3::uuid IS NULL OR o.patient_id = $3)
-           AND ($4::date IS NULL OR (o.promised_date < $4 AND o.status = ANY($5)))
-           AND ($6::text[] IS NULL OR o.status = ANY($6))
-           AND ($7::uuid IS NULL OR o.id > $7)
-         ORDER BY o.id LIMIT $8",
-    )
-    .bind(tenant)
-    .bind(filter.status.map(OrderStatus::as_str))
-    .bind(filter.patient)
-    .bind(filter.overdue_on)
-    .bind(&open)
-    .bind(filter.statuses.as_ref())
-    .bind(after)
-    .bind(i64::from(limit))
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(rows)
+         WHERE p.deleted_at IS NULL AND o.company_id = ",
+    );
+    q.push_bind(tenant);
+    if let Some(status) = filter.status {
+        q.push(" AND o.status = ").push_bind(status.as_str());
+    }
+    if let Some(patient) = filter.patient {
+        q.push(" AND o.patient_id = ").push_bind(patient);
+    }
+    if let Some(day) = filter.overdue_on {
+        q.push(" AND o.promised_date < ")
+            .push_bind(day)
+            .push(" AND o.status = ANY(")
+            .push_bind(open)
+            .push(")");
+    }
+    if let Some(statuses) = &filter.statuses {
+        q.push(" AND o.status = ANY(")
+            .push_bind(statuses.clone())
+            .push(")");
+    }
+    if let Some(after) = after {
+        q.push(" AND o.id > ").push_bind(after);
+    }
+    q.push(" ORDER BY o.id LIMIT ").push_bind(i64::from(limit));
+    Ok(q.build_query_as().fetch_all(tx.conn()).await?)
 }
 
 /// Orders made from a prescription that are not finished (before cancelling the prescription).
