@@ -103,8 +103,8 @@ CREATE POLICY refresh_tokens_tenant ON refresh_tokens
     WITH CHECK (company_id = ils_current_company());
 GRANT SELECT, INSERT, UPDATE, DELETE ON refresh_tokens TO ils_app;
 
--- Append-only. No foreign key to companies on purpose: the record that a tenant was erased
--- must outlive the tenant.
+-- Append-only for the service. (The clinical migration adds the foreign key to companies, so a
+-- tenant's erasure takes its audit log with it; the platform's own log keeps the record of it.)
 CREATE TABLE audit_log (
     company_id       uuid NOT NULL,
     id               uuid NOT NULL,

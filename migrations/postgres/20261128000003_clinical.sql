@@ -15,11 +15,12 @@ CREATE TABLE patients (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     deleted_at      timestamptz,
-    -- Sort and search keys: lower-cased names in byte order. Stored columns rather than
-    -- expressions, because under row-level security a condition that calls a function that
-    -- is not leakproof (lower() is not) cannot use an index.
-    last_name_key   text COLLATE "C" GENERATED ALWAYS AS (lower(last_name)) STORED,
-    first_name_key  text COLLATE "C" GENERATED ALWAYS AS (lower(first_name)) STORED,
+    -- Sort and search keys: the names lower-cased by the service (Unicode-aware, whatever the
+    -- database's locale) in byte order. Plain columns rather than expressions, because under
+    -- row-level security a condition that calls a function that is not leakproof (lower() is
+    -- not) cannot use an index.
+    last_name_key   text COLLATE "C" NOT NULL,
+    first_name_key  text COLLATE "C" NOT NULL,
     PRIMARY KEY (company_id, id)
 );
 -- Customer numbers stay reserved after a soft delete, so a number always means one person.
@@ -145,41 +146,49 @@ CREATE POLICY companies_delete ON companies FOR DELETE
     USING (ils_platform_scope());
 GRANT DELETE ON companies TO ils_app;
 
--- GDPR erasure must not leave the erased subject's ids in the audit log, which the service can
--- otherwise never change. This narrow definer function redacts, inside the current tenant
--- only, the rows about the given resource ids and any row whose details mention them; the
--- erasure itself is then audited without them.
-CREATE FUNCTION ils_redact_audit_subjects(p_ids text[], p_replacement text) RETURNS bigint
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path = public, pg_temp
-AS $$
-    WITH redacted AS (
-        UPDATE audit_log
-           SET resource_id = CASE WHEN resource_id = ANY (p_ids) THEN p_replacement ELSE resource_id END,
-               details = '{}'::jsonb
-         WHERE company_id = ils_current_company()
-           AND (resource_id = ANY (p_ids)
-                OR details::text LIKE ANY (SELECT '%' || i || '%' FROM unnest(p_ids) AS i))
-        RETURNING 1)
-    SELECT count(*) FROM redacted
-$$;
-REVOKE ALL ON FUNCTION ils_redact_audit_subjects(text[], text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ils_redact_audit_subjects(text[], text) TO ils_app;
+-- A tenant's erasure deletes its company row; its audit log goes with it, and an audit row that
+-- a request still running tries to add afterwards fails instead of outliving the tenant.
+ALTER TABLE audit_log ADD FOREIGN KEY (company_id) REFERENCES companies (id) ON DELETE CASCADE;
 
--- Tenant erasure removes the tenant's audit log too; only in the platform scope.
-CREATE FUNCTION ils_erase_tenant_audit(p_company uuid) RETURNS bigint
+-- GDPR erasure must not leave the erased subject's ids in the audit log, which the service can
+-- otherwise never change. This narrow definer function works inside the current tenant only:
+-- rows about the given records get their resource id replaced, ids are removed from the id
+-- lists of list and search rows (which keep the other patients' entries), and any other row
+-- whose details mention them loses its details.
+CREATE FUNCTION ils_redact_audit_subjects(p_ids text[], p_replacement text) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = public, pg_temp
 AS $$
 DECLARE n bigint;
 BEGIN
-    IF NOT ils_platform_scope() THEN
-        RAISE EXCEPTION 'tenant erasure needs the platform scope' USING ERRCODE = 'insufficient_privilege';
+    IF p_ids IS NULL OR cardinality(p_ids) = 0
+       OR EXISTS (SELECT 1 FROM unnest(p_ids) AS i WHERE i !~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
+       OR p_replacement !~ '^erased:[0-9a-f-]{36}$' THEN
+        RAISE EXCEPTION 'redaction needs record ids and a tombstone reference' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM audit_log WHERE company_id = p_company;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    WITH hits AS (
+        SELECT company_id, id FROM audit_log
+         WHERE company_id = ils_current_company()
+           AND (EXISTS (SELECT 1 FROM unnest(p_ids) AS i WHERE resource_id LIKE '%' || i || '%')
+                OR details::text LIKE ANY (SELECT '%' || i || '%' FROM unnest(p_ids) AS i))
+    ), redacted AS (
+        UPDATE audit_log a
+           SET resource_id = CASE
+                   WHEN a.resource_id = ANY (p_ids) THEN p_replacement
+                   WHEN EXISTS (SELECT 1 FROM unnest(p_ids) AS i WHERE a.resource_id LIKE '%' || i || '%') THEN p_replacement
+                   ELSE a.resource_id END,
+               details = CASE
+                   WHEN a.details ? 'patient_ids' OR a.details ? 'order_ids' THEN
+                       a.details
+                       || jsonb_build_object('patient_ids', coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(a.details -> 'patient_ids') AS x WHERE NOT (x #>> '{}') = ANY (p_ids)), '[]'::jsonb))
+                       || jsonb_build_object('order_ids', coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(a.details -> 'order_ids') AS x WHERE NOT (x #>> '{}') = ANY (p_ids)), '[]'::jsonb))
+                   ELSE '{}'::jsonb END
+          FROM hits
+         WHERE a.company_id = hits.company_id AND a.id = hits.id
+        RETURNING 1)
+    SELECT count(*) INTO n FROM redacted;
     RETURN n;
 END
 $$;
-REVOKE ALL ON FUNCTION ils_erase_tenant_audit(uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ils_erase_tenant_audit(uuid) TO ils_app;
+REVOKE ALL ON FUNCTION ils_redact_audit_subjects(text[], text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ils_redact_audit_subjects(text[], text) TO ils_app;

@@ -86,7 +86,11 @@ pub fn export(id: PrescriptionId, patient: PatientId, rx: &RxData) -> Value {
                 spec.insert("brand".into(), json!(brand));
             }
             if let Some(duration) = &cl.wear_duration {
-                spec.insert("duration".into(), json!({"unit": duration}));
+                // Free text ("daily", "2 weeks") is not a FHIR Quantity: it travels as an extension.
+                spec.insert(
+                    "extension".into(),
+                    json!([ext("wear-duration", "valueString", json!(duration))]),
+                );
             }
         }
         Value::Object(spec)
@@ -236,7 +240,7 @@ fn read(r: &Value, errors: &mut ValidationErrors) -> Option<RxData> {
     };
     let prescriber = r
         .get("prescriber")
-        .and_then(|p| p.get("display").or_else(|| p.get("reference")))
+        .and_then(|p| p.get("display"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     if prescriber.is_none() {
@@ -463,7 +467,17 @@ fn read_eye(
         }
     }
     let brand = spec.get("brand").and_then(Value::as_str);
-    let duration = spec.pointer("/duration/unit").and_then(Value::as_str);
+    let duration = spec
+        .get("extension")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|e| {
+            e.get("url").and_then(Value::as_str) == Some(&format!("{EXTENSION_BASE}wear-duration"))
+        })
+        .and_then(|e| e.get("valueString"))
+        .and_then(Value::as_str)
+        .or_else(|| spec.pointer("/duration/unit").and_then(Value::as_str));
     if brand.is_some() || duration.is_some() {
         let cl = rx
             .contact_lens

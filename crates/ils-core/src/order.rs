@@ -277,6 +277,13 @@ impl OrderData {
         if let Err(e) = rx.check_orderable(today) {
             errors.check::<()>(Err(e));
         }
+        if rx.kind != crate::rx::RxKind::Spectacle {
+            errors.add(
+                "prescription_id",
+                "order.prescription_not_spectacle",
+                "Spectacle lenses are ordered from a spectacle prescription, not a contact-lens one",
+            );
+        }
         if let Err(e) = required_text("material", &self.material, 60, "order.material_invalid") {
             errors.check::<()>(Err(e));
         }

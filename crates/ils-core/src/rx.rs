@@ -212,9 +212,9 @@ pub struct Prism {
     pub base: PrismBase,
 }
 
-/// One eye's prescription.
+/// One eye's prescription. The sphere is required (write `0` for plano); the rest is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct EyeRx {
     pub sphere: Diopters,
     pub cylinder: Option<Diopters>,
@@ -610,6 +610,24 @@ impl RxData {
         errors.into_result()
     }
 
+    /// The issue date must be a real one: not before 1900 and not after `today` (one day of
+    /// tolerance for time zones).
+    pub fn check_issue_date(&self, today: NaiveDate) -> Result<(), FieldError> {
+        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+        let latest = today.succ_opt().unwrap_or(today);
+        if self.issue_date < earliest || self.issue_date > latest {
+            return Err(FieldError::new(
+                "issue_date",
+                "rx.issue_date_out_of_range",
+                format!(
+                    "The issue date {} must be between 1900-01-01 and today",
+                    self.issue_date
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether a lens order may be made from this prescription on `day`.
     pub fn check_orderable(&self, day: NaiveDate) -> Result<(), FieldError> {
         if self.status != RxStatus::Active {
@@ -962,6 +980,29 @@ mod tests {
         assert!(
             serde_json::from_str::<EyeRx>(r#"{"spere": -2}"#).is_err(),
             "unknown fields are refused"
+        );
+    }
+
+    #[test]
+    fn issue_dates_must_be_real() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 28).expect("date");
+        let at = |y, m, d| RxData {
+            issue_date: NaiveDate::from_ymd_opt(y, m, d).expect("date"),
+            ..base()
+        };
+        assert!(at(2026, 11, 28).check_issue_date(today).is_ok());
+        assert!(
+            at(2026, 11, 29).check_issue_date(today).is_ok(),
+            "a day of tolerance"
+        );
+        assert!(at(1900, 1, 1).check_issue_date(today).is_ok());
+        assert_eq!(
+            at(2099, 1, 1).check_issue_date(today).map_err(|e| e.code),
+            Err("rx.issue_date_out_of_range")
+        );
+        assert_eq!(
+            at(1899, 12, 31).check_issue_date(today).map_err(|e| e.code),
+            Err("rx.issue_date_out_of_range")
         );
     }
 

@@ -299,13 +299,13 @@ async fn seed_patients(
 ) -> anyhow::Result<Vec<String>> {
     let names: Vec<String> = LAST_NAMES.iter().map(|s| (*s).to_owned()).collect();
     sqlx::query(
-        "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email)
-         SELECT $1::uuid, gen_random_uuid(), 'P-' || lpad(g::text, 6, '0'),
-                (ARRAY['Anna','Ben','Clara','David','Ella','Finn','Greta','Hugo','Ida','Jonas'])[1 + g % 10],
-                ($2::text[])[1 + (g * 7) % array_length($2::text[], 1)],
-                DATE '1940-01-01' + (g * 37 % 25000)::int,
-                'p' || g || '@example.org'
-         FROM generate_series(1, $3) AS g",
+        "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email,
+                               first_name_key, last_name_key)
+         SELECT $1::uuid, gen_random_uuid(), 'P-' || lpad(g::text, 6, '0'), f, l,
+                DATE '1940-01-01' + (g * 37 % 25000)::int, 'p' || g || '@example.org', lower(f), lower(l)
+         FROM generate_series(1, $3) AS g,
+              LATERAL (SELECT (ARRAY['Anna','Ben','Clara','David','Ella','Finn','Greta','Hugo','Ida','Jonas'])[1 + g % 10] AS f,
+                              ($2::text[])[1 + (g * 7) % array_length($2::text[], 1)] AS l) AS names",
     )
     .bind(company)
     .bind(&names)

@@ -168,3 +168,29 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
         origin,
     })
 }
+
+/// Audits a refused request in the caller's tenant (in its own transaction: the refused one is
+/// not committed). `what` names the permission or rule, `resource` what was asked for.
+pub async fn record_denial(state: &AppState, principal: &Principal, what: &str, resource: &str) {
+    use crate::store::audit::{self, Entry, Outcome};
+    let result = async {
+        let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
+        audit::record(
+            &mut tx,
+            &principal.actor(),
+            Entry {
+                action: "access.denied",
+                resource_type: "route",
+                resource_id: Some(resource.to_owned()),
+                outcome: Outcome::Denied,
+                details: serde_json::json!({ "permission": what }),
+            },
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(%error, "could not audit a refused request");
+    }
+}

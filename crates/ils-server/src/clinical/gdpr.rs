@@ -33,7 +33,12 @@ pub fn subject_hash(company: CompanyId, entity: &str, id: Uuid) -> Vec<u8> {
 
 pub async fn export_patient(state: &AppState, caller: &Principal, id: PatientId) -> Result<Value> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    patients::get(&mut tx, id, false).await?;
+    // Soft-deleted patients are kept for the retention period, and can still be exported.
+    if !patients::exists_including_deleted(&mut tx, id).await? {
+        return Err(crate::error::Error::NotFound {
+            resource: "patient",
+        });
+    }
     let tables = gdpr::patient_export(&mut tx, id.into_uuid()).await?;
     audit::record(
         &mut tx,
@@ -62,13 +67,7 @@ pub async fn export_company(state: &AppState, caller: &Principal) -> Result<Valu
 pub async fn erase_patient(state: &AppState, caller: &Principal, id: PatientId) -> Result<Uuid> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     // Soft-deleted patients are erased too: erasure is about the data, not the list.
-    let exists: Option<(Uuid,)> =
-        sqlx::query_as("SELECT id FROM patients WHERE company_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tx.tenant())
-            .bind(id.into_uuid())
-            .fetch_optional(tx.conn())
-            .await?;
-    if exists.is_none() {
+    if !patients::lock_including_deleted(&mut tx, id).await? {
         return Err(crate::error::Error::NotFound {
             resource: "patient",
         });
@@ -110,7 +109,7 @@ pub async fn erase_tenant(
     let mut tx = state.db.platform_tx(&platform).await?;
     crate::store::companies::platform_get(&mut tx, company).await?;
     let erasure = Uuid::now_v7();
-    let (audit_rows, _) = gdpr::erase_tenant(&mut tx, company.into_uuid(), erasure).await?;
+    let audit_rows = gdpr::erase_tenant(&mut tx, company.into_uuid(), erasure).await?;
     let home = tx.enter_home().await?;
     audit::record(
         home,

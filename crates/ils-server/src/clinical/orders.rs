@@ -13,6 +13,7 @@ use crate::db::TenantTx;
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry};
 use crate::store::orders::{self, Event, Filter, NewOrder, OrderEventRow, OrderRow};
+use crate::store::prescriptions::Lock;
 use crate::store::{patients, prescriptions};
 
 async fn insert_order(
@@ -56,7 +57,8 @@ async fn insert_order(
 pub async fn create(state: &AppState, caller: &Principal, data: OrderData) -> Result<OrderRow> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     patients::get(&mut tx, data.patient_id, false).await?;
-    let rx = prescriptions::get(&mut tx, data.prescription_id).await?;
+    // A shared lock: the prescription cannot be cancelled while this order is being made.
+    let rx = prescriptions::get(&mut tx, data.prescription_id, Lock::Share).await?;
     if rx.patient_id != data.patient_id.into_uuid() {
         return Err(Error::validation(
             "prescription_id",
@@ -165,6 +167,9 @@ pub async fn apply(
     let permissions = action.permissions(from);
     if !permissions.iter().any(|p| caller.claims.allows(*p)) {
         let needed: Vec<String> = permissions.iter().map(ToString::to_string).collect();
+        drop(tx);
+        let what = format!("{} ({})", needed.join(" or "), action.as_str());
+        crate::auth::principal::record_denial(state, caller, &what, &format!("order/{id}")).await;
         return Err(Error::forbidden(
             "auth.forbidden",
             format!(
@@ -174,6 +179,22 @@ pub async fn apply(
                 needed.join(" or ")
             ),
         ));
+    }
+    // Sending an order to the lab, or asking for a remake, needs a prescription that can still
+    // be ordered from (active, unexpired).
+    let mut data = row.data.0.clone();
+    if matches!(action, OrderAction::Submit | OrderAction::Remake) {
+        let rx = prescriptions::get(
+            &mut tx,
+            PrescriptionId::from_uuid(row.prescription_id),
+            Lock::Share,
+        )
+        .await?;
+        rx.data.0.check_orderable(today())?;
+        if action == OrderAction::Remake && data.promised_date.is_some_and(|d| d < today()) {
+            // The original promise is history; the remake gets its own.
+            data.promised_date = None;
+        }
     }
     let updated = orders::set_status(&mut tx, id, to).await?;
     orders::record_event(
@@ -190,7 +211,7 @@ pub async fn apply(
     .await?;
     let remake = if action == OrderAction::Remake {
         let reason = note.as_deref().unwrap_or_default();
-        let remake = insert_order(&mut tx, caller, &updated.data.0, Some((id, reason))).await?;
+        let remake = insert_order(&mut tx, caller, &data, Some((id, reason))).await?;
         audit::record(
             &mut tx,
             &caller.actor(),
@@ -238,7 +259,12 @@ pub async fn timeline(
 pub async fn dcs_record(state: &AppState, caller: &Principal, id: OrderId) -> Result<String> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let order = orders::get(&mut tx, id, false).await?;
-    let rx = prescriptions::get(&mut tx, PrescriptionId::from_uuid(order.prescription_id)).await?;
+    let rx = prescriptions::get(
+        &mut tx,
+        PrescriptionId::from_uuid(order.prescription_id),
+        Lock::None,
+    )
+    .await?;
     let patient = patients::get(&mut tx, PatientId::from_uuid(order.patient_id), false).await?;
     let record = dcs::order_record(
         &order.order_number,

@@ -82,6 +82,13 @@ pub async fn update(
 /// (GDPR erasure, which removes everything, is `gdpr::erase_patient`.)
 pub async fn delete(state: &AppState, caller: &Principal, id: PatientId) -> Result<()> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    patients::get(&mut tx, id, true).await?;
+    if patients::open_orders(&mut tx, id).await? > 0 {
+        return Err(Error::conflict(
+            "patient.has_open_orders",
+            "The patient has orders in progress; finish or cancel them first",
+        ));
+    }
     patients::soft_delete(&mut tx, id).await?;
     audit::record(
         &mut tx,

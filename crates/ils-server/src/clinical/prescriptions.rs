@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry};
-use crate::store::prescriptions::{self, PrescriptionRow};
+use crate::store::prescriptions::{self, Lock, PrescriptionRow};
 use crate::store::{orders, patients};
 
 /// Where a prescription came from, for the audit trail.
@@ -26,6 +26,7 @@ pub async fn create(
     source: Source,
 ) -> Result<PrescriptionRow> {
     rx.validate()?;
+    rx.check_issue_date(super::today())?;
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     patients::get(&mut tx, patient, true).await?;
     let row = prescriptions::insert(
@@ -65,7 +66,7 @@ pub async fn get(
     id: PrescriptionId,
 ) -> Result<PrescriptionRow> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let row = prescriptions::get(&mut tx, id).await?;
+    let row = prescriptions::get(&mut tx, id, Lock::None).await?;
     audit::record(
         &mut tx,
         &caller.actor(),
@@ -104,7 +105,7 @@ pub async fn set_status(
     status: RxStatus,
 ) -> Result<PrescriptionRow> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let row = prescriptions::get(&mut tx, id).await?;
+    let row = prescriptions::get(&mut tx, id, Lock::Update).await?;
     let from = row.data.0.status;
     let allowed = matches!(
         (from, status),

@@ -11,10 +11,9 @@ use ils_core::Permission;
 
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::auth::principal::authenticate;
+use crate::auth::principal::{authenticate, record_denial};
 use crate::auth::session::Origin;
 use crate::error::Error;
-use crate::store::audit::{self, Entry, Outcome};
 
 /// Request id (from the request-id layer) and the client's device label.
 #[derive(Clone, Debug)]
@@ -99,38 +98,11 @@ impl<P: RequiredPermission + Send + Sync> FromRequestParts<AppState> for Authori
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let Auth(principal) = Auth::from_request_parts(parts, state).await?;
         if let Err(refusal) = principal.require(P::PERMISSION) {
-            record_denial(state, &principal, P::PERMISSION, parts.uri.path()).await;
+            let resource: String = parts.uri.path().chars().take(200).collect();
+            record_denial(state, &principal, &P::PERMISSION.to_string(), &resource).await;
             return Err(refusal);
         }
         Ok(Authorized(principal, PhantomData))
-    }
-}
-
-async fn record_denial(
-    state: &AppState,
-    principal: &Principal,
-    permission: Permission,
-    path: &str,
-) {
-    let result = async {
-        let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
-        audit::record(
-            &mut tx,
-            &principal.actor(),
-            Entry {
-                action: "access.denied",
-                resource_type: "route",
-                resource_id: Some(path.chars().take(200).collect()),
-                outcome: Outcome::Denied,
-                details: serde_json::json!({ "permission": permission.to_string() }),
-            },
-        )
-        .await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, "could not audit a refused request");
     }
 }
 

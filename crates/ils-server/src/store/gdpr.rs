@@ -169,26 +169,33 @@ pub async fn insert_tombstone(
     Ok(())
 }
 
-/// Deletes a whole tenant: its audit log, then the company row (every tenant table follows by
-/// cascade). Platform scope only.
-pub async fn erase_tenant(
-    tx: &mut PlatformTx,
-    company: Uuid,
-    erasure_id: Uuid,
-) -> Result<(i64, u64)> {
-    let (audit,): (i64,) = sqlx::query_as("SELECT ils_erase_tenant_audit($1)")
-        .bind(company)
-        .fetch_one(tx.conn())
-        .await?;
-    let deleted = sqlx::query("DELETE FROM companies WHERE id = $1 AND NOT is_platform")
+/// Deletes a whole tenant: the company row, and with it (by cascade) every row of every tenant
+/// table, its audit log included. Platform scope only. The row is locked first, so requests of
+/// the tenant still running cannot add rows after it is gone (their foreign-key checks wait,
+/// then fail). Returns the number of audit rows that went with it.
+pub async fn erase_tenant(tx: &mut PlatformTx, company: Uuid, erasure_id: Uuid) -> Result<i64> {
+    sqlx::query("SELECT id FROM companies WHERE id = $1 AND NOT is_platform FOR UPDATE")
         .bind(company)
         .execute(tx.conn())
-        .await?
-        .rows_affected();
+        .await?;
+    let (audit,): (i64,) = {
+        let tenant = tx
+            .enter_tenant(ils_core::CompanyId::from_uuid(company))
+            .await?;
+        sqlx::query_as("SELECT count(*) FROM audit_log WHERE company_id = $1")
+            .bind(company)
+            .fetch_one(tenant.conn())
+            .await?
+    };
+    tx.enter_home().await?;
+    sqlx::query("DELETE FROM companies WHERE id = $1 AND NOT is_platform")
+        .bind(company)
+        .execute(tx.conn())
+        .await?;
     sqlx::query("INSERT INTO tenant_erasures (id, erased_company_id) VALUES ($1, $2)")
         .bind(erasure_id)
         .bind(company)
         .execute(tx.conn())
         .await?;
-    Ok((audit, deleted))
+    Ok(audit)
 }

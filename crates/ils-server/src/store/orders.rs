@@ -108,7 +108,11 @@ pub async fn insert(tx: &mut TenantTx, new: &NewOrder<'_>) -> Result<OrderRow> {
 /// An order of a live patient; `for_update` locks it (transitions).
 pub async fn get(tx: &mut TenantTx, id: OrderId, for_update: bool) -> Result<OrderRow> {
     let tenant = tx.tenant();
-    let lock = if for_update { " FOR UPDATE OF o" } else { "" };
+    let lock = if for_update {
+        " FOR KEY SHARE OF p FOR UPDATE OF o"
+    } else {
+        " FOR KEY SHARE OF p"
+    };
     let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT o.id, o.order_number, o.patient_id, o.prescription_id, o.status, o.data, o.remake_of,
                 o.remake_reason, o.created_by, o.created_at, o.updated_at
@@ -246,7 +250,7 @@ pub async fn open_for_prescription(tx: &mut TenantTx, prescription: Uuid) -> Res
     let tenant = tx.tenant();
     let (n,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM orders WHERE company_id = $1 AND prescription_id = $2
-           AND status IN ('draft', 'submitted', 'in_production', 'quality_check')",
+           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
     )
     .bind(tenant)
     .bind(prescription)

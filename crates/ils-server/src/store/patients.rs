@@ -58,8 +58,9 @@ fn taken(err: sqlx::Error) -> Error {
 pub async fn insert(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
     let tenant = tx.tenant();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+        "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes,
+                               last_name_key, first_name_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id.into_uuid())
@@ -71,15 +72,29 @@ pub async fn insert(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result
     .bind(&p.phone)
     .bind(&p.address)
     .bind(&p.notes)
+    .bind(name_key(&p.last_name))
+    .bind(name_key(&p.first_name))
     .fetch_one(tx.conn())
     .await
     .map_err(taken)
 }
 
+/// The search and sort key of a name: lower-cased the Unicode way (the database's lower() only
+/// knows ASCII under the C locale).
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A live (not deleted) patient; `for_update` locks the row.
 pub async fn get(tx: &mut TenantTx, id: PatientId, for_update: bool) -> Result<PatientRow> {
     let tenant = tx.tenant();
-    let lock = if for_update { " FOR UPDATE" } else { "" };
+    // Even a read locks the row (weakly), so that an erasure waits for reads in flight and no
+    // audit row of a read can commit after the erasure redacted the log.
+    let lock = if for_update {
+        " FOR UPDATE"
+    } else {
+        " FOR KEY SHARE"
+    };
     let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM patients WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
     )))
@@ -90,11 +105,36 @@ pub async fn get(tx: &mut TenantTx, id: PatientId, for_update: bool) -> Result<P
     row.ok_or_else(not_found)
 }
 
+/// Whether the patient exists, soft-deleted or not.
+pub async fn exists_including_deleted(tx: &mut TenantTx, id: PatientId) -> Result<bool> {
+    let tenant = tx.tenant();
+    let row: Option<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM patients WHERE company_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id.into_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// Locks the patient row, soft-deleted or not (erasure); false when there is none.
+pub async fn lock_including_deleted(tx: &mut TenantTx, id: PatientId) -> Result<bool> {
+    let tenant = tx.tenant();
+    let row: Option<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM patients WHERE company_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant)
+            .bind(id.into_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.is_some())
+}
+
 pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
     let tenant = tx.tenant();
     let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE patients SET customer_number = $3, first_name = $4, last_name = $5, date_of_birth = $6,
-                email = $7, phone = $8, address = $9, notes = $10, updated_at = now()
+                email = $7, phone = $8, address = $9, notes = $10, last_name_key = $11, first_name_key = $12,
+                updated_at = now()
          WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
     )))
     .bind(tenant)
@@ -107,10 +147,26 @@ pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result
     .bind(&p.phone)
     .bind(&p.address)
     .bind(&p.notes)
+    .bind(name_key(&p.last_name))
+    .bind(name_key(&p.first_name))
     .fetch_optional(tx.conn())
     .await
     .map_err(taken)?;
     row.ok_or_else(not_found)
+}
+
+/// Orders of the patient still in progress (a patient with open orders is not soft-deleted).
+pub async fn open_orders(tx: &mut TenantTx, id: PatientId) -> Result<i64> {
+    let tenant = tx.tenant();
+    let (n,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM orders WHERE company_id = $1 AND patient_id = $2
+           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(n)
 }
 
 pub async fn soft_delete(tx: &mut TenantTx, id: PatientId) -> Result<()> {
@@ -189,7 +245,7 @@ pub async fn search(
         ));
         q.push_bind(tenant).push(" AND deleted_at IS NULL");
         if let (Some(column), Some(prefix)) = (name_column, search.name_prefix) {
-            let low = prefix.to_lowercase();
+            let low = name_key(prefix);
             q.push(format!(" AND {column}_key >= "))
                 .push_bind(low.clone());
             if let Some(high) = prefix_upper_bound(&low) {

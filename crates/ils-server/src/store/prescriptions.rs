@@ -60,14 +60,30 @@ pub async fn insert(
     Ok(row)
 }
 
+/// How a read locks the prescription row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Only the patient row, weakly (see `patients::get`).
+    None,
+    /// The prescription cannot change status until the transaction ends (order creation).
+    Share,
+    /// The prescription is about to change (status changes).
+    Update,
+}
+
 /// A prescription of a live patient.
-pub async fn get(tx: &mut TenantTx, id: PrescriptionId) -> Result<PrescriptionRow> {
+pub async fn get(tx: &mut TenantTx, id: PrescriptionId, lock: Lock) -> Result<PrescriptionRow> {
     let tenant = tx.tenant();
-    let row: Option<PrescriptionRow> = sqlx::query_as(
+    let clause = match lock {
+        Lock::None => " FOR KEY SHARE OF p",
+        Lock::Share => " FOR KEY SHARE OF p FOR SHARE OF r",
+        Lock::Update => " FOR KEY SHARE OF p FOR UPDATE OF r",
+    };
+    let row: Option<PrescriptionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at
          FROM prescriptions r JOIN patients p ON p.company_id = r.company_id AND p.id = r.patient_id
-         WHERE r.company_id = $1 AND r.id = $2 AND p.deleted_at IS NULL",
-    )
+         WHERE r.company_id = $1 AND r.id = $2 AND p.deleted_at IS NULL{clause}"
+    )))
     .bind(tenant)
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())

@@ -859,11 +859,18 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
     act(&app, &c.ecp, &order, "submit", None).await;
     app.get(&format!("/api/patients/{}", c.patient), &c.ecp)
         .await;
-    app.get("/api/patients?q=hop", &c.ecp).await;
+    // A refused request names the patient in its audited path.
+    let refused = app
+        .get(&format!("/api/patients/{}", c.patient), &c.lab)
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let mut other = patient_body("C-77", "Survivor");
     other["email"] = json!("survivor@example.org");
     let survivor = app.post("/api/patients", &c.ecp, other).await;
     let survivor = survivor.body["id"].as_str().expect("id").to_owned();
+    // One search that shows both patients: after the erasure it must still show the survivor.
+    let both = app.get("/api/patients?limit=50", &c.ecp).await;
+    assert_eq!(both.body["items"].as_array().map(Vec::len), Some(2));
 
     let export = app
         .get(
@@ -949,6 +956,27 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
             .status,
         StatusCode::OK,
         "other patients are untouched"
+    );
+    let searches = app
+        .get(
+            "/api/audit?action=patient.search&limit=50",
+            &c.tenant.admin_token,
+        )
+        .await;
+    let kept: Vec<&Value> = searches.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| {
+            r["details"]["patient_ids"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i == survivor.as_str()))
+        })
+        .collect();
+    assert!(
+        !kept.is_empty(),
+        "other patients' audit entries survive the erasure: {}",
+        searches.body
     );
     assert_eq!(
         app.get(&format!("/api/patients/{}", c.patient), &c.ecp)
@@ -1099,4 +1127,135 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
         )
         .await;
     assert_eq!(own.code(), "company.cannot_erase_platform");
+}
+
+#[tokio::test]
+async fn review_rules_for_clinical_records() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "rules").await;
+
+    // Names are searched the Unicode way, whatever the database's locale.
+    let mut nordic = patient_body("C-N1", "Ødegård");
+    nordic["first_name"] = json!("Émile");
+    assert_eq!(
+        app.post("/api/patients", &c.ecp, nordic).await.status,
+        StatusCode::CREATED
+    );
+    for q in ["øde", "ØDE", "émi"] {
+        let found = app.get(&format!("/api/patients?q={q}"), &c.ecp).await;
+        assert_eq!(
+            found.body["items"].as_array().map(Vec::len),
+            Some(1),
+            "q={q}: {}",
+            found.body
+        );
+    }
+
+    // A prescription dated in the future is refused, and a missing sphere is not plano.
+    let mut future = rx_body();
+    future["issue_date"] = json!("2099-01-01");
+    future["expiry_date"] = json!("2100-01-01");
+    let reply = app
+        .post(
+            &format!("/api/patients/{}/prescriptions", c.patient),
+            &c.ecp,
+            future,
+        )
+        .await;
+    assert_eq!(reply.code(), "rx.issue_date_out_of_range");
+    let mut no_sphere = rx_body();
+    no_sphere["left"]
+        .as_object_mut()
+        .expect("eye")
+        .remove("sphere");
+    let reply = app
+        .post(
+            &format!("/api/patients/{}/prescriptions", c.patient),
+            &c.ecp,
+            no_sphere,
+        )
+        .await;
+    assert_eq!(reply.code(), "request.invalid_body");
+
+    // Spectacle lenses are not ordered from a contact-lens prescription.
+    let contacts = json!({
+        "kind": "contact_lens",
+        "right": {"sphere": -2.0, "power": -2.0, "base_curve": 8.6, "diameter": 14.2},
+        "left": {"sphere": -2.0, "power": -2.0, "base_curve": 8.6, "diameter": 14.2},
+        "issue_date": "2026-11-01", "prescriber": "Dr. C",
+        "contact_lens": {"brand": "Acme Daily", "wear_duration": "daily"}
+    });
+    let cl = app
+        .post(
+            &format!("/api/patients/{}/prescriptions", c.patient),
+            &c.ecp,
+            contacts,
+        )
+        .await;
+    assert_eq!(cl.status, StatusCode::CREATED, "{:?}", cl.body);
+    let cl_id = cl.body["id"].as_str().expect("id").to_owned();
+    let fhir = app
+        .get(&format!("/api/prescriptions/{cl_id}/fhir"), &c.ecp)
+        .await;
+    let back = app
+        .post(
+            &format!("/api/patients/{}/prescriptions/fhir", c.patient),
+            &c.ecp,
+            fhir.body,
+        )
+        .await;
+    assert_eq!(
+        back.body["rx"], cl.body["rx"],
+        "contact lenses round-trip through FHIR too"
+    );
+    let reply = app
+        .post("/api/orders", &c.ecp, order_body(&c.patient, &cl_id))
+        .await;
+    assert_eq!(reply.code(), "order.prescription_not_spectacle");
+
+    // A refused transition is audited; a patient with open orders is not soft-deleted; a
+    // soft-deleted patient can still be exported.
+    let order = create_order(&app, &c).await;
+    assert_eq!(
+        act(&app, &c.tenant.admin_token, &order, "submit", None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let denied = app
+        .get("/api/audit?action=access.denied", &c.tenant.admin_token)
+        .await;
+    assert_eq!(
+        denied.body["items"][0]["resource_id"],
+        format!("order/{order}")
+    );
+    let blocked = app
+        .delete(&format!("/api/patients/{}", c.patient), &c.ecp)
+        .await;
+    assert_eq!(
+        (blocked.status, blocked.code()),
+        (StatusCode::CONFLICT, "patient.has_open_orders")
+    );
+    act(&app, &c.ecp, &order, "cancel", Some("changed plans")).await;
+    assert_eq!(
+        app.delete(&format!("/api/patients/{}", c.patient), &c.ecp)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let export = app
+        .get(
+            &format!("/api/patients/{}/export", c.patient),
+            &c.tenant.admin_token,
+        )
+        .await;
+    assert_eq!(
+        export.status,
+        StatusCode::OK,
+        "the right of access outlives a soft delete"
+    );
+    assert_eq!(
+        export.body["tables"]["patients"][0]["id"],
+        c.patient.as_str()
+    );
 }
