@@ -65,7 +65,8 @@ pub async fn patient_export(
     Ok(out)
 }
 
-/// Everything the tenant holds, table by table (users without password hashes).
+/// Everything the tenant holds, table by table (users without password hashes, sessions
+/// without token hashes).
 pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<Value>)>> {
     let mut out = Vec::new();
     out.push((
@@ -80,6 +81,10 @@ pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<V
     out.push((
         "users",
         json_rows(tx, "SELECT to_jsonb(t) - 'password_hash' FROM users t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id", None).await?,
+    ));
+    out.push((
+        "refresh_tokens",
+        json_rows(tx, "SELECT to_jsonb(t) - 'token_hash' FROM refresh_tokens t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id", None).await?,
     ));
     for (name, sql) in [
         (

@@ -1009,6 +1009,7 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
     for table in [
         "companies",
         "users",
+        "refresh_tokens",
         "patients",
         "prescriptions",
         "orders",
@@ -1023,8 +1024,9 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
         );
     }
     assert!(
-        !export.body.to_string().contains("argon2"),
-        "no password hashes in the export"
+        !export.body.to_string().contains("argon2")
+            && !export.body.to_string().contains("token_hash"),
+        "no password or token hashes in the export"
     );
     assert!(
         !export.body.to_string().contains(&kept.patient),
