@@ -63,6 +63,9 @@ CREATE TABLE users (
     failed_logins       integer NOT NULL DEFAULT 0,
     locked_until        timestamptz,
     password_changed_at timestamptz NOT NULL DEFAULT now(),
+    -- Access tokens carry the version they were issued under; raising it (password change or
+    -- reset) makes every earlier token stale at once.
+    token_version       integer NOT NULL DEFAULT 0,
     last_login_at       timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),

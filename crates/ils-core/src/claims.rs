@@ -22,6 +22,9 @@ pub struct AccessClaims {
     pub aud: String,
     /// Unique token id, for audit correlation and revocation lists.
     pub jti: String,
+    /// The user's token version when the token was issued; a password change raises it, and
+    /// tokens of an older version are refused.
+    pub ver: i32,
 }
 
 impl AccessClaims {
@@ -49,6 +52,7 @@ mod tests {
             iss: "iss".into(),
             aud: "aud".into(),
             jti: "j".into(),
+            ver: 0,
         }
     }
 

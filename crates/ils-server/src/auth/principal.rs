@@ -125,7 +125,7 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
             "This user account is disabled",
         ));
     }
-    if claims.iat < standing.password_changed_at {
+    if claims.ver != standing.token_version {
         // The password was changed or reset after this token was issued.
         state.metrics.auth_failure("password_changed");
         return Err(Error::unauthorized(

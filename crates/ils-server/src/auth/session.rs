@@ -163,6 +163,7 @@ pub async fn login(
         &mut tx,
         account.id,
         account.role,
+        account.token_version,
         origin.device.as_deref(),
     )
     .await?;
@@ -204,9 +205,10 @@ async fn start_family(
     tx: &mut TenantTx,
     user_id: UserId,
     role: Role,
+    version: i32,
     device: Option<&str>,
 ) -> Result<TokenPair> {
-    issue_pair(state, tx, user_id, role, Uuid::now_v7(), device).await
+    issue_pair(state, tx, user_id, role, version, Uuid::now_v7(), device).await
 }
 
 async fn issue_pair(
@@ -214,6 +216,7 @@ async fn issue_pair(
     tx: &mut TenantTx,
     user_id: UserId,
     role: Role,
+    version: i32,
     family_id: Uuid,
     device: Option<&str>,
 ) -> Result<TokenPair> {
@@ -232,7 +235,9 @@ async fn issue_pair(
         },
     )
     .await?;
-    let access_token = state.tokens.issue_access(user_id, company_id, role)?;
+    let access_token = state
+        .tokens
+        .issue_access(user_id, company_id, role, version)?;
     Ok(TokenPair {
         access_token,
         token_type: "Bearer",
@@ -327,6 +332,7 @@ pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<To
         &mut tx,
         user_id,
         standing.role,
+        standing.token_version,
         stored.family_id,
         device,
     )

@@ -52,7 +52,13 @@ impl TokenIssuer {
         self.access_ttl
     }
 
-    pub fn issue_access(&self, user: UserId, company: CompanyId, role: Role) -> Result<String> {
+    pub fn issue_access(
+        &self,
+        user: UserId,
+        company: CompanyId,
+        role: Role,
+        version: i32,
+    ) -> Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = AccessClaims {
             sub: user,
@@ -64,6 +70,7 @@ impl TokenIssuer {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: uuid::Uuid::now_v7().to_string(),
+            ver: version,
         };
         let (kid, key) = self.keys.signing_key();
         let mut header = Header::new(Algorithm::EdDSA);

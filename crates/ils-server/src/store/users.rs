@@ -19,6 +19,7 @@ pub struct User {
     pub role: Role,
     pub status: UserStatus,
     pub failed_logins: i32,
+    pub token_version: i32,
     pub locked_until: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -35,6 +36,7 @@ struct Row {
     role: String,
     status: String,
     failed_logins: i32,
+    token_version: i32,
     locked_until: Option<DateTime<Utc>>,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -54,6 +56,7 @@ impl TryFrom<Row> for User {
             role: parse_column("users.role", &row.role)?,
             status: parse_column("users.status", &row.status)?,
             failed_logins: row.failed_logins,
+            token_version: row.token_version,
             locked_until: row.locked_until,
             last_login_at: row.last_login_at,
             created_at: row.created_at,
@@ -63,7 +66,7 @@ impl TryFrom<Row> for User {
 }
 
 const COLUMNS: &str = "company_id, id, email, first_name, last_name, role, status, failed_logins, \
-                       locked_until, last_login_at, created_at, updated_at";
+                       token_version, locked_until, last_login_at, created_at, updated_at";
 
 fn not_found() -> Error {
     Error::NotFound { resource: "user" }
@@ -209,7 +212,7 @@ pub async fn update(tx: &mut TenantTx, id: UserId, changes: &UserChanges<'_>) ->
 pub async fn set_password(tx: &mut TenantTx, id: UserId, hash: &str) -> Result<()> {
     let tenant = tx.tenant();
     let done = sqlx::query(
-        "UPDATE users SET password_hash = $3, password_changed_at = now(), failed_logins = 0,
+        "UPDATE users SET password_hash = $3, password_changed_at = now(), token_version = token_version + 1, failed_logins = 0,
                 locked_until = NULL, updated_at = now()
          WHERE company_id = $1 AND id = $2",
     )
@@ -308,8 +311,8 @@ pub async fn count_other_active_with_role(
 pub struct StandingRow {
     pub user_status: UserStatus,
     pub role: Role,
-    /// Tokens issued before this second are stale (password changed or reset).
-    pub password_changed_at: i64,
+    /// Tokens of an older version are stale (password changed or reset).
+    pub token_version: i32,
     pub company_status: CompanyStatus,
     pub tier: SubscriptionTier,
     pub company_is_platform: bool,
@@ -317,8 +320,8 @@ pub struct StandingRow {
 
 pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRow>> {
     let tenant = tx.tenant();
-    let row: Option<(String, String, DateTime<Utc>, String, String, bool)> = sqlx::query_as(
-        "SELECT u.status, u.role, u.password_changed_at, c.status, c.tier, c.is_platform
+    let row: Option<(String, String, i32, String, String, bool)> = sqlx::query_as(
+        "SELECT u.status, u.role, u.token_version, c.status, c.tier, c.is_platform
          FROM users u JOIN companies c ON c.id = u.company_id
          WHERE u.company_id = $1 AND u.id = $2",
     )
@@ -326,11 +329,11 @@ pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRo
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.map(|(us, role, changed, cs, tier, is_platform)| {
+    row.map(|(us, role, token_version, cs, tier, is_platform)| {
         Ok(StandingRow {
             user_status: parse_column("users.status", &us)?,
             role: parse_column("users.role", &role)?,
-            password_changed_at: changed.timestamp(),
+            token_version,
             company_status: parse_column("companies.status", &cs)?,
             tier: parse_column("companies.tier", &tier)?,
             company_is_platform: is_platform,

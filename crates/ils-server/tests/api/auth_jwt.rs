@@ -58,7 +58,7 @@ async fn minter(app: &TestApp, user_id: &str, company_id: &str) -> Minter {
     let claims = json!({
         "sub": user_id, "company_id": company_id, "role": "company_admin",
         "permissions": Role::CompanyAdmin.grants(), "iat": now, "exp": now + 300,
-        "iss": "ils-central", "aud": "ils", "jti": "test"
+        "iss": "ils-central", "aud": "ils", "jti": "test", "ver": 0
     });
     Minter { kid, der, claims }
 }
@@ -126,6 +126,8 @@ async fn forged_and_malformed_tokens_are_refused() {
         ("missing iss", m.without("iss")),
         ("missing sub", m.without("sub")),
         ("missing company_id", m.without("company_id")),
+        ("missing token version", m.without("ver")),
+        ("older token version", m.with("ver", json!(-1))),
         ("wrong audience", m.with("aud", json!("someone-else"))),
         ("wrong issuer", m.with("iss", json!("evil-issuer"))),
         ("sub not a uuid", m.with("sub", json!("admin"))),
@@ -538,8 +540,7 @@ async fn a_password_change_ends_every_session_and_own_password_guesses_count() {
     let app = TestApp::spawn().await;
     let tenant = app.create_tenant("pwchange", SubscriptionTier::Pro).await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
-    // Tokens are issued with one-second resolution; the change must come in a later second.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // No waiting: tokens carry the user's token version, not just a time.
     let changed = app
         .post(
             "/api/me/password",

@@ -224,8 +224,8 @@ async fn company_admins_manage_their_users_within_the_rules() {
         StatusCode::OK
     );
 
-    // The old access token is stale now (unless issued in the same second as the change, see
-    // auth_jwt::a_password_change_ends_every_session...); go on with a fresh sign-in.
+    // The old access token is stale now; go on with a fresh sign-in.
+    assert_eq!(app.get("/api/me", t).await.code(), "auth.token_stale");
     let fresh = app
         .login(&tenant.domain, &admin_email, "a fresh passphrase")
         .await;
