@@ -1,8 +1,9 @@
-//! What ILS Desktop and ILS Central share for AI. For now: the local embedding model.
-//!
-//! Later issues add the text chunker and the LLM providers here, so that the desktop and the
-//! central service chunk, embed and prompt exactly alike.
+//! What ILS Desktop and ILS Central share for AI: the text chunker and the local embedding
+//! model, so that the desktop and the central service chunk and embed exactly alike. Later
+//! issues add the LLM providers and prompt assembly here.
 
+pub mod chunk;
 pub mod embed;
 
+pub use chunk::{Chunk, ChunkOptions, chunk};
 pub use embed::{EmbedError, Embedder, ModelId};
