@@ -7,6 +7,7 @@ pub mod access;
 pub mod claims;
 pub mod dcs;
 pub mod fhir;
+pub mod hlc;
 pub mod ids;
 pub mod order;
 pub mod patient;
