@@ -126,3 +126,76 @@ fn the_clock_continues_after_a_restart() {
         }
     ));
 }
+
+/// The writer half of the crash test, run in a child process.
+fn crash_writer(path: &std::path::Path) -> ! {
+    use std::io::Write;
+    let mut store = Store::open(path, 9).expect("opens");
+    let mut out = std::io::stdout();
+    for i in 0.. {
+        store
+            .add_patient(&patient(&format!("K-{i}")), today())
+            .expect("adds");
+        // Only after the commit returned: this row is durable.
+        writeln!(out, "{i}").expect("stdout");
+        out.flush().expect("flush");
+    }
+    unreachable!()
+}
+
+#[test]
+fn a_kill_during_a_write_loop_loses_no_committed_row() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    if let Ok(path) = std::env::var("ILS_CRASH_WRITER_DB") {
+        crash_writer(std::path::Path::new(&path));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ils.db");
+    drop(Store::open(&path, 9).expect("creates"));
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "a_kill_during_a_write_loop_loses_no_committed_row",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("ILS_CRASH_WRITER_DB", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns the writer");
+    let mut last_committed = None;
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for line in lines {
+        let line = line.expect("line");
+        if let Ok(n) = line.trim().parse::<u64>() {
+            last_committed = Some(n);
+            if n >= 60 {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL mid-loop"); // Child::kill sends SIGKILL on Unix.
+    child.wait().expect("reaped");
+    let last = last_committed.expect("the writer committed rows");
+
+    let raw = rusqlite::Connection::open(&path).expect("raw");
+    let check: String = raw
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("check");
+    assert_eq!(check, "ok");
+    let store = Store::open(&path, 9).expect("reopens after the crash");
+    let count = store.patient_count().expect("count");
+    assert!(
+        count as u64 > last,
+        "every committed row survived: {count} rows, {} reported committed",
+        last + 1
+    );
+    assert_eq!(
+        store.pending_changes().expect("outbox").len() as i64,
+        count,
+        "and exactly one change each"
+    );
+}
