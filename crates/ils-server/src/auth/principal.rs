@@ -110,20 +110,14 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
         .standing
         .get(&state.db, &ctx, claims.sub)
         .await?
-        .ok_or_else(|| Error::unauthorized("auth.invalid_token", "The access token is invalid"))?;
+        .ok_or_else(super::tokens::invalid_token)?;
     if !standing.company_status.is_usable() {
         state.metrics.auth_failure("tenant_suspended");
-        return Err(Error::forbidden(
-            "tenant.suspended",
-            "This company's account is suspended; contact the platform operator",
-        ));
+        return Err(super::session::suspended());
     }
     if standing.user_status == UserStatus::Disabled {
         state.metrics.auth_failure("user_disabled");
-        return Err(Error::forbidden(
-            "user.disabled",
-            "This user account is disabled",
-        ));
+        return Err(super::session::disabled());
     }
     if claims.ver != standing.token_version {
         // The password was changed or reset after this token was issued.

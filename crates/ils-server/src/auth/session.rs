@@ -53,14 +53,14 @@ fn invalid_refresh() -> Error {
     )
 }
 
-fn suspended() -> Error {
+pub(crate) fn suspended() -> Error {
     Error::forbidden(
         "tenant.suspended",
         "This company's account is suspended; contact the platform operator",
     )
 }
 
-fn disabled() -> Error {
+pub(crate) fn disabled() -> Error {
     Error::forbidden("user.disabled", "This user account is disabled")
 }
 

@@ -21,7 +21,7 @@ pub struct TokenIssuer {
     validation: Validation,
 }
 
-fn invalid_token() -> Error {
+pub(crate) fn invalid_token() -> Error {
     Error::unauthorized("auth.invalid_token", "The access token is invalid")
 }
 

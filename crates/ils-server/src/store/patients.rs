@@ -57,26 +57,36 @@ fn taken(err: sqlx::Error) -> Error {
 
 pub async fn insert(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
     let tenant = tx.tenant();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes,
                                last_name_key, first_name_key)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
-    )))
-    .bind(tenant)
-    .bind(id.into_uuid())
-    .bind(&p.customer_number)
-    .bind(&p.first_name)
-    .bind(&p.last_name)
-    .bind(p.date_of_birth)
-    .bind(&p.email)
-    .bind(&p.phone)
-    .bind(&p.address)
-    .bind(&p.notes)
-    .bind(name_key(&p.last_name))
-    .bind(name_key(&p.first_name))
-    .fetch_one(tx.conn())
-    .await
-    .map_err(taken)
+    )));
+    bind_patient(query, tenant, id, p)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(taken)
+}
+
+/// Binds $1..$12 of the insert and the update: tenant, id, the fields, the two name keys.
+fn bind_patient<'q>(
+    q: sqlx::query::QueryAs<'q, sqlx::Postgres, PatientRow, sqlx::postgres::PgArguments>,
+    tenant: Uuid,
+    id: PatientId,
+    p: &'q PatientData,
+) -> sqlx::query::QueryAs<'q, sqlx::Postgres, PatientRow, sqlx::postgres::PgArguments> {
+    q.bind(tenant)
+        .bind(id.into_uuid())
+        .bind(&p.customer_number)
+        .bind(&p.first_name)
+        .bind(&p.last_name)
+        .bind(p.date_of_birth)
+        .bind(&p.email)
+        .bind(&p.phone)
+        .bind(&p.address)
+        .bind(&p.notes)
+        .bind(name_key(&p.last_name))
+        .bind(name_key(&p.first_name))
 }
 
 /// The search and sort key of a name: lower-cased the Unicode way (the database's lower() only
@@ -131,27 +141,16 @@ pub async fn lock_including_deleted(tx: &mut TenantTx, id: PatientId) -> Result<
 
 pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
     let tenant = tx.tenant();
-    let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE patients SET customer_number = $3, first_name = $4, last_name = $5, date_of_birth = $6,
                 email = $7, phone = $8, address = $9, notes = $10, last_name_key = $11, first_name_key = $12,
                 updated_at = now()
          WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
-    )))
-    .bind(tenant)
-    .bind(id.into_uuid())
-    .bind(&p.customer_number)
-    .bind(&p.first_name)
-    .bind(&p.last_name)
-    .bind(p.date_of_birth)
-    .bind(&p.email)
-    .bind(&p.phone)
-    .bind(&p.address)
-    .bind(&p.notes)
-    .bind(name_key(&p.last_name))
-    .bind(name_key(&p.first_name))
-    .fetch_optional(tx.conn())
-    .await
-    .map_err(taken)?;
+    )));
+    let row: Option<PatientRow> = bind_patient(query, tenant, id, p)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(taken)?;
     row.ok_or_else(not_found)
 }
 
