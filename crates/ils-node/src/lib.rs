@@ -1,7 +1,8 @@
 //! The ILS Desktop engine: everything the desktop app does, without a UI, so that the Tauri
-//! shell, a CLI and tests drive the same code. For now: the local store with its migrations and
-//! the outbox. Later: knowledge base, assistant, sync client, CLI.
+//! shell, the `ils-node` CLI and the tests drive the same code: the local store (patients,
+//! prescriptions, orders, audit, outbox), and the knowledge base with hybrid search.
 
+pub mod kb;
 pub mod store;
 
-pub use store::{OutboxRow, Store, StoreError};
+pub use store::{Actor, OutboxRow, Store, StoreError};

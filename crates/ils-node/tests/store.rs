@@ -2,10 +2,17 @@
 
 use chrono::NaiveDate;
 use ils_core::patient::PatientData;
-use ils_node::{Store, StoreError};
+use ils_node::store::MIGRATIONS;
+use ils_node::{Actor, Store, StoreError};
+
+const LATEST: u32 = MIGRATIONS.len() as u32;
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")
+}
+
+fn clerk() -> Actor {
+    Actor::new("clerk@demo.ils.local").expect("actor")
 }
 
 fn patient(number: &str) -> PatientData {
@@ -26,10 +33,10 @@ fn migrates_from_empty_and_reopens_idempotently() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
     let store = Store::open(&path, 1).expect("opens");
-    assert_eq!(store.schema_version().expect("version"), 1);
+    assert_eq!(store.schema_version().expect("version"), LATEST);
     drop(store);
     let store = Store::open(&path, 1).expect("reopens");
-    assert_eq!(store.schema_version().expect("version"), 1);
+    assert_eq!(store.schema_version().expect("version"), LATEST);
     let mode: String = rusqlite::Connection::open(&path)
         .expect("raw")
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -52,7 +59,7 @@ fn a_newer_schema_is_refused_untouched() {
             err,
             StoreError::NewerSchema {
                 found: 99,
-                supported: 1
+                supported: LATEST
             }
         ),
         "{err}"
@@ -70,6 +77,7 @@ fn every_write_and_its_change_commit_together() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
     let mut store = Store::open(&path, 7).expect("opens");
+    store.sign_in(clerk());
     store.add_patient(&patient("C-1"), today()).expect("adds");
     store.add_patient(&patient("C-2"), today()).expect("adds");
     let changes = store.pending_changes().expect("outbox");
@@ -108,10 +116,12 @@ fn the_clock_continues_after_a_restart() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
     let mut store = Store::open(&path, 3).expect("opens");
+    store.sign_in(clerk());
     store.add_patient(&patient("C-1"), today()).expect("adds");
     let first = store.pending_changes().expect("outbox")[0].hlc;
     drop(store);
     let mut store = Store::open(&path, 3).expect("reopens");
+    store.sign_in(clerk());
     store.add_patient(&patient("C-2"), today()).expect("adds");
     let second = store.pending_changes().expect("outbox")[1].hlc;
     assert!(second > first);
@@ -131,6 +141,7 @@ fn the_clock_continues_after_a_restart() {
 fn crash_writer(path: &std::path::Path) -> ! {
     use std::io::Write;
     let mut store = Store::open(path, 9).expect("opens");
+    store.sign_in(clerk());
     let mut out = std::io::stdout();
     for i in 0.. {
         store

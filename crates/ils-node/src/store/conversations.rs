@@ -1,0 +1,153 @@
+//! Conversations with the assistant: every message kept, assistant messages with the model,
+//! token counts and latency. The assistant that writes them comes later; the store is here so
+//! the schema is complete and tested.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, now_text};
+use ils_core::validation::ValidationErrors;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageRole {
+    User,
+    Assistant,
+    System,
+}
+
+impl MessageRole {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageRole::User => "user",
+            MessageRole::Assistant => "assistant",
+            MessageRole::System => "system",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Conversation {
+    pub id: String,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: MessageRole,
+    pub content: String,
+    pub citations: Option<serde_json::Value>,
+    pub model: Option<String>,
+    pub prompt_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub latency_ms: Option<i64>,
+}
+
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), ValidationErrors> {
+    if value.trim().is_empty() || value.chars().count() > max {
+        return Err(ValidationErrors::single(
+            field,
+            "conversation.text_invalid",
+            format!("The {field} must be 1 to {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+impl Store {
+    pub fn create_conversation(&mut self, title: &str) -> Result<Conversation, StoreError> {
+        check_text("title", title, 200)?;
+        let w = self.begin_write()?;
+        let c = Conversation {
+            id: uuid::Uuid::now_v7().to_string(),
+            title: title.trim().to_owned(),
+            created_by: w.actor.as_str().to_owned(),
+            created_at: now_text(),
+        };
+        w.execute(
+            "INSERT INTO conversations (id, title, created_by, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)",
+            params![c.id, c.title, c.created_by, c.created_at],
+        )?;
+        w.audit("conversation.create", "conversation", Some(&c.id), None)?;
+        w.commit()?;
+        Ok(c)
+    }
+
+    pub fn add_message(&mut self, conversation: &str, m: &Message) -> Result<(), StoreError> {
+        check_text("content", &m.content, 100_000)?;
+        let w = self.begin_write()?;
+        let exists: Option<i64> = w
+            .query_row(
+                "SELECT 1 FROM conversations WHERE id = ?1",
+                [conversation],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound {
+                what: "conversation",
+                id: conversation.to_owned(),
+            });
+        }
+        let now = now_text();
+        w.execute(
+            "INSERT INTO messages (id, conversation_id, role, content, citations, model, prompt_tokens, output_tokens, latency_ms, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                uuid::Uuid::now_v7().to_string(),
+                conversation,
+                m.role.as_str(),
+                m.content,
+                m.citations.as_ref().map(serde_json::Value::to_string),
+                m.model,
+                m.prompt_tokens,
+                m.output_tokens,
+                m.latency_ms,
+                now
+            ],
+        )?;
+        w.execute(
+            "UPDATE conversations SET updated_at = ?2 WHERE id = ?1",
+            params![conversation, now],
+        )?;
+        w.audit(
+            "conversation.message",
+            "conversation",
+            Some(conversation),
+            Some(&serde_json::json!({ "role": m.role })),
+        )?;
+        w.commit()?;
+        Ok(())
+    }
+
+    /// A conversation's messages, oldest first.
+    pub fn messages(&self, conversation: &str) -> Result<Vec<Message>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT role, content, citations, model, prompt_tokens, output_tokens, latency_ms
+             FROM messages WHERE conversation_id = ?1 ORDER BY created_at, id",
+        )?;
+        let rows = stmt
+            .query_map([conversation], |r| {
+                let role: String = r.get(0)?;
+                let citations: Option<String> = r.get(2)?;
+                Ok(Message {
+                    role: match role.as_str() {
+                        "user" => MessageRole::User,
+                        "assistant" => MessageRole::Assistant,
+                        _ => MessageRole::System,
+                    },
+                    content: r.get(1)?,
+                    citations: citations.and_then(|c| serde_json::from_str(&c).ok()),
+                    model: r.get(3)?,
+                    prompt_tokens: r.get(4)?,
+                    output_tokens: r.get(5)?,
+                    latency_ms: r.get(6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}
