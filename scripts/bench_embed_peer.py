@@ -95,9 +95,10 @@ def main() -> int:
     model = SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu")
     model.eval()
     tok = transformer.tokenizer
+    dim_fn = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
     log(f"model loaded in {time.perf_counter() - t0:.2f}s from {model_dir} "
         f"(tokenizer {type(tok).__name__}, max_seq_length {model.max_seq_length}, "
-        f"dim {model.get_sentence_embedding_dimension()})")
+        f"dim {dim_fn()})")
     log(f"threads: torch intra-op {torch.get_num_threads()}, inter-op {torch.get_num_interop_threads()}; "
         f"cpu {os.cpu_count()}; {torch.backends.cpu.get_cpu_capability()}; "
         f"mkldnn {torch.backends.mkldnn.is_available()}")

@@ -229,10 +229,56 @@ pub fn ingest_text(
         });
     }
 
-    let id = existing
-        .as_ref()
-        .map_or_else(|| uuid::Uuid::now_v7().to_string(), |(id, _, _)| id.clone());
-    let outcome = if existing.is_some() {
+    let existing_id = existing.map(|(id, _, _)| id);
+    let written = write_document(
+        store,
+        &Embedded {
+            existing_id,
+            source,
+            sha256: &sha,
+            byte_size: original.len(),
+            doc,
+            chunks: &chunks,
+            vectors: &vectors,
+            model: &model,
+        },
+    )?;
+    progress(&Progress::Finished {
+        source: source.to_owned(),
+        outcome: written.outcome,
+    });
+    Ok(written)
+}
+
+/// A document ready to be written: its text split and every chunk embedded.
+#[derive(Debug)]
+pub struct Embedded<'a> {
+    /// The id of the version it replaces, if any.
+    pub existing_id: Option<String>,
+    pub source: &'a str,
+    pub sha256: &'a str,
+    pub byte_size: usize,
+    pub doc: &'a Extracted,
+    pub chunks: &'a [ils_ai::chunk::Chunk],
+    pub vectors: &'a [Vec<f32>],
+    pub model: &'a str,
+}
+
+/// Writes a document with its chunks, vectors, outbox change and audit row in one transaction
+/// (what `ingest_text` does once everything is embedded; benchmarks call it directly).
+pub fn write_document(store: &mut Store, e: &Embedded<'_>) -> Result<Ingested, KbError> {
+    if e.chunks.len() != e.vectors.len() {
+        return Err(KbError::BadQuery {
+            message: format!("{} chunks but {} vectors", e.chunks.len(), e.vectors.len()),
+        });
+    }
+    let (source, doc, chunks, vectors, model, sha) =
+        (e.source, e.doc, e.chunks, e.vectors, e.model, e.sha256);
+    let id = e
+        .existing_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let outcome = if e.existing_id.is_some() {
         Outcome::Replaced
     } else {
         Outcome::Added
@@ -253,7 +299,7 @@ pub fn ingest_text(
             doc.title,
             doc.format.as_str(),
             sha,
-            original.len() as i64,
+            e.byte_size as i64,
             doc.text,
             model,
             w.actor.as_str(),
@@ -269,7 +315,7 @@ pub fn ingest_text(
         let mut insert_vector = w.prepare_cached(
             "INSERT INTO chunk_vectors (chunk_id, embedding) VALUES (?1, vec_bit(?2))",
         )?;
-        for (c, v) in chunks.iter().zip(&vectors) {
+        for (c, v) in chunks.iter().zip(vectors) {
             let heading = c.headings.join(" > ");
             insert_chunk.execute(params![
                 id,
@@ -307,10 +353,6 @@ pub fn ingest_text(
         Some(&serde_json::json!({ "source": source, "chunks": chunks.len() })),
     )?;
     w.commit()?;
-    progress(&Progress::Finished {
-        source: source.to_owned(),
-        outcome,
-    });
     Ok(Ingested {
         document_id: id,
         source: source.to_owned(),

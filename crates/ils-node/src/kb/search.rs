@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use super::{KbError, model_tag};
 use crate::store::{Store, quantize_binary};
 
+/// Hybrid: how much the keyword list counts against the vector list (see the README's
+/// retrieval figures for how it was chosen).
+pub const KEYWORD_WEIGHT: f64 = 1.0;
+
 /// The RRF constant of Cormack, Clarke and Büttcher (2009).
 pub const RRF_K: f64 = 60.0;
 
@@ -51,6 +55,10 @@ pub struct SearchOptions {
     pub limit: usize,
     /// Candidates fetched by Hamming distance per result wanted, before rescoring.
     pub oversample: usize,
+    /// Hybrid: the weight of the keyword list's reciprocal ranks (the vector list's is 1).
+    pub keyword_weight: f64,
+    /// Hybrid: the RRF constant k.
+    pub rrf_k: f64,
 }
 
 impl Default for SearchOptions {
@@ -59,6 +67,8 @@ impl Default for SearchOptions {
             mode: SearchMode::Hybrid,
             limit: 5,
             oversample: 20,
+            keyword_weight: KEYWORD_WEIGHT,
+            rrf_k: RRF_K,
         }
     }
 }
@@ -82,12 +92,21 @@ pub struct Hit {
     pub keyword_rank: Option<usize>,
 }
 
-/// Words too common to help a keyword search.
-const STOP_WORDS: [&str; 48] = [
-    "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
-    "i", "if", "in", "is", "it", "its", "my", "of", "on", "or", "our", "should", "so", "that",
-    "the", "their", "there", "this", "to", "us", "was", "we", "what", "when", "where", "which",
-    "who", "why", "will", "with", "you", "your", "after", "into",
+/// Words too common to help a keyword search (a usual English stop list, as NLTK's).
+const STOP_WORDS: [&str; 136] = [
+    "a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "anyone",
+    "anything", "are", "as", "at", "be", "because", "been", "before", "being", "below", "between",
+    "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each",
+    "every", "few", "for", "from", "further", "get", "getting", "go", "going", "got", "had",
+    "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his",
+    "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most",
+    "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other",
+    "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some",
+    "someone", "something", "such", "than", "that", "the", "their", "theirs", "them",
+    "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too",
+    "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which",
+    "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself",
+    "yourselves",
 ];
 
 /// The FTS5 query for a person's words: each word quoted (so nothing is read as FTS syntax),
@@ -110,12 +129,12 @@ pub fn fts_query(text: &str) -> Option<String> {
     })
 }
 
-/// Fuses ranked lists of ids by reciprocal rank; best first, ties by id.
-pub fn rrf_fuse(lists: &[&[i64]]) -> Vec<(i64, f64)> {
+/// Fuses ranked lists of ids by weighted reciprocal rank; best first, ties by id.
+pub fn rrf_fuse(k: f64, lists: &[(&[i64], f64)]) -> Vec<(i64, f64)> {
     let mut scores: HashMap<i64, f64> = HashMap::new();
-    for list in lists {
+    for (list, weight) in lists {
         for (rank, id) in list.iter().enumerate() {
-            *scores.entry(*id).or_default() += 1.0 / (RRF_K + rank as f64 + 1.0);
+            *scores.entry(*id).or_default() += weight / (k + rank as f64 + 1.0);
         }
     }
     let mut fused: Vec<(i64, f64)> = scores.into_iter().collect();
@@ -285,7 +304,7 @@ pub fn search_with_vector(
                 .map(|(id, _)| id)
                 .collect();
             let rank_in = |list: &[i64], id| list.iter().position(|x| *x == id).map(|p| p + 1);
-            rrf_fuse(&[&v, &k])
+            rrf_fuse(opts.rrf_k, &[(&v, 1.0), (&k, opts.keyword_weight)])
                 .into_iter()
                 .take(opts.limit)
                 .map(|(id, s)| (id, s, rank_in(&v, id), rank_in(&k, id)))
@@ -339,7 +358,7 @@ mod tests {
     #[test]
     fn rrf_rewards_agreement() {
         // 3 is second in both lists and beats 1 and 2, each first in one list only.
-        let fused = rrf_fuse(&[&[1, 3, 4], &[2, 3, 5]]);
+        let fused = rrf_fuse(RRF_K, &[(&[1, 3, 4], 1.0), (&[2, 3, 5], 1.0)]);
         assert_eq!(fused[0].0, 3);
         assert_eq!(fused[1].0, 1, "ties between 1 and 2 go to the smaller id");
         assert!((fused[0].1 - 2.0 / 62.0).abs() < 1e-12);

@@ -120,6 +120,39 @@ impl Store {
         Self::open_at(path, device, MIGRATIONS)
     }
 
+    /// Opens this installation's database, creating it if needed; the device id is made once,
+    /// at random, and kept in the file (`meta.device_id`).
+    pub fn open_installation(path: &Path) -> Result<Self, StoreError> {
+        let mut store = Self::open_at(path, 0, MIGRATIONS)?;
+        let device = store.device_id()?;
+        let last = store.clock.last();
+        store.clock = HybridClock::new(device, (last.wall_ms > 0).then_some(last), MAX_CLOCK_DRIFT_MS);
+        Ok(store)
+    }
+
+    /// This installation's device id, made at random the first time it is asked for.
+    pub fn device_id(&mut self) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .optional()?;
+        let id = match existing.and_then(|v| u64::from_str_radix(&v, 16).ok()) {
+            Some(id) => id,
+            None => {
+                // Never 0, so a stamp always names a real device.
+                let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) | 1;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [format!("{id:016x}")],
+                )?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    }
+
     /// Opens with only the first `migrations.len()` migrations known: how an older build opens a
     /// file (the migration tests use it to write files of every earlier schema).
     #[doc(hidden)]
