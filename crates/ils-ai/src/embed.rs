@@ -8,11 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+
+use crate::bert::{BertConfig, BertEncoder, mean_pool_normalised};
 use sha2::{Digest, Sha256};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 /// SHA-256 of the weights, as in `models/manifest.toml` (a test keeps the two in step).
 pub const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
@@ -43,9 +44,8 @@ pub struct ModelId {
 }
 
 pub struct Embedder {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
-    device: Device,
     id: ModelId,
 }
 
@@ -85,7 +85,7 @@ impl Embedder {
             });
         }
         let config_path = dir.join("config.json");
-        let config: Config =
+        let config: BertConfig =
             serde_json::from_slice(&read(&config_path)?).map_err(|e| EmbedError::Corrupt {
                 path: config_path,
                 reason: e.to_string(),
@@ -96,12 +96,10 @@ impl Embedder {
                 path: tokenizer_path,
                 reason: e.to_string(),
             })?;
-        // The packaged tokenizer pads and truncates to a fixed 128; the model wants the batch's
-        // longest sequence, truncated at 256, or its embeddings differ from the reference.
-        tokenizer.with_padding(Some(PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..PaddingParams::default()
-        }));
+        // The packaged tokenizer pads and truncates to a fixed 128; the model wants no padding
+        // (sequences are packed end to end, see `bert`) and truncation at 256, or its
+        // embeddings differ from the reference.
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: MAX_TOKENS,
@@ -110,11 +108,10 @@ impl Embedder {
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
+        let model = BertEncoder::load(vb, &config)?;
         Ok(Self {
             model,
             tokenizer,
-            device,
             id: ModelId {
                 name: "all-MiniLM-L6-v2",
                 dimensions: config.hidden_size,
@@ -127,6 +124,35 @@ impl Embedder {
         &self.id
     }
 
+    /// Embeds many texts in batches of `batch`, grouping texts of similar length (as
+    /// sentence-transformers does) so little work is spent on padding; vectors come back in the
+    /// order of `texts`. `after_batch` is told how many are done, for progress bars, and may
+    /// return false to stop early: then the result is `None`.
+    pub fn embed_many(
+        &self,
+        texts: &[&str],
+        batch: usize,
+        after_batch: &mut dyn FnMut(usize) -> bool,
+    ) -> Result<Option<Vec<Vec<f32>>>, EmbedError> {
+        let batch = batch.max(1);
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        // Character count is a good, cheap proxy for token count when sorting.
+        order.sort_by_key(|&i| std::cmp::Reverse(texts[i].len()));
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+        let mut done = 0;
+        for group in order.chunks(batch) {
+            let refs: Vec<&str> = group.iter().map(|&i| texts[i]).collect();
+            for (&i, v) in group.iter().zip(self.embed(&refs)?) {
+                out[i] = Some(v);
+            }
+            done += group.len();
+            if !after_batch(done) {
+                return Ok(None);
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
     /// One L2-normalised vector per text, in order.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
         if texts.is_empty() {
@@ -136,28 +162,16 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
-        let rows = encodings.len();
-        let len = encodings.first().map_or(0, |e| e.get_ids().len());
-        let mut ids = Vec::with_capacity(rows * len);
-        let mut types = Vec::with_capacity(rows * len);
-        let mut mask = Vec::with_capacity(rows * len);
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        let total: usize = lengths.iter().sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut types = Vec::with_capacity(total);
         for e in &encodings {
             ids.extend(e.get_ids().iter().copied());
             types.extend(e.get_type_ids().iter().copied());
-            mask.extend(e.get_attention_mask().iter().copied());
         }
-        let ids = Tensor::from_vec(ids, (rows, len), &self.device)?;
-        let types = Tensor::from_vec(types, (rows, len), &self.device)?;
-        let mask = Tensor::from_vec(mask, (rows, len), &self.device)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask))?;
-        // Mean over the real tokens (padding excluded), then unit length.
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-        let counts = mask.sum(1)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?;
-        let unit = mean.broadcast_div(&norms)?;
-        Ok(unit.to_vec2::<f32>()?)
+        let hidden = self.model.forward(&ids, &types, &lengths)?;
+        Ok(mean_pool_normalised(&hidden, &lengths)?)
     }
 }
 

@@ -2,6 +2,7 @@
 //! model, so that the desktop and the central service chunk and embed exactly alike. Later
 //! issues add the LLM providers and prompt assembly here.
 
+pub mod bert;
 pub mod chunk;
 pub mod embed;
 

@@ -208,27 +208,23 @@ pub fn ingest_text(
         .iter()
         .map(ils_ai::chunk::Chunk::embedding_text)
         .collect();
-    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(chunks.len());
-    for batch in texts.chunks(EMBED_BATCH) {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(KbError::Cancelled {
-                source_name: source.to_owned(),
-            });
-        }
-        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
-        vectors.extend(embedder.embed(&refs)?);
-        progress(&Progress::Embedded {
-            source: source.to_owned(),
-            done: vectors.len(),
-            total: chunks.len(),
-        });
-    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let cancelled = || KbError::Cancelled {
+        source_name: source.to_owned(),
+    };
     if cancel.load(Ordering::Relaxed) {
-        return Err(KbError::Cancelled {
-            source_name: source.to_owned(),
-        });
+        return Err(cancelled());
     }
-
+    let vectors = embedder
+        .embed_many(&refs, EMBED_BATCH, &mut |done| {
+            progress(&Progress::Embedded {
+                source: source.to_owned(),
+                done,
+                total: chunks.len(),
+            });
+            !cancel.load(Ordering::Relaxed)
+        })?
+        .ok_or_else(cancelled)?;
     let existing_id = existing.map(|(id, _, _)| id);
     let written = write_document(
         store,
