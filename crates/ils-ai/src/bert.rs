@@ -44,31 +44,232 @@ fn default_act() -> String {
     "gelu".into()
 }
 
+/// Up to this many tokens, a dense layer streams its weight rows once (memory-bound
+/// matrix-vector style); above it, candle's matrix product (compute-bound, packed).
+const SMALL_BATCH_TOKENS: usize = 24;
+
 /// A dense layer over 2-D input: `x (N, in) -> x W^T + b (N, out)`.
 #[derive(Debug)]
 struct Dense {
+    /// `(in, out)`, for candle's matrix product.
     weight_t: Tensor,
+    /// `(out, in)` in half precision, for few tokens: half the bytes to stream, which is what
+    /// bounds a single query's time (the parity test covers this path).
+    weight_half: Vec<u16>,
+    input: usize,
     bias: Tensor,
+    bias_values: Vec<f32>,
+}
+
+/// f32 to IEEE half, rounding to nearest (weights are far inside the half range).
+fn to_half(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let a = x.abs();
+    if a < 6.103_515_6e-5 {
+        // Subnormal half: multiples of 2^-24.
+        return sign | (a * 16_777_216.0).round() as u16;
+    }
+    let b = a.to_bits();
+    // Rebias the exponent (127 -> 15) and round the mantissa from 23 to 10 bits.
+    let rounded = b + 0x0fff + ((b >> 13) & 1);
+    sign | (((rounded >> 13) as i32 - ((127 - 15) << 10)) as u16)
+}
+
+/// IEEE half to f32, exact for normal and subnormal values, branch-free (vectorises).
+#[inline(always)]
+fn from_half(h: u16) -> f32 {
+    let magnitude = f32::from_bits(u32::from(h & 0x7fff) << 13) * 5.192_297e33; // 2^112
+    f32::from_bits(magnitude.to_bits() | (u32::from(h & 0x8000) << 16))
 }
 
 impl Dense {
     fn new(weight: Tensor, bias: Tensor) -> Result<Self> {
+        let (_, input) = weight.dims2()?;
+        let weight_half = weight
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .into_iter()
+            .map(to_half)
+            .collect();
         Ok(Self {
             weight_t: weight.t()?.contiguous()?,
+            weight_half,
+            input,
+            bias_values: bias.to_vec1()?,
             bias,
         })
     }
 
     fn load(vb: VarBuilder<'_>, input: usize, output: usize) -> Result<Self> {
-        Self::new(
-            vb.get((output, input), "weight")?,
-            vb.get(output, "bias")?,
-        )
+        Self::new(vb.get((output, input), "weight")?, vb.get(output, "bias")?)
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
+        let (n, input) = x.dims2()?;
+        if n > SMALL_BATCH_TOKENS {
+            return x.matmul(&self.weight_t)?.broadcast_add(&self.bias);
+        }
+        if input != self.input {
+            candle_core::bail!("{input} inputs for a layer of {}", self.input);
+        }
+        // Few tokens: each output feature is a dot product of a weight row with each token,
+        // so the weight is read once, in order, and never packed.
+        let xs: Vec<f32> = x.flatten_all()?.to_vec1()?;
+        let w = &self.weight_half;
+        let output = self.bias_values.len();
+        let mut out = vec![0f32; n * output];
+        // Work in blocks of output features; transpose on the way out.
+        const BLOCK: usize = 64;
+        let blocks: Vec<Vec<f32>> = (0..output.div_ceil(BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let lo = b * BLOCK;
+                let hi = (lo + BLOCK).min(output);
+                let mut part = vec![0f32; (hi - lo) * n];
+                simd(DenseRows {
+                    weights: &w[lo * input..hi * input],
+                    bias: &self.bias_values[lo..hi],
+                    xs: &xs,
+                    input,
+                    out: &mut part,
+                });
+                part
+            })
+            .collect();
+        for (b, part) in blocks.iter().enumerate() {
+            let lo = b * BLOCK;
+            for (k, v) in part.iter().enumerate() {
+                let (o, t) = (lo + k / n, k % n);
+                out[t * output + o] = *v;
+            }
+        }
+        Tensor::from_vec(out, (n, output), x.device())
     }
+}
+
+/// Runs `op` compiled for the best vector instructions this CPU has (AVX2 and FMA where
+/// present), chosen at run time, so one binary is fast on new CPUs and correct on old ones.
+/// (The work must be a `WithSimd` whose `with_simd` is `#[inline(always)]`: a closure would be
+/// compiled apart, without the wider instructions.)
+#[inline(always)]
+fn simd<Op: pulp::WithSimd>(op: Op) -> Op::Output {
+    pulp::Arch::new().dispatch(op)
+}
+
+/// Rows of a dense layer in half precision against every token: `out[row * tokens + t]`.
+struct DenseRows<'a> {
+    weights: &'a [u16],
+    bias: &'a [f32],
+    xs: &'a [f32],
+    input: usize,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for DenseRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let tokens = self.xs.len() / self.input;
+        // Each row is widened once, then used for every token.
+        let mut wide = vec![0f32; self.input];
+        for (r, (row, b)) in self
+            .weights
+            .chunks_exact(self.input)
+            .zip(self.bias)
+            .enumerate()
+        {
+            for (w, h) in wide.iter_mut().zip(row) {
+                *w = from_half(*h);
+            }
+            for (t, x) in self.xs.chunks_exact(self.input).enumerate() {
+                self.out[r * tokens + t] = dot(&wide, x) + b;
+            }
+        }
+    }
+}
+
+/// GELU over a slice, in place.
+struct GeluSlice<'a>(&'a mut [f32]);
+
+impl pulp::WithSimd for GeluSlice<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        for x in self.0 {
+            *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+/// One sequence's self-attention (see `attention`).
+struct SequenceAttention<'a> {
+    qkv: &'a [f32],
+    offset: usize,
+    len: usize,
+    heads: usize,
+    hidden: usize,
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for SequenceAttention<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let (hidden, len) = (self.hidden, self.len);
+        let d = hidden / self.heads;
+        let scale = 1.0 / (d as f32).sqrt();
+        let stride = 3 * hidden;
+        let base = self.offset * stride;
+        let qkv = self.qkv;
+        let mut scores = vec![0f32; len];
+        for h in 0..self.heads {
+            let (qo, ko, vo) = (h * d, hidden + h * d, 2 * hidden + h * d);
+            for i in 0..len {
+                let q = &qkv[base + i * stride + qo..][..d];
+                let mut max = f32::NEG_INFINITY;
+                for (j, s) in scores.iter_mut().enumerate() {
+                    let k = &qkv[base + j * stride + ko..][..d];
+                    *s = dot(q, k) * scale;
+                    max = max.max(*s);
+                }
+                let mut sum = 0.0;
+                for s in &mut scores {
+                    *s = fast_exp(*s - max);
+                    sum += *s;
+                }
+                let inv = 1.0 / sum;
+                let o = &mut self.out[i * hidden + h * d..][..d];
+                for (j, p) in scores.iter().enumerate() {
+                    let v = &qkv[base + j * stride + vo..][..d];
+                    let w = p * inv;
+                    for (o, v) in o.iter_mut().zip(v) {
+                        *o += w * v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A dot product with 16 independent sums, so the compiler can keep them in vector lanes.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let ((ca, ra), (cb, rb)) = (a.as_chunks::<16>(), b.as_chunks::<16>());
+    for (x, y) in ca.iter().zip(cb) {
+        for k in 0..16 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut sum: f32 = acc.iter().sum();
+    for (x, y) in ra.iter().zip(rb) {
+        sum += x * y;
+    }
+    sum
 }
 
 #[derive(Debug)]
@@ -105,7 +306,11 @@ impl BertEncoder {
         let h = config.hidden_size;
         let e = vb.pp("embeddings");
         let words = embedding(config.vocab_size, h, e.pp("word_embeddings"))?;
-        let positions = embedding(config.max_position_embeddings, h, e.pp("position_embeddings"))?;
+        let positions = embedding(
+            config.max_position_embeddings,
+            h,
+            e.pp("position_embeddings"),
+        )?;
         let token_types = embedding(config.type_vocab_size, h, e.pp("token_type_embeddings"))?;
         let embedding_norm = layer_norm(h, config.layer_norm_eps, e.pp("LayerNorm"))?;
         let mut layers = Vec::with_capacity(config.num_hidden_layers);
@@ -113,7 +318,10 @@ impl BertEncoder {
             let l = vb.pp(format!("encoder.layer.{i}"));
             let a = l.pp("attention.self");
             let part = |name: &str| -> Result<(Tensor, Tensor)> {
-                Ok((a.get((h, h), &format!("{name}.weight"))?, a.get(h, &format!("{name}.bias"))?))
+                Ok((
+                    a.get((h, h), &format!("{name}.weight"))?,
+                    a.get(h, &format!("{name}.bias"))?,
+                ))
             };
             let (qw, qb) = part("query")?;
             let (kw, kb) = part("key")?;
@@ -186,9 +394,6 @@ impl BertEncoder {
 fn attention(qkv: &Tensor, lengths: &[usize], heads: usize, hidden: usize) -> Result<Tensor> {
     let device = qkv.device().clone();
     let qkv: Vec<f32> = qkv.flatten_all()?.to_vec1()?;
-    let d = hidden / heads;
-    let scale = 1.0 / (d as f32).sqrt();
-    let stride = 3 * hidden;
     let n: usize = lengths.iter().sum();
     let mut out = vec![0f32; n * hidden];
     // Split the output by sequence, so that sequences can be worked on in parallel.
@@ -202,35 +407,14 @@ fn attention(qkv: &Tensor, lengths: &[usize], heads: usize, hidden: usize) -> Re
         offset += len;
     }
     parts.into_par_iter().for_each(|(offset, len, out)| {
-        let base = offset * stride;
-        let mut scores = vec![0f32; len];
-        for h in 0..heads {
-            let (qo, ko, vo) = (h * d, hidden + h * d, 2 * hidden + h * d);
-            for i in 0..len {
-                let q = &qkv[base + i * stride + qo..][..d];
-                let mut max = f32::NEG_INFINITY;
-                for (j, s) in scores.iter_mut().enumerate() {
-                    let k = &qkv[base + j * stride + ko..][..d];
-                    let dot: f32 = q.iter().zip(k).map(|(a, b)| a * b).sum();
-                    *s = dot * scale;
-                    max = max.max(*s);
-                }
-                let mut sum = 0.0;
-                for s in &mut scores {
-                    *s = fast_exp(*s - max);
-                    sum += *s;
-                }
-                let inv = 1.0 / sum;
-                let o = &mut out[i * hidden + h * d..][..d];
-                for (j, p) in scores.iter().enumerate() {
-                    let v = &qkv[base + j * stride + vo..][..d];
-                    let w = p * inv;
-                    for (o, v) in o.iter_mut().zip(v) {
-                        *o += w * v;
-                    }
-                }
-            }
-        }
+        simd(SequenceAttention {
+            qkv: &qkv,
+            offset,
+            len,
+            heads,
+            hidden,
+            out,
+        });
     });
     Tensor::from_vec(out, (n, hidden), &device)
 }
@@ -240,18 +424,15 @@ fn gelu(x: &Tensor) -> Result<Tensor> {
     let shape = x.shape().clone();
     let device = x.device().clone();
     let mut v: Vec<f32> = x.flatten_all()?.to_vec1()?;
-    v.par_chunks_mut(16 * 1024).for_each(|chunk| {
-        for x in chunk {
-            *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
-        }
-    });
+    v.par_chunks_mut(16 * 1024)
+        .for_each(|chunk| simd(GeluSlice(chunk)));
     Tensor::from_vec(v, shape, &device)
 }
 
 /// e^x for f32, vectorisable: x = n ln2 + r with |r| <= ln2/2, e^r by a degree-6 polynomial,
 /// 2^n by building the float's exponent. Relative error about 2e-7 over the useful range;
 /// inputs below -87 give 0 (as they underflow anyway).
-#[inline]
+#[inline(always)]
 pub fn fast_exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // Round to nearest by the 1.5 * 2^23 trick (vectorises, unlike f32::round).
@@ -268,7 +449,7 @@ pub fn fast_exp(x: f32) -> f32 {
 }
 
 /// erf for f32 (Abramowitz and Stegun 7.1.26, absolute error below 1.5e-7).
-#[inline]
+#[inline(always)]
 pub fn erf(x: f32) -> f32 {
     let a = x.abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * a);
@@ -308,12 +489,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn half_precision_round_trips() {
+        for x in [
+            0.0f32, -0.0, 1.0, -2.5, 0.1, 65504.0, 6.1e-5, 3.0e-6, -1.0e-7, 0.333_333,
+        ] {
+            let back = from_half(to_half(x));
+            let tolerance = (x.abs() * 1e-3).max(6e-8);
+            assert!((back - x).abs() <= tolerance, "{x} -> {back}");
+        }
+        assert_eq!(to_half(1.0), 0x3c00);
+        assert_eq!(to_half(-2.0), 0xc000);
+        assert_eq!(from_half(0x0001), 5.960_464_5e-8);
+    }
+
+    #[test]
     fn fast_exp_and_erf_are_accurate() {
         for i in -2000..=2000 {
             let x = i as f32 / 100.0;
             let e = fast_exp(x);
             let want = (x as f64).exp();
-            assert!(((e as f64 - want) / want).abs() < 1e-6, "exp({x}) = {e}, want {want}");
+            assert!(
+                ((e as f64 - want) / want).abs() < 1e-6,
+                "exp({x}) = {e}, want {want}"
+            );
         }
         for i in -300..=300 {
             let x = i as f32 / 100.0;

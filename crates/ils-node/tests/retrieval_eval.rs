@@ -77,15 +77,21 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
                 SearchOptions {
                     mode: *mode,
                     limit: 10,
-                    keyword_weight: std::env::var("KW").ok().and_then(|w| w.parse().ok()).unwrap_or(kb::search::KEYWORD_WEIGHT),
-                    rrf_k: std::env::var("RK").ok().and_then(|w| w.parse().ok()).unwrap_or(kb::search::RRF_K),
+                    keyword_weight: std::env::var("KW")
+                        .ok()
+                        .and_then(|w| w.parse().ok())
+                        .unwrap_or(kb::search::KEYWORD_WEIGHT),
+                    rrf_k: std::env::var("RK")
+                        .ok()
+                        .and_then(|w| w.parse().ok())
+                        .unwrap_or(kb::search::RRF_K),
                     ..SearchOptions::default()
                 },
             )
             .expect("search");
-            let rank = hits.iter().position(|h| {
-                h.text.contains(&q.expect) && Path::new(&h.source).ends_with(&q.doc)
-            });
+            let rank = hits
+                .iter()
+                .position(|h| h.text.contains(&q.expect) && Path::new(&h.source).ends_with(&q.doc));
             if let Some(r) = rank {
                 scores[i].reciprocal_ranks += 1.0 / (r as f64 + 1.0);
                 if r < 5 {

@@ -126,7 +126,11 @@ impl Store {
         let mut store = Self::open_at(path, 0, MIGRATIONS)?;
         let device = store.device_id()?;
         let last = store.clock.last();
-        store.clock = HybridClock::new(device, (last.wall_ms > 0).then_some(last), MAX_CLOCK_DRIFT_MS);
+        store.clock = HybridClock::new(
+            device,
+            (last.wall_ms > 0).then_some(last),
+            MAX_CLOCK_DRIFT_MS,
+        );
         Ok(store)
     }
 
@@ -134,7 +138,9 @@ impl Store {
     pub fn device_id(&mut self) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
         let existing: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get(0))
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })
             .optional()?;
         let id = match existing.and_then(|v| u64::from_str_radix(&v, 16).ok()) {
             Some(id) => id,

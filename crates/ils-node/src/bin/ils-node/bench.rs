@@ -237,7 +237,9 @@ impl Rng {
 
     /// Roughly normal, mean 0, deviation 1 (sum of uniforms).
     fn gauss(&mut self) -> f32 {
-        let s: f64 = (0..6).map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64).sum();
+        let s: f64 = (0..6)
+            .map(|_| (self.next() >> 11) as f64 / (1u64 << 53) as f64)
+            .sum();
         ((s - 3.0) * std::f64::consts::SQRT_2) as f32
     }
 }
@@ -301,7 +303,11 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
             let mut chunks = Vec::with_capacity(count);
             let mut vectors = Vec::with_capacity(count);
             for i in 0..count {
-                let picks = [rng.below(refs.len()), rng.below(refs.len()), rng.below(refs.len())];
+                let picks = [
+                    rng.below(refs.len()),
+                    rng.below(refs.len()),
+                    rng.below(refs.len()),
+                ];
                 let body = picks.map(|p| refs[p]).join(" ");
                 let start = text.len();
                 text.push_str(&body);
@@ -395,7 +401,8 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
                 ..SearchOptions::default()
             };
             let t = Instant::now();
-            let approx = kb::search_with_vector(&store, &model, q, Some(qv), opts(SearchMode::Vector))?;
+            let approx =
+                kb::search_with_vector(&store, &model, q, Some(qv), opts(SearchMode::Vector))?;
             vector.push(t.elapsed().as_secs_f64() * 1000.0);
             let t = Instant::now();
             kb::search_with_vector(&store, &model, q, Some(qv), opts(SearchMode::Hybrid))?;
@@ -419,8 +426,13 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
                 .filter(|(id, _)| approx.iter().any(|h| h.chunk_id == *id))
                 .count();
         }
-        let (vector, hybrid, keyword, exact, plain) =
-            (sorted(vector), sorted(hybrid), sorted(keyword), sorted(exact), sorted(plain));
+        let (vector, hybrid, keyword, exact, plain) = (
+            sorted(vector),
+            sorted(hybrid),
+            sorted(keyword),
+            sorted(exact),
+            sorted(plain),
+        );
         let figures = SearchFigures {
             chunks: n,
             queries: query_lines.len(),
@@ -490,7 +502,10 @@ fn ingest(ctx: &Context, docs: &Path, copies: usize) -> CliResult {
     let mut copied = Vec::new();
     for c in 0..copies.max(1) {
         for f in &files {
-            let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let to = dir.path().join(format!("copy{c}-{name}"));
             std::fs::copy(f, &to)?;
             copied.push(to);
@@ -505,7 +520,13 @@ fn ingest(ctx: &Context, docs: &Path, copies: usize) -> CliResult {
     let mut bytes = 0u64;
     for f in &copied {
         bytes += std::fs::metadata(f)?.len();
-        let done = kb::ingest_file(&mut store, &embedder, f, &mut |_| {}, &AtomicBool::new(false))?;
+        let done = kb::ingest_file(
+            &mut store,
+            &embedder,
+            f,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )?;
         chunks += done.chunks;
     }
     let secs = t.elapsed().as_secs_f64();

@@ -32,9 +32,8 @@ impl Context {
         if let Some(dir) = self.db.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                CliError::Input(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| CliError::Input(format!("cannot create {}: {e}", dir.display())))?;
         }
         let mut store = Store::open_installation(&self.db)?;
         let user = match &self.user {
@@ -44,8 +43,7 @@ impl Context {
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into())
             ),
         };
-        let actor = Actor::new(&user)
-            .map_err(|e| CliError::Input(format!("--user: {e}")))?;
+        let actor = Actor::new(&user).map_err(|e| CliError::Input(format!("--user: {e}")))?;
         store.sign_in(actor);
         Ok(store)
     }
@@ -82,8 +80,7 @@ fn from_json<T: serde::de::DeserializeOwned>(
     path: &Path,
     value: serde_json::Value,
 ) -> CliResult<T> {
-    serde_json::from_value(value)
-        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
+    serde_json::from_value(value).map_err(|e| CliError::Input(format!("{}: {e}", path.display())))
 }
 
 pub fn init(ctx: &Context) -> CliResult {
@@ -282,7 +279,8 @@ pub fn rx(ctx: &Context, cmd: RxCmd) -> CliResult {
             };
             let id = store.add_prescription(patient, &data, today())?;
             let rx = store.prescription(id)?;
-            ctx.out.emit(&rx, |rx| format!("added prescription {}", rx.id));
+            ctx.out
+                .emit(&rx, |rx| format!("added prescription {}", rx.id));
         }
         RxCmd::Show { id } => {
             let rx = store.prescription(id)?;
@@ -355,7 +353,10 @@ fn parse_action(s: &str) -> CliResult<OrderAction> {
         .find(|a| a.as_str() == s)
         .ok_or_else(|| {
             let all: Vec<&str> = OrderAction::ALL.iter().map(|a| a.as_str()).collect();
-            CliError::Input(format!("unknown action {s:?}; use one of {}", all.join(", ")))
+            CliError::Input(format!(
+                "unknown action {s:?}; use one of {}",
+                all.join(", ")
+            ))
         })
 }
 
@@ -370,8 +371,7 @@ pub fn orders(ctx: &Context, cmd: OrderCmd) -> CliResult {
         }
         OrderCmd::Transition { id, action, reason } => {
             let action = parse_action(&action)?;
-            let (order, remake) =
-                store.transition_order(id, action, reason.as_deref(), today())?;
+            let (order, remake) = store.transition_order(id, action, reason.as_deref(), today())?;
             #[derive(Serialize)]
             struct Moved {
                 order: StoredOrder,
@@ -525,8 +525,9 @@ pub fn kb(ctx: &Context, cmd: KbCmd) -> CliResult {
         }
         KbCmd::Delete { document } => {
             let doc = kb::delete_document(&mut store, &document)?;
-            ctx.out
-                .emit(&doc, |d| format!("deleted {} ({} chunks)", d.title, d.chunks));
+            ctx.out.emit(&doc, |d| {
+                format!("deleted {} ({} chunks)", d.title, d.chunks)
+            });
             Ok(())
         }
     }
@@ -575,7 +576,9 @@ fn ingest(ctx: &Context, store: &mut Store, paths: &[PathBuf]) -> CliResult {
             "[{}/{}] {}",
             i + 1,
             files.len(),
-            f.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+            f.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
         ));
         let base = bar.position();
         let result = kb::ingest_file(

@@ -14,7 +14,11 @@ use clap::{Args, Parser, Subcommand};
 use output::Out;
 
 #[derive(Debug, Parser)]
-#[command(name = "ils-node", version, about = "ILS Desktop engine, from the command line")]
+#[command(
+    name = "ils-node",
+    version,
+    about = "ILS Desktop engine, from the command line"
+)]
 struct Cli {
     /// The installation's database file (created by `init`).
     #[arg(long, env = "ILS_NODE_DB", global = true)]

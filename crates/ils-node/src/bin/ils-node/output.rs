@@ -34,7 +34,9 @@ impl CliError {
                     | StoreError::NewerSchema { .. }
             ),
             CliError::Kb(e) => !matches!(e, KbError::Embed(_) | KbError::Io { .. }),
-            CliError::Embed(e) => matches!(e, EmbedError::Missing { .. } | EmbedError::Corrupt { .. }),
+            CliError::Embed(e) => {
+                matches!(e, EmbedError::Missing { .. } | EmbedError::Corrupt { .. })
+            }
             CliError::Other(_) => false,
         }
     }
