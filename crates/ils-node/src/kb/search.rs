@@ -269,15 +269,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Vector search: Hamming candidates, rescored at full precision. (chunk id, cosine), best first.
+/// Vector search: `candidates` nearest by Hamming distance, rescored at full precision; the
+/// best `limit` as (chunk id, cosine).
 pub fn vector_ids(
     store: &Store,
     model: &str,
     query: &[f32],
     limit: usize,
-    oversample: usize,
+    candidates: usize,
 ) -> Result<Vec<(i64, f64)>, KbError> {
-    let candidates = (limit * oversample.max(1)).clamp(limit, 4096);
+    let candidates = candidates.clamp(limit, 4096);
     let mut stmt = store.conn().prepare_cached(
         "WITH knn AS (
              SELECT chunk_id FROM chunk_vectors WHERE embedding MATCH vec_bit(?1) AND k = ?2)
@@ -406,7 +407,8 @@ pub fn search_with_vector(
     };
     let ranked: Vec<(i64, f64, Option<usize>, Option<usize>)> = match opts.mode {
         SearchMode::Vector => {
-            vector_ids(store, model, need_vector()?, opts.limit, opts.oversample)?
+            let candidates = opts.limit * opts.oversample;
+            vector_ids(store, model, need_vector()?, opts.limit, candidates)?
                 .into_iter()
                 .enumerate()
                 .map(|(i, (id, s))| (id, s, Some(i + 1), None))
@@ -418,7 +420,10 @@ pub fn search_with_vector(
             .map(|(i, (id, s))| (id, s, None, Some(i + 1)))
             .collect(),
         SearchMode::Hybrid => {
-            let v: Vec<i64> = vector_ids(store, model, need_vector()?, depth, opts.oversample)?
+            // The fused list needs the vector list's order only near its top: the same number
+            // of candidates as a plain vector search, and at least twice the depth.
+            let candidates = (opts.limit * opts.oversample).max(depth * 2);
+            let v: Vec<i64> = vector_ids(store, model, need_vector()?, depth, candidates)?
                 .into_iter()
                 .map(|(id, _)| id)
                 .collect();

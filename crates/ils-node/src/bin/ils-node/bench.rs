@@ -386,7 +386,10 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
                 .map_err(ils_node::StoreError::from)?;
         }
         drop(vectors_all);
+        // The same memory map and page cache as the store's own connection.
         let raw = rusqlite::Connection::open(&path).map_err(ils_node::StoreError::from)?;
+        raw.execute_batch("PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536;")
+            .map_err(ils_node::StoreError::from)?;
         let mut baseline = raw
             .prepare("SELECT rowid FROM baseline WHERE embedding MATCH ?1 AND k = 10")
             .map_err(ils_node::StoreError::from)?;
