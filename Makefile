@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run test setup check-toolchain bench lint fmt
+.PHONY: run test setup check-toolchain bench bench-node lint fmt
 
 ## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
 run: setup
@@ -27,6 +27,12 @@ check-toolchain:
 ## The load generator (N tenants × M clients against the server on loopback).
 bench: setup
 	$(CARGO) bench -p ils-server --bench loadgen --locked
+
+## The desktop engine's benchmarks: embedding speed side by side with sentence-transformers
+## (which needs a ~4.8 GB Python environment, made once under ~/.cache), search latency over
+## 10k and 100k chunks, ingest throughput.
+bench-node: setup
+	@scripts/bench-node.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

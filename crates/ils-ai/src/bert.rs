@@ -343,7 +343,7 @@ impl BertEncoder {
                 output_norm: layer_norm(h, config.layer_norm_eps, l.pp("output.LayerNorm"))?,
             });
         }
-        if h % config.num_attention_heads != 0 {
+        if !h.is_multiple_of(config.num_attention_heads) {
             candle_core::bail!("hidden size {h} is not a multiple of the head count");
         }
         Ok(Self {

@@ -101,7 +101,7 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
             if std::env::var("DIAG").is_ok() {
                 eprintln!("{:?} {:?} {}", mode, rank, q.q);
             }
-            if *mode == SearchMode::Hybrid && !rank.is_some_and(|r| r < 5) {
+            if *mode == SearchMode::Hybrid && rank.is_none_or(|r| r >= 5) {
                 misses.push(format!("[{}] {}", q.kind, q.q));
             }
         }
