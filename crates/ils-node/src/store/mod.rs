@@ -373,6 +373,14 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
     Ok(())
 }
 
+/// A stored text column that does not parse as what it should hold (an id, a date, a record).
+pub(crate) fn bad_column(
+    column: usize,
+    error: Box<dyn std::error::Error + Send + Sync>,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, error)
+}
+
 /// Maps a unique-constraint failure to a conflict a person can act on.
 pub(crate) fn conflict(
     code: &'static str,

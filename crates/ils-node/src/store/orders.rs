@@ -46,9 +46,7 @@ pub struct OrderFilter {
 const COLUMNS: &str = "id, order_number, status, remake_of, data, created_at, updated_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredOrder> {
-    let bad = |i, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-    };
+    let bad = super::bad_column;
     let id: String = r.get(0)?;
     let status: String = r.get(2)?;
     let remake_of: Option<String> = r.get(3)?;

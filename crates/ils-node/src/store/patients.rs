@@ -23,9 +23,7 @@ const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredPatient> {
     let id: String = r.get(0)?;
     let dob: String = r.get(4)?;
-    let bad = |i, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-    };
+    let bad = super::bad_column;
     Ok(StoredPatient {
         id: id.parse().map_err(|e| bad(0, Box::new(e)))?,
         data: PatientData {

@@ -21,9 +21,7 @@ pub struct StoredPrescription {
 const COLUMNS: &str = "id, patient_id, data, created_by, created_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredPrescription> {
-    let bad = |i, e: Box<dyn std::error::Error + Send + Sync>| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e)
-    };
+    let bad = super::bad_column;
     let id: String = r.get(0)?;
     let patient: String = r.get(1)?;
     let data: String = r.get(2)?;
