@@ -66,6 +66,7 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
     let modes = [SearchMode::Vector, SearchMode::Keyword, SearchMode::Hybrid];
     let mut scores = [Scores::default(); 3];
     let mut misses: Vec<String> = Vec::new();
+    let mut by_kind: std::collections::BTreeMap<String, [Scores; 3]> = Default::default();
     for q in &set.question {
         let vector = embedder.embed(&[&q.q]).expect("embeds").remove(0);
         for (i, mode) in modes.iter().enumerate() {
@@ -98,8 +99,11 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
                     scores[i].hits_at_5 += 1;
                 }
             }
-            if std::env::var("DIAG").is_ok() {
-                eprintln!("{:?} {:?} {}", mode, rank, q.q);
+            let kind = by_kind
+                .entry(q.kind.clone())
+                .or_insert([Scores::default(); 3]);
+            if rank.is_some_and(|r| r < 5) {
+                kind[i].hits_at_5 += 1;
             }
             if *mode == SearchMode::Hybrid && rank.is_none_or(|r| r >= 5) {
                 misses.push(format!("[{}] {}", q.kind, q.q));
@@ -115,6 +119,13 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
             format!("{mode:?}").to_lowercase(),
             s.hits_at_5 as f64 / n,
             s.reciprocal_ranks / n
+        );
+    }
+    for (kind, s) in &by_kind {
+        let n = set.question.iter().filter(|q| &q.kind == kind).count();
+        println!(
+            "  {kind:<10} ({n:>2}) recall@5 vector {} keyword {} hybrid {}",
+            s[0].hits_at_5, s[1].hits_at_5, s[2].hits_at_5
         );
     }
     println!("  hybrid misses at 5: {misses:#?}");
