@@ -2,7 +2,9 @@
 //! clinic's staff would ask of eight optical-practice documents, each with the passage that
 //! answers it. A result is relevant when its chunk contains the expected quote.
 //!
-//! Prints recall@5 and MRR@10 for vector, keyword and hybrid search; hybrid must beat both.
+//! Prints recall@5 and MRR@10 for vector, keyword and hybrid search, overall and by kind of
+//! question. Hybrid must rank better than both (higher MRR) and find at least as much in its
+//! top 5 (recall@5).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
