@@ -344,3 +344,22 @@ fn bad_files_are_refused_clearly_and_nothing_is_written() {
     }
     assert!(search(&store, "\"NEAR( AND OR *", SearchMode::Keyword).is_empty());
 }
+
+#[test]
+fn a_document_is_not_written_without_its_outbox_change() {
+    let dir = tempfile::tempdir().expect("dir");
+    let db = dir.path().join("ils.db");
+    let file = dir.path().join("care.md");
+    std::fs::write(&file, CARE).expect("write");
+    let mut store = open(dir.path());
+    rusqlite::Connection::open(&db)
+        .expect("raw")
+        .execute_batch(
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("trigger");
+    let err = ingest(&mut store, &file).expect_err("the outbox write fails");
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(counts(&db), (0, 0, 0, 0));
+}

@@ -368,3 +368,66 @@ fn every_earlier_schema_migrates_to_the_latest_keeping_its_data() {
         );
     }
 }
+
+#[test]
+fn no_write_commits_without_its_outbox_change() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ils.db");
+    let mut store = open(&dir);
+    let p = store
+        .add_patient(&patient("P-1"), today())
+        .expect("patient");
+    let r = store.add_prescription(p, &rx(), today()).expect("rx");
+    let o = store
+        .create_order(&order(&p.to_string(), &r.to_string()), today())
+        .expect("order");
+    let before: Vec<i64> = [
+        "patients",
+        "prescriptions",
+        "orders",
+        "order_events",
+        "audit_log",
+    ]
+    .iter()
+    .map(|t| count(&path, t))
+    .collect();
+    rusqlite::Connection::open(&path)
+        .expect("raw")
+        .execute_batch(
+            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("trigger");
+    let failures = [
+        store.add_patient(&patient("P-2"), today()).map(|_| ()),
+        store.add_prescription(p, &rx(), today()).map(|_| ()),
+        store
+            .create_order(&order(&p.to_string(), &r.to_string()), today())
+            .map(|_| ()),
+        store
+            .transition_order(o.id, OrderAction::Submit, None, today())
+            .map(|_| ()),
+    ];
+    for f in failures {
+        let err = f.expect_err("the outbox write fails");
+        assert!(err.to_string().contains("injected failure"), "{err}");
+    }
+    let after: Vec<i64> = [
+        "patients",
+        "prescriptions",
+        "orders",
+        "order_events",
+        "audit_log",
+    ]
+    .iter()
+    .map(|t| count(&path, t))
+    .collect();
+    assert_eq!(
+        before, after,
+        "neither the records nor their audit rows were written"
+    );
+    assert_eq!(
+        store.orders(OrderFilter::default()).expect("list")[0].status,
+        OrderStatus::Draft
+    );
+}
