@@ -251,3 +251,72 @@ fn knowledge_base_ingest_search_delete() {
     assert_eq!(bad_mode.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_mode.stderr).contains("hybrid, vector or keyword"));
 }
+
+#[test]
+fn ctrl_c_during_an_ingest_keeps_finished_documents_and_nothing_of_the_current_one() {
+    let cli = Cli::new();
+    let docs = cli.path("docs");
+    std::fs::create_dir(&docs).expect("dir");
+    std::fs::write(
+        docs.join("a-short.md"),
+        "# Short\n\nA short note about lens cases.\n",
+    )
+    .expect("write");
+    let mut long = String::from("# Handbook\n\n");
+    for i in 0..3000 {
+        long.push_str(&format!(
+            "Procedure {i} covers frame number {i} in the workshop. "
+        ));
+        if i % 5 == 4 {
+            long.push_str("\n\n");
+        }
+    }
+    std::fs::write(docs.join("b-long.md"), long).expect("write");
+    let child = Command::new(env!("CARGO_BIN_EXE_ils-node"))
+        .args(["kb", "ingest", docs.to_str().expect("utf-8")])
+        .env("ILS_NODE_DB", cli.path("ils.db"))
+        .env("ILS_NODE_USER", "admin@demo.ils.local")
+        .env(
+            "ILS_MODEL_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    // Wait until the short document is committed: the long one is then being embedded.
+    let documents = || -> i64 {
+        rusqlite::Connection::open(cli.path("ils.db"))
+            .and_then(|c| c.query_row("SELECT count(*) FROM documents", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    let start = std::time::Instant::now();
+    while documents() < 1 {
+        assert!(
+            start.elapsed().as_secs() < 120,
+            "the first document never arrived"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cancelled") && stderr.contains("b-long.md"),
+        "{stderr}"
+    );
+    assert_eq!(
+        documents(),
+        1,
+        "the short document stays, nothing of the long one"
+    );
+    let chunks: i64 = rusqlite::Connection::open(cli.path("ils.db"))
+        .and_then(|c| c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)))
+        .expect("count");
+    assert_eq!(chunks, 1);
+}

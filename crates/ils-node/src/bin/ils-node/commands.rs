@@ -1,7 +1,8 @@
 //! The subcommands: parse, call the library, print. No business rules here.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Local, NaiveDate};
 use clap::Subcommand;
@@ -556,7 +557,20 @@ fn ingest(ctx: &Context, store: &mut Store, paths: &[PathBuf]) -> CliResult {
             .map_err(|e| CliError::Other(e.to_string()))?
             .progress_chars("=> "),
     );
-    let cancel = AtomicBool::new(false);
+    // Ctrl-C stops after the current batch, leaving nothing of the document in progress (the
+    // documents already done stay); a second Ctrl-C exits at once, which SQLite rolls back.
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        let handler = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = handler {
+            eprintln!("warning: Ctrl-C will not cancel cleanly: {e}");
+        }
+    }
     #[derive(Serialize)]
     struct Report {
         ingested: Vec<kb::Ingested>,
@@ -606,6 +620,14 @@ fn ingest(ctx: &Context, store: &mut Store, paths: &[PathBuf]) -> CliResult {
                     file: f.display().to_string(),
                     error: e.to_string(),
                 });
+            }
+            Err(e @ kb::KbError::Cancelled { .. }) => {
+                bar.abandon();
+                return Err(CliError::Input(format!(
+                    "{e}; {} of {} files were done before",
+                    report.ingested.len(),
+                    files.len()
+                )));
             }
             Err(e) => {
                 bar.abandon();
