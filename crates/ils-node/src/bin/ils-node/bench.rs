@@ -266,6 +266,14 @@ struct SearchFigures {
     vector_speedup_vs_vec0_float: f64,
     recall_at_10_vs_exact: f64,
     database_mib: f64,
+    trade_off: Vec<OversampleFigures>,
+}
+
+#[derive(Debug, Serialize)]
+struct OversampleFigures {
+    oversample: usize,
+    vector_p50_ms: f64,
+    recall_at_10_vs_exact: f64,
 }
 
 /// Synthetic knowledge bases: each chunk is three real sentences (from the sentences file), its
@@ -397,6 +405,7 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut found = 0usize;
         let mut wanted = 0usize;
+        let mut truths = Vec::with_capacity(query_lines.len());
         for (q, qv) in query_lines.iter().zip(&query_vectors) {
             let opts = |mode| SearchOptions {
                 mode,
@@ -428,6 +437,30 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
                 .iter()
                 .filter(|(id, _)| approx.iter().any(|h| h.chunk_id == *id))
                 .count();
+            truths.push(truth);
+        }
+        // The trade-off the oversampling factor makes: candidates fetched by Hamming distance
+        // per result, against latency and recall.
+        let mut trade_off = Vec::new();
+        for oversample in [5usize, 10, 20, 40] {
+            let mut times = Vec::new();
+            let (mut hit, mut all) = (0usize, 0usize);
+            for (qv, truth) in query_vectors.iter().zip(&truths) {
+                let t = Instant::now();
+                let got = kb::search::vector_ids(&store, &model, qv, 10, 10 * oversample)?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                all += truth.len();
+                hit += truth
+                    .iter()
+                    .filter(|(id, _)| got.iter().any(|(g, _)| g == id))
+                    .count();
+            }
+            let times = sorted(times);
+            trade_off.push(OversampleFigures {
+                oversample,
+                vector_p50_ms: percentile(&times, 50.0),
+                recall_at_10_vs_exact: hit as f64 / all.max(1) as f64,
+            });
         }
         let (vector, hybrid, keyword, exact, plain) = (
             sorted(vector),
@@ -450,6 +483,7 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
             vector_speedup_vs_vec0_float: percentile(&plain, 50.0) / percentile(&vector, 50.0),
             recall_at_10_vs_exact: found as f64 / wanted.max(1) as f64,
             database_mib: std::fs::metadata(&path).map_or(0.0, |m| m.len() as f64 / 1048576.0),
+            trade_off,
         };
         eprintln!("{figures:?}");
         all.push(figures);
@@ -481,6 +515,20 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
                 f.recall_at_10_vs_exact,
                 f.exact_scan_p50_ms
             ));
+        }
+        s.push_str("\ncandidates per result: vector p50 and recall@10 against exact search");
+        for f in all {
+            let row: Vec<String> = f
+                .trade_off
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{}x {:.2} ms {:.3}",
+                        t.oversample, t.vector_p50_ms, t.recall_at_10_vs_exact
+                    )
+                })
+                .collect();
+            s.push_str(&format!("\n{:>8}  {}", f.chunks, row.join(" | ")));
         }
         s
     });
