@@ -166,6 +166,8 @@ pub fn ingest_text(
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<Ingested, KbError> {
+    // Nobody signed in: refused before anything else, even an unchanged file.
+    store.actor()?;
     let sha = hex(&Sha256::digest(original));
     let model = model_tag(embedder);
     let existing: Option<(String, String, String)> = store
@@ -197,8 +199,6 @@ pub fn ingest_text(
             outcome: Outcome::Unchanged,
         });
     }
-    // Fail before the slow part if nobody is signed in.
-    store.actor()?;
     let chunks = chunk(&doc.text, ChunkOptions::default());
     progress(&Progress::Started {
         source: source.to_owned(),
