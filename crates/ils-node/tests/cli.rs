@@ -21,17 +21,22 @@ impl Cli {
         self.dir.path().join(name)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ils-node"))
+    /// The command, with this test's database, user and model.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ils-node"));
+        command
             .args(args)
             .env("ILS_NODE_DB", self.path("ils.db"))
             .env("ILS_NODE_USER", "optom@demo.ils.local")
             .env(
                 "ILS_MODEL_DIR",
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
-            )
-            .output()
-            .expect("runs ils-node")
+            );
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("runs ils-node")
     }
 
     /// Runs with --json, expects success, returns the parsed output.
@@ -272,14 +277,8 @@ fn ctrl_c_during_an_ingest_keeps_finished_documents_and_nothing_of_the_current_o
         }
     }
     std::fs::write(docs.join("b-long.md"), long).expect("write");
-    let child = Command::new(env!("CARGO_BIN_EXE_ils-node"))
-        .args(["kb", "ingest", docs.to_str().expect("utf-8")])
-        .env("ILS_NODE_DB", cli.path("ils.db"))
-        .env("ILS_NODE_USER", "admin@demo.ils.local")
-        .env(
-            "ILS_MODEL_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
-        )
+    let child = cli
+        .command(&["kb", "ingest", docs.to_str().expect("utf-8")])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
