@@ -1,5 +1,5 @@
-//! Retrieval quality on the committed evaluation set (tests/fixtures/kb): 40 questions a
-//! clinic's staff would ask of eight optical-practice documents, each with the passage that
+//! Retrieval quality on the committed evaluation set (tests/fixtures/kb): 74 questions a
+//! clinic's staff would ask of eleven optical-practice documents, each with the passage that
 //! answers it. A result is relevant when its chunk contains the expected quote.
 //!
 //! Prints recall@5 and MRR@10 for vector, keyword and hybrid search, overall and by kind of
