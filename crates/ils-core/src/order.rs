@@ -161,6 +161,11 @@ impl OrderAction {
         OrderAction::Remake,
     ];
 
+    /// The action named `s` (as `as_str` writes it).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             OrderAction::Submit => "submit",

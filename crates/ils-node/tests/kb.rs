@@ -1,6 +1,8 @@
 //! The knowledge base on a real SQLite file with the real embedding model: ingest, replace,
 //! delete, cancel, bad input, and the three search modes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -352,14 +354,8 @@ fn a_document_is_not_written_without_its_outbox_change() {
     let file = dir.path().join("care.md");
     std::fs::write(&file, CARE).expect("write");
     let mut store = open(dir.path());
-    rusqlite::Connection::open(&db)
-        .expect("raw")
-        .execute_batch(
-            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .expect("trigger");
+    common::fail_outbox_writes(&db);
     let err = ingest(&mut store, &file).expect_err("the outbox write fails");
-    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(err.to_string().contains(common::INJECTED), "{err}");
     assert_eq!(counts(&db), (0, 0, 0, 0));
 }

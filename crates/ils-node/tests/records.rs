@@ -1,5 +1,7 @@
 //! Prescriptions, orders, the audit log and schema migrations on a real SQLite file.
 
+mod common;
+
 use chrono::NaiveDate;
 use ils_core::order::{OrderAction, OrderData, OrderStatus};
 use ils_core::patient::PatientData;
@@ -391,13 +393,7 @@ fn no_write_commits_without_its_outbox_change() {
     .iter()
     .map(|t| count(&path, t))
     .collect();
-    rusqlite::Connection::open(&path)
-        .expect("raw")
-        .execute_batch(
-            "CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .expect("trigger");
+    common::fail_outbox_writes(&path);
     let failures = [
         store.add_patient(&patient("P-2"), today()).map(|_| ()),
         store.add_prescription(p, &rx(), today()).map(|_| ()),
@@ -410,7 +406,7 @@ fn no_write_commits_without_its_outbox_change() {
     ];
     for f in failures {
         let err = f.expect_err("the outbox write fails");
-        assert!(err.to_string().contains("injected failure"), "{err}");
+        assert!(err.to_string().contains(common::INJECTED), "{err}");
     }
     let after: Vec<i64> = [
         "patients",

@@ -1,5 +1,7 @@
 //! The local store on a real SQLite file.
 
+mod common;
+
 use chrono::NaiveDate;
 use ils_core::patient::PatientData;
 use ils_node::store::MIGRATIONS;
@@ -87,14 +89,11 @@ fn every_write_and_its_change_commit_together() {
     assert_eq!(changes[1].hlc.device, 7);
 
     // Make the outbox insert fail: the patient must not be written either.
-    rusqlite::Connection::open(&path)
-        .expect("raw")
-        .execute_batch("CREATE TRIGGER fail_outbox BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;")
-        .expect("trigger");
+    common::fail_outbox_writes(&path);
     let err = store
         .add_patient(&patient("C-3"), today())
         .expect_err("the outbox write fails");
-    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert!(err.to_string().contains(common::INJECTED), "{err}");
     assert_eq!(
         store.patient_count().expect("count"),
         2,

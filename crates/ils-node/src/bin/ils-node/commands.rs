@@ -349,16 +349,13 @@ fn order_line(o: &StoredOrder) -> String {
 }
 
 fn parse_action(s: &str) -> CliResult<OrderAction> {
-    OrderAction::ALL
-        .into_iter()
-        .find(|a| a.as_str() == s)
-        .ok_or_else(|| {
-            let all: Vec<&str> = OrderAction::ALL.iter().map(|a| a.as_str()).collect();
-            CliError::Input(format!(
-                "unknown action {s:?}; use one of {}",
-                all.join(", ")
-            ))
-        })
+    OrderAction::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = OrderAction::ALL.iter().map(|a| a.as_str()).collect();
+        CliError::Input(format!(
+            "unknown action {s:?}; use one of {}",
+            all.join(", ")
+        ))
+    })
 }
 
 pub fn orders(ctx: &Context, cmd: OrderCmd) -> CliResult {
