@@ -137,6 +137,9 @@ pub mod perm {
     pub const USERS_DELETE: Permission = Permission::new("users", "delete");
     pub const AUDIT_READ: Permission = Permission::new("audit", "read");
     pub const AI_CHAT: Permission = Permission::new("ai", "chat");
+    /// Adding, replacing and removing the practice's knowledge-base documents (company
+    /// administrators, through `ai:*`). Searching them is part of `ai:chat`.
+    pub const KNOWLEDGE_MANAGE: Permission = Permission::new("ai", "knowledge");
     pub const PATIENTS_READ: Permission = Permission::new("patients", "read");
     pub const PATIENTS_CREATE: Permission = Permission::new("patients", "create");
     pub const PATIENTS_UPDATE: Permission = Permission::new("patients", "update");

@@ -12,6 +12,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// How far ahead of a device's own clock a stamp from elsewhere may be before it is refused as
+/// a broken clock (a workstation whose date is a year off must not drag every stamp after it).
+/// Desktops and ILS Central use the same limit.
+pub const MAX_DRIFT_MS: u64 = 24 * 3_600_000;
+
 /// One stamp. Orders by wall time, then counter, then device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct HlcStamp {

@@ -88,6 +88,72 @@ typed_id!(
     /// A lens order.
     OrderId
 );
+typed_id!(
+    /// One entry of an order's timeline.
+    OrderEventId
+);
+typed_id!(
+    /// A knowledge-base document.
+    DocumentId
+);
+typed_id!(
+    /// One change record carried by sync (see `change`).
+    ChangeId
+);
+
+/// One installation of ILS Desktop (or one ILS Central replica set) that stamps changes. Made
+/// once at random, never 0; written as 16 hexadecimal digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DeviceId(u64);
+
+impl DeviceId {
+    /// `None` for 0, which names no device.
+    pub const fn new(raw: u64) -> Option<Self> {
+        if raw == 0 { None } else { Some(Self(raw)) }
+    }
+
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a device id (16 hexadecimal digits, not all zero)")]
+pub struct BadDeviceId(pub String);
+
+impl FromStr for DeviceId {
+    type Err = BadDeviceId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadDeviceId(s.to_owned());
+        if s.len() != 16 {
+            return Err(bad());
+        }
+        u64::from_str_radix(s, 16)
+            .ok()
+            .and_then(Self::new)
+            .ok_or_else(bad)
+    }
+}
+
+impl Serialize for DeviceId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -4,13 +4,20 @@
 //! engine, the central service and the sync endpoint all apply exactly the same rules.
 
 pub mod access;
+pub mod audit;
+pub mod change;
 pub mod claims;
+pub mod clock;
 pub mod dcs;
+pub mod decide;
+pub mod error;
 pub mod fhir;
 pub mod hlc;
+pub mod identity;
 pub mod ids;
 pub mod order;
 pub mod patient;
+pub mod record;
 pub mod rx;
 pub mod tenant;
 pub mod user;
@@ -18,6 +25,11 @@ pub mod validation;
 
 pub use access::{Permission, Role};
 pub use claims::AccessClaims;
-pub use ids::{CompanyId, OrderId, PatientId, PrescriptionId, UserId};
+pub use error::{DomainError, ErrorKind, Resource};
+pub use identity::Actor;
+pub use ids::{
+    ChangeId, CompanyId, DeviceId, DocumentId, OrderEventId, OrderId, PatientId, PrescriptionId,
+    UserId,
+};
 pub use tenant::{AiConfig, CompanyStatus, SubscriptionTier};
 pub use validation::{FieldError, ValidationErrors};
