@@ -49,6 +49,16 @@ pub enum AuditAction {
     DocumentReplace,
     #[serde(rename = "kb.document_delete")]
     DocumentDelete,
+    #[serde(rename = "company.create")]
+    CompanyCreate,
+    #[serde(rename = "user.create")]
+    UserCreate,
+    #[serde(rename = "setting.update")]
+    SettingUpdate,
+    #[serde(rename = "conversation.create")]
+    ConversationCreate,
+    #[serde(rename = "conversation.message")]
+    ConversationMessage,
 }
 
 impl AuditAction {
@@ -74,6 +84,11 @@ impl AuditAction {
             AuditAction::DocumentAdd => "kb.document_add",
             AuditAction::DocumentReplace => "kb.document_replace",
             AuditAction::DocumentDelete => "kb.document_delete",
+            AuditAction::CompanyCreate => "company.create",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::SettingUpdate => "setting.update",
+            AuditAction::ConversationCreate => "conversation.create",
+            AuditAction::ConversationMessage => "conversation.message",
         }
     }
 }
@@ -84,6 +99,10 @@ pub mod resource {
     pub const PRESCRIPTION: &str = "prescription";
     pub const ORDER: &str = "order";
     pub const DOCUMENT: &str = "document";
+    pub const COMPANY: &str = "company";
+    pub const USER: &str = "user";
+    pub const SETTING: &str = "setting";
+    pub const CONVERSATION: &str = "conversation";
 }
 
 /// One audit row, as a decision plans it. Who acted, when and from where is added by the store

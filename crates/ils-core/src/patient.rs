@@ -82,6 +82,13 @@ impl PatientChanges {
     }
 }
 
+/// The search and sort key of a name: lower-cased the Unicode way (databases' own `lower()`
+/// often folds ASCII only). Both halves store it beside the name and search on it, so a search
+/// finds the same patients everywhere.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// A customer number: 1–32 letters, digits, `-`, `_`, `/` or `.`.
 pub fn customer_number(field: &str, value: &str) -> Result<String, FieldError> {
     let v = value.trim();

@@ -129,6 +129,24 @@ pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), Fi
     Ok(())
 }
 
+/// Whether an actor of role `actor` may give `role` to a user: only the platform operator
+/// grants `platform_admin`.
+pub fn check_assignable(
+    actor: crate::access::Role,
+    role: crate::access::Role,
+    field: &str,
+) -> Result<(), FieldError> {
+    use crate::access::Role;
+    if role == Role::PlatformAdmin && actor != Role::PlatformAdmin {
+        return Err(FieldError::new(
+            field,
+            "user.role_not_assignable",
+            "Only the platform operator can grant platform_admin",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -68,14 +68,7 @@ pub(crate) fn check_new_user(input: &NewUserInput, field_prefix: &str) -> Result
 }
 
 fn check_assignable(caller: &Principal, role: Role, field: &str) -> Result<()> {
-    if role == Role::PlatformAdmin && caller.role() != Role::PlatformAdmin {
-        return Err(Error::validation(
-            field,
-            "user.role_not_assignable",
-            "Only the platform operator can grant platform_admin",
-        ));
-    }
-    Ok(())
+    Ok(user::check_assignable(caller.role(), role, field)?)
 }
 
 /// Platform administrators can be changed by the platform operator only.

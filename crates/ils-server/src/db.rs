@@ -22,7 +22,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/
 
 /// Who is acting, for audit rows.
 #[derive(Clone, Debug)]
-pub struct Actor {
+pub struct AuditActor {
     pub user_id: Option<UserId>,
     pub company_id: CompanyId,
     pub role: Option<Role>,
@@ -34,11 +34,11 @@ pub struct Actor {
 #[derive(Clone, Debug)]
 pub struct TenantCtx {
     company_id: CompanyId,
-    actor: Actor,
+    actor: AuditActor,
 }
 
 impl TenantCtx {
-    pub(crate) fn verified(company_id: CompanyId, actor: Actor) -> Self {
+    pub(crate) fn verified(company_id: CompanyId, actor: AuditActor) -> Self {
         Self { company_id, actor }
     }
 
@@ -46,7 +46,7 @@ impl TenantCtx {
         self.company_id
     }
 
-    pub fn actor(&self) -> &Actor {
+    pub fn actor(&self) -> &AuditActor {
         &self.actor
     }
 }
@@ -55,11 +55,11 @@ impl TenantCtx {
 #[derive(Clone, Debug)]
 pub struct PlatformCtx {
     home: CompanyId,
-    actor: Actor,
+    actor: AuditActor,
 }
 
 impl PlatformCtx {
-    pub(crate) fn verified(home: CompanyId, actor: Actor) -> Self {
+    pub(crate) fn verified(home: CompanyId, actor: AuditActor) -> Self {
         Self { home, actor }
     }
 
@@ -67,7 +67,7 @@ impl PlatformCtx {
         self.home
     }
 
-    pub fn actor(&self) -> &Actor {
+    pub fn actor(&self) -> &AuditActor {
         &self.actor
     }
 }

@@ -97,6 +97,25 @@ impl Error {
     }
 }
 
+impl From<ils_core::DomainError> for Error {
+    /// The domain's refusals keep their codes; the kind decides the status at the edge.
+    fn from(error: ils_core::DomainError) -> Self {
+        use ils_core::DomainError as D;
+        match error {
+            D::Validation(errors) => Error::Validation(errors),
+            D::Invalid { code, message } => Error::BadRequest { code, message },
+            D::Forbidden { message } => Error::Forbidden {
+                code: ils_core::error::code::FORBIDDEN,
+                message,
+            },
+            D::NotFound(resource) => Error::NotFound {
+                resource: resource.as_str(),
+            },
+            D::Conflict { code, message } => Error::Conflict { code, message },
+        }
+    }
+}
+
 impl From<ils_core::FieldError> for Error {
     fn from(error: ils_core::FieldError) -> Self {
         Error::Validation(ValidationErrors {

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::accounts::{NewUserInput, check_new_user, insert_checked};
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::db::{Actor, Db, PlatformCtx, PlatformTx};
+use crate::db::{AuditActor, Db, PlatformCtx, PlatformTx};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry};
 use crate::store::companies::{self, Company, CompanyChanges, NewCompany};
@@ -27,6 +27,8 @@ pub async fn own(state: &AppState, caller: &Principal) -> Result<Company> {
 pub struct OwnCompanyUpdate {
     pub name: Option<String>,
     pub ai_config: Option<AiConfig>,
+    /// The practice's IANA time zone.
+    pub time_zone: Option<String>,
 }
 
 pub async fn update_own(
@@ -44,6 +46,10 @@ pub async fn update_own(
     {
         errors.errors.extend(e.errors);
     }
+    let time_zone = update
+        .time_zone
+        .as_deref()
+        .and_then(|tz| errors.check(ils_core::clock::time_zone("time_zone", tz)));
     errors.into_result()?;
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let company = companies::update_own(
@@ -54,6 +60,7 @@ pub async fn update_own(
             ai_config: update.ai_config.as_ref(),
             tier: None,
             status: None,
+            time_zone,
         },
     )
     .await?;
@@ -61,7 +68,11 @@ pub async fn update_own(
         &mut tx,
         &caller.actor(),
         Entry::success("company.update", "company", company.id).with_details(json!({
-            "changed": { "name": name.is_some(), "ai_config": update.ai_config.is_some() }
+            "changed": {
+                "name": name.is_some(),
+                "ai_config": update.ai_config.is_some(),
+                "time_zone": time_zone.is_some(),
+            }
         })),
     )
     .await?;
@@ -73,7 +84,7 @@ pub async fn update_own(
 /// platform's own log, inside the platform transaction.
 async fn audit_cross_tenant(
     tx: &mut PlatformTx,
-    actor: &Actor,
+    actor: &AuditActor,
     target: CompanyId,
     action: &str,
     details: serde_json::Value,
@@ -260,6 +271,7 @@ pub async fn update(
             ai_config: update.ai_config.as_ref(),
             tier: update.tier,
             status: update.status,
+            time_zone: None,
         },
     )
     .await?;
@@ -302,7 +314,7 @@ pub async fn bootstrap_platform(
     let home = CompanyId::new();
     let platform = PlatformCtx::verified(
         home,
-        Actor {
+        AuditActor {
             user_id: None,
             company_id: home,
             role: Some(Role::PlatformAdmin),
@@ -333,7 +345,7 @@ pub async fn bootstrap_platform(
 /// server itself (e.g. seeding a demo tenant).
 pub async fn operator_context(state: &AppState) -> Result<PlatformCtx> {
     let probe_id = CompanyId::new();
-    let system = Actor {
+    let system = AuditActor {
         user_id: None,
         company_id: probe_id,
         role: Some(Role::PlatformAdmin),
@@ -350,7 +362,7 @@ pub async fn operator_context(state: &AppState) -> Result<PlatformCtx> {
     tx.commit().await?;
     Ok(PlatformCtx::verified(
         home.id,
-        Actor {
+        AuditActor {
             company_id: home.id,
             ..system
         },

@@ -47,16 +47,13 @@ pub struct TransitionPlan {
 }
 
 impl TransitionPlan {
-    /// The changes in the order they are written: the order, its entry, then the remake.
+    /// The changes of the order itself: its new state and its timeline entry. A remake's own
+    /// changes are `remake.changes()`.
     pub fn changes(&self) -> Vec<ChangeDraft> {
-        let mut changes = vec![
+        vec![
             ChangeDraft::upsert(Record::Order(self.order.clone())),
             ChangeDraft::upsert(Record::OrderEvent(self.event.clone())),
-        ];
-        if let Some(remake) = &self.remake {
-            changes.extend(remake.changes());
-        }
-        changes
+        ]
     }
 
     /// The audit events: the remake's creation first, then the transition.
@@ -305,7 +302,8 @@ mod tests {
         assert_eq!(copy.order.remake_of, Some(order.id));
         assert_eq!(copy.order.remake_reason.as_deref(), Some("wrong axis"));
         assert_eq!(copy.event.action, TimelineAction::CreateRemake);
-        assert_eq!(remake.changes().len(), 4);
+        assert_eq!(remake.changes().len(), 2);
+        assert_eq!(copy.changes().len(), 2);
         assert_eq!(remake.audit_events().len(), 2);
     }
 

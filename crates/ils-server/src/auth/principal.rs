@@ -4,7 +4,7 @@ use ils_core::{AccessClaims, CompanyId, Permission, Role, SubscriptionTier, User
 
 use super::session::Origin;
 use crate::app::AppState;
-use crate::db::{Actor, PlatformCtx, TenantCtx};
+use crate::db::{AuditActor, PlatformCtx, TenantCtx};
 use crate::error::{Error, Result};
 use crate::rate_limit::LimitClass;
 use ils_core::user::UserStatus;
@@ -15,6 +15,8 @@ pub struct Principal {
     pub tier: SubscriptionTier,
     /// Whether the user belongs to the platform operator's own company.
     pub in_platform_company: bool,
+    /// The practice's time zone (its "today").
+    pub time_zone: chrono_tz::Tz,
     pub origin: Origin,
 }
 
@@ -31,13 +33,24 @@ impl Principal {
         self.claims.role
     }
 
-    pub fn actor(&self) -> Actor {
-        Actor {
+    pub fn actor(&self) -> AuditActor {
+        AuditActor {
             user_id: Some(self.claims.sub),
             company_id: self.claims.company_id,
             role: Some(self.claims.role),
             request_id: self.origin.request_id.clone(),
             device: self.origin.device.clone(),
+        }
+    }
+
+    /// The caller as the domain's decisions see them, acting now in the practice's calendar.
+    pub fn caller(&self) -> crate::clinical::Caller {
+        let now = chrono::Utc::now();
+        crate::clinical::Caller {
+            actor: ils_core::Actor::from(&self.claims),
+            audit: self.actor(),
+            today: ils_core::clock::practice_date(now, self.time_zone),
+            now,
         }
     }
 
@@ -98,7 +111,7 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
             state.metrics.auth_failure(code);
         }
     })?;
-    let actor = Actor {
+    let actor = AuditActor {
         user_id: Some(claims.sub),
         company_id: claims.company_id,
         role: Some(claims.role),
@@ -159,6 +172,7 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
         claims,
         tier: standing.tier,
         in_platform_company: standing.company_is_platform,
+        time_zone: standing.time_zone,
         origin,
     })
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::tokens::{hash_refresh_token, new_refresh_token, refresh_token_tenant};
 use crate::app::AppState;
-use crate::db::{Actor, TenantCtx, TenantTx};
+use crate::db::{AuditActor, TenantCtx, TenantTx};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry, Outcome};
 use crate::store::{companies, refresh_tokens, users};
@@ -81,7 +81,7 @@ pub async fn login(
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
-    let mut actor = Actor {
+    let mut actor = AuditActor {
         user_id: None,
         company_id: company.id,
         role: None,
@@ -181,7 +181,7 @@ pub(crate) fn locked_out(until: chrono::DateTime<Utc>) -> Error {
 
 async fn audit_login(
     tx: &mut TenantTx,
-    actor: &Actor,
+    actor: &AuditActor,
     outcome: Outcome,
     reason: &str,
 ) -> Result<()> {
@@ -254,7 +254,7 @@ async fn issue_pair(
 /// client retried wrongly): the whole family is revoked and the caller must sign in again.
 pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<TokenPair> {
     let company_id = refresh_token_tenant(token).ok_or_else(invalid_refresh)?;
-    let mut actor = Actor {
+    let mut actor = AuditActor {
         user_id: None,
         company_id,
         role: None,
@@ -350,7 +350,7 @@ pub async fn refresh(state: &AppState, token: &str, origin: Origin) -> Result<To
 /// Ends the sign-in the refresh token belongs to (every token of its family). Idempotent.
 pub async fn logout(state: &AppState, token: &str, origin: Origin) -> Result<()> {
     let company_id = refresh_token_tenant(token).ok_or_else(invalid_refresh)?;
-    let mut actor = Actor {
+    let mut actor = AuditActor {
         user_id: None,
         company_id,
         role: None,

@@ -1,148 +1,138 @@
-//! Prescriptions: entered by form, API or FHIR import, always through the same Rx rules.
+//! Prescriptions: carried out from `ils_core::decide::prescriptions`. Form, API and FHIR input
+//! all pass the same Rx rules.
 
+use ils_core::decide::prescriptions as decide;
+pub use ils_core::decide::prescriptions::Source;
 use ils_core::rx::{RxData, RxStatus};
 use ils_core::{PatientId, PrescriptionId, fhir};
-use serde_json::json;
 
-use crate::app::AppState;
-use crate::auth::Principal;
+use super::{Caller, record};
+use crate::db::TenantTx;
 use crate::error::{Error, Result};
-use crate::store::audit::{self, Entry};
+use crate::store::orders;
+use crate::store::patients::{self, PatientRow};
 use crate::store::prescriptions::{self, Lock, PrescriptionRow};
-use crate::store::{orders, patients};
 
-/// Where a prescription came from, for the audit trail.
-#[derive(Clone, Copy, Debug)]
-pub enum Source {
-    Form,
-    Fhir,
+fn not_found() -> Error {
+    Error::NotFound {
+        resource: "prescription",
+    }
 }
 
 pub async fn create(
-    state: &AppState,
-    caller: &Principal,
+    tx: &mut TenantTx,
+    caller: &Caller,
     patient: PatientId,
-    rx: RxData,
+    rx: &RxData,
     source: Source,
 ) -> Result<PrescriptionRow> {
-    rx.validate()?;
-    rx.check_issue_date(super::today())?;
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    patients::get(&mut tx, patient, true).await?;
-    let row = prescriptions::insert(
-        &mut tx,
-        PrescriptionId::new(),
-        patient,
-        &rx,
-        Some(caller.user_id()),
-    )
-    .await?;
-    audit::record(
-        &mut tx,
-        &caller.actor(),
-        Entry::success("prescription.create", "prescription", row.id).with_details(json!({
-            "source": match source { Source::Form => "form", Source::Fhir => "fhir" },
-            "status": rx.status,
-        })),
-    )
-    .await?;
-    tx.commit().await?;
+    let patient = patients::find(tx, patient, patients::Lock::Update).await?;
+    let plan = decide::create(
+        &caller.ctx(),
+        patient.as_ref().map(PatientRow::record).as_ref(),
+        rx,
+        source,
+    )?;
+    let row = prescriptions::insert(tx, &plan.record).await?;
+    record(tx, caller, &plan.audit).await?;
     Ok(row)
 }
 
+/// A FHIR R4 `VisionPrescription`, read into the ILS form and then created like any other.
 pub async fn import_fhir(
-    state: &AppState,
-    caller: &Principal,
+    tx: &mut TenantTx,
+    caller: &Caller,
     patient: PatientId,
     resource: &serde_json::Value,
 ) -> Result<PrescriptionRow> {
     let rx = fhir::import(resource)?;
-    create(state, caller, patient, rx, Source::Fhir).await
+    create(tx, caller, patient, &rx, Source::Fhir).await
 }
 
 pub async fn get(
-    state: &AppState,
-    caller: &Principal,
+    tx: &mut TenantTx,
+    caller: &Caller,
     id: PrescriptionId,
 ) -> Result<PrescriptionRow> {
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let row = prescriptions::get(&mut tx, id, Lock::None).await?;
-    audit::record(
-        &mut tx,
-        &caller.actor(),
-        Entry::success("prescription.read", "prescription", row.id),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    let row = prescriptions::find(tx, id, Lock::None).await?;
+    let event = decide::read(
+        &caller.ctx(),
+        row.as_ref().map(PrescriptionRow::record).as_ref(),
+    )?;
+    record(tx, caller, &event).await?;
+    row.ok_or_else(not_found)
+}
+
+/// The prescription as a FHIR R4 `VisionPrescription` (audited as an export).
+pub async fn export_fhir(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: PrescriptionId,
+) -> Result<serde_json::Value> {
+    let row = prescriptions::find(tx, id, Lock::None).await?;
+    let rx = row.as_ref().map(PrescriptionRow::record);
+    let event = decide::export(&caller.ctx(), rx.as_ref())?;
+    record(tx, caller, &event).await?;
+    let rx = rx.ok_or_else(not_found)?;
+    Ok(fhir::export(rx.id, rx.patient_id, &rx.data))
 }
 
 pub async fn list_for_patient(
-    state: &AppState,
-    caller: &Principal,
+    tx: &mut TenantTx,
+    caller: &Caller,
     patient: PatientId,
 ) -> Result<Vec<PrescriptionRow>> {
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    patients::get(&mut tx, patient, false).await?;
-    let rows = prescriptions::list_for_patient(&mut tx, patient).await?;
-    audit::record(
-        &mut tx,
-        &caller.actor(),
-        Entry::success("prescription.list", "patient", patient)
-            .with_details(json!({ "count": rows.len() })),
-    )
-    .await?;
-    tx.commit().await?;
+    let found = patients::find(tx, patient, patients::Lock::Read).await?;
+    let rows = match &found {
+        Some(_) => prescriptions::list_for_patient(tx, patient).await?,
+        None => Vec::new(),
+    };
+    let event = decide::list(
+        &caller.ctx(),
+        found.as_ref().map(PatientRow::record).as_ref(),
+        rows.len(),
+    )?;
+    record(tx, caller, &event).await?;
     Ok(rows)
 }
 
-/// Status changes allowed after entry: a draft becomes active or is cancelled; an active one is
-/// cancelled or marked entered-in-error; the two end states are final.
+/// Replaces the content of a draft prescription.
+pub async fn update(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    id: PrescriptionId,
+    rx: &RxData,
+) -> Result<PrescriptionRow> {
+    let current = prescriptions::find(tx, id, Lock::Update).await?;
+    let plan = decide::update(
+        &caller.ctx(),
+        current.as_ref().map(PrescriptionRow::record).as_ref(),
+        rx,
+    )?;
+    let row = prescriptions::update(tx, &plan.record).await?;
+    record(tx, caller, &plan.audit).await?;
+    Ok(row)
+}
+
 pub async fn set_status(
-    state: &AppState,
-    caller: &Principal,
+    tx: &mut TenantTx,
+    caller: &Caller,
     id: PrescriptionId,
     status: RxStatus,
 ) -> Result<PrescriptionRow> {
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let row = prescriptions::get(&mut tx, id, Lock::Update).await?;
-    let from = row.data.0.status;
-    let allowed = matches!(
-        (from, status),
-        (
-            RxStatus::Draft,
-            RxStatus::Active | RxStatus::Cancelled | RxStatus::EnteredInError
-        ) | (
-            RxStatus::Active,
-            RxStatus::Cancelled | RxStatus::EnteredInError
-        )
-    );
-    if !allowed {
-        return Err(Error::conflict(
-            "rx.status_change_not_allowed",
-            format!(
-                "A {} prescription cannot become {}",
-                from.as_str(),
-                status.as_str()
-            ),
-        ));
-    }
-    if matches!(status, RxStatus::Cancelled | RxStatus::EnteredInError)
-        && orders::open_for_prescription(&mut tx, row.id).await? > 0
-    {
-        return Err(Error::conflict(
-            "rx.has_open_orders",
-            "Cancel or finish the open orders made from this prescription first",
-        ));
-    }
-    let updated = prescriptions::set_status(&mut tx, id, &row.data.0, status).await?;
-    audit::record(
-        &mut tx,
-        &caller.actor(),
-        Entry::success("prescription.status", "prescription", id)
-            .with_details(json!({ "from": from, "to": status })),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(updated)
+    // The row lock keeps orders from being made from it until this commits.
+    let current = prescriptions::find(tx, id, Lock::Update).await?;
+    let open_orders = match &current {
+        Some(row) => orders::open_for_prescription(tx, row.id).await?,
+        None => 0,
+    };
+    let plan = decide::set_status(
+        &caller.ctx(),
+        current.as_ref().map(PrescriptionRow::record).as_ref(),
+        status,
+        u64::try_from(open_orders).unwrap_or(0),
+    )?;
+    let row = prescriptions::update(tx, &plan.record).await?;
+    record(tx, caller, &plan.audit).await?;
+    Ok(row)
 }

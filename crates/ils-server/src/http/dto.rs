@@ -128,6 +128,9 @@ pub struct CompanyDto {
     #[schema(value_type = String, example = "active")]
     pub status: CompanyStatus,
     pub is_platform: bool,
+    /// The practice's IANA time zone; its "today" for every date rule.
+    #[schema(example = "Europe/London")]
+    pub time_zone: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -142,6 +145,7 @@ impl From<Company> for CompanyDto {
             tier: c.tier,
             status: c.status,
             is_platform: c.is_platform,
+            time_zone: c.time_zone.name().to_owned(),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -154,6 +158,8 @@ pub struct UpdateOwnCompanyRequest {
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub ai_config: Option<AiConfig>,
+    /// An IANA time zone name, e.g. `Europe/London`.
+    pub time_zone: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -85,7 +85,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/patients/{id}/erasure", post(gdpr::erase_patient))
         .route(
             "/api/prescriptions/{id}",
-            get(patients::get_prescription).patch(patients::set_prescription_status),
+            get(patients::get_prescription)
+                .put(patients::update_prescription)
+                .patch(patients::set_prescription_status),
         )
         .route("/api/prescriptions/{id}/fhir", get(patients::export_fhir))
         .route("/api/orders", get(orders::list).post(orders::create))

@@ -18,7 +18,7 @@ use super::routes::{auth, company, gdpr, orders, patients, platform, system, use
         platform::list, platform::create, platform::get, platform::update, platform::rotate_keys,
         patients::search, patients::create, patients::get, patients::update, patients::delete,
         patients::list_prescriptions, patients::create_prescription, patients::import_fhir,
-        patients::get_prescription, patients::set_prescription_status, patients::export_fhir,
+        patients::get_prescription, patients::update_prescription, patients::set_prescription_status, patients::export_fhir,
         orders::list, orders::create, orders::get, orders::transition, orders::timeline, orders::dcs,
         orders::production,
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,

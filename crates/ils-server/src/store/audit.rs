@@ -6,7 +6,7 @@ use ils_core::UserId;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::db::{Actor, TenantTx};
+use crate::db::{AuditActor, TenantTx};
 use crate::error::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -59,7 +59,7 @@ impl<'a> Entry<'a> {
     }
 }
 
-pub async fn record(tx: &mut TenantTx, actor: &Actor, entry: Entry<'_>) -> Result<()> {
+pub async fn record(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> Result<()> {
     let tenant = tx.tenant();
     sqlx::query(
         "INSERT INTO audit_log (company_id, id, actor_user_id, actor_company_id, actor_role, action,

@@ -18,6 +18,8 @@ pub struct Company {
     pub tier: SubscriptionTier,
     pub status: CompanyStatus,
     pub is_platform: bool,
+    /// The practice's IANA time zone: its "today".
+    pub time_zone: chrono_tz::Tz,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -31,6 +33,7 @@ struct Row {
     tier: String,
     status: String,
     is_platform: bool,
+    time_zone: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -49,6 +52,7 @@ impl TryFrom<Row> for Company {
             tier: parse_column("companies.tier", &row.tier)?,
             status: parse_column("companies.status", &row.status)?,
             is_platform: row.is_platform,
+            time_zone: parse_column("companies.time_zone", &row.time_zone)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -56,7 +60,7 @@ impl TryFrom<Row> for Company {
 }
 
 const COLUMNS: &str =
-    "id, name, domain, ai_config, tier, status, is_platform, created_at, updated_at";
+    "id, name, domain, ai_config, tier, status, is_platform, time_zone, created_at, updated_at";
 
 /// The caller's own company.
 pub async fn get_own(tx: &mut TenantTx) -> Result<Company> {
@@ -80,6 +84,7 @@ pub struct CompanyChanges<'a> {
     pub ai_config: Option<&'a AiConfig>,
     pub tier: Option<SubscriptionTier>,
     pub status: Option<CompanyStatus>,
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// Updates the caller's own company (name and AI configuration only reach here from tenants).
@@ -168,6 +173,7 @@ async fn update(
             ai_config = coalesce($4, ai_config),
             tier = coalesce($5, tier),
             status = coalesce($6, status),
+            time_zone = coalesce($7, time_zone),
             updated_at = now()
          WHERE id = $1 RETURNING {COLUMNS}"
     )))
@@ -177,6 +183,7 @@ async fn update(
     .bind(changes.ai_config.map(Json))
     .bind(changes.tier.map(SubscriptionTier::as_str))
     .bind(changes.status.map(CompanyStatus::as_str))
+    .bind(changes.time_zone.map(|tz| tz.name()))
     .fetch_optional(conn)
     .await
     .map_err(Error::on_unique_violation(

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ils_core::order::{OrderData, OrderStatus};
-use ils_core::{OrderId, UserId};
+use ils_core::record::{OrderEventRecord, OrderRecord};
+use ils_core::{OrderId, PatientId, PrescriptionId, UserId};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -28,6 +29,24 @@ impl OrderRow {
     pub fn status(&self) -> Result<OrderStatus> {
         OrderStatus::parse(&self.status)
             .ok_or_else(|| Error::Internal(format!("unexpected orders.status {:?}", self.status)))
+    }
+
+    /// The row as the domain's decisions see it.
+    pub fn record(&self) -> Result<OrderRecord> {
+        let mut data = self.data.0.clone();
+        data.patient_id = PatientId::from_uuid(self.patient_id);
+        data.prescription_id = PrescriptionId::from_uuid(self.prescription_id);
+        Ok(OrderRecord {
+            id: OrderId::from_uuid(self.id),
+            order_number: self.order_number.clone(),
+            status: self.status()?,
+            remake_of: self.remake_of.map(OrderId::from_uuid),
+            remake_reason: self.remake_reason.clone(),
+            data,
+            created_by: self.created_by.map(UserId::from_uuid),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
     }
 }
 
@@ -63,55 +82,53 @@ pub async fn next_number(tx: &mut TenantTx) -> Result<String> {
     Ok(format!("ORD-{n:06}"))
 }
 
-pub struct NewOrder<'a> {
-    pub id: OrderId,
-    pub number: &'a str,
-    pub data: &'a OrderData,
-    pub remake_of: Option<OrderId>,
-    pub remake_reason: Option<&'a str>,
-    pub by: Option<UserId>,
-}
-
-impl std::fmt::Debug for NewOrder<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewOrder")
-            .field("id", &self.id)
-            .field("number", &self.number)
-            .finish_non_exhaustive()
-    }
-}
-
-pub async fn insert(tx: &mut TenantTx, new: &NewOrder<'_>) -> Result<OrderRow> {
+pub async fn insert(tx: &mut TenantTx, order: &OrderRecord) -> Result<OrderRow> {
     let tenant = tx.tenant();
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO orders (company_id, id, order_number, patient_id, prescription_id, status, lens_type,
-                             promised_date, data, remake_of, remake_reason, created_by)
-         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+                             promised_date, data, remake_of, remake_reason, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     )))
     .bind(tenant)
-    .bind(new.id.into_uuid())
-    .bind(new.number)
-    .bind(new.data.patient_id.into_uuid())
-    .bind(new.data.prescription_id.into_uuid())
-    .bind(new.data.lens_type.as_str())
-    .bind(new.data.promised_date)
-    .bind(Json(new.data))
-    .bind(new.remake_of.map(OrderId::into_uuid))
-    .bind(new.remake_reason)
-    .bind(new.by.map(UserId::into_uuid))
+    .bind(order.id.into_uuid())
+    .bind(&order.order_number)
+    .bind(order.data.patient_id.into_uuid())
+    .bind(order.data.prescription_id.into_uuid())
+    .bind(order.status.as_str())
+    .bind(order.data.lens_type.as_str())
+    .bind(order.data.promised_date)
+    .bind(Json(&order.data))
+    .bind(order.remake_of.map(OrderId::into_uuid))
+    .bind(order.remake_reason.as_deref())
+    .bind(order.created_by.map(UserId::into_uuid))
+    .bind(order.created_at)
+    .bind(order.updated_at)
     .fetch_one(tx.conn())
     .await
     .map_err(Error::on_unique_violation("order.number_taken", "This order number is taken"))?;
     Ok(row)
 }
 
-/// An order of a live patient; `for_update` locks it (transitions).
-pub async fn get(tx: &mut TenantTx, id: OrderId, for_update: bool) -> Result<OrderRow> {
+/// How a read locks the order row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Only the patient row, weakly (see `patients::Lock::Read`).
+    Read,
+    /// The order is about to change (transitions).
+    Update,
+}
+
+/// An order of a live patient.
+pub async fn get(tx: &mut TenantTx, id: OrderId, lock: Lock) -> Result<OrderRow> {
+    find(tx, id, lock).await?.ok_or_else(not_found)
+}
+
+/// An order of a live patient, if there is one.
+pub async fn find(tx: &mut TenantTx, id: OrderId, lock: Lock) -> Result<Option<OrderRow>> {
     let tenant = tx.tenant();
-    let lock = if for_update {
-        " FOR KEY SHARE OF p FOR UPDATE OF o"
-    } else {
-        " FOR KEY SHARE OF p"
+    let lock = match lock {
+        Lock::Update => " FOR KEY SHARE OF p FOR UPDATE OF o",
+        Lock::Read => " FOR KEY SHARE OF p",
     };
     let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT o.id, o.order_number, o.patient_id, o.prescription_id, o.status, o.data, o.remake_of,
@@ -123,54 +140,41 @@ pub async fn get(tx: &mut TenantTx, id: OrderId, for_update: bool) -> Result<Ord
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or_else(not_found)
+    Ok(row)
 }
 
-pub async fn set_status(tx: &mut TenantTx, id: OrderId, status: OrderStatus) -> Result<OrderRow> {
+/// Writes the order's new status.
+pub async fn set_status(tx: &mut TenantTx, order: &OrderRecord) -> Result<OrderRow> {
     let tenant = tx.tenant();
     let row: Option<OrderRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE orders SET status = $3, updated_at = now() WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+        "UPDATE orders SET status = $3, updated_at = $4 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
-    .bind(id.into_uuid())
-    .bind(status.as_str())
+    .bind(order.id.into_uuid())
+    .bind(order.status.as_str())
+    .bind(order.updated_at)
     .fetch_optional(tx.conn())
     .await?;
     row.ok_or_else(not_found)
 }
 
-pub struct Event<'a> {
-    pub order: OrderId,
-    pub action: &'a str,
-    pub from: Option<OrderStatus>,
-    pub to: OrderStatus,
-    pub note: Option<&'a str>,
-    pub actor: Option<UserId>,
-}
-
-impl std::fmt::Debug for Event<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Event")
-            .field("order", &self.order)
-            .field("action", &self.action)
-            .finish_non_exhaustive()
-    }
-}
-
-pub async fn record_event(tx: &mut TenantTx, e: &Event<'_>) -> Result<()> {
+/// Appends a timeline entry.
+pub async fn record_event(tx: &mut TenantTx, e: &OrderEventRecord) -> Result<()> {
     let tenant = tx.tenant();
     sqlx::query(
-        "INSERT INTO order_events (company_id, id, order_id, action, from_status, to_status, note, actor_user_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO order_events (company_id, id, order_id, action, from_status, to_status, note, actor_user_id,
+                                   occurred_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(tenant)
-    .bind(Uuid::now_v7())
-    .bind(e.order.into_uuid())
-    .bind(e.action)
-    .bind(e.from.map(OrderStatus::as_str))
-    .bind(e.to.as_str())
-    .bind(e.note)
+    .bind(e.id.into_uuid())
+    .bind(e.order_id.into_uuid())
+    .bind(e.action.as_str())
+    .bind(e.from_status.map(OrderStatus::as_str))
+    .bind(e.to_status.as_str())
+    .bind(e.note.as_deref())
     .bind(e.actor.map(UserId::into_uuid))
+    .bind(e.at)
     .execute(tx.conn())
     .await?;
     Ok(())

@@ -3,6 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use ils_core::PatientId;
 use ils_core::patient::PatientData;
+use ils_core::record::PatientRecord;
 use uuid::Uuid;
 
 use crate::db::TenantTx;
@@ -37,6 +38,17 @@ impl PatientRow {
             notes: self.notes.clone(),
         }
     }
+
+    /// The row as the domain's decisions see it.
+    pub fn record(&self) -> PatientRecord {
+        PatientRecord {
+            id: PatientId::from_uuid(self.id),
+            data: self.data(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            deleted_at: self.deleted_at,
+        }
+    }
 }
 
 const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, address, \
@@ -55,14 +67,16 @@ fn taken(err: sqlx::Error) -> Error {
     )(err)
 }
 
-pub async fn insert(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
+pub async fn insert(tx: &mut TenantTx, record: &PatientRecord) -> Result<PatientRow> {
     let tenant = tx.tenant();
     let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO patients (company_id, id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes,
-                               last_name_key, first_name_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+                               last_name_key, first_name_key, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     )));
-    bind_patient(query, tenant, id, p)
+    bind_patient(query, tenant, record.id, &record.data)
+        .bind(record.created_at)
+        .bind(record.updated_at)
         .fetch_one(tx.conn())
         .await
         .map_err(taken)
@@ -89,21 +103,30 @@ fn bind_patient<'q>(
         .bind(name_key(&p.first_name))
 }
 
-/// The search and sort key of a name: lower-cased the Unicode way (the database's lower() only
-/// knows ASCII under the C locale).
-pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+/// The search and sort key of a name (see `ils_core::patient::name_key`).
+pub use ils_core::patient::name_key;
+
+/// How a read locks the patient row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lock {
+    /// Weakly (`FOR KEY SHARE`): even a read locks the row, so that an erasure waits for reads
+    /// in flight and no audit row of a read can commit after the erasure redacted the log.
+    Read,
+    /// The patient is about to change.
+    Update,
 }
 
-/// A live (not deleted) patient; `for_update` locks the row.
-pub async fn get(tx: &mut TenantTx, id: PatientId, for_update: bool) -> Result<PatientRow> {
+/// A live (not deleted) patient.
+pub async fn get(tx: &mut TenantTx, id: PatientId, lock: Lock) -> Result<PatientRow> {
+    find(tx, id, lock).await?.ok_or_else(not_found)
+}
+
+/// A live (not deleted) patient, if there is one.
+pub async fn find(tx: &mut TenantTx, id: PatientId, lock: Lock) -> Result<Option<PatientRow>> {
     let tenant = tx.tenant();
-    // Even a read locks the row (weakly), so that an erasure waits for reads in flight and no
-    // audit row of a read can commit after the erasure redacted the log.
-    let lock = if for_update {
-        " FOR UPDATE"
-    } else {
-        " FOR KEY SHARE"
+    let lock = match lock {
+        Lock::Update => " FOR UPDATE",
+        Lock::Read => " FOR KEY SHARE",
     };
     let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM patients WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL{lock}"
@@ -112,7 +135,7 @@ pub async fn get(tx: &mut TenantTx, id: PatientId, for_update: bool) -> Result<P
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or_else(not_found)
+    Ok(row)
 }
 
 /// Whether the patient exists, soft-deleted or not.
@@ -139,15 +162,16 @@ pub async fn lock_including_deleted(tx: &mut TenantTx, id: PatientId) -> Result<
     Ok(row.is_some())
 }
 
-pub async fn update(tx: &mut TenantTx, id: PatientId, p: &PatientData) -> Result<PatientRow> {
+pub async fn update(tx: &mut TenantTx, record: &PatientRecord) -> Result<PatientRow> {
     let tenant = tx.tenant();
     let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE patients SET customer_number = $3, first_name = $4, last_name = $5, date_of_birth = $6,
                 email = $7, phone = $8, address = $9, notes = $10, last_name_key = $11, first_name_key = $12,
-                updated_at = now()
+                updated_at = $13
          WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL RETURNING {COLUMNS}"
     )));
-    let row: Option<PatientRow> = bind_patient(query, tenant, id, p)
+    let row: Option<PatientRow> = bind_patient(query, tenant, record.id, &record.data)
+        .bind(record.updated_at)
         .fetch_optional(tx.conn())
         .await
         .map_err(taken)?;
@@ -168,14 +192,17 @@ pub async fn open_orders(tx: &mut TenantTx, id: PatientId) -> Result<i64> {
     Ok(n)
 }
 
-pub async fn soft_delete(tx: &mut TenantTx, id: PatientId) -> Result<()> {
+/// Writes the soft deletion the record carries (`deleted_at`).
+pub async fn soft_delete(tx: &mut TenantTx, record: &PatientRecord) -> Result<()> {
     let tenant = tx.tenant();
     let done = sqlx::query(
-        "UPDATE patients SET deleted_at = now(), updated_at = now()
+        "UPDATE patients SET deleted_at = $3, updated_at = $4
          WHERE company_id = $1 AND id = $2 AND deleted_at IS NULL",
     )
     .bind(tenant)
-    .bind(id.into_uuid())
+    .bind(record.id.into_uuid())
+    .bind(record.deleted_at)
+    .bind(record.updated_at)
     .execute(tx.conn())
     .await?;
     if done.rows_affected() == 0 {

@@ -1,7 +1,8 @@
 //! `prescriptions`: the whole RxData in `data`, with status and dates as columns for queries.
 
 use chrono::{DateTime, Utc};
-use ils_core::rx::{RxData, RxStatus};
+use ils_core::record::PrescriptionRecord;
+use ils_core::rx::RxData;
 use ils_core::{PatientId, PrescriptionId, UserId};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -19,6 +20,20 @@ pub struct PrescriptionRow {
     pub updated_at: DateTime<Utc>,
 }
 
+impl PrescriptionRow {
+    /// The row as the domain's decisions see it.
+    pub fn record(&self) -> PrescriptionRecord {
+        PrescriptionRecord {
+            id: PrescriptionId::from_uuid(self.id),
+            patient_id: PatientId::from_uuid(self.patient_id),
+            data: self.data.0.clone(),
+            created_by: self.created_by.map(UserId::from_uuid),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, patient_id, data, created_by, created_at, updated_at";
 
 fn not_found() -> Error {
@@ -34,27 +49,25 @@ fn kind(rx: &RxData) -> &'static str {
     }
 }
 
-pub async fn insert(
-    tx: &mut TenantTx,
-    id: PrescriptionId,
-    patient: PatientId,
-    rx: &RxData,
-    by: Option<UserId>,
-) -> Result<PrescriptionRow> {
+pub async fn insert(tx: &mut TenantTx, record: &PrescriptionRecord) -> Result<PrescriptionRow> {
     let tenant = tx.tenant();
+    let rx = &record.data;
     let row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO prescriptions (company_id, id, patient_id, kind, status, issue_date, expiry_date, data, created_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+        "INSERT INTO prescriptions (company_id, id, patient_id, kind, status, issue_date, expiry_date, data, created_by,
+                                    created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
     )))
     .bind(tenant)
-    .bind(id.into_uuid())
-    .bind(patient.into_uuid())
+    .bind(record.id.into_uuid())
+    .bind(record.patient_id.into_uuid())
     .bind(kind(rx))
     .bind(rx.status.as_str())
     .bind(rx.issue_date)
     .bind(rx.expiry_date)
     .bind(Json(rx))
-    .bind(by.map(UserId::into_uuid))
+    .bind(record.created_by.map(UserId::into_uuid))
+    .bind(record.created_at)
+    .bind(record.updated_at)
     .fetch_one(tx.conn())
     .await?;
     Ok(row)
@@ -73,6 +86,15 @@ pub enum Lock {
 
 /// A prescription of a live patient.
 pub async fn get(tx: &mut TenantTx, id: PrescriptionId, lock: Lock) -> Result<PrescriptionRow> {
+    find(tx, id, lock).await?.ok_or_else(not_found)
+}
+
+/// A prescription of a live patient, if there is one.
+pub async fn find(
+    tx: &mut TenantTx,
+    id: PrescriptionId,
+    lock: Lock,
+) -> Result<Option<PrescriptionRow>> {
     let tenant = tx.tenant();
     let clause = match lock {
         Lock::None => " FOR KEY SHARE OF p",
@@ -88,7 +110,7 @@ pub async fn get(tx: &mut TenantTx, id: PrescriptionId, lock: Lock) -> Result<Pr
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or_else(not_found)
+    Ok(row)
 }
 
 pub async fn list_for_patient(
@@ -107,23 +129,23 @@ pub async fn list_for_patient(
     Ok(rows)
 }
 
-pub async fn set_status(
-    tx: &mut TenantTx,
-    id: PrescriptionId,
-    rx: &RxData,
-    status: RxStatus,
-) -> Result<PrescriptionRow> {
+/// Writes the record's content and status.
+pub async fn update(tx: &mut TenantTx, record: &PrescriptionRecord) -> Result<PrescriptionRow> {
     let tenant = tx.tenant();
-    let mut rx = rx.clone();
-    rx.status = status;
+    let rx = &record.data;
     let row: Option<PrescriptionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE prescriptions SET status = $3, data = $4, updated_at = now()
+        "UPDATE prescriptions SET kind = $3, status = $4, issue_date = $5, expiry_date = $6, data = $7,
+                updated_at = $8
          WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
-    .bind(id.into_uuid())
-    .bind(status.as_str())
-    .bind(Json(&rx))
+    .bind(record.id.into_uuid())
+    .bind(kind(rx))
+    .bind(rx.status.as_str())
+    .bind(rx.issue_date)
+    .bind(rx.expiry_date)
+    .bind(Json(rx))
+    .bind(record.updated_at)
     .fetch_optional(tx.conn())
     .await?;
     row.ok_or_else(not_found)

@@ -316,12 +316,14 @@ pub struct StandingRow {
     pub company_status: CompanyStatus,
     pub tier: SubscriptionTier,
     pub company_is_platform: bool,
+    /// The practice's time zone, for its "today".
+    pub time_zone: chrono_tz::Tz,
 }
 
 pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRow>> {
     let tenant = tx.tenant();
-    let row: Option<(String, String, i32, String, String, bool)> = sqlx::query_as(
-        "SELECT u.status, u.role, u.token_version, c.status, c.tier, c.is_platform
+    let row: Option<(String, String, i32, String, String, bool, String)> = sqlx::query_as(
+        "SELECT u.status, u.role, u.token_version, c.status, c.tier, c.is_platform, c.time_zone
          FROM users u JOIN companies c ON c.id = u.company_id
          WHERE u.company_id = $1 AND u.id = $2",
     )
@@ -329,15 +331,18 @@ pub async fn standing(tx: &mut TenantTx, id: UserId) -> Result<Option<StandingRo
     .bind(id.into_uuid())
     .fetch_optional(tx.conn())
     .await?;
-    row.map(|(us, role, token_version, cs, tier, is_platform)| {
-        Ok(StandingRow {
-            user_status: parse_column("users.status", &us)?,
-            role: parse_column("users.role", &role)?,
-            token_version,
-            company_status: parse_column("companies.status", &cs)?,
-            tier: parse_column("companies.tier", &tier)?,
-            company_is_platform: is_platform,
-        })
-    })
+    row.map(
+        |(us, role, token_version, cs, tier, is_platform, time_zone)| {
+            Ok(StandingRow {
+                user_status: parse_column("users.status", &us)?,
+                role: parse_column("users.role", &role)?,
+                token_version,
+                company_status: parse_column("companies.status", &cs)?,
+                tier: parse_column("companies.tier", &tier)?,
+                company_is_platform: is_platform,
+                time_zone: parse_column("companies.time_zone", &time_zone)?,
+            })
+        },
+    )
     .transpose()
 }

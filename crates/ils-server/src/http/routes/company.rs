@@ -32,6 +32,7 @@ pub async fn update(
         OwnCompanyUpdate {
             name: body.name,
             ai_config: body.ai_config,
+            time_zone: body.time_zone,
         },
     )
     .await?;

@@ -5,10 +5,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ils_core::order::{OrderData, OrderStatus};
 use ils_core::{OrderId, PatientId};
-use uuid::Uuid;
 
 use super::{next_cursor, page_limit};
 use crate::app::AppState;
+use crate::auth::principal::record_denial;
 use crate::clinical::orders;
 use crate::error::{Error, Result};
 use crate::http::dto::{
@@ -38,18 +38,16 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let rows = orders::list(
-        &state,
-        &p,
-        orders::ListInput {
-            status,
-            patient: q.patient_id.map(PatientId::from_uuid),
-            overdue: q.overdue.unwrap_or(false),
-            after: q.after,
-            limit,
-        },
-    )
-    .await?;
+    let input = orders::ListInput {
+        status,
+        patient: q.patient_id.map(PatientId::from_uuid),
+        overdue: q.overdue.unwrap_or(false),
+        after: q.after,
+        limit,
+    };
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = orders::list(&mut tx, &p.caller(), &input).await?;
+    tx.commit().await?;
     let next = next_cursor(&rows, limit, |r| r.id);
     Ok(Json(Page {
         items: rows.into_iter().map(OrderDto::from).collect(),
@@ -65,7 +63,9 @@ pub async fn create(
     Authorized(p, ..): Authorized<need::OrdersCreate>,
     Json(body): Json<OrderData>,
 ) -> Result<(StatusCode, Json<OrderDto>)> {
-    let row = orders::create(&state, &p, body).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = orders::create(&mut tx, &p.caller(), &body).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -74,13 +74,12 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<OrderDto>> {
-    Ok(Json(
-        orders::get(&state, &p, OrderId::from_uuid(id))
-            .await?
-            .into(),
-    ))
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = orders::get(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
 }
 
 /// Moves an order through its status machine (who may depends on the action).
@@ -90,17 +89,30 @@ pub async fn get(
 pub async fn transition(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
     Json(body): Json<TransitionRequest>,
 ) -> Result<Json<TransitionDto>> {
-    let outcome = orders::apply(
-        &state,
-        &p,
-        OrderId::from_uuid(id),
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let outcome = match orders::apply(
+        &mut tx,
+        &p.caller(),
+        id,
         body.action,
         body.reason.as_deref(),
     )
-    .await?;
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(error @ Error::Forbidden { .. }) => {
+            // The refused transaction is not committed; the refusal is audited on its own.
+            drop(tx);
+            let what = format!("{} an order", body.action.as_str());
+            record_denial(&state, &p, &what, &format!("order/{id}")).await;
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
+    tx.commit().await?;
     Ok(Json(TransitionDto {
         order: outcome.order.into(),
         remake: outcome.remake.map(OrderDto::from),
@@ -113,9 +125,11 @@ pub async fn transition(
 pub async fn timeline(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Json<Vec<TimelineEntryDto>>> {
-    let events = orders::timeline(&state, &p, OrderId::from_uuid(id)).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let events = orders::timeline(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
     Ok(Json(
         events.into_iter().map(TimelineEntryDto::from).collect(),
     ))
@@ -127,9 +141,11 @@ pub async fn timeline(
 pub async fn dcs(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<OrderId>,
 ) -> Result<Response> {
-    let record = orders::dcs_record(&state, &p, OrderId::from_uuid(id)).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let record = orders::dcs_record(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
         record,
@@ -146,7 +162,9 @@ pub async fn production(
     Query(page): Query<PageParams>,
 ) -> Result<Json<Page<ProductionOrderDto>>> {
     let limit = page_limit(page.limit, state.settings.http.max_page_size)?;
-    let rows = orders::production_queue(&state, &p, page.after, limit).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = orders::production_queue(&mut tx, page.after, limit).await?;
+    tx.commit().await?;
     let next = next_cursor(&rows, limit, |r| r.id);
     Ok(Json(Page {
         items: rows.into_iter().map(ProductionOrderDto::from).collect(),

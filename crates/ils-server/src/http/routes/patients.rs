@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use ils_core::decide::patients::PatientQuery;
 use ils_core::patient::{PatientChanges, PatientData};
 use ils_core::rx::RxData;
-use ils_core::{PatientId, PrescriptionId, fhir};
-use uuid::Uuid;
+use ils_core::{PatientId, PrescriptionId};
 
 use super::{next_cursor, page_limit};
 use crate::app::AppState;
@@ -27,18 +27,18 @@ pub async fn search(
     Query(q): Query<PatientSearchParams>,
 ) -> Result<Json<Page<PatientDto>>> {
     let limit = page_limit(q.limit, state.settings.http.max_page_size)?;
-    let rows = patients::search(
-        &state,
-        &p,
-        patients::SearchInput {
+    let input = patients::SearchInput {
+        query: PatientQuery {
             name_prefix: q.q,
             customer_number: q.customer_number,
             date_of_birth: q.date_of_birth,
-            after: q.after,
-            limit,
         },
-    )
-    .await?;
+        after: q.after,
+        limit,
+    };
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = patients::search(&mut tx, &p.caller(), &input).await?;
+    tx.commit().await?;
     let next = next_cursor(&rows, limit, |r| r.id);
     Ok(Json(Page {
         items: rows.into_iter().map(PatientDto::from).collect(),
@@ -53,7 +53,9 @@ pub async fn create(
     Authorized(p, ..): Authorized<need::PatientsCreate>,
     Json(body): Json<PatientData>,
 ) -> Result<(StatusCode, Json<PatientDto>)> {
-    let row = patients::create(&state, &p, body).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = patients::create(&mut tx, &p.caller(), &body).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -63,13 +65,12 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PatientsRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
 ) -> Result<Json<PatientDto>> {
-    Ok(Json(
-        patients::get(&state, &p, PatientId::from_uuid(id))
-            .await?
-            .into(),
-    ))
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = patients::get(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
 }
 
 /// Changes a patient; absent fields stay, `null` clears an optional one.
@@ -78,14 +79,13 @@ pub async fn get(
 pub async fn update(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PatientsUpdate>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
     Json(body): Json<PatientChanges>,
 ) -> Result<Json<PatientDto>> {
-    Ok(Json(
-        patients::update(&state, &p, PatientId::from_uuid(id), body)
-            .await?
-            .into(),
-    ))
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = patients::update(&mut tx, &p.caller(), id, &body).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
 }
 
 /// Removes a patient from every list (soft delete; GDPR erasure is separate).
@@ -94,9 +94,11 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PatientsDelete>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
 ) -> Result<StatusCode> {
-    patients::delete(&state, &p, PatientId::from_uuid(id)).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    patients::delete(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -106,9 +108,11 @@ pub async fn delete(
 pub async fn list_prescriptions(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
 ) -> Result<Json<Vec<PrescriptionDto>>> {
-    let rows = prescriptions::list_for_patient(&state, &p, PatientId::from_uuid(id)).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = prescriptions::list_for_patient(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
     Ok(Json(rows.into_iter().map(PrescriptionDto::from).collect()))
 }
 
@@ -118,11 +122,12 @@ pub async fn list_prescriptions(
 pub async fn create_prescription(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
     Json(body): Json<RxData>,
 ) -> Result<(StatusCode, Json<PrescriptionDto>)> {
-    let row =
-        prescriptions::create(&state, &p, PatientId::from_uuid(id), body, Source::Form).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = prescriptions::create(&mut tx, &p.caller(), id, &body, Source::Form).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -133,10 +138,12 @@ pub async fn create_prescription(
 pub async fn import_fhir(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PatientId>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<PrescriptionDto>)> {
-    let row = prescriptions::import_fhir(&state, &p, PatientId::from_uuid(id), &body).await?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = prescriptions::import_fhir(&mut tx, &p.caller(), id, &body).await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
 
@@ -145,13 +152,29 @@ pub async fn import_fhir(
 pub async fn get_prescription(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PrescriptionId>,
 ) -> Result<Json<PrescriptionDto>> {
-    Ok(Json(
-        prescriptions::get(&state, &p, PrescriptionId::from_uuid(id))
-            .await?
-            .into(),
-    ))
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = prescriptions::get(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
+}
+
+/// Replaces the content of a draft prescription (an active one is corrected by marking it
+/// entered in error and writing a new one; the status changes through PATCH).
+#[utoipa::path(put, path = "/api/prescriptions/{id}", tag = "prescriptions", params(("id" = Uuid, Path)),
+    request_body = Object,
+    responses((status = 200, body = PrescriptionDto), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_prescription(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
+    Path(id): Path<PrescriptionId>,
+    Json(body): Json<RxData>,
+) -> Result<Json<PrescriptionDto>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = prescriptions::update(&mut tx, &p.caller(), id, &body).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
 }
 
 /// Activates, cancels or marks a prescription entered-in-error.
@@ -161,14 +184,13 @@ pub async fn get_prescription(
 pub async fn set_prescription_status(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PrescriptionId>,
     Json(body): Json<PrescriptionStatusRequest>,
 ) -> Result<Json<PrescriptionDto>> {
-    Ok(Json(
-        prescriptions::set_status(&state, &p, PrescriptionId::from_uuid(id), body.status)
-            .await?
-            .into(),
-    ))
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = prescriptions::set_status(&mut tx, &p.caller(), id, body.status).await?;
+    tx.commit().await?;
+    Ok(Json(row.into()))
 }
 
 /// The prescription as a FHIR R4 VisionPrescription resource.
@@ -177,15 +199,12 @@ pub async fn set_prescription_status(
 pub async fn export_fhir(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsRead>,
-    Path(id): Path<Uuid>,
+    Path(id): Path<PrescriptionId>,
 ) -> Result<axum::response::Response> {
     use axum::response::IntoResponse;
-    let row = prescriptions::get(&state, &p, PrescriptionId::from_uuid(id)).await?;
-    let resource = fhir::export(
-        PrescriptionId::from_uuid(row.id),
-        PatientId::from_uuid(row.patient_id),
-        &row.data.0,
-    );
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let resource = prescriptions::export_fhir(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/fhir+json")],
         axum::Json(resource),
