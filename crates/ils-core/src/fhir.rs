@@ -130,6 +130,14 @@ pub fn export(id: PrescriptionId, patient: PatientId, rx: &RxData) -> Value {
     resource
 }
 
+/// What a person gave for a coded field, in words: `"diagonal"`, or "nothing".
+fn given(value: Option<&str>) -> String {
+    match value {
+        Some(v) => format!("{v:?}"),
+        None => "nothing".to_owned(),
+    }
+}
+
 fn bad(field: &str, message: impl Into<String>) -> FieldError {
     FieldError::new(field, "fhir.invalid", message)
 }
@@ -287,7 +295,10 @@ fn read(r: &Value, errors: &mut ValidationErrors) -> Option<RxData> {
             other => errors.add(
                 &format!("{path}.product"),
                 "fhir.invalid",
-                format!("product must be coded lens or contact, got {other:?}"),
+                format!(
+                    "product must be coded lens or contact, got {}",
+                    given(other)
+                ),
             ),
         }
         let eye = match spec.get("eye").and_then(Value::as_str) {
@@ -297,7 +308,7 @@ fn read(r: &Value, errors: &mut ValidationErrors) -> Option<RxData> {
                 errors.add(
                     &format!("{path}.eye"),
                     "fhir.invalid",
-                    format!("eye must be right or left, got {other:?}"),
+                    format!("eye must be right or left, got {}", given(other)),
                 );
                 continue;
             }
@@ -445,7 +456,7 @@ fn read_eye(
                 errors.add(
                     &format!("{ppath}.base"),
                     "fhir.invalid",
-                    format!("base must be up, down, in or out, got {other:?}"),
+                    format!("base must be up, down, in or out, got {}", given(other)),
                 );
                 None
             }

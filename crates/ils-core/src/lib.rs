@@ -15,6 +15,7 @@ pub mod fhir;
 pub mod hlc;
 pub mod identity;
 pub mod ids;
+pub mod input;
 pub mod order;
 pub mod patient;
 pub mod record;

@@ -386,6 +386,84 @@ pub fn check_transition_note(
     }
 }
 
+impl OrderData {
+    /// Reads an order from JSON, reporting every structural problem by its path (see
+    /// [`crate::input`]); the rules against the prescription are applied where it is placed.
+    pub fn from_json(value: &serde_json::Value) -> Result<OrderData, ValidationErrors> {
+        use crate::input::{Fields, Kind, date, millimetres, text};
+        const LENS_TYPES: Kind =
+            Kind::OneOf(&["single_vision", "bifocal", "trifocal", "progressive"]);
+        let mut errors = ValidationErrors::new();
+        let mut root = Fields::new(value, "", &mut errors);
+        if !root.is_object() {
+            return Err(errors);
+        }
+        let patient_id = root.required("patient_id", Kind::Id, &mut errors);
+        let prescription_id = root.required("prescription_id", Kind::Id, &mut errors);
+        let lens_type = root.required("lens_type", LENS_TYPES, &mut errors);
+        let material = root.required::<String>("material", Kind::Text, &mut errors);
+        let coatings: Option<Vec<String>> = root.optional("coatings", Kind::List, &mut errors);
+        let tint = text(&mut root, "tint", &mut errors);
+        let frame = match root.raw("frame") {
+            Some(v) => {
+                let mut f = Fields::new(v, "frame", &mut errors);
+                let frame = Frame {
+                    brand: text(&mut f, "brand", &mut errors),
+                    model: text(&mut f, "model", &mut errors),
+                    colour: text(&mut f, "colour", &mut errors),
+                    box_a: millimetres(&mut f, "box_a", &mut errors),
+                    box_b: millimetres(&mut f, "box_b", &mut errors),
+                    dbl: millimetres(&mut f, "dbl", &mut errors),
+                    ed: millimetres(&mut f, "ed", &mut errors),
+                };
+                f.finish("a frame", &mut errors);
+                frame
+            }
+            None => Frame::default(),
+        };
+        let measurements = match root.raw("measurements") {
+            Some(v) => {
+                let mut f = Fields::new(v, "measurements", &mut errors);
+                let m = Measurements {
+                    right_pd: millimetres(&mut f, "right_pd", &mut errors),
+                    left_pd: millimetres(&mut f, "left_pd", &mut errors),
+                    right_near_pd: millimetres(&mut f, "right_near_pd", &mut errors),
+                    left_near_pd: millimetres(&mut f, "left_near_pd", &mut errors),
+                    right_segment_height: millimetres(&mut f, "right_segment_height", &mut errors),
+                    left_segment_height: millimetres(&mut f, "left_segment_height", &mut errors),
+                    right_oc_height: millimetres(&mut f, "right_oc_height", &mut errors),
+                    left_oc_height: millimetres(&mut f, "left_oc_height", &mut errors),
+                };
+                f.finish("the measurements", &mut errors);
+                m
+            }
+            None => Measurements::default(),
+        };
+        let promised_date = date(&mut root, "promised_date", &mut errors);
+        let notes = text(&mut root, "notes", &mut errors);
+        root.finish("an order", &mut errors);
+        match (patient_id, prescription_id, lens_type, material) {
+            (Some(patient_id), Some(prescription_id), Some(lens_type), Some(material))
+                if errors.is_empty() =>
+            {
+                Ok(OrderData {
+                    patient_id,
+                    prescription_id,
+                    lens_type,
+                    material,
+                    coatings: coatings.unwrap_or_default(),
+                    tint,
+                    frame,
+                    measurements,
+                    promised_date,
+                    notes,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +521,30 @@ mod tests {
         assert_eq!(
             A::Cancel.permissions(S::InProduction),
             &[perm::ORDERS_UPDATE]
+        );
+    }
+
+    #[test]
+    fn orders_read_from_json_name_every_problem() {
+        let err = OrderData::from_json(&serde_json::json!({
+            "patient_id": "not-an-id", "lens_type": "varifocal", "material": "CR-39",
+            "frame": {"box_a": "wide"}, "measurements": {"right_pd": 32.0, "left": 1}
+        }))
+        .expect_err("refused");
+        let fields: Vec<(&str, &str)> = err
+            .errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("patient_id", "input.invalid"),
+                ("prescription_id", "input.required"),
+                ("lens_type", "input.invalid"),
+                ("frame.box_a", "input.invalid"),
+                ("measurements.left", "input.unknown_field"),
+            ]
         );
     }
 

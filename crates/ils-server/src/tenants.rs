@@ -77,6 +77,10 @@ pub async fn update_own(
     )
     .await?;
     tx.commit().await?;
+    if time_zone.is_some() {
+        // Every user's standing carries the practice's time zone: its "today" changes now.
+        state.standing.forget_company(company.id);
+    }
     Ok(company)
 }
 

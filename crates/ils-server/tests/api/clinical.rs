@@ -2,7 +2,7 @@
 //! their status machine, DCS export, cross-tenant isolation, bad input and GDPR erasure.
 
 use ils_core::{Role, SubscriptionTier};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{Tenant, TestApp};
@@ -322,8 +322,8 @@ async fn prescriptions_round_trip_through_fhir_and_bad_ones_write_nothing() {
                 b["right"]["sphere"] = json!("-2");
                 b
             },
-            StatusCode::BAD_REQUEST,
-            "request.invalid_body",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input.invalid",
         ),
         (
             {
@@ -331,8 +331,8 @@ async fn prescriptions_round_trip_through_fhir_and_bad_ones_write_nothing() {
                 b["status"] = json!("approved");
                 b
             },
-            StatusCode::BAD_REQUEST,
-            "request.invalid_body",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input.invalid",
         ),
         (
             {
@@ -340,8 +340,8 @@ async fn prescriptions_round_trip_through_fhir_and_bad_ones_write_nothing() {
                 b["right"]["sphere"] = json!(-2.125);
                 b
             },
-            StatusCode::BAD_REQUEST,
-            "request.invalid_body",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input.invalid",
         ),
     ];
     for (body, status, code) in cases {
@@ -636,8 +636,8 @@ async fn orders_are_checked_against_their_prescription_and_export_as_dcs() {
         ),
         (
             Box::new(|b| b["lens_type"] = json!("quadfocal")),
-            StatusCode::BAD_REQUEST,
-            "request.invalid_body",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input.invalid",
         ),
         (
             Box::new(|b| b["prescription_id"] = json!(uuid::Uuid::now_v7())),
@@ -736,6 +736,11 @@ async fn clinical_records_of_another_tenant_are_not_found() {
             format!("/api/prescriptions/{random}/fhir"),
         ),
         (
+            "PUT",
+            format!("/api/prescriptions/{}", a.rx),
+            format!("/api/prescriptions/{random}"),
+        ),
+        (
             "GET",
             format!("/api/orders/{a_order}"),
             format!("/api/orders/{random}"),
@@ -764,7 +769,7 @@ async fn clinical_records_of_another_tenant_are_not_found() {
             "POST" if foreign.contains("transitions") => {
                 Some(json!({"action": "cancel", "reason": "x"}))
             }
-            "POST" => Some(rx_body()),
+            "POST" | "PUT" => Some(rx_body()),
             _ => None,
         };
         let f = app
@@ -1132,6 +1137,126 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
 }
 
 #[tokio::test]
+async fn only_a_draft_prescription_is_edited_and_every_broken_field_is_named() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "drafts").await;
+    let path = format!("/api/patients/{}/prescriptions", c.patient);
+    let mut draft = rx_body();
+    draft["status"] = json!("draft");
+    let draft = app.post(&path, &c.ecp, draft).await;
+    assert_eq!(draft.status, StatusCode::CREATED, "{:?}", draft.body);
+    let id = draft.body["id"].as_str().expect("id").to_owned();
+    let mut edited = rx_body();
+    edited["prescriber"] = json!("Dr. Barbara McClintock");
+    edited["status"] = json!("active");
+    let reply = app
+        .send(
+            Method::PUT,
+            &format!("/api/prescriptions/{id}"),
+            Some(&c.ecp),
+            Some(edited.clone()),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["rx"]["prescriber"], "Dr. Barbara McClintock");
+    assert_eq!(
+        reply.body["rx"]["status"], "draft",
+        "an edit never changes the status"
+    );
+    // An active prescription is what the patient was given: it is not edited.
+    let active = app
+        .send(
+            Method::PUT,
+            &format!("/api/prescriptions/{}", c.rx),
+            Some(&c.ecp),
+            Some(edited.clone()),
+        )
+        .await;
+    assert_eq!(
+        (active.status, active.code()),
+        (StatusCode::CONFLICT, "rx.not_editable")
+    );
+    // A company administrator reads prescriptions but does not write them.
+    let admin = app
+        .send(
+            Method::PUT,
+            &format!("/api/prescriptions/{id}"),
+            Some(&c.tenant.admin_token),
+            Some(edited),
+        )
+        .await;
+    assert_eq!(admin.status, StatusCode::FORBIDDEN);
+    // Several problems at once, each by its path.
+    let mut broken = rx_body();
+    broken["right"]["sphere"] = json!("minus two");
+    broken["left"]["axis"] = json!(200);
+    broken["colour"] = json!("blue");
+    let reply = app
+        .send(
+            Method::PUT,
+            &format!("/api/prescriptions/{id}"),
+            Some(&c.ecp),
+            Some(broken),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = reply.body["details"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["right.sphere", "colour", "left.axis"]);
+}
+
+#[tokio::test]
+async fn today_is_the_practices_own_date() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "zones").await;
+    let now = chrono::Utc::now();
+    // UTC+14 and UTC-12 are 26 hours apart: their dates always differ.
+    let kiritimati: chrono_tz::Tz = "Pacific/Kiritimati".parse().expect("tz");
+    let date_there = ils_core::clock::practice_date(now, kiritimati).to_string();
+    let set_zone = |zone: &'static str| {
+        let app = &app;
+        let token = c.tenant.admin_token.clone();
+        async move {
+            app.patch("/api/company", &token, json!({ "time_zone": zone }))
+                .await
+        }
+    };
+    let reply = set_zone("Pacific/Kiritimati").await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["time_zone"], "Pacific/Kiritimati");
+    let born_today = |number: &str| {
+        let mut body = patient_body(number, "Newborn");
+        body["date_of_birth"] = json!(date_there);
+        body
+    };
+    let created = app.post("/api/patients", &c.ecp, born_today("Z-1")).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(set_zone("Etc/GMT+12").await.status, StatusCode::OK);
+    // The change applies at once (the standing cache that carries the zone is dropped).
+    let refused = app.post("/api/patients", &c.ecp, born_today("Z-2")).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "patient.birth_date_in_future"
+        ),
+        "a day that has not begun where the practice is"
+    );
+    let bad = set_zone("Mars/Olympus_Mons").await;
+    assert_eq!(
+        (bad.status, bad.code()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "company.time_zone_invalid"
+        )
+    );
+}
+
+#[tokio::test]
 async fn review_rules_for_clinical_records() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "rules").await;
@@ -1177,7 +1302,14 @@ async fn review_rules_for_clinical_records() {
             no_sphere,
         )
         .await;
-    assert_eq!(reply.code(), "request.invalid_body");
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "input.required")
+    );
+    assert_eq!(
+        reply.body["details"]["fields"][0]["field"], "left.sphere",
+        "the field is named by its path"
+    );
 
     // Spectacle lenses are not ordered from a contact-lens prescription.
     let contacts = json!({

@@ -61,10 +61,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersCreate>,
-    Json(body): Json<OrderData>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<OrderDto>)> {
+    let data = OrderData::from_json(&body)?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
-    let row = orders::create(&mut tx, &p.caller(), &body).await?;
+    let row = orders::create(&mut tx, &p.caller(), &data).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }

@@ -123,10 +123,12 @@ pub async fn create_prescription(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
     Path(id): Path<PatientId>,
-    Json(body): Json<RxData>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, Json<PrescriptionDto>)> {
+    // Read with every structural problem named by its path, as the desktop reads it.
+    let rx = RxData::from_json(&body)?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
-    let row = prescriptions::create(&mut tx, &p.caller(), id, &body, Source::Form).await?;
+    let row = prescriptions::create(&mut tx, &p.caller(), id, &rx, Source::Form).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.into())))
 }
@@ -169,10 +171,11 @@ pub async fn update_prescription(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PrescriptionsWrite>,
     Path(id): Path<PrescriptionId>,
-    Json(body): Json<RxData>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<Json<PrescriptionDto>> {
+    let rx = RxData::from_json(&body)?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
-    let row = prescriptions::update(&mut tx, &p.caller(), id, &body).await?;
+    let row = prescriptions::update(&mut tx, &p.caller(), id, &rx).await?;
     tx.commit().await?;
     Ok(Json(row.into()))
 }

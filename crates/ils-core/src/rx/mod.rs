@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::ids::{PatientId, PrescriptionId};
 use crate::validation::{FieldError, ValidationErrors};
 
+mod json;
+
 /// A lens power or prism amount, in hundredths of a dioptre.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Diopters(i32);
