@@ -12,18 +12,19 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ils-target}"
 threads="${ILS_BENCH_THREADS:-2}"
 export RAYON_NUM_THREADS="$threads"
-cargo build --release --locked -p ils-node --bin ils-node
-bin="$CARGO_TARGET_DIR/release/ils-node"
+# The benchmarks are their own binary (crates/ils-node/benches/node.rs), not part of the product.
+bench() { cargo bench --locked -q -p ils-node --bench node -- "$@"; }
+bench --help >/dev/null
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
 echo "== embedding: sentence-transformers (peer) then ils-ai (candle), $threads threads, batch 32"
 bash scripts/bench-embed-peer.sh --model models/all-MiniLM-L6-v2 \
   --sentences benches/data/sentences.txt --batch 32 --threads "$threads" --repeat 3 > "$out/peer.json"
-"$bin" bench embed --sentences benches/data/sentences.txt --batch 32 --repeat 3 --peer-json "$out/peer.json"
+bench embed --sentences "$PWD/benches/data/sentences.txt" --model "$PWD/models/all-MiniLM-L6-v2" --batch 32 --repeat 3 --peer-json "$out/peer.json"
 
 echo "== search latency"
-"$bin" bench search --chunks "${ILS_BENCH_CHUNKS:-10000,100000}" --queries 200
+bench search --chunks "${ILS_BENCH_CHUNKS:-10000,100000}" --queries 200
 
 echo "== ingest"
-"$bin" bench ingest --copies 4
+bench ingest --copies 4

@@ -1,8 +1,12 @@
-//! The ILS Desktop engine: everything the desktop app does, without a UI, so that the Tauri
-//! shell, the `ils-node` CLI and the tests drive the same code: the local store (patients,
-//! prescriptions, orders, audit, outbox), and the knowledge base with hybrid search.
+//! The ILS Desktop engine: everything the desktop app does, without a UI. The Tauri shell, the
+//! `ils-node` CLI (crate `ils-cli`) and the tests call its API ([`engine::Engine`]); under it,
+//! the local store (the practice and its users, patients, prescriptions, orders, audit, the
+//! outbox of typed changes) carries out the decisions of `ils_core::decide`, and the knowledge
+//! base embeds documents on the device and searches them by vector, keyword or both.
 
+pub mod engine;
 pub mod kb;
 pub mod store;
 
-pub use store::{Actor, OutboxRow, Store, StoreError};
+pub use engine::{Engine, EngineError, EngineResult, NodeSettings};
+pub use store::{OutboxRow, Store, StoreError};

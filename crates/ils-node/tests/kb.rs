@@ -8,17 +8,18 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ils_ai::embed::Embedder;
+use ils_node::Store;
 use ils_node::kb::{self, KbError, Outcome, Progress, SearchMode, SearchOptions};
-use ils_node::{Actor, Store};
 
 static EMBEDDER: LazyLock<Embedder> = LazyLock::new(|| {
     Embedder::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
         .expect("the model (run `make setup`)")
 });
 
+/// The practice's administrator (who manages the knowledge base) signed in.
 fn open(dir: &Path) -> Store {
-    let mut store = Store::open(&dir.join("ils.db"), 4).expect("opens");
-    store.sign_in(Actor::new("admin@demo.ils.local").expect("actor"));
+    let mut store = common::open(&dir.join("ils.db"));
+    store.sign_in(common::ADMIN).expect("signs in");
     store
 }
 
@@ -28,7 +29,7 @@ fn ingest(store: &mut Store, path: &Path) -> Result<kb::Ingested, KbError> {
 
 /// (documents, chunks, rows in the FTS index, vectors)
 fn counts(store_path: &Path) -> (i64, i64, i64, i64) {
-    let store = Store::open(store_path, 4).expect("opens");
+    let store = Store::open(store_path).expect("opens");
     drop(store);
     // sqlite-vec is registered process-wide by Store::open, so a raw connection sees vec0 too.
     let raw = rusqlite::Connection::open(store_path).expect("raw");
@@ -161,10 +162,31 @@ fn ingest_search_replace_and_delete() {
     let changes = store.pending_changes().expect("outbox");
     let ops: Vec<&str> = changes
         .iter()
-        .filter(|c| c.entity == "kb_document")
+        .filter(|c| c.entity == "document")
         .map(|c| c.operation.as_str())
         .collect();
     assert_eq!(ops, ["upsert", "upsert", "upsert", "delete"]);
+    // A change describes the document (hash, model, size); its text is kept once, in the
+    // document's row, never copied into the outbox or beside every chunk.
+    for c in changes.iter().filter(|c| c.entity == "document") {
+        assert!(
+            !c.change.contains("Acanthamoeba") && !c.change.contains("urethane"),
+            "the change carries no text: {}",
+            c.change
+        );
+    }
+    let raw = rusqlite::Connection::open(&db).expect("raw");
+    let chunk_columns: Vec<String> = raw
+        .prepare("SELECT name FROM pragma_table_info('chunks')")
+        .expect("columns")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("names");
+    assert!(
+        !chunk_columns.contains(&"text".to_owned()),
+        "{chunk_columns:?}"
+    );
     let audit: Vec<String> = store
         .audit_entries(None, 100)
         .expect("audit")

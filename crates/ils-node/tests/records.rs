@@ -1,111 +1,161 @@
-//! Prescriptions, orders, the audit log and schema migrations on a real SQLite file.
+//! Patients, prescriptions, orders, roles, the audit log and schema migrations on a real SQLite
+//! file, carried out from ils-core's decisions.
 
 mod common;
 
 use chrono::NaiveDate;
-use ils_core::order::{OrderAction, OrderData, OrderStatus};
-use ils_core::patient::PatientData;
-use ils_core::rx::RxData;
+use common::{ADMIN, ECP, ENGINEER, LAB, count, open, open_as_ecp, order, patient, rx};
+use ils_core::decide::patients::PatientQuery;
+use ils_core::decide::prescriptions::Source;
+use ils_core::order::{OrderAction, OrderStatus};
+use ils_core::patient::PatientChanges;
+use ils_core::record::TimelineAction;
+use ils_core::rx::RxStatus;
 use ils_node::store::{MIGRATIONS, OrderFilter};
-use ils_node::{Actor, Store, StoreError};
-use serde_json::json;
+use ils_node::{Store, StoreError};
 
-fn today() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2026, 11, 28).expect("date")
-}
-
-fn actor(name: &str) -> Actor {
-    Actor::new(name).expect("actor")
-}
-
-fn patient(number: &str) -> PatientData {
-    serde_json::from_value(json!({
-        "customer_number": number, "first_name": "Grace", "last_name": "Hopper",
-        "date_of_birth": "1956-12-09", "email": null, "phone": null, "address": null, "notes": null
-    }))
-    .expect("patient")
-}
-
-fn rx() -> RxData {
-    serde_json::from_value(json!({
-        "kind": "spectacle",
-        "right": {"sphere": -2.25, "cylinder": -0.75, "axis": 180, "add": 2.0,
-                  "prism_horizontal": {"amount": 1.0, "base": "in"}},
-        "left": {"sphere": -2.0, "cylinder": -0.5, "axis": 170, "add": 2.0},
-        "pd": {"right_distance": 32.0, "left_distance": 31.5},
-        "segment_height": 18.0,
-        "issue_date": "2026-11-01", "expiry_date": "2028-11-01",
-        "prescriber": "Dr. Rosalind Franklin"
-    }))
-    .expect("rx")
-}
-
-fn order(patient: &str, rx: &str) -> OrderData {
-    serde_json::from_value(json!({
-        "patient_id": patient, "prescription_id": rx, "lens_type": "progressive",
-        "material": "1.6 MR-8", "coatings": ["AR", "hard coat"],
-        "frame": {"brand": "Lindberg", "model": "Air", "box_a": 52.0, "box_b": 38.0, "dbl": 18.0, "ed": 56.0},
-        "measurements": {"right_pd": 32.0, "left_pd": 31.5, "right_segment_height": 19.0, "left_segment_height": 19.0},
-        "promised_date": "2099-01-31"
-    }))
-    .expect("order")
-}
-
-fn open(dir: &tempfile::TempDir) -> Store {
-    let mut store = Store::open(&dir.path().join("ils.db"), 5).expect("opens");
-    store.sign_in(actor("optom@demo.ils.local"));
-    store
-}
-
-fn count(store_path: &std::path::Path, table: &str) -> i64 {
-    rusqlite::Connection::open(store_path)
-        .expect("raw")
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .expect("count")
+fn name(q: &str) -> PatientQuery {
+    PatientQuery {
+        name_prefix: Some(q.into()),
+        ..PatientQuery::default()
+    }
 }
 
 #[test]
-fn nothing_is_read_or_written_without_a_signed_in_user() {
+fn nothing_is_read_or_written_without_a_signed_in_user_of_the_practice() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut store = Store::open(&dir.path().join("ils.db"), 5).expect("opens");
+    let mut store = open(&dir.path().join("ils.db"));
     assert!(matches!(
-        store.add_patient(&patient("P-1"), today()),
+        store.add_patient(&patient("P-1")),
         Err(StoreError::NotSignedIn)
     ));
     assert!(matches!(
-        store.search_patients(None, 10, 0),
+        store.search_patients(&PatientQuery::default(), 10, 0),
         Err(StoreError::NotSignedIn)
     ));
-    assert!(Actor::new("  ").is_err());
-    assert!(Actor::new("a\u{7}b").is_err());
+    let unknown = store
+        .sign_in("stranger@demo.ils.local")
+        .expect_err("unknown");
+    assert_eq!(unknown.code(), "auth.unknown_user");
+    let empty = tempfile::tempdir().expect("dir");
+    let mut bare = Store::open(&empty.path().join("ils.db")).expect("opens");
+    assert_eq!(
+        bare.sign_in(ECP).expect_err("no practice").code(),
+        "practice.missing"
+    );
+}
+
+#[test]
+fn each_role_may_do_what_it_may_do_on_the_server_with_the_same_codes() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ils.db");
+    let mut store = open_as_ecp(&path);
+    let p = store.add_patient(&patient("P-1")).expect("an ECP adds");
+    let r = store
+        .add_prescription(p.id, &rx(), Source::Form)
+        .expect("and prescribes");
+    let o = store
+        .create_order(&order(&p.id.to_string(), &r.id.to_string()))
+        .expect("and orders");
+    let code = |e: StoreError| e.code();
+
+    store.sign_in(LAB).expect("lab");
+    assert_eq!(
+        store.add_patient(&patient("P-2")).map_err(code).err(),
+        Some("auth.forbidden"),
+        "the lab adds no patients"
+    );
+    assert_eq!(
+        store
+            .transition_order(o.id, OrderAction::Submit, None)
+            .map_err(code)
+            .err(),
+        Some("auth.forbidden"),
+        "the lab does not submit"
+    );
+    store.sign_in(ENGINEER).expect("engineer");
+    assert_eq!(
+        store.order(o.id).map_err(code).err(),
+        Some("auth.forbidden"),
+        "an engineer does not read orders"
+    );
+    store.sign_in(ADMIN).expect("admin");
+    assert!(store.patient(p.id).is_ok(), "an admin reads patients");
+    assert_eq!(
+        store
+            .update_patient(p.id, &PatientChanges::default())
+            .map_err(code)
+            .err(),
+        Some("auth.forbidden"),
+        "but does not change them"
+    );
+    // Permission first: a role that may not read learns nothing about whether a record exists.
+    store.sign_in(ENGINEER).expect("engineer");
+    assert_eq!(
+        store
+            .patient(ils_core::PatientId::new())
+            .map_err(code)
+            .err(),
+        Some("auth.forbidden")
+    );
+    // Users: only an administrator adds them, and nobody grants platform_admin.
+    store.sign_in(ECP).expect("ecp");
+    let new_user = ils_node::store::NewUser {
+        email: "new@demo.ils.local".into(),
+        first_name: "New".into(),
+        last_name: "User".into(),
+        role: ils_core::Role::Ecp,
+    };
+    assert_eq!(
+        store.add_user(&new_user).map_err(code).err(),
+        Some("auth.forbidden")
+    );
+    store.sign_in(ADMIN).expect("admin");
+    let mut platform = new_user.clone();
+    platform.role = ils_core::Role::PlatformAdmin;
+    assert_eq!(
+        store.add_user(&platform).map_err(code).err(),
+        Some("user.role_not_assignable")
+    );
+    store.add_user(&new_user).expect("added");
+    assert_eq!(
+        store.add_user(&new_user).map_err(code).err(),
+        Some("user.email_taken")
+    );
 }
 
 #[test]
 fn prescriptions_and_orders_with_timeline_outbox_and_audit() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
-    let mut store = open(&dir);
-    let p = store
-        .add_patient(&patient("P-1"), today())
-        .expect("patient");
-    let r = store.add_prescription(p, &rx(), today()).expect("rx");
+    let mut store = open_as_ecp(&path);
+    let p = store.add_patient(&patient("P-1")).expect("patient");
+    let r = store
+        .add_prescription(p.id, &rx(), Source::Form)
+        .expect("rx");
 
     // Invalid prescriptions are refused by ils-core's rules, and nothing is written.
     let mut bad = rx();
     bad.right.axis = None; // a cylinder needs an axis
     let err = store
-        .add_prescription(p, &bad, today())
+        .add_prescription(p.id, &bad, Source::Form)
         .expect_err("invalid");
-    assert!(matches!(err, StoreError::Validation(_)), "{err}");
+    assert_eq!(err.code(), "rx.axis_required");
     let mut future = rx();
     future.issue_date = NaiveDate::from_ymd_opt(2027, 1, 1).expect("date");
-    assert!(store.add_prescription(p, &future, today()).is_err());
+    assert_eq!(
+        store
+            .add_prescription(p.id, &future, Source::Form)
+            .expect_err("future")
+            .code(),
+        "rx.issue_date_out_of_range"
+    );
     assert_eq!(count(&path, "prescriptions"), 1);
 
-    let stored = store.prescription(r).expect("read");
+    let stored = store.prescription(r.id).expect("read");
     assert_eq!(stored.data, rx());
-    assert_eq!(store.prescriptions_of(p).expect("list").len(), 1);
-    let fhir = store.prescription_fhir(r).expect("fhir");
+    assert_eq!(store.prescriptions_of(p.id).expect("list").len(), 1);
+    let fhir = store.prescription_fhir(r.id).expect("fhir");
     assert_eq!(fhir["resourceType"], "VisionPrescription");
     assert_eq!(
         ils_core::fhir::import(&fhir).expect("round trip"),
@@ -113,47 +163,49 @@ fn prescriptions_and_orders_with_timeline_outbox_and_audit() {
         "the FHIR export reads back to the same prescription"
     );
 
-    // An order through the status machine, a refused move, a remake.
-    let o = store
-        .create_order(&order(&p.to_string(), &r.to_string()), today())
-        .expect("order");
+    // An order through the status machine, refused moves, a remake.
+    let order_data = order(&p.id.to_string(), &r.id.to_string());
+    let o = store.create_order(&order_data).expect("order");
     assert_eq!(o.status, OrderStatus::Draft);
     assert_eq!(o.order_number, "L000001");
     let refused = store
-        .transition_order(o.id, OrderAction::Ship, None, today())
+        .transition_order(o.id, OrderAction::Ship, None)
         .expect_err("draft cannot ship");
+    assert_eq!(refused.code(), "order.transition_not_allowed");
     assert!(
         refused.to_string().contains("cannot be shipped"),
         "{refused}"
     );
-    assert!(
+    assert_eq!(
         store
-            .transition_order(o.id, OrderAction::Cancel, Some("  "), today())
-            .is_err(),
-        "cancelling needs a reason"
+            .transition_order(o.id, OrderAction::Cancel, Some("  "))
+            .expect_err("no reason")
+            .code(),
+        "order.reason_required"
     );
+    store
+        .transition_order(o.id, OrderAction::Submit, None)
+        .expect("the practice submits");
+    store.sign_in(LAB).expect("lab");
     for action in [
-        OrderAction::Submit,
         OrderAction::StartProduction,
         OrderAction::SendToQualityCheck,
         OrderAction::Ship,
         OrderAction::Deliver,
     ] {
-        store
-            .transition_order(o.id, action, None, today())
-            .expect("moves");
+        store.transition_order(o.id, action, None).expect("moves");
     }
+    store.sign_in(ECP).expect("ecp");
     let (old, remake) = store
-        .transition_order(
-            o.id,
-            OrderAction::Remake,
-            Some("Wrong fitting height"),
-            today(),
-        )
+        .transition_order(o.id, OrderAction::Remake, Some("Wrong fitting height"))
         .expect("remake");
     assert_eq!(old.status, OrderStatus::Remade);
     let remake = remake.expect("a linked order");
     assert_eq!(remake.remake_of, Some(o.id));
+    assert_eq!(
+        remake.remake_reason.as_deref(),
+        Some("Wrong fitting height")
+    );
     assert_eq!(remake.order_number, "L000002");
     let timeline = store.order_timeline(o.id).expect("timeline");
     let steps: Vec<&str> = timeline.iter().map(|e| e.to_status.as_str()).collect();
@@ -169,40 +221,58 @@ fn prescriptions_and_orders_with_timeline_outbox_and_audit() {
             "remade"
         ]
     );
-    assert!(timeline.iter().all(|e| e.actor == "optom@demo.ils.local"));
+    assert_eq!(timeline[0].action, TimelineAction::Create);
     assert_eq!(timeline[6].note.as_deref(), Some("Wrong fitting height"));
-    let delivered = store
+    let lab = store.sign_in(LAB).expect("lab").id;
+    assert_eq!(timeline[2].actor, Some(lab), "the lab produced it");
+    store.sign_in(ECP).expect("ecp");
+    let drafts = store
         .orders(OrderFilter {
             status: Some(OrderStatus::Draft),
             ..OrderFilter::default()
         })
         .expect("list");
-    assert_eq!(delivered.len(), 1, "only the remake is in draft");
+    assert_eq!(drafts.len(), 1, "only the remake is in draft");
 
     // Another patient's prescription cannot be ordered for this patient.
-    let q = store
-        .add_patient(&patient("P-2"), today())
-        .expect("patient");
+    let q = store.add_patient(&patient("P-2")).expect("patient");
     let err = store
-        .create_order(&order(&q.to_string(), &r.to_string()), today())
+        .create_order(&order(&q.id.to_string(), &r.id.to_string()))
         .expect_err("wrong patient");
-    assert!(err.to_string().contains("another patient"), "{err}");
+    assert_eq!(err.code(), "order.prescription_of_other_patient");
+
+    // A prescription with open orders is not withdrawn; then the order is cancelled and it is.
+    assert_eq!(
+        store
+            .set_prescription_status(r.id, RxStatus::Cancelled)
+            .expect_err("open orders")
+            .code(),
+        "rx.has_open_orders"
+    );
+    store
+        .transition_order(remake.id, OrderAction::Cancel, Some("Patient moved away"))
+        .expect("cancelled");
+    store
+        .set_prescription_status(r.id, RxStatus::EnteredInError)
+        .expect("withdrawn");
 
     // Every mutation has its change...
     let changes = store.pending_changes().expect("outbox");
     let by_entity = |e: &str| changes.iter().filter(|c| c.entity == e).count();
     assert_eq!(by_entity("patient"), 2);
-    assert_eq!(by_entity("prescription"), 1);
+    assert_eq!(by_entity("prescription"), 2, "the creation and the status");
     assert_eq!(
         by_entity("order"),
-        2 + 6,
-        "two creations and six transitions"
+        2 + 7,
+        "two creations and seven transitions"
     );
+    assert_eq!(by_entity("order_event"), 2 + 7);
     assert!(changes.windows(2).all(|w| w[0].hlc < w[1].hlc));
 
     // ... and its audit row, as do the reads of the patient's record.
+    store.sign_in(ADMIN).expect("admin reads the audit log");
     let audit = store
-        .audit_entries(Some(&r.to_string()), 100)
+        .audit_entries(Some(&r.id.to_string()), 100)
         .expect("audit");
     let actions: Vec<&str> = audit.iter().rev().map(|a| a.action.as_str()).collect();
     assert_eq!(
@@ -210,87 +280,127 @@ fn prescriptions_and_orders_with_timeline_outbox_and_audit() {
         [
             "prescription.create",
             "prescription.read",
-            "prescription.export_fhir"
+            "prescription.export_fhir",
+            "prescription.status"
         ]
     );
     let everything = store.audit_entries(None, 1000).expect("audit");
-    assert!(everything.iter().all(|a| a.actor == "optom@demo.ils.local"));
     assert_eq!(
         everything
             .iter()
             .filter(|a| a.action == "order.transition")
             .count(),
-        6
+        7
+    );
+    store.sign_in(ECP).expect("ecp");
+    assert_eq!(
+        store.audit_entries(None, 10).expect_err("ecp").code(),
+        "auth.forbidden",
+        "the audit log is for administrators"
     );
 }
 
 #[test]
-fn patient_reads_and_searches_are_audited() {
+fn patients_are_updated_soft_deleted_and_every_read_and_search_is_audited_without_names() {
     let dir = tempfile::tempdir().expect("dir");
-    let mut store = open(&dir);
-    let a = store
-        .add_patient(&patient("P-1"), today())
-        .expect("patient");
+    let mut store = open_as_ecp(&dir.path().join("ils.db"));
+    let a = store.add_patient(&patient("P-1")).expect("patient");
     let mut b = patient("P-2");
     b.last_name = "Ó'Brien_%".into();
-    store.add_patient(&b, today()).expect("patient");
+    let b = store.add_patient(&b).expect("patient");
     assert_eq!(
         store
-            .search_patients(Some("hop"), 10, 0)
+            .search_patients(&name("hop"), 10, 0)
             .expect("search")
             .len(),
         1
     );
     assert_eq!(
         store
-            .search_patients(Some("Ó'B"), 10, 0)
+            .search_patients(&name("ó'b"), 10, 0)
             .expect("search")
             .len(),
-        1
+        1,
+        "any case, beyond ASCII"
     );
     assert_eq!(
         store
-            .search_patients(Some("%"), 10, 0)
+            .search_patients(&name("%"), 10, 0)
             .expect("search")
             .len(),
         0,
         "LIKE wildcards in a query are literal"
     );
+    let by_number = PatientQuery {
+        customer_number: Some("P-2".into()),
+        ..PatientQuery::default()
+    };
+    assert_eq!(
+        store.search_patients(&by_number, 10, 0).expect("search")[0].id,
+        b.id
+    );
     assert_eq!(
         store
-            .search_patients(Some("p-2"), 10, 0)
-            .expect("search")
+            .search_patients(&name(&"x".repeat(101)), 10, 0)
+            .expect_err("too long")
+            .code(),
+        "patient.search_invalid",
+        "the same rule and code as ILS Central"
+    );
+    let changes: PatientChanges =
+        serde_json::from_str(r#"{"first_name": "Amazing Grace", "phone": "+44 20 7946 0000"}"#)
+            .expect("json");
+    let updated = store.update_patient(a.id, &changes).expect("updated");
+    assert_eq!(updated.data.first_name, "Amazing Grace");
+    store.delete_patient(a.id).expect("deleted");
+    assert_eq!(
+        store.patient(a.id).expect_err("gone").code(),
+        "patient.not_found"
+    );
+    assert_eq!(
+        store
+            .search_patients(&PatientQuery::default(), 10, 0)
+            .expect("all")
             .len(),
         1
     );
-    store.sign_in(actor("reception@demo.ils.local"));
-    store.patient(a).expect("read");
-    let audit = store
-        .audit_entries(Some(&a.to_string()), 10)
-        .expect("audit");
-    assert_eq!(audit[0].action, "patient.read");
-    assert_eq!(audit[0].actor, "reception@demo.ils.local");
-    let searches = store
-        .audit_entries(None, 100)
-        .expect("audit")
-        .into_iter()
+    store.sign_in(ADMIN).expect("admin");
+    let audit = store.audit_entries(None, 100).expect("audit");
+    let searches: Vec<_> = audit
+        .iter()
         .filter(|e| e.action == "patient.search")
-        .count();
-    assert_eq!(searches, 4);
-    let missing = store
-        .patient(ils_core::PatientId::new())
-        .expect_err("no such patient");
-    assert!(matches!(missing, StoreError::NotFound { .. }));
+        .collect();
+    assert_eq!(searches.len(), 5, "the refused search is not one");
+    for entry in &audit {
+        let detail = entry
+            .detail
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        for name in ["Hopper", "hop", "Brien", "Grace"] {
+            assert!(
+                !detail.contains(name),
+                "{} names a patient: {detail}",
+                entry.action
+            );
+        }
+    }
+    let update = audit
+        .iter()
+        .find(|e| e.action == "patient.update")
+        .expect("update audited");
+    assert_eq!(
+        update.detail,
+        Some(serde_json::json!({"fields": ["first_name", "phone"]}))
+    );
 }
 
 #[test]
 fn the_audit_log_is_append_only() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
-    let mut store = open(&dir);
-    store
-        .add_patient(&patient("P-1"), today())
-        .expect("patient");
+    let mut store = open_as_ecp(&path);
+    store.add_patient(&patient("P-1")).expect("patient");
     drop(store);
     let raw = rusqlite::Connection::open(&path).expect("raw");
     for sql in [
@@ -304,8 +414,7 @@ fn the_audit_log_is_append_only() {
 
 /// The schema as SQLite describes it, for comparing databases.
 fn schema(path: &std::path::Path) -> Vec<(String, String)> {
-    let store = Store::open(path, 1).expect("opens");
-    drop(store);
+    drop(Store::open(path).expect("opens"));
     let raw = rusqlite::Connection::open(path).expect("raw");
     let mut stmt = raw
         .prepare(
@@ -319,6 +428,30 @@ fn schema(path: &std::path::Path) -> Vec<(String, String)> {
         .expect("rows")
 }
 
+/// What a build that knew only the first `version` migrations wrote: a patient, as that build
+/// wrote it (schemas 1 and 2 named the user by free text and had no practice).
+fn write_as_old_build(path: &std::path::Path, version: usize) {
+    drop(Store::open_at(path, &MIGRATIONS[..version]).expect("old build"));
+    let raw = rusqlite::Connection::open(path).expect("raw");
+    raw.execute_batch(
+        "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, created_at, updated_at)
+         VALUES ('0193a5b0-0000-7000-8000-000000000001', 'P-OLD', 'Zoë', 'Ødegård', '1956-12-09', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+         INSERT INTO outbox (change_id, entity, entity_id, operation, row_json, hlc, created_at)
+         VALUES ('0193a5b0-0000-7000-8000-0000000000aa', 'patient', '0193a5b0-0000-7000-8000-000000000001', 'upsert', '{}', '019b76daa800-00000000-0000000000000002', '2026-01-01T00:00:00Z');",
+    )
+    .expect("old rows");
+    if version >= 2 {
+        raw.execute_batch(
+            "INSERT INTO documents (id, source, title, format, sha256, byte_size, text, model, ingested_by, created_at, updated_at)
+             VALUES ('0193a5b0-0000-7000-8000-0000000000dd', '/kb/care.md', 'Care', 'markdown', 'ab', 42,
+                     'Never store lenses in tap water.', 'm@1', 'old@demo', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO chunks (document_id, ordinal, heading, text, byte_start, byte_end, embedding)
+             VALUES ('0193a5b0-0000-7000-8000-0000000000dd', 0, 'Care', 'Never store lenses in tap water.', 0, 32, zeroblob(1536));",
+        )
+        .expect("old document");
+    }
+}
+
 #[test]
 fn every_earlier_schema_migrates_to_the_latest_keeping_its_data() {
     let dir = tempfile::tempdir().expect("dir");
@@ -326,42 +459,38 @@ fn every_earlier_schema_migrates_to_the_latest_keeping_its_data() {
     let expected = schema(&fresh);
     for version in 1..MIGRATIONS.len() {
         let path = dir.path().join(format!("v{version}.db"));
-        {
-            // What a build that knew only the first `version` migrations wrote.
-            let mut old = Store::open_at(&path, 2, &MIGRATIONS[..version]).expect("old build");
-            assert_eq!(old.schema_version().expect("version") as usize, version);
-            old.sign_in(actor("old@demo.ils.local"));
-            if version >= 2 {
-                old.add_patient(&patient("P-OLD"), today())
-                    .expect("patient");
-            } else {
-                // Schema 1 had patients and the outbox only: write them as that build did.
-                let raw = rusqlite::Connection::open(&path).expect("raw");
-                raw.execute_batch(
-                    "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, created_at, updated_at)
-                     VALUES ('0193a5b0-0000-7000-8000-000000000001', 'P-OLD', 'Grace', 'Hopper', '1956-12-09', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
-                     INSERT INTO outbox (change_id, entity, entity_id, operation, row_json, hlc, created_at)
-                     VALUES ('0193a5b0-0000-7000-8000-0000000000aa', 'patient', '0193a5b0-0000-7000-8000-000000000001', 'upsert', '{}', '019b76daa800-00000000-0000000000000002', '2026-01-01T00:00:00Z');",
-                )
-                .expect("old rows");
-            }
-        }
-        let mut store = Store::open(&path, 2).expect("migrates");
+        write_as_old_build(&path, version);
+        let mut store = open_as_ecp(&path);
         assert_eq!(
             store.schema_version().expect("version") as usize,
             MIGRATIONS.len()
         );
-        store.sign_in(actor("new@demo.ils.local"));
-        let found = store.search_patients(Some("P-OLD"), 10, 0).expect("search");
+        let found = store.search_patients(&name("ødeg"), 10, 0).expect("search");
         assert_eq!(
             found.len(),
             1,
-            "from schema {version}: the patient survived"
+            "from schema {version}: the patient survived, with a Unicode name key"
         );
-        assert_eq!(store.pending_changes().expect("outbox").len(), 1);
+        let legacy = count(&path, "outbox_v1");
+        assert_eq!(
+            legacy, 1,
+            "from schema {version}: the old change is kept aside"
+        );
         store
-            .add_prescription(found[0].id, &rx(), today())
+            .add_prescription(found[0].id, &rx(), Source::Form)
             .expect("the new tables work");
+        if version >= 2 {
+            // The chunk's text now comes from its document, and the index still finds it.
+            let raw = rusqlite::Connection::open(&path).expect("raw");
+            let hit: i64 = raw
+                .query_row(
+                    "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH 'tap'",
+                    [],
+                    |r| r.get(0),
+                )
+                .expect("indexed");
+            assert!(hit > 0);
+        }
         drop(store);
         assert_eq!(
             schema(&path),
@@ -375,49 +504,52 @@ fn every_earlier_schema_migrates_to_the_latest_keeping_its_data() {
 fn no_write_commits_without_its_outbox_change() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("ils.db");
-    let mut store = open(&dir);
-    let p = store
-        .add_patient(&patient("P-1"), today())
-        .expect("patient");
-    let r = store.add_prescription(p, &rx(), today()).expect("rx");
+    let mut store = open_as_ecp(&path);
+    let p = store.add_patient(&patient("P-1")).expect("patient");
+    let r = store
+        .add_prescription(p.id, &rx(), Source::Form)
+        .expect("rx");
     let o = store
-        .create_order(&order(&p.to_string(), &r.to_string()), today())
+        .create_order(&order(&p.id.to_string(), &r.id.to_string()))
         .expect("order");
-    let before: Vec<i64> = [
+    // A patient and a prescription without orders, to delete and to withdraw.
+    let lone = store.add_patient(&patient("P-9")).expect("patient");
+    let r2 = store
+        .add_prescription(p.id, &rx(), Source::Form)
+        .expect("rx");
+    let tables = [
         "patients",
         "prescriptions",
         "orders",
         "order_events",
         "audit_log",
-    ]
-    .iter()
-    .map(|t| count(&path, t))
-    .collect();
+    ];
+    let before: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
     common::fail_outbox_writes(&path);
     let failures = [
-        store.add_patient(&patient("P-2"), today()).map(|_| ()),
-        store.add_prescription(p, &rx(), today()).map(|_| ()),
+        store.add_patient(&patient("P-2")).map(|_| ()),
         store
-            .create_order(&order(&p.to_string(), &r.to_string()), today())
+            .add_prescription(p.id, &rx(), Source::Form)
             .map(|_| ()),
         store
-            .transition_order(o.id, OrderAction::Submit, None, today())
+            .create_order(&order(&p.id.to_string(), &r.id.to_string()))
+            .map(|_| ()),
+        store
+            .transition_order(o.id, OrderAction::Submit, None)
+            .map(|_| ()),
+        store
+            .update_patient(p.id, &PatientChanges::default())
+            .map(|_| ()),
+        store.delete_patient(lone.id).map(|_| ()),
+        store
+            .set_prescription_status(r2.id, RxStatus::Cancelled)
             .map(|_| ()),
     ];
     for f in failures {
         let err = f.expect_err("the outbox write fails");
         assert!(err.to_string().contains(common::INJECTED), "{err}");
     }
-    let after: Vec<i64> = [
-        "patients",
-        "prescriptions",
-        "orders",
-        "order_events",
-        "audit_log",
-    ]
-    .iter()
-    .map(|t| count(&path, t))
-    .collect();
+    let after: Vec<i64> = tables.iter().map(|t| count(&path, t)).collect();
     assert_eq!(
         before, after,
         "neither the records nor their audit rows were written"

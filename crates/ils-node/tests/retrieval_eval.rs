@@ -6,12 +6,14 @@
 //! question. Hybrid must rank better than both (higher MRR) and find at least as much in its
 //! top 5 (recall@5).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use ils_ai::embed::Embedder;
+use ils_node::Store;
 use ils_node::kb::{self, SearchMode, SearchOptions};
-use ils_node::{Actor, Store};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -49,8 +51,8 @@ fn hybrid_search_beats_vector_and_keyword_alone() {
     )
     .expect("model");
     let dir = tempfile::tempdir().expect("dir");
-    let mut store = Store::open(&dir.path().join("ils.db"), 1).expect("opens");
-    store.sign_in(Actor::new("eval").expect("actor"));
+    let mut store: Store = common::open(&dir.path().join("ils.db"));
+    store.sign_in(common::ADMIN).expect("signs in");
     let mut docs: Vec<&str> = set.question.iter().map(|q| q.doc.as_str()).collect();
     docs.sort_unstable();
     docs.dedup();

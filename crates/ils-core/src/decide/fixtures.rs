@@ -19,7 +19,7 @@ pub fn ctx(actor: &Actor) -> Ctx<'_> {
     Ctx {
         actor,
         today: NaiveDate::from_ymd_opt(2026, 12, 1).unwrap_or_default(),
-        now: DateTime::<Utc>::from_timestamp(1_764_590_400, 0).unwrap_or_default(),
+        now: DateTime::<Utc>::from_timestamp(1_796_126_400, 0).unwrap_or_default(),
     }
 }
 

@@ -111,7 +111,8 @@ pub fn read(ctx: &Ctx<'_>, patient: Option<&PatientRecord>) -> Result<AuditEvent
 }
 
 /// A search for patients; every filter is optional, and none lists them all.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PatientQuery {
     /// The start of the first or last name, any case.
     pub name_prefix: Option<String>,

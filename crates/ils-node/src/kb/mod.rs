@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ils_ai::chunk::{ChunkOptions, chunk};
 use ils_ai::embed::{EmbedError, Embedder};
+use ils_core::decide::documents::{self as decide, DocumentInput};
+use ils_core::record::{DocumentFormat, DocumentRecord};
+use ils_core::{DocumentId, DomainError, Resource};
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -47,6 +50,11 @@ pub enum KbError {
     NotFound(String),
     #[error("{message}")]
     BadQuery { message: String },
+    #[error("{source_name}: the knowledge base cannot take it: {message}")]
+    Refused {
+        source_name: String,
+        message: String,
+    },
     #[error(transparent)]
     Embed(#[from] EmbedError),
     #[error(transparent)]
@@ -56,6 +64,50 @@ pub enum KbError {
 impl From<rusqlite::Error> for KbError {
     fn from(e: rusqlite::Error) -> Self {
         KbError::Store(StoreError::Sqlite(e))
+    }
+}
+
+impl From<DomainError> for KbError {
+    fn from(e: DomainError) -> Self {
+        KbError::Store(StoreError::Domain(e))
+    }
+}
+
+impl KbError {
+    /// The stable code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            KbError::Unsupported { .. } => "kb.unsupported_file",
+            KbError::Unreadable { .. } | KbError::Refused { .. } => "kb.unreadable_file",
+            KbError::Io { .. } => "file.unreadable",
+            KbError::Cancelled { .. } => "kb.cancelled",
+            KbError::NotFound(_) => Resource::Document.not_found_code(),
+            KbError::BadQuery { .. } => "kb.bad_query",
+            KbError::Embed(_) => "model.unavailable",
+            KbError::Store(e) => e.code(),
+        }
+    }
+
+    /// Whether the person using ILS can fix it (a file, a query, a permission).
+    pub fn is_user_error(&self) -> bool {
+        match self {
+            KbError::Embed(e) => {
+                matches!(e, EmbedError::Missing { .. } | EmbedError::Corrupt { .. })
+            }
+            KbError::Store(e) => e.is_user_error(),
+            _ => true,
+        }
+    }
+
+    /// Whether this refusal concerns one file only (the others of an ingest go on).
+    pub fn is_file_refusal(&self) -> bool {
+        matches!(
+            self,
+            KbError::Unsupported { .. }
+                | KbError::Unreadable { .. }
+                | KbError::Refused { .. }
+                | KbError::Io { .. }
+        )
     }
 }
 
@@ -130,6 +182,49 @@ pub fn ingest_file(
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<Ingested, KbError> {
+    let prepared = prepare_file(path)?;
+    ingest_text(
+        store,
+        embedder,
+        &prepared.source,
+        &prepared.bytes,
+        &prepared.extracted,
+        progress,
+        cancel,
+    )
+}
+
+fn format_of(format: Format) -> DocumentFormat {
+    match format {
+        Format::Text => DocumentFormat::Text,
+        Format::Markdown => DocumentFormat::Markdown,
+        Format::Pdf => DocumentFormat::Pdf,
+    }
+}
+
+/// The stored document of `source`, if any.
+fn by_source(store: &Store, source: &str) -> Result<Option<DocumentRecord>, KbError> {
+    Ok(store
+        .conn()
+        .query_row(
+            &format!("SELECT {RECORD_COLUMNS} FROM documents d WHERE d.source = ?1"),
+            [source],
+            record_row,
+        )
+        .optional()?)
+}
+
+/// A file read and its text extracted, ready to be embedded.
+#[derive(Debug)]
+pub struct Prepared {
+    pub source: String,
+    pub bytes: Vec<u8>,
+    pub extracted: Extracted,
+}
+
+/// Reads a file and extracts its text, refusing what the knowledge base cannot take (too big,
+/// empty, binary, not UTF-8, a PDF without text, another kind of file).
+pub fn prepare_file(path: &Path) -> Result<Prepared, KbError> {
     let source = source_name(path);
     let meta = std::fs::metadata(path).map_err(|e| KbError::Io {
         path: path.to_owned(),
@@ -151,12 +246,55 @@ pub fn ingest_file(
         source: e,
     })?;
     let extracted = extract(path, &bytes)?;
-    ingest_text(
-        store, embedder, &source, &bytes, &extracted, progress, cancel,
-    )
+    Ok(Prepared {
+        source,
+        bytes,
+        extracted,
+    })
 }
 
-/// Ingests extracted text under `source` (the part of `ingest_file` after reading the file).
+impl Prepared {
+    /// Ingests the prepared file, taking the store (through `store`) only to check and then to
+    /// write: the embedding runs without it.
+    pub fn ingest<S: std::ops::DerefMut<Target = Store>>(
+        &self,
+        store: impl Fn() -> S,
+        embedder: &Embedder,
+        progress: &mut dyn FnMut(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Ingested, KbError> {
+        let sha = hex(&Sha256::digest(&self.bytes));
+        let model = model_tag(embedder);
+        if let Some(unchanged) = unchanged(&store(), &self.source, &sha, &model)? {
+            progress(&Progress::Finished {
+                source: self.source.clone(),
+                outcome: Outcome::Unchanged,
+            });
+            return Ok(unchanged);
+        }
+        let (chunks, vectors) =
+            embed_text(embedder, &self.source, &self.extracted, progress, cancel)?;
+        let written = write_document(
+            &mut store(),
+            &Embedded {
+                source: &self.source,
+                sha256: &sha,
+                byte_size: self.bytes.len(),
+                doc: &self.extracted,
+                chunks: &chunks,
+                vectors: &vectors,
+                model: &model,
+            },
+        )?;
+        progress(&Progress::Finished {
+            source: self.source.clone(),
+            outcome: written.outcome,
+        });
+        Ok(written)
+    }
+}
+
+/// Ingests extracted text under `source` into a store the caller holds.
 pub fn ingest_text(
     store: &mut Store,
     embedder: &Embedder,
@@ -166,39 +304,51 @@ pub fn ingest_text(
     progress: &mut dyn FnMut(&Progress),
     cancel: &AtomicBool,
 ) -> Result<Ingested, KbError> {
-    // Nobody signed in: refused before anything else, even an unchanged file.
-    store.actor()?;
-    let sha = hex(&Sha256::digest(original));
-    let model = model_tag(embedder);
-    let existing: Option<(String, String, String)> = store
-        .conn()
-        .query_row(
-            "SELECT id, sha256, model FROM documents WHERE source = ?1",
-            [source],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    if let Some((id, old_sha, old_model)) = &existing
-        && *old_sha == sha
-        && *old_model == model
-    {
-        let chunks: i64 = store.conn().query_row(
-            "SELECT count(*) FROM chunks WHERE document_id = ?1",
-            [id],
-            |r| r.get(0),
-        )?;
-        progress(&Progress::Finished {
+    let cell = std::cell::RefCell::new(store);
+    let prepared = Prepared {
+        source: source.to_owned(),
+        bytes: original.to_vec(),
+        extracted: doc.clone(),
+    };
+    prepared.ingest(
+        || std::cell::RefMut::map(cell.borrow_mut(), |s| &mut **s),
+        embedder,
+        progress,
+        cancel,
+    )
+}
+
+/// The unchanged document, when `source` already holds this content embedded by this model.
+/// Asks first whether the signed-in user may manage documents: refused before anything else,
+/// even for an unchanged file.
+fn unchanged(
+    store: &Store,
+    source: &str,
+    sha: &str,
+    model: &str,
+) -> Result<Option<Ingested>, KbError> {
+    decide::authorize_manage(store.actor()?)?;
+    let existing = by_source(store, source)?;
+    Ok(existing
+        .filter(|e| decide::is_unchanged(Some(e), sha, model))
+        .map(|e| Ingested {
+            document_id: e.id.to_string(),
             source: source.to_owned(),
+            title: e.title,
+            chunks: e.chunks as usize,
             outcome: Outcome::Unchanged,
-        });
-        return Ok(Ingested {
-            document_id: id.clone(),
-            source: source.to_owned(),
-            title: doc.title.clone(),
-            chunks: usize::try_from(chunks).unwrap_or(0),
-            outcome: Outcome::Unchanged,
-        });
-    }
+        }))
+}
+
+/// Splits the text into chunks and embeds them, batch by batch, checking `cancel` between
+/// batches.
+fn embed_text(
+    embedder: &Embedder,
+    source: &str,
+    doc: &Extracted,
+    progress: &mut dyn FnMut(&Progress),
+    cancel: &AtomicBool,
+) -> Result<(Vec<ils_ai::chunk::Chunk>, Vec<Vec<f32>>), KbError> {
     let chunks = chunk(&doc.text, ChunkOptions::default());
     progress(&Progress::Started {
         source: source.to_owned(),
@@ -225,32 +375,12 @@ pub fn ingest_text(
             !cancel.load(Ordering::Relaxed)
         })?
         .ok_or_else(cancelled)?;
-    let existing_id = existing.map(|(id, _, _)| id);
-    let written = write_document(
-        store,
-        &Embedded {
-            existing_id,
-            source,
-            sha256: &sha,
-            byte_size: original.len(),
-            doc,
-            chunks: &chunks,
-            vectors: &vectors,
-            model: &model,
-        },
-    )?;
-    progress(&Progress::Finished {
-        source: source.to_owned(),
-        outcome: written.outcome,
-    });
-    Ok(written)
+    Ok((chunks, vectors))
 }
 
 /// A document ready to be written: its text split and every chunk embedded.
 #[derive(Debug)]
 pub struct Embedded<'a> {
-    /// The id of the version it replaces, if any.
-    pub existing_id: Option<String>,
     pub source: &'a str,
     pub sha256: &'a str,
     pub byte_size: usize,
@@ -260,100 +390,100 @@ pub struct Embedded<'a> {
     pub model: &'a str,
 }
 
-/// Writes a document with its chunks, vectors, outbox change and audit row in one transaction
-/// (what `ingest_text` does once everything is embedded; benchmarks call it directly).
+/// Writes a document with its chunks, vectors, full-text entries, change and audit row in one
+/// transaction, replacing the previous version of the same source (what `ingest_text` does
+/// once everything is embedded; benchmarks call it directly). The text is stored once, in the
+/// document's row; chunks keep their byte ranges into it.
 pub fn write_document(store: &mut Store, e: &Embedded<'_>) -> Result<Ingested, KbError> {
     if e.chunks.len() != e.vectors.len() {
         return Err(KbError::BadQuery {
             message: format!("{} chunks but {} vectors", e.chunks.len(), e.vectors.len()),
         });
     }
-    let (source, doc, chunks, vectors, model, sha) =
-        (e.source, e.doc, e.chunks, e.vectors, e.model, e.sha256);
-    let id = e
-        .existing_id
-        .clone()
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let outcome = if e.existing_id.is_some() {
+    let existing = by_source(store, e.source)?;
+    let outcome = if existing.is_some() {
         Outcome::Replaced
     } else {
         Outcome::Added
     };
-    let now = now_text();
-    let mut w = store.begin_write()?;
-    // Replacing: the old chunks go (their FTS rows and vectors with them, by trigger).
+    let w = store.begin_write()?;
+    let plan = decide::ingest(
+        &w.ctx(),
+        existing.as_ref(),
+        DocumentInput {
+            source: e.source.to_owned(),
+            title: e.doc.title.clone(),
+            format: format_of(e.doc.format),
+            sha256: e.sha256.to_owned(),
+            byte_size: e.byte_size as u64,
+            model: e.model.to_owned(),
+            chunks: u32::try_from(e.chunks.len()).unwrap_or(u32::MAX),
+        },
+    )
+    .map_err(|err| match err {
+        DomainError::Validation(v) => KbError::Refused {
+            source_name: e.source.to_owned(),
+            message: v.to_string(),
+        },
+        other => other.into(),
+    })?;
+    let d = &plan.record;
+    let id = d.id.to_string();
+    // Replacing: the old chunks go (their full-text entries and vectors with them, by trigger).
     w.execute("DELETE FROM chunks WHERE document_id = ?1", [&id])?;
     w.execute(
         "INSERT INTO documents (id, source, title, format, sha256, byte_size, text, model, ingested_by, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
              sha256 = excluded.sha256, byte_size = excluded.byte_size, text = excluded.text,
              model = excluded.model, ingested_by = excluded.ingested_by, updated_at = excluded.updated_at",
         params![
             id,
-            source,
-            doc.title,
-            doc.format.as_str(),
-            sha,
-            e.byte_size as i64,
-            doc.text,
-            model,
-            w.actor.as_str(),
-            now
+            d.source,
+            d.title,
+            d.format.as_str(),
+            d.sha256,
+            d.byte_size as i64,
+            e.doc.text,
+            d.model,
+            w.actor.user_id.to_string(),
+            now_text(d.created_at),
+            now_text(d.updated_at)
         ],
     )?;
-    let mut chunk_rows = Vec::with_capacity(chunks.len());
     {
         let mut insert_chunk = w.prepare_cached(
-            "INSERT INTO chunks (document_id, ordinal, heading, text, byte_start, byte_end, embedding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO chunks (document_id, ordinal, heading, byte_start, byte_end, embedding)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut insert_text =
+            w.prepare_cached("INSERT INTO chunks_fts (rowid, heading, text) VALUES (?1, ?2, ?3)")?;
         let mut insert_vector = w.prepare_cached(
             "INSERT INTO chunk_vectors (chunk_id, embedding) VALUES (?1, vec_bit(?2))",
         )?;
-        for (c, v) in chunks.iter().zip(vectors) {
+        for (c, v) in e.chunks.iter().zip(e.vectors) {
             let heading = c.headings.join(" > ");
             insert_chunk.execute(params![
                 id,
                 c.ordinal as i64,
                 heading,
-                c.text,
                 c.start as i64,
                 c.end as i64,
                 embedding_to_blob(v)
             ])?;
             let chunk_id = w.last_insert_rowid();
+            insert_text.execute(params![chunk_id, heading, c.text])?;
             insert_vector.execute(params![chunk_id, quantize_binary(v)])?;
-            chunk_rows.push(serde_json::json!({
-                "ordinal": c.ordinal,
-                "heading": heading,
-                "byte_start": c.start,
-                "byte_end": c.end,
-            }));
         }
     }
-    // Sync carries the document with its text, chunk positions and the model that embedded
-    // it; a device with the same model re-derives identical chunks and vectors.
-    let row = serde_json::json!({
-        "id": id, "source": source, "title": doc.title, "format": doc.format,
-        "sha256": sha, "model": model, "text": doc.text, "chunks": chunk_rows,
-    });
-    w.change("kb_document", &id, "upsert", &row)?;
-    w.audit(
-        match outcome {
-            Outcome::Replaced => "kb.document_replace",
-            _ => "kb.document_add",
-        },
-        "kb_document",
-        Some(&id),
-        Some(&serde_json::json!({ "source": source, "chunks": chunks.len() })),
-    )?;
+    w.change(plan.change.clone())?;
+    w.audit(&plan.audit)?;
     w.commit()?;
     Ok(Ingested {
         document_id: id,
-        source: source.to_owned(),
-        title: doc.title.clone(),
-        chunks: chunks.len(),
+        source: e.source.to_owned(),
+        title: plan.record.title,
+        chunks: e.chunks.len(),
         outcome,
     })
 }
@@ -388,23 +518,48 @@ pub fn files_to_ingest(path: &Path) -> Result<Vec<PathBuf>, KbError> {
 
 /// Removes a document (by id or source path) with its chunks and vectors.
 pub fn delete_document(store: &mut Store, id_or_source: &str) -> Result<Document, KbError> {
+    decide::authorize_manage(store.actor()?)?;
     let doc = find_document(store, id_or_source)?;
-    let mut w = store.begin_write()?;
+    let record = by_source(store, &doc.source)?;
+    let w = store.begin_write()?;
+    let plan = decide::delete(&w.ctx(), record.as_ref())?;
     w.execute("DELETE FROM documents WHERE id = ?1", [&doc.id])?;
-    w.change(
-        "kb_document",
-        &doc.id,
-        "delete",
-        &serde_json::json!({ "id": doc.id, "source": doc.source }),
-    )?;
-    w.audit(
-        "kb.document_delete",
-        "kb_document",
-        Some(&doc.id),
-        Some(&serde_json::json!({ "source": doc.source })),
-    )?;
+    w.change(plan.change.clone())?;
+    w.audit(&plan.audit)?;
     w.commit()?;
     Ok(doc)
+}
+
+const RECORD_COLUMNS: &str = "d.id, d.source, d.title, d.format, d.sha256, d.byte_size, d.model, \
+     (SELECT count(*) FROM chunks c WHERE c.document_id = d.id), d.ingested_by, d.created_at, d.updated_at";
+
+fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
+    use crate::store::{bad_column, parse_time};
+    let id: String = r.get(0)?;
+    let format: String = r.get(3)?;
+    let size: i64 = r.get(5)?;
+    let chunks: i64 = r.get(7)?;
+    let by: String = r.get(8)?;
+    let created: String = r.get(9)?;
+    let updated: String = r.get(10)?;
+    Ok(DocumentRecord {
+        id: id
+            .parse::<DocumentId>()
+            .map_err(|e| bad_column(0, Box::new(e)))?,
+        source: r.get(1)?,
+        title: r.get(2)?,
+        format: DocumentFormat::parse(&format)
+            .ok_or_else(|| bad_column(3, format!("unknown format {format:?}").into()))?,
+        sha256: r.get(4)?,
+        byte_size: u64::try_from(size).unwrap_or(0),
+        model: r.get(6)?,
+        chunks: u32::try_from(chunks).unwrap_or(0),
+        ingested_by: by.parse().ok(),
+        created_at: parse_time(&created)
+            .ok_or_else(|| bad_column(9, format!("bad time {created:?}").into()))?,
+        updated_at: parse_time(&updated)
+            .ok_or_else(|| bad_column(10, format!("bad time {updated:?}").into()))?,
+    })
 }
 
 const DOCUMENT_COLUMNS: &str = "d.id, d.source, d.title, d.format, d.byte_size, \
@@ -439,6 +594,7 @@ pub fn find_document(store: &Store, id_or_source: &str) -> Result<Document, KbEr
 }
 
 pub fn documents(store: &Store) -> Result<Vec<Document>, KbError> {
+    decide::authorize_search(store.actor()?)?;
     let mut stmt = store.conn().prepare(&format!(
         "SELECT {DOCUMENT_COLUMNS} FROM documents d ORDER BY d.title, d.source"
     ))?;

@@ -380,6 +380,7 @@ pub fn search(
     text: &str,
     opts: SearchOptions,
 ) -> Result<Vec<Hit>, KbError> {
+    ils_core::decide::documents::authorize_search(store.actor()?)?;
     check_query(text, &opts)?;
     let vector = match opts.mode {
         SearchMode::Keyword => None,
@@ -403,6 +404,7 @@ pub fn search_with_vector(
     vector: Option<&[f32]>,
     opts: SearchOptions,
 ) -> Result<Vec<Hit>, KbError> {
+    ils_core::decide::documents::authorize_search(store.actor()?)?;
     check_query(text, &opts)?;
     // Each list is deeper than the result so fusion can lift what both lists rank well.
     let depth = (opts.limit * 4).max(40);
@@ -446,7 +448,10 @@ pub fn search_with_vector(
         }
     };
     let mut stmt = store.conn().prepare_cached(
-        "SELECT c.document_id, d.source, d.title, c.heading, c.text, c.ordinal, c.byte_start, c.byte_end
+        // A chunk's text is its document's between the chunk's byte offsets.
+        "SELECT c.document_id, d.source, d.title, c.heading,
+                CAST(substr(CAST(d.text AS BLOB), c.byte_start + 1, c.byte_end - c.byte_start) AS TEXT),
+                c.ordinal, c.byte_start, c.byte_end
          FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1",
     )?;
     let mut hits = Vec::with_capacity(ranked.len());

@@ -6,7 +6,9 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now_text};
+use ils_core::audit::{AuditAction, AuditEvent, resource};
 use ils_core::validation::ValidationErrors;
+use ils_core::{DomainError, Resource};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,13 +47,14 @@ pub struct Message {
     pub latency_ms: Option<i64>,
 }
 
-fn check_text(field: &str, value: &str, max: usize) -> Result<(), ValidationErrors> {
+fn check_text(field: &str, value: &str, max: usize) -> Result<(), StoreError> {
     if value.trim().is_empty() || value.chars().count() > max {
-        return Err(ValidationErrors::single(
+        return Err(DomainError::from(ValidationErrors::single(
             field,
             "conversation.text_invalid",
             format!("The {field} must be 1 to {max} characters"),
-        ));
+        ))
+        .into());
     }
     Ok(())
 }
@@ -63,15 +66,19 @@ impl Store {
         let c = Conversation {
             id: uuid::Uuid::now_v7().to_string(),
             title: title.trim().to_owned(),
-            created_by: w.actor.as_str().to_owned(),
-            created_at: now_text(),
+            created_by: w.actor.user_id.to_string(),
+            created_at: now_text(w.now),
         };
         w.execute(
             "INSERT INTO conversations (id, title, created_by, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?4)",
             params![c.id, c.title, c.created_by, c.created_at],
         )?;
-        w.audit("conversation.create", "conversation", Some(&c.id), None)?;
+        w.audit(&AuditEvent::new(
+            AuditAction::ConversationCreate,
+            resource::CONVERSATION,
+            &c.id,
+        ))?;
         w.commit()?;
         Ok(c)
     }
@@ -87,12 +94,9 @@ impl Store {
             )
             .optional()?;
         if exists.is_none() {
-            return Err(StoreError::NotFound {
-                what: "conversation",
-                id: conversation.to_owned(),
-            });
+            return Err(DomainError::NotFound(Resource::Conversation).into());
         }
-        let now = now_text();
+        let now = now_text(w.now);
         w.execute(
             "INSERT INTO messages (id, conversation_id, role, content, citations, model, prompt_tokens, output_tokens, latency_ms, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -114,10 +118,12 @@ impl Store {
             params![conversation, now],
         )?;
         w.audit(
-            "conversation.message",
-            "conversation",
-            Some(conversation),
-            Some(&serde_json::json!({ "role": m.role })),
+            &AuditEvent::new(
+                AuditAction::ConversationMessage,
+                resource::CONVERSATION,
+                conversation,
+            )
+            .with_details(serde_json::json!({ "role": m.role })),
         )?;
         w.commit()?;
         Ok(())

@@ -1,68 +1,56 @@
-//! The local SQLite store: one file per installation, one tenant's data.
+//! The local SQLite store: one file per installation, one practice's data.
 //!
 //! Opening applies the migrations in `migrations/sqlite` in order and records the version in
 //! `PRAGMA user_version`; a file written by a newer build is refused with a clear message
 //! rather than touched. WAL journal, `synchronous = FULL`, foreign keys on, a busy timeout.
-//! Every write that sync must carry appends its change to the outbox in the same transaction,
-//! stamped by the device's hybrid logical clock.
+//!
+//! The store carries out the plans of `ils_core::decide`; it holds no business rule. Every
+//! write, and every read of a patient's record (which writes its audit row), runs in a
+//! transaction that takes SQLite's write lock when it begins (`BEGIN IMMEDIATE`), so that
+//! several processes on one file (the app, its sync client, the CLI) wait their turn instead
+//! of failing, and a transaction never reads a state another process changes before it
+//! writes. A write's record, its change for sync (stamped by the device's hybrid logical clock,
+//! whose state lives in the file and advances inside the same transaction) and its audit row
+//! commit together.
 
 mod audit;
 mod conversations;
+mod error;
 mod orders;
 mod patients;
+mod practice;
 mod prescriptions;
 mod vec;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
-use ils_core::hlc::{HlcStamp, HybridClock};
-use ils_core::validation::ValidationErrors;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use ils_core::audit::AuditEvent;
+use ils_core::change::{Change, ChangeDraft};
+use ils_core::decide::Ctx;
+use ils_core::hlc::{HlcStamp, HybridClock, MAX_DRIFT_MS};
+use ils_core::{Actor, ChangeId, DeviceId, DomainError};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 pub use audit::AuditEntry;
 pub use conversations::{Conversation, Message, MessageRole};
-pub use orders::{OrderEvent, OrderFilter, StoredOrder};
-pub use patients::StoredPatient;
-pub use prescriptions::StoredPrescription;
+pub use error::StoreError;
+pub use orders::OrderFilter;
+pub use practice::{LocalUser, NewPractice, NewUser, Practice};
 pub use vec::{EMBEDDING_BYTES, blob_to_embedding, embedding_to_blob, quantize_binary};
 
 /// The migrations, in order; the position + 1 is the schema version it brings.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../../migrations/sqlite/0002_records_kb_audit.sql"),
+    include_str!("../../../../migrations/sqlite/0003_identity_changes_clock.sql"),
 ];
 
-/// Remote stamps more than this far ahead of the local clock are refused as broken clocks.
-const MAX_CLOCK_DRIFT_MS: u64 = 24 * 3_600_000;
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error(
-        "this database was written by a newer version of ILS (schema {found}, this build knows up to {supported}); update ILS to open it"
-    )]
-    NewerSchema { found: u32, supported: u32 },
-    #[error("migration to schema {version} failed: {source}")]
-    Migration {
-        version: u32,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("{0}")]
-    Validation(#[from] ValidationErrors),
-    #[error("{message}")]
-    Conflict { code: &'static str, message: String },
-    #[error("{what} {id} was not found")]
-    NotFound { what: &'static str, id: String },
-    #[error("could not encode a record: {0}")]
-    Encoding(String),
-    #[error("nobody is signed in on this device; sign in before reading or changing records")]
-    NotSignedIn,
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-}
+/// How long a transaction waits for another process's write to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One change waiting for (or done with) sync.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -72,125 +60,96 @@ pub struct OutboxRow {
     pub entity: String,
     pub entity_id: String,
     pub operation: String,
-    pub row_json: String,
     pub hlc: HlcStamp,
+    /// The change as it travels (`docs/sync-changes.md`).
+    pub change: String,
 }
 
-/// The signed-in user, as the audit log names them (e.g. their e-mail address).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Actor(String);
+/// What time it is, for the store. Tests pass a fixed clock.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-impl Actor {
-    /// A user name of 1–200 printable characters.
-    pub fn new(name: &str) -> Result<Self, ValidationErrors> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            return Err(ValidationErrors::single(
-                "user",
-                "actor.invalid",
-                "The signed-in user must be a name of 1 to 200 printable characters",
-            ));
-        }
-        Ok(Self(name.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-#[derive(Debug)]
 pub struct Store {
     conn: Connection,
-    clock: HybridClock,
+    path: PathBuf,
+    device: DeviceId,
     actor: Option<Actor>,
+    clock: Clock,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("device", &self.device)
+            .field("actor", &self.actor)
+            .finish_non_exhaustive()
+    }
 }
 
-pub(crate) fn now_text() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+pub(crate) fn now_text(now: DateTime<Utc>) -> String {
+    now.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A stored timestamp (RFC 3339).
+pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` for the device `device`.
-    pub fn open(path: &Path, device: u64) -> Result<Self, StoreError> {
-        Self::open_at(path, device, MIGRATIONS)
-    }
-
-    /// Opens this installation's database, creating it if needed; the device id is made once,
-    /// at random, and kept in the file (`meta.device_id`).
-    pub fn open_installation(path: &Path) -> Result<Self, StoreError> {
-        let mut store = Self::open_at(path, 0, MIGRATIONS)?;
-        let device = store.device_id()?;
-        let last = store.clock.last();
-        store.clock = HybridClock::new(
-            device,
-            (last.wall_ms > 0).then_some(last),
-            MAX_CLOCK_DRIFT_MS,
-        );
-        Ok(store)
-    }
-
-    /// This installation's device id, made at random the first time it is asked for.
-    pub fn device_id(&mut self) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
-        let existing: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let id = match existing.and_then(|v| u64::from_str_radix(&v, 16).ok()) {
-            Some(id) => id,
-            None => {
-                // Never 0, so a stamp always names a real device.
-                let id = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) | 1;
-                tx.execute(
-                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [format!("{id:016x}")],
-                )?;
-                id
-            }
-        };
-        tx.commit()?;
-        Ok(id)
+    /// Opens (creating if needed) this installation's database. The device id is made once, at
+    /// random, and kept in the file (`meta.device_id`).
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_at(path, MIGRATIONS)
     }
 
     /// Opens with only the first `migrations.len()` migrations known: how an older build opens a
     /// file (the migration tests use it to write files of every earlier schema).
     #[doc(hidden)]
-    pub fn open_at(path: &Path, device: u64, migrations: &[&str]) -> Result<Self, StoreError> {
+    pub fn open_at(path: &Path, migrations: &[&str]) -> Result<Self, StoreError> {
         vec::register();
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Reads (search scans vectors and the full-text index) go through memory mapping and a
-        // 64 MiB page cache instead of a read system call per page.
-        conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
-        migrate(&mut conn, migrations)?;
-        let last: Option<String> = conn
-            .query_row(
-                "SELECT hlc FROM outbox ORDER BY hlc DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let last = last.and_then(|s| s.parse().ok());
+        let opened = (|| {
+            let mut conn = Connection::open(path)?;
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            // Reads (search scans vectors and the full-text index) go through memory mapping
+            // and a 64 MiB page cache instead of a read system call per page.
+            conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+            conn.pragma_update(None, "cache_size", -65_536)?;
+            migrate(&mut conn, migrations)?;
+            let device = device_id(&mut conn)?;
+            Ok::<_, StoreError>((conn, device))
+        })();
+        let (conn, device) = opened.map_err(|e| e.at(path))?;
         Ok(Self {
             conn,
-            clock: HybridClock::new(device, last, MAX_CLOCK_DRIFT_MS),
+            path: path.to_owned(),
+            device,
             actor: None,
+            clock: Arc::new(Utc::now),
         })
     }
 
-    /// Who reads and changes records from now on; the audit log names them.
-    pub fn sign_in(&mut self, actor: Actor) {
+    /// Uses `clock` instead of the system clock (tests that need a fixed "today").
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This installation's device id.
+    pub fn device(&self) -> DeviceId {
+        self.device
+    }
+
+    /// Who reads and changes records from now on (see `sign_in` for a local user by e-mail).
+    pub fn act_as(&mut self, actor: Actor) {
         self.actor = Some(actor);
     }
 
@@ -202,55 +161,38 @@ impl Store {
         self.actor.as_ref().ok_or(StoreError::NotSignedIn)
     }
 
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
     /// The raw connection, for the knowledge base and benchmarks in this crate.
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 
-    /// Starts a write as the signed-in user.
+    /// The practice's date and the time now, as decisions see them.
+    fn moment(&self) -> Result<(NaiveDate, DateTime<Utc>), StoreError> {
+        let now = self.now();
+        let zone = practice::time_zone(&self.conn)?;
+        Ok((ils_core::clock::practice_date(now, zone), now))
+    }
+
+    /// Starts a write as the signed-in user: the write lock is taken at once.
     pub(crate) fn begin_write(&mut self) -> Result<Write<'_>, StoreError> {
         let actor = self.actor()?.clone();
-        let tx = self.conn.transaction()?;
+        let (today, now) = self.moment()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::from(e).at(&self.path))?;
         Ok(Write {
             tx,
             actor,
-            clock: &mut self.clock,
+            device: self.device,
+            today,
+            now,
+            path: &self.path,
         })
-    }
-
-    /// Runs `f` in a read transaction that also writes its audit rows, so a read is never
-    /// returned without its audit row.
-    pub(crate) fn audited_read<T>(
-        &mut self,
-        f: impl FnOnce(&Transaction<'_>, &Actor) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let actor = self.actor()?.clone();
-        let tx = self.conn.transaction()?;
-        let value = f(&tx, &actor)?;
-        tx.commit()?;
-        Ok(value)
-    }
-
-    /// A setting's value, if set.
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
-                r.get(0)
-            })
-            .optional()?)
-    }
-
-    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
-        let w = self.begin_write()?;
-        w.execute(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            params![key, value, now_text()],
-        )?;
-        w.audit("setting.update", "setting", Some(key), None)?;
-        w.commit()?;
-        Ok(())
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
@@ -262,66 +204,124 @@ impl Store {
     /// Changes not yet pushed, oldest first.
     pub fn pending_changes(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT seq, change_id, entity, entity_id, operation, row_json, hlc FROM outbox
+            "SELECT seq, change_id, entity, entity_id, operation, hlc, change FROM outbox
              WHERE pushed_at IS NULL ORDER BY seq",
         )?;
         let rows = stmt
             .query_map([], |r| {
-                let hlc: String = r.get(6)?;
+                let hlc: String = r.get(5)?;
                 Ok(OutboxRow {
                     seq: r.get(0)?,
                     change_id: r.get(1)?,
                     entity: r.get(2)?,
                     entity_id: r.get(3)?,
                     operation: r.get(4)?,
-                    row_json: r.get(5)?,
-                    hlc: hlc.parse().map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            6,
-                            rusqlite::types::Type::Text,
-                            Box::new(e),
-                        )
-                    })?,
+                    hlc: hlc.parse().map_err(|e| bad_column(5, Box::new(e)))?,
+                    change: r.get(6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
     }
+
+    /// Sets one of the practice's settings (`company:update`), audited.
+    pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.actor()?
+            .require(ils_core::access::perm::COMPANY_UPDATE)?;
+        let w = self.begin_write()?;
+        w.execute(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![key, value, now_text(w.now)],
+        )?;
+        w.audit(&AuditEvent::new(
+            ils_core::audit::AuditAction::SettingUpdate,
+            ils_core::audit::resource::SETTING,
+            key,
+        ))?;
+        w.commit()
+    }
+
+    /// A setting of the practice's, if set.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
 }
 
-/// One write transaction, with who makes it and the clock that stamps its changes.
+/// One write transaction (holding the write lock), with who makes it, when, and the device that
+/// stamps its changes.
 pub(crate) struct Write<'a> {
     pub tx: Transaction<'a>,
     pub actor: Actor,
-    clock: &'a mut HybridClock,
+    pub device: DeviceId,
+    pub today: NaiveDate,
+    pub now: DateTime<Utc>,
+    path: &'a Path,
 }
 
 impl Write<'_> {
-    /// Appends a change for sync, stamped now, in this transaction.
-    pub fn change(
-        &mut self,
-        entity: &str,
-        entity_id: &str,
-        operation: &str,
-        row: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let stamp = self.clock.tick(now_ms());
-        append_change(&self.tx, entity, entity_id, operation, row, stamp)
+    /// The context decisions take.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            actor: &self.actor,
+            today: self.today,
+            now: self.now,
+        }
     }
 
-    /// Records an audit entry as the signed-in user, in this transaction.
-    pub fn audit(
-        &self,
-        action: &str,
-        entity: &str,
-        entity_id: Option<&str>,
-        detail: Option<&serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        audit::record(&self.tx, &self.actor, action, entity, entity_id, detail)
+    /// Stamps a planned change with the device's clock and appends it to the outbox, in this
+    /// transaction. The clock's last stamp is read and written here too: the write lock makes
+    /// the stamps of every process on this file unique and increasing.
+    pub fn change(&self, draft: ChangeDraft) -> Result<(), StoreError> {
+        let last: Option<String> = self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = 'hlc'", [], |r| r.get(0))
+            .optional()?;
+        let last = last.and_then(|s| s.parse::<HlcStamp>().ok());
+        let mut clock = HybridClock::new(self.device.get(), last, MAX_DRIFT_MS);
+        let now_ms = u64::try_from(self.now.timestamp_millis()).unwrap_or(0);
+        let stamp = clock.tick(now_ms);
+        self.tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('hlc', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [stamp.to_string()],
+        )?;
+        let change = Change::stamp(
+            draft,
+            ChangeId::new(),
+            stamp,
+            self.device,
+            self.actor.user_id,
+        );
+        self.tx.execute(
+            "INSERT INTO outbox (change_id, entity, entity_id, operation, hlc, change, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                change.id.to_string(),
+                change.entity.as_str(),
+                change.entity_id.to_string(),
+                change.operation.as_str(),
+                stamp.to_string(),
+                change.encode(),
+                now_text(self.now)
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Writes a planned audit event as the signed-in user, in this transaction.
+    pub fn audit(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        audit::record(&self.tx, &self.actor, self.now, event)
     }
 
     pub fn commit(self) -> Result<(), StoreError> {
-        Ok(self.tx.commit()?)
+        let path = self.path;
+        self.tx.commit().map_err(|e| StoreError::from(e).at(path))
     }
 }
 
@@ -332,28 +332,11 @@ impl<'a> std::ops::Deref for Write<'a> {
     }
 }
 
-fn append_change(
-    tx: &Transaction<'_>,
-    entity: &str,
-    entity_id: &str,
-    operation: &str,
-    row: &serde_json::Value,
-    stamp: HlcStamp,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO outbox (change_id, entity, entity_id, operation, row_json, hlc, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            uuid::Uuid::now_v7().to_string(),
-            entity,
-            entity_id,
-            operation,
-            row.to_string(),
-            stamp.to_string(),
-            now_text()
-        ],
-    )?;
-    Ok(())
+/// Turns a refusal of the domain into the store's error.
+impl From<DomainError> for StoreError {
+    fn from(e: DomainError) -> Self {
+        StoreError::Domain(e)
+    }
 }
 
 fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
@@ -364,13 +347,53 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError>
     }
     for (i, sql) in migrations.iter().enumerate().skip(found as usize) {
         let version = i as u32 + 1;
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while this one waited for the lock.
+        let now: u32 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if now >= version {
+            continue;
+        }
         tx.execute_batch(sql)
             .map_err(|source| StoreError::Migration { version, source })?;
+        if version == 3 {
+            // Name keys are Unicode lower case, which SQL cannot compute here.
+            patients::fill_name_keys(&tx)
+                .map_err(|source| StoreError::Migration { version, source })?;
+        }
         tx.pragma_update(None, "user_version", version)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// This installation's device id, made at random (never 0) the first time.
+fn device_id(conn: &mut Connection) -> Result<DeviceId, StoreError> {
+    let read = |conn: &Connection| -> Result<Option<DeviceId>, StoreError> {
+        let text: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(text.and_then(|v| u64::from_str_radix(&v, 16).ok().and_then(DeviceId::new)))
+    };
+    if let Some(id) = read(conn)? {
+        return Ok(id);
+    }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let id = match read(&tx)? {
+        Some(id) => id,
+        None => {
+            let raw = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) | 1;
+            let id = DeviceId::new(raw).ok_or_else(|| StoreError::Encoding("device id".into()))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+                [id.to_string()],
+            )?;
+            id
+        }
+    };
+    tx.commit()?;
+    Ok(id)
 }
 
 /// A stored text column that does not parse as what it should hold (an id, a date, a record).
@@ -381,7 +404,7 @@ pub(crate) fn bad_column(
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, error)
 }
 
-/// Maps a unique-constraint failure to a conflict a person can act on.
+/// Maps a unique-constraint failure to the domain's conflict.
 pub(crate) fn conflict(
     code: &'static str,
     message: &'static str,
@@ -390,10 +413,7 @@ pub(crate) fn conflict(
         rusqlite::Error::SqliteFailure(f, _)
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            StoreError::Conflict {
-                code,
-                message: message.to_owned(),
-            }
+            StoreError::Domain(DomainError::conflict(code, message))
         }
         other => StoreError::Sqlite(other),
     }

@@ -1,323 +1,288 @@
-//! Lens orders: created from a prescription, moved by ils-core's status machine, with a
-//! timeline of every change. Numbers are local ("L000001"); the central service gives its own
-//! when the order syncs.
+//! Lens orders: carried out from `ils_core::decide::orders` (creation from a prescription, the
+//! status machine, the timeline, remakes). Numbers are local ("L000001"); the central service
+//! gives its own when the order syncs.
 
-use chrono::NaiveDate;
-use ils_core::order::{OrderAction, OrderData, OrderStatus, check_transition_note, transition};
-use ils_core::validation::ValidationErrors;
+use ils_core::decide::orders::{self as decide, NewOrderPlan};
+use ils_core::order::{OrderAction, OrderData, OrderStatus};
+use ils_core::record::{OrderEventRecord, OrderRecord, TimelineAction};
+use ils_core::{DomainError, OrderId, PatientId, Resource, dcs};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
 
-use super::audit;
-use ils_core::{OrderId, PatientId};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
-use serde::Serialize;
-
-use super::{Actor, Store, StoreError, Write, now_text, patients, prescriptions};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StoredOrder {
-    pub id: OrderId,
-    pub order_number: String,
-    pub status: OrderStatus,
-    pub remake_of: Option<OrderId>,
-    #[serde(flatten)]
-    pub data: OrderData,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct OrderEvent {
-    pub action: Option<String>,
-    pub from_status: Option<String>,
-    pub to_status: String,
-    pub note: Option<String>,
-    pub actor: String,
-    pub at: String,
-}
+use super::{Store, StoreError, Write, bad_column, now_text, parse_time, patients, prescriptions};
 
 /// Which orders a list shows.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub patient: Option<PatientId>,
+    /// Open orders whose promised date has passed (in the practice's calendar).
+    pub overdue: bool,
+    /// At most this many (default 100, at most 1,000).
     pub limit: u32,
 }
 
-const COLUMNS: &str = "id, order_number, status, remake_of, data, created_at, updated_at";
+const COLUMNS: &str = "o.id, o.order_number, o.status, o.remake_of, o.data, o.created_at, \
+                       o.updated_at, o.remake_reason, o.created_by";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredOrder> {
-    let bad = super::bad_column;
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OrderRecord> {
     let id: String = r.get(0)?;
     let status: String = r.get(2)?;
     let remake_of: Option<String> = r.get(3)?;
     let data: String = r.get(4)?;
-    Ok(StoredOrder {
-        id: id.parse().map_err(|e| bad(0, Box::new(e)))?,
+    let created: String = r.get(5)?;
+    let updated: String = r.get(6)?;
+    let created_by: Option<String> = r.get(8)?;
+    Ok(OrderRecord {
+        id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
         order_number: r.get(1)?,
         status: OrderStatus::parse(&status)
-            .ok_or_else(|| bad(2, format!("unknown order status {status:?}").into()))?,
+            .ok_or_else(|| bad_column(2, format!("unknown order status {status:?}").into()))?,
         remake_of: remake_of
             .map(|s| s.parse())
             .transpose()
-            .map_err(|e| bad(3, Box::new(e)))?,
-        data: serde_json::from_str(&data).map_err(|e| bad(4, Box::new(e)))?,
-        created_at: r.get(5)?,
-        updated_at: r.get(6)?,
+            .map_err(|e| bad_column(3, Box::new(e)))?,
+        data: serde_json::from_str(&data).map_err(|e| bad_column(4, Box::new(e)))?,
+        created_at: parse_time(&created)
+            .ok_or_else(|| bad_column(5, format!("bad time {created:?}").into()))?,
+        updated_at: parse_time(&updated)
+            .ok_or_else(|| bad_column(6, format!("bad time {updated:?}").into()))?,
+        remake_reason: r.get(7)?,
+        created_by: created_by.and_then(|u| u.parse().ok()),
     })
 }
 
-fn require(tx: &Transaction<'_>, id: OrderId) -> Result<StoredOrder, StoreError> {
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM orders WHERE id = ?1"),
-        [id.to_string()],
-        from_row,
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "order",
-        id: id.to_string(),
-    })
+/// An order of a live patient.
+fn find(conn: &Connection, id: OrderId) -> Result<Option<OrderRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM orders o JOIN patients p ON p.id = o.patient_id
+                 WHERE o.id = ?1 AND p.deleted_at IS NULL"
+            ),
+            [id.to_string()],
+            from_row,
+        )
+        .optional()?)
 }
 
-struct NewOrder<'a> {
-    data: &'a OrderData,
-    remake_of: Option<(OrderId, &'a str)>,
+fn not_found() -> StoreError {
+    StoreError::Domain(DomainError::NotFound(Resource::Order))
 }
 
-/// Inserts an order in draft with the first timeline event, its change and its audit row.
-fn insert(w: &mut Write<'_>, new: &NewOrder<'_>) -> Result<StoredOrder, StoreError> {
-    let n: i64 = w.query_row(
-        "UPDATE order_counter SET next = next + 1 WHERE only_row = 1 RETURNING next - 1",
-        [],
-        |r| r.get(0),
-    )?;
-    let id = OrderId::new();
-    let now = now_text();
-    let number = format!("L{n:06}");
-    let data = serde_json::to_string(new.data).map_err(|e| StoreError::Encoding(e.to_string()))?;
+fn write_order(w: &Write<'_>, o: &OrderRecord) -> Result<(), StoreError> {
+    let data = serde_json::to_string(&o.data).map_err(|e| StoreError::Encoding(e.to_string()))?;
     w.execute(
-        "INSERT INTO orders (id, order_number, patient_id, prescription_id, status, remake_of, promised_date, data, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, 'draft', ?5, ?6, ?7, ?8, ?8)",
+        "INSERT INTO orders (id, order_number, patient_id, prescription_id, status, remake_of, promised_date,
+                             data, created_at, updated_at, remake_reason, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, promised_date = excluded.promised_date,
+             data = excluded.data, updated_at = excluded.updated_at",
         params![
-            id.to_string(),
-            number,
-            new.data.patient_id.to_string(),
-            new.data.prescription_id.to_string(),
-            new.remake_of.map(|(o, _)| o.to_string()),
-            new.data.promised_date.map(|d| d.to_string()),
+            o.id.to_string(),
+            o.order_number,
+            o.data.patient_id.to_string(),
+            o.data.prescription_id.to_string(),
+            o.status.as_str(),
+            o.remake_of.map(|r| r.to_string()),
+            o.data.promised_date.map(|d| d.to_string()),
             data,
-            now,
-        ],
-    )?;
-    let (action, note) = match new.remake_of {
-        Some((_, reason)) => ("create_remake", Some(reason)),
-        None => ("create", None),
-    };
-    event(w, id, action, None, OrderStatus::Draft, note, &w.actor)?;
-    let order = require(w, id)?;
-    w.change("order", &id.to_string(), "upsert", &order_json(&order)?)?;
-    w.audit(
-        "order.create",
-        "order",
-        Some(&id.to_string()),
-        Some(&serde_json::json!({
-            "patient_id": new.data.patient_id,
-            "remake_of": new.remake_of.map(|(o, _)| o),
-        })),
-    )?;
-    Ok(order)
-}
-
-fn order_json(order: &StoredOrder) -> Result<serde_json::Value, StoreError> {
-    serde_json::to_value(order).map_err(|e| StoreError::Encoding(e.to_string()))
-}
-
-fn event(
-    tx: &Transaction<'_>,
-    order: OrderId,
-    action: &str,
-    from: Option<OrderStatus>,
-    to: OrderStatus,
-    note: Option<&str>,
-    actor: &Actor,
-) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO order_events (order_id, action, from_status, to_status, note, actor, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            order.to_string(),
-            action,
-            from.map(OrderStatus::as_str),
-            to.as_str(),
-            note,
-            actor.as_str(),
-            now_text()
+            now_text(o.created_at),
+            now_text(o.updated_at),
+            o.remake_reason,
+            o.created_by.map(|u| u.to_string()),
         ],
     )?;
     Ok(())
 }
 
+fn write_event(w: &Write<'_>, e: &OrderEventRecord) -> Result<(), StoreError> {
+    w.execute(
+        "INSERT INTO order_events (event_id, order_id, action, from_status, to_status, note, actor, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            e.id.to_string(),
+            e.order_id.to_string(),
+            e.action.as_str(),
+            e.from_status.map(OrderStatus::as_str),
+            e.to_status.as_str(),
+            e.note,
+            e.actor.map(|u| u.to_string()).unwrap_or_default(),
+            now_text(e.at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Writes a new order with the next local number, its first timeline entry, changes and audit.
+fn insert(w: &Write<'_>, mut plan: NewOrderPlan) -> Result<OrderRecord, StoreError> {
+    let n: i64 = w.query_row(
+        "UPDATE order_counter SET next = next + 1 WHERE only_row = 1 RETURNING next - 1",
+        [],
+        |r| r.get(0),
+    )?;
+    plan.number(format!("L{n:06}"));
+    write_order(w, &plan.order)?;
+    write_event(w, &plan.event)?;
+    for change in plan.changes() {
+        w.change(change)?;
+    }
+    w.audit(&plan.audit)?;
+    Ok(plan.order)
+}
+
 impl Store {
     /// Creates an order in draft from one of the patient's prescriptions.
-    pub fn create_order(
-        &mut self,
-        data: &OrderData,
-        today: NaiveDate,
-    ) -> Result<StoredOrder, StoreError> {
-        let mut w = self.begin_write()?;
-        patients::require(&w, data.patient_id)?;
-        let rx = prescriptions::require(&w, data.prescription_id)?;
-        if rx.patient_id != data.patient_id {
-            return Err(ValidationErrors::single(
-                "prescription_id",
-                "order.prescription_of_other_patient",
-                "The prescription belongs to another patient",
-            )
-            .into());
-        }
-        data.validate(&rx.data, today)?;
-        let order = insert(
-            &mut w,
-            &NewOrder {
-                data,
-                remake_of: None,
-            },
-        )?;
+    pub fn create_order(&mut self, data: &OrderData) -> Result<OrderRecord, StoreError> {
+        let w = self.begin_write()?;
+        let patient = patients::find(&w, data.patient_id)?;
+        let rx = prescriptions::find(&w, data.prescription_id)?;
+        let plan = decide::create(&w.ctx(), patient.as_ref(), rx.as_ref(), data)?;
+        let order = insert(&w, plan)?;
         w.commit()?;
         Ok(order)
     }
 
-    /// Takes `action` on an order. Cancel and remake need a reason; submitting and remaking
-    /// need a prescription that can still be ordered from. A remake creates a new, linked
-    /// order; both are returned (the remake second).
+    /// Takes `action` on an order; a remake also returns the new, linked order.
     pub fn transition_order(
         &mut self,
         id: OrderId,
         action: OrderAction,
         note: Option<&str>,
-        today: NaiveDate,
-    ) -> Result<(StoredOrder, Option<StoredOrder>), StoreError> {
-        let note = check_transition_note(action, note)
-            .map_err(|e| ValidationErrors { errors: vec![e] })?;
-        let mut w = self.begin_write()?;
-        let order = require(&w, id)?;
-        let to =
-            transition(order.status, action).map_err(|e| ValidationErrors { errors: vec![e] })?;
-        let mut data = order.data.clone();
-        if matches!(action, OrderAction::Submit | OrderAction::Remake) {
-            let rx = prescriptions::require(&w, data.prescription_id)?;
-            rx.data
-                .check_orderable(today)
-                .map_err(|e| ValidationErrors { errors: vec![e] })?;
-            if action == OrderAction::Remake && data.promised_date.is_some_and(|d| d < today) {
-                data.promised_date = None;
+    ) -> Result<(OrderRecord, Option<OrderRecord>), StoreError> {
+        let w = self.begin_write()?;
+        let order = find(&w, id)?;
+        let rx = match &order {
+            Some(o) if decide::needs_prescription(action) => {
+                prescriptions::find(&w, o.data.prescription_id)?
             }
-        }
-        w.execute(
-            "UPDATE orders SET status = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id.to_string(), to.as_str(), now_text()],
-        )?;
-        event(
-            &w,
-            id,
-            action.as_str(),
-            Some(order.status),
-            to,
-            note.as_deref(),
-            &w.actor,
-        )?;
-        let updated = require(&w, id)?;
-        w.change("order", &id.to_string(), "upsert", &order_json(&updated)?)?;
-        w.audit(
-            "order.transition",
-            "order",
-            Some(&id.to_string()),
-            Some(&serde_json::json!({ "action": action, "from": order.status, "to": to })),
-        )?;
-        let remake = if action == OrderAction::Remake {
-            let reason = note.as_deref().unwrap_or_default();
-            Some(insert(
-                &mut w,
-                &NewOrder {
-                    data: &data,
-                    remake_of: Some((id, reason)),
-                },
-            )?)
-        } else {
-            None
+            _ => None,
         };
+        let plan = decide::apply(&w.ctx(), order.as_ref(), rx.as_ref(), action, note)?;
+        write_order(&w, &plan.order)?;
+        write_event(&w, &plan.event)?;
+        for change in plan.changes() {
+            w.change(change)?;
+        }
+        let remake = match plan.remake {
+            Some(remake) => Some(insert(&w, remake)?),
+            None => None,
+        };
+        w.audit(&plan.audit)?;
         w.commit()?;
-        Ok((updated, remake))
+        Ok((plan.order, remake))
     }
 
-    /// Orders, newest first, optionally of one status or one patient.
-    pub fn orders(&mut self, filter: OrderFilter) -> Result<Vec<StoredOrder>, StoreError> {
+    /// One order (audited as a read).
+    pub fn order(&mut self, id: OrderId) -> Result<OrderRecord, StoreError> {
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::read(&w.ctx(), found.as_ref())?;
+        w.audit(&event)?;
+        w.commit()?;
+        found.ok_or_else(not_found)
+    }
+
+    /// Orders of live patients, oldest first, filtered (audited as a read of each).
+    pub fn orders(&mut self, filter: OrderFilter) -> Result<Vec<OrderRecord>, StoreError> {
         let limit = if filter.limit == 0 {
             100
         } else {
             filter.limit.min(1000)
         };
-        self.audited_read(|tx, actor| {
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM orders
-                 WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR patient_id = ?2)
-                 ORDER BY created_at DESC, id DESC LIMIT ?3"
+        let w = self.begin_write()?;
+        decide::authorize_list(&w.ctx())?;
+        let open: Vec<&str> = OrderStatus::ALL
+            .iter()
+            .filter(|s| s.is_open())
+            .map(|s| s.as_str())
+            .collect();
+        let rows = {
+            let mut stmt = w.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM orders o JOIN patients p ON p.id = o.patient_id
+                 WHERE p.deleted_at IS NULL
+                   AND (?1 IS NULL OR o.status = ?1) AND (?2 IS NULL OR o.patient_id = ?2)
+                   AND (?3 IS NULL OR (o.promised_date < ?3 AND o.status IN (SELECT value FROM json_each(?4))))
+                 ORDER BY o.id LIMIT ?5"
             ))?;
-            let rows = stmt
-                .query_map(
-                    params![
-                        filter.status.map(OrderStatus::as_str),
-                        filter.patient.map(|p| p.to_string()),
-                        limit
-                    ],
-                    from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            audit::record(
-                tx,
-                actor,
-                "order.list",
-                "order",
-                None,
-                Some(&serde_json::json!({
-                    "status": filter.status,
-                    "patient_id": filter.patient,
-                    "results": rows.len(),
-                })),
-            )?;
-            Ok(rows)
-        })
+            stmt.query_map(
+                params![
+                    filter.status.map(OrderStatus::as_str),
+                    filter.patient.map(|p| p.to_string()),
+                    filter.overdue.then(|| w.today.to_string()),
+                    serde_json::to_string(&open).unwrap_or_default(),
+                    limit
+                ],
+                from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let shown: Vec<OrderId> = rows.iter().map(|o| o.id).collect();
+        w.audit(&decide::listed(&shown))?;
+        w.commit()?;
+        Ok(rows)
     }
 
     /// An order's timeline, oldest first.
-    pub fn order_timeline(&mut self, id: OrderId) -> Result<Vec<OrderEvent>, StoreError> {
-        self.audited_read(|tx, actor| {
-            require(tx, id)?;
-            let mut stmt = tx.prepare(
-                "SELECT action, from_status, to_status, note, actor, at FROM order_events
+    pub fn order_timeline(&mut self, id: OrderId) -> Result<Vec<OrderEventRecord>, StoreError> {
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::timeline(&w.ctx(), found.as_ref())?;
+        let rows = {
+            let mut stmt = w.prepare_cached(
+                "SELECT event_id, action, from_status, to_status, note, actor, at FROM order_events
                  WHERE order_id = ?1 ORDER BY id",
             )?;
-            let rows = stmt
-                .query_map([id.to_string()], |r| {
-                    Ok(OrderEvent {
-                        action: r.get(0)?,
-                        from_status: r.get(1)?,
-                        to_status: r.get(2)?,
-                        note: r.get(3)?,
-                        actor: r.get(4)?,
-                        at: r.get(5)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            audit::record(
-                tx,
-                actor,
-                "order.timeline",
-                "order",
-                Some(&id.to_string()),
-                None,
-            )?;
-            Ok(rows)
-        })
+            stmt.query_map([id.to_string()], |r| {
+                let event_id: Option<String> = r.get(0)?;
+                let action: Option<String> = r.get(1)?;
+                let from: Option<String> = r.get(2)?;
+                let to: String = r.get(3)?;
+                let actor: String = r.get(5)?;
+                let at: String = r.get(6)?;
+                Ok(OrderEventRecord {
+                    id: event_id
+                        .unwrap_or_default()
+                        .parse()
+                        .map_err(|e| bad_column(0, Box::new(e)))?,
+                    order_id: id,
+                    action: action
+                        .as_deref()
+                        .and_then(TimelineAction::parse)
+                        .unwrap_or(TimelineAction::Create),
+                    from_status: from.as_deref().and_then(OrderStatus::parse),
+                    to_status: OrderStatus::parse(&to)
+                        .ok_or_else(|| bad_column(3, format!("unknown status {to:?}").into()))?,
+                    note: r.get(4)?,
+                    actor: actor.parse().ok(),
+                    at: parse_time(&at)
+                        .ok_or_else(|| bad_column(6, format!("bad time {at:?}").into()))?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        w.audit(&event)?;
+        w.commit()?;
+        Ok(rows)
+    }
+
+    /// The order as the lab's DCS record set (audited as an export).
+    pub fn order_dcs(&mut self, id: OrderId) -> Result<String, StoreError> {
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::export_dcs(&w.ctx(), found.as_ref())?;
+        let order = found.ok_or_else(not_found)?;
+        let rx = prescriptions::find(&w, order.data.prescription_id)?.ok_or_else(not_found)?;
+        let patient = patients::find(&w, order.data.patient_id)?.ok_or_else(not_found)?;
+        let record = dcs::order_record(
+            &order.order_number,
+            &patient.data.customer_number,
+            &order.data,
+            &rx.data,
+        );
+        w.audit(&event)?;
+        w.commit()?;
+        Ok(record)
     }
 }

@@ -1,60 +1,117 @@
-//! Patients: written with their outbox change and audit row; every read audited.
+//! Patients: carried out from `ils_core::decide::patients`, each write with its change and
+//! audit row, every read audited.
 
-use chrono::NaiveDate;
-use ils_core::PatientId;
-use ils_core::patient::PatientData;
-use rusqlite::{Row, Transaction, params};
-use serde::Serialize;
+use ils_core::decide::patients::{self as decide, PatientQuery};
+use ils_core::error::code;
+use ils_core::patient::{PatientChanges, PatientData, name_key};
+use ils_core::record::PatientRecord;
+use ils_core::{DomainError, PatientId};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, audit, conflict, now_text};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StoredPatient {
-    pub id: PatientId,
-    #[serde(flatten)]
-    pub data: PatientData,
-    pub created_at: String,
-    pub updated_at: String,
-}
+use super::{Store, StoreError, Write, bad_column, now_text, parse_time};
 
 const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, \
-                       address, notes, created_at, updated_at";
+                       address, notes, created_at, updated_at, deleted_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredPatient> {
+fn time(r: &Row<'_>, column: usize) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
+    let text: String = r.get(column)?;
+    parse_time(&text).ok_or_else(|| bad_column(column, format!("bad time {text:?}").into()))
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<PatientRecord> {
     let id: String = r.get(0)?;
     let dob: String = r.get(4)?;
-    let bad = super::bad_column;
-    Ok(StoredPatient {
-        id: id.parse().map_err(|e| bad(0, Box::new(e)))?,
+    let deleted: Option<String> = r.get(11)?;
+    Ok(PatientRecord {
+        id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
         data: PatientData {
             customer_number: r.get(1)?,
             first_name: r.get(2)?,
             last_name: r.get(3)?,
-            date_of_birth: dob.parse().map_err(|e| bad(4, Box::new(e)))?,
+            date_of_birth: dob.parse().map_err(|e| bad_column(4, Box::new(e)))?,
             email: r.get(5)?,
             phone: r.get(6)?,
             address: r.get(7)?,
             notes: r.get(8)?,
         },
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
+        created_at: time(r, 9)?,
+        updated_at: time(r, 10)?,
+        deleted_at: deleted.as_deref().and_then(parse_time),
     })
 }
 
-/// A patient who exists and is not deleted, or NotFound.
-pub(crate) fn require(tx: &Transaction<'_>, id: PatientId) -> Result<StoredPatient, StoreError> {
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"),
+/// A patient who exists and is not deleted.
+pub(crate) fn find(conn: &Connection, id: PatientId) -> Result<Option<PatientRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM patients WHERE id = ?1 AND deleted_at IS NULL"),
+            [id.to_string()],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Orders of the patient still in progress.
+fn open_orders(conn: &Connection, id: PatientId) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM orders WHERE patient_id = ?1
+           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
         [id.to_string()],
-        from_row,
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Writes the record (insert or update) with its name keys.
+fn write(w: &Write<'_>, p: &PatientRecord) -> Result<(), StoreError> {
+    let d = &p.data;
+    w.execute(
+        "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, email, phone,
+                               address, notes, created_at, updated_at, deleted_at, last_name_key, first_name_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+         ON CONFLICT (id) DO UPDATE SET customer_number = excluded.customer_number,
+             first_name = excluded.first_name, last_name = excluded.last_name,
+             date_of_birth = excluded.date_of_birth, email = excluded.email, phone = excluded.phone,
+             address = excluded.address, notes = excluded.notes, updated_at = excluded.updated_at,
+             deleted_at = excluded.deleted_at, last_name_key = excluded.last_name_key,
+             first_name_key = excluded.first_name_key",
+        params![
+            p.id.to_string(),
+            d.customer_number,
+            d.first_name,
+            d.last_name,
+            d.date_of_birth.to_string(),
+            d.email,
+            d.phone,
+            d.address,
+            d.notes,
+            now_text(p.created_at),
+            now_text(p.updated_at),
+            p.deleted_at.map(now_text),
+            name_key(&d.last_name),
+            name_key(&d.first_name),
+        ],
     )
-    .map_err(|e| match e {
-        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound {
-            what: "patient",
-            id: id.to_string(),
-        },
-        other => other.into(),
-    })
+    .map_err(super::conflict(
+        code::CUSTOMER_NUMBER_TAKEN,
+        "Another patient of this practice has this customer number",
+    ))?;
+    Ok(())
+}
+
+/// Fills the name keys of rows written before schema 3 (SQLite's `lower()` folds ASCII only).
+pub(crate) fn fill_name_keys(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let rows: Vec<(String, String, String)> = conn
+        .prepare("SELECT id, last_name, first_name FROM patients WHERE last_name_key IS NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, last, first) in rows {
+        conn.execute(
+            "UPDATE patients SET last_name_key = ?2, first_name_key = ?3 WHERE id = ?1",
+            params![id, name_key(&last), name_key(&first)],
+        )?;
+    }
+    Ok(())
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern with `ESCAPE '\'`.
@@ -71,99 +128,102 @@ fn like_prefix(text: &str) -> String {
 }
 
 impl Store {
-    /// Adds a patient (validated by the same rules as the central service) and its change.
-    pub fn add_patient(
-        &mut self,
-        data: &PatientData,
-        today: NaiveDate,
-    ) -> Result<PatientId, StoreError> {
-        let data = data.validate(today)?;
-        let id = PatientId::new();
-        let now = now_text();
-        let mut w = self.begin_write()?;
-        w.execute(
-            "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, email, phone, address, notes, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-            params![
-                id.to_string(),
-                data.customer_number,
-                data.first_name,
-                data.last_name,
-                data.date_of_birth.to_string(),
-                data.email,
-                data.phone,
-                data.address,
-                data.notes,
-                now,
-            ],
-        )
-        .map_err(conflict(
-            "patient.customer_number_taken",
-            "Another patient of this practice has this customer number",
-        ))?;
-        let row = serde_json::json!({ "id": id, "patient": data, "created_at": now });
-        w.change("patient", &id.to_string(), "upsert", &row)?;
-        w.audit("patient.create", "patient", Some(&id.to_string()), None)?;
+    /// Adds a patient.
+    pub fn add_patient(&mut self, data: &PatientData) -> Result<PatientRecord, StoreError> {
+        let w = self.begin_write()?;
+        let plan = decide::create(&w.ctx(), data)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
         w.commit()?;
-        Ok(id)
+        Ok(plan.record)
+    }
+
+    /// Changes a patient: absent fields stay, `null` clears an optional one.
+    pub fn update_patient(
+        &mut self,
+        id: PatientId,
+        changes: &PatientChanges,
+    ) -> Result<PatientRecord, StoreError> {
+        let w = self.begin_write()?;
+        let current = find(&w, id)?;
+        let plan = decide::update(&w.ctx(), current.as_ref(), changes)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
+        w.commit()?;
+        Ok(plan.record)
+    }
+
+    /// Soft-deletes a patient (refused while orders are open).
+    pub fn delete_patient(&mut self, id: PatientId) -> Result<(), StoreError> {
+        let w = self.begin_write()?;
+        let current = find(&w, id)?;
+        let open = match &current {
+            Some(_) => open_orders(&w, id)?,
+            None => 0,
+        };
+        let plan = decide::delete(&w.ctx(), current.as_ref(), open)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
+        w.commit()?;
+        Ok(())
     }
 
     /// One patient's record (audited as a read).
-    pub fn patient(&mut self, id: PatientId) -> Result<StoredPatient, StoreError> {
-        self.audited_read(|tx, actor| {
-            let p = require(tx, id)?;
-            audit::record(
-                tx,
-                actor,
-                "patient.read",
-                "patient",
-                Some(&id.to_string()),
-                None,
-            )?;
-            Ok(p)
-        })
+    pub fn patient(&mut self, id: PatientId) -> Result<PatientRecord, StoreError> {
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::read(&w.ctx(), found.as_ref())?;
+        w.audit(&event)?;
+        w.commit()?;
+        found.ok_or(StoreError::Domain(DomainError::NotFound(
+            ils_core::Resource::Patient,
+        )))
     }
 
-    /// Patients by name, then customer number; `query` matches the start of the first or last
-    /// name (any case) or the whole customer number. Audited as a read, with the query.
+    /// Patients matching every filter given, by name (the start of the first or last name, any
+    /// case), customer number or date of birth, ordered by last name, first name and id; no
+    /// filter lists them all. Audited as a read of every patient shown.
     pub fn search_patients(
         &mut self,
-        query: Option<&str>,
+        query: &PatientQuery,
         limit: u32,
         offset: u32,
-    ) -> Result<Vec<StoredPatient>, StoreError> {
-        let query = query.map(str::trim).filter(|q| !q.is_empty());
-        if let Some(q) = query
-            && q.chars().count() > 100
-        {
-            return Err(ils_core::validation::ValidationErrors::single(
-                "query",
-                "patient.query_too_long",
-                "Search for at most 100 characters",
-            )
-            .into());
-        }
+    ) -> Result<Vec<PatientRecord>, StoreError> {
         let limit = limit.clamp(1, 500);
-        self.audited_read(|tx, actor| {
-            let mut stmt = tx.prepare(&format!(
+        let w = self.begin_write()?;
+        let query = decide::search(&w.ctx(), query)?;
+        let rows = {
+            let mut stmt = w.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM patients
                  WHERE deleted_at IS NULL
-                   AND (?1 IS NULL OR last_name LIKE ?2 ESCAPE '\\' OR first_name LIKE ?2 ESCAPE '\\'
-                        OR customer_number = ?1 COLLATE NOCASE)
-                 ORDER BY last_name COLLATE NOCASE, first_name COLLATE NOCASE, customer_number
-                 LIMIT ?3 OFFSET ?4"
+                   AND (?1 IS NULL OR last_name_key LIKE ?1 ESCAPE '\\' OR first_name_key LIKE ?1 ESCAPE '\\')
+                   AND (?2 IS NULL OR customer_number = ?2)
+                   AND (?3 IS NULL OR date_of_birth = ?3)
+                 ORDER BY last_name_key, first_name_key, id
+                 LIMIT ?4 OFFSET ?5"
             ))?;
-            let rows = stmt
-                .query_map(
-                    params![query, query.map(like_prefix), limit, offset],
-                    from_row,
-                )?
-                .collect::<Result<Vec<_>, _>>()?;
-            let action = if query.is_some() { "patient.search" } else { "patient.list" };
-            let detail = serde_json::json!({ "query": query, "results": rows.len() });
-            audit::record(tx, actor, action, "patient", None, Some(&detail))?;
-            Ok(rows)
-        })
+            stmt.query_map(
+                params![
+                    query
+                        .name_prefix
+                        .as_deref()
+                        .map(|p| like_prefix(&name_key(p))),
+                    query.customer_number,
+                    query.date_of_birth.map(|d| d.to_string()),
+                    limit,
+                    offset
+                ],
+                from_row,
+            )?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let shown: Vec<PatientId> = rows.iter().map(|p| p.id).collect();
+        w.audit(&decide::searched(&query, &shown))?;
+        w.commit()?;
+        Ok(rows)
     }
 
     pub fn patient_count(&self) -> Result<i64, StoreError> {
@@ -181,7 +241,7 @@ mod tests {
 
     #[test]
     fn like_wildcards_are_escaped() {
-        assert_eq!(like_prefix("O'Neil"), "O'Neil%");
+        assert_eq!(like_prefix("o'neil"), "o'neil%");
         assert_eq!(like_prefix("50%_a\\"), "50\\%\\_a\\\\%");
     }
 }

@@ -1,140 +1,180 @@
-//! Prescriptions: validated by ils-core's Rx rules, stored whole, exported as FHIR.
+//! Prescriptions: carried out from `ils_core::decide::prescriptions`, stored whole, exported
+//! as FHIR.
 
-use chrono::NaiveDate;
-use ils_core::rx::RxData;
-use ils_core::{PatientId, PrescriptionId, fhir};
-use rusqlite::{OptionalExtension, Row, Transaction, params};
-use serde::Serialize;
+use ils_core::decide::prescriptions::{self as decide, Source};
+use ils_core::record::PrescriptionRecord;
+use ils_core::rx::{RxData, RxStatus};
+use ils_core::{DomainError, PatientId, PrescriptionId, Resource, fhir};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, audit, now_text, patients};
+use super::{Store, StoreError, Write, bad_column, now_text, parse_time, patients};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StoredPrescription {
-    pub id: PrescriptionId,
-    pub patient_id: PatientId,
-    #[serde(flatten)]
-    pub data: RxData,
-    pub created_by: String,
-    pub created_at: String,
-}
+const COLUMNS: &str = "r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at";
 
-const COLUMNS: &str = "id, patient_id, data, created_by, created_at";
-
-fn from_row(r: &Row<'_>) -> rusqlite::Result<StoredPrescription> {
-    let bad = super::bad_column;
+fn from_row(r: &Row<'_>) -> rusqlite::Result<PrescriptionRecord> {
     let id: String = r.get(0)?;
     let patient: String = r.get(1)?;
     let data: String = r.get(2)?;
-    Ok(StoredPrescription {
-        id: id.parse().map_err(|e| bad(0, Box::new(e)))?,
-        patient_id: patient.parse().map_err(|e| bad(1, Box::new(e)))?,
-        data: serde_json::from_str(&data).map_err(|e| bad(2, Box::new(e)))?,
-        created_by: r.get(3)?,
-        created_at: r.get(4)?,
+    let created_by: String = r.get(3)?;
+    let created: String = r.get(4)?;
+    let updated: String = r.get(5)?;
+    Ok(PrescriptionRecord {
+        id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
+        patient_id: patient.parse().map_err(|e| bad_column(1, Box::new(e)))?,
+        data: serde_json::from_str(&data).map_err(|e| bad_column(2, Box::new(e)))?,
+        // Rows written before schema 3 name the user by the text given then.
+        created_by: created_by.parse().ok(),
+        created_at: parse_time(&created)
+            .ok_or_else(|| bad_column(4, format!("bad time {created:?}").into()))?,
+        updated_at: parse_time(&updated)
+            .ok_or_else(|| bad_column(5, format!("bad time {updated:?}").into()))?,
     })
 }
 
-pub(crate) fn require(
-    tx: &Transaction<'_>,
+/// A prescription of a live patient.
+pub(crate) fn find(
+    conn: &Connection,
     id: PrescriptionId,
-) -> Result<StoredPrescription, StoreError> {
-    tx.query_row(
-        &format!("SELECT {COLUMNS} FROM prescriptions WHERE id = ?1"),
+) -> Result<Option<PrescriptionRecord>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS} FROM prescriptions r JOIN patients p ON p.id = r.patient_id
+                 WHERE r.id = ?1 AND p.deleted_at IS NULL"
+            ),
+            [id.to_string()],
+            from_row,
+        )
+        .optional()?)
+}
+
+fn open_orders(conn: &Connection, id: PrescriptionId) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM orders WHERE prescription_id = ?1
+           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
         [id.to_string()],
-        from_row,
-    )
-    .optional()?
-    .ok_or_else(|| StoreError::NotFound {
-        what: "prescription",
-        id: id.to_string(),
-    })
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn write(w: &Write<'_>, rx: &PrescriptionRecord) -> Result<(), StoreError> {
+    let data = serde_json::to_string(&rx.data).map_err(|e| StoreError::Encoding(e.to_string()))?;
+    let kind = match rx.data.kind {
+        ils_core::rx::RxKind::Spectacle => "spectacle",
+        ils_core::rx::RxKind::ContactLens => "contact_lens",
+    };
+    w.execute(
+        "INSERT INTO prescriptions (id, patient_id, kind, status, issue_date, data, created_by, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, status = excluded.status,
+             issue_date = excluded.issue_date, data = excluded.data, updated_at = excluded.updated_at",
+        params![
+            rx.id.to_string(),
+            rx.patient_id.to_string(),
+            kind,
+            rx.data.status.as_str(),
+            rx.data.issue_date.to_string(),
+            data,
+            rx.created_by.map(|u| u.to_string()).unwrap_or_default(),
+            now_text(rx.created_at),
+            now_text(rx.updated_at),
+        ],
+    )?;
+    Ok(())
+}
+
+fn not_found() -> StoreError {
+    StoreError::Domain(DomainError::NotFound(Resource::Prescription))
 }
 
 impl Store {
-    /// Adds a prescription for a patient: every Rx rule of ils-core, and an issue date that is
-    /// neither in the future nor implausibly old.
+    /// Adds a prescription for a patient: every Rx rule of ils-core (the form's, the API's and
+    /// FHIR import's alike).
     pub fn add_prescription(
         &mut self,
         patient: PatientId,
         rx: &RxData,
-        today: NaiveDate,
-    ) -> Result<PrescriptionId, StoreError> {
-        rx.validate()?;
-        rx.check_issue_date(today)
-            .map_err(|e| ils_core::validation::ValidationErrors { errors: vec![e] })?;
-        let id = PrescriptionId::new();
-        let now = now_text();
-        let mut w = self.begin_write()?;
-        patients::require(&w, patient)?;
-        let data = serde_json::to_string(rx).map_err(|e| StoreError::Encoding(e.to_string()))?;
-        w.execute(
-            "INSERT INTO prescriptions (id, patient_id, kind, status, issue_date, data, created_by, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            params![
-                id.to_string(),
-                patient.to_string(),
-                serde_json::to_value(rx.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned)),
-                rx.status.as_str(),
-                rx.issue_date.to_string(),
-                data,
-                w.actor.as_str(),
-                now,
-            ],
-        )?;
-        let row = serde_json::json!({ "id": id, "patient_id": patient, "prescription": rx, "created_at": now });
-        w.change("prescription", &id.to_string(), "upsert", &row)?;
-        w.audit(
-            "prescription.create",
-            "prescription",
-            Some(&id.to_string()),
-            Some(&serde_json::json!({ "patient_id": patient })),
-        )?;
+        source: Source,
+    ) -> Result<PrescriptionRecord, StoreError> {
+        let w = self.begin_write()?;
+        let found = patients::find(&w, patient)?;
+        let plan = decide::create(&w.ctx(), found.as_ref(), rx, source)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
         w.commit()?;
-        Ok(id)
+        Ok(plan.record)
     }
 
-    /// One prescription (audited as a read of the patient's record).
-    pub fn prescription(&mut self, id: PrescriptionId) -> Result<StoredPrescription, StoreError> {
-        self.audited_read(|tx, actor| {
-            let rx = require(tx, id)?;
-            audit::record(
-                tx,
-                actor,
-                "prescription.read",
-                "prescription",
-                Some(&id.to_string()),
-                Some(&serde_json::json!({ "patient_id": rx.patient_id })),
-            )?;
-            Ok(rx)
-        })
+    /// Replaces the content of a draft prescription.
+    pub fn update_prescription(
+        &mut self,
+        id: PrescriptionId,
+        rx: &RxData,
+    ) -> Result<PrescriptionRecord, StoreError> {
+        let w = self.begin_write()?;
+        let current = find(&w, id)?;
+        let plan = decide::update(&w.ctx(), current.as_ref(), rx)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
+        w.commit()?;
+        Ok(plan.record)
+    }
+
+    /// Activates, cancels or marks a prescription entered in error.
+    pub fn set_prescription_status(
+        &mut self,
+        id: PrescriptionId,
+        status: RxStatus,
+    ) -> Result<PrescriptionRecord, StoreError> {
+        let w = self.begin_write()?;
+        let current = find(&w, id)?;
+        let open = match &current {
+            Some(_) => open_orders(&w, id)?,
+            None => 0,
+        };
+        let plan = decide::set_status(&w.ctx(), current.as_ref(), status, open)?;
+        write(&w, &plan.record)?;
+        w.change(plan.change)?;
+        w.audit(&plan.audit)?;
+        w.commit()?;
+        Ok(plan.record)
+    }
+
+    /// One prescription (audited as a read).
+    pub fn prescription(&mut self, id: PrescriptionId) -> Result<PrescriptionRecord, StoreError> {
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::read(&w.ctx(), found.as_ref())?;
+        w.audit(&event)?;
+        w.commit()?;
+        found.ok_or_else(not_found)
     }
 
     /// A patient's prescriptions, newest issue date first.
     pub fn prescriptions_of(
         &mut self,
         patient: PatientId,
-    ) -> Result<Vec<StoredPrescription>, StoreError> {
-        self.audited_read(|tx, actor| {
-            patients::require(tx, patient)?;
-            let mut stmt = tx.prepare(&format!(
-                "SELECT {COLUMNS} FROM prescriptions WHERE patient_id = ?1
-                 ORDER BY issue_date DESC, created_at DESC"
-            ))?;
-            let rows = stmt
-                .query_map([patient.to_string()], from_row)?
-                .collect::<Result<Vec<_>, _>>()?;
-            audit::record(
-                tx,
-                actor,
-                "prescription.list",
-                "patient",
-                Some(&patient.to_string()),
-                None,
-            )?;
-            Ok(rows)
-        })
+    ) -> Result<Vec<PrescriptionRecord>, StoreError> {
+        let w = self.begin_write()?;
+        let found = patients::find(&w, patient)?;
+        let rows = match &found {
+            Some(_) => {
+                let mut stmt = w.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM prescriptions r WHERE r.patient_id = ?1
+                     ORDER BY r.issue_date DESC, r.id DESC"
+                ))?;
+                stmt.query_map([patient.to_string()], from_row)?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+            None => Vec::new(),
+        };
+        let event = decide::list(&w.ctx(), found.as_ref(), rows.len())?;
+        w.audit(&event)?;
+        w.commit()?;
+        Ok(rows)
     }
 
     /// The prescription as a FHIR R4 VisionPrescription (audited as an export).
@@ -142,17 +182,12 @@ impl Store {
         &mut self,
         id: PrescriptionId,
     ) -> Result<serde_json::Value, StoreError> {
-        self.audited_read(|tx, actor| {
-            let rx = require(tx, id)?;
-            audit::record(
-                tx,
-                actor,
-                "prescription.export_fhir",
-                "prescription",
-                Some(&id.to_string()),
-                Some(&serde_json::json!({ "patient_id": rx.patient_id })),
-            )?;
-            Ok(fhir::export(rx.id, rx.patient_id, &rx.data))
-        })
+        let w = self.begin_write()?;
+        let found = find(&w, id)?;
+        let event = decide::export(&w.ctx(), found.as_ref())?;
+        w.audit(&event)?;
+        w.commit()?;
+        let rx = found.ok_or_else(not_found)?;
+        Ok(fhir::export(rx.id, rx.patient_id, &rx.data))
     }
 }

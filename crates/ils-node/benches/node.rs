@@ -1,30 +1,106 @@
-//! `ils-node bench`: embedding throughput against sentence-transformers, search latency over 10k
-//! and 100k chunks against exact and plain-vec0 search, and ingest throughput with peak memory.
-//! Run from a release build (`make bench-node` does it, with the peer run side by side).
+//! The desktop engine's benchmarks, outside the product binary: embedding throughput against
+//! sentence-transformers, search latency over 10k and 100k chunks against exact and plain-vec0
+//! search, and ingest throughput with peak memory. `make bench-node` runs them with the peer
+//! side by side: `cargo bench -p ils-node --bench node -- embed|search|ingest [options]`.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use clap::Subcommand;
+use anyhow::anyhow;
+use clap::{Parser, Subcommand};
 use ils_ai::chunk::Chunk;
+use ils_ai::embed::Embedder;
+use ils_core::Role;
+use ils_node::Store;
 use ils_node::kb::{self, SearchMode, SearchOptions};
-use ils_node::store::embedding_to_blob;
-use ils_node::{Actor, Store};
+use ils_node::store::{NewPractice, NewUser, embedding_to_blob};
 use serde::Serialize;
 
-use crate::commands::Context;
-use crate::output::{CliError, CliResult};
+type CliResult<T = ()> = anyhow::Result<T>;
+
+/// The workspace's root (benchmarks read its data files wherever cargo runs them from).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "node-bench")]
+struct Args {
+    /// The embedding model's folder (default: models/all-MiniLM-L6-v2 of the checkout).
+    #[arg(long, global = true)]
+    model: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    which: BenchCmd,
+}
+
+struct Context {
+    model: PathBuf,
+    json: bool,
+}
+
+impl Context {
+    fn embedder(&self) -> CliResult<Embedder> {
+        Ok(Embedder::load(&self.model)?)
+    }
+
+    fn emit<T: Serialize>(&self, value: &T, human: impl FnOnce(&T) -> String) {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            );
+        } else {
+            println!("{}", human(value).trim_end());
+        }
+    }
+}
+
+/// A store with a practice whose administrator (who may manage and search documents) is
+/// signed in.
+fn bench_store(path: &Path) -> CliResult<Store> {
+    let mut store = Store::open(path)?;
+    store.create_practice(&NewPractice {
+        name: "Bench Optics".into(),
+        time_zone: None,
+        admin: NewUser {
+            email: "bench@bench.ils.local".into(),
+            first_name: "Bench".into(),
+            last_name: "Runner".into(),
+            role: Role::CompanyAdmin,
+        },
+    })?;
+    Ok(store)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the rest is ours.
+    let args = std::env::args().filter(|a| a != "--bench");
+    let args = Args::parse_from(args);
+    let ctx = Context {
+        model: args
+            .model
+            .unwrap_or_else(|| root().join("models/all-MiniLM-L6-v2")),
+        json: args.json,
+    };
+    if let Err(e) = run(&ctx, args.which) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
 
 const QUERY: &str = "what lens material suits a child's sports glasses?";
 
 #[derive(Debug, Subcommand)]
-pub enum BenchCmd {
+enum BenchCmd {
     /// Sentences per second (batch 32) and single-query latency, against a peer's JSON result
     /// (scripts/bench-embed-peer.sh) when given.
     Embed {
-        #[arg(long, default_value = "benches/data/sentences.txt")]
-        sentences: PathBuf,
+        #[arg(long)]
+        sentences: Option<PathBuf>,
         #[arg(long, default_value_t = 32)]
         batch: usize,
         #[arg(long, default_value_t = 3)]
@@ -39,19 +115,19 @@ pub enum BenchCmd {
         chunks: Vec<usize>,
         #[arg(long, default_value_t = 200)]
         queries: usize,
-        #[arg(long, default_value = "benches/data/sentences.txt")]
-        sentences: PathBuf,
+        #[arg(long)]
+        sentences: Option<PathBuf>,
     },
     /// End-to-end ingest (extract, chunk, embed, write) of a folder, copied `copies` times.
     Ingest {
-        #[arg(long, default_value = "crates/ils-node/tests/fixtures/kb")]
-        docs: PathBuf,
+        #[arg(long)]
+        docs: Option<PathBuf>,
         #[arg(long, default_value_t = 4)]
         copies: usize,
     },
 }
 
-pub fn run(ctx: &Context, cmd: BenchCmd) -> CliResult {
+fn run(ctx: &Context, cmd: BenchCmd) -> CliResult {
     if cfg!(debug_assertions) {
         eprintln!("warning: this is a debug build; figures mean nothing (use --release)");
     }
@@ -61,19 +137,34 @@ pub fn run(ctx: &Context, cmd: BenchCmd) -> CliResult {
             batch,
             repeat,
             peer_json,
-        } => embed(ctx, &sentences, batch, repeat, peer_json.as_deref()),
+        } => embed(
+            ctx,
+            &sentences.unwrap_or_else(|| root().join("benches/data/sentences.txt")),
+            batch,
+            repeat,
+            peer_json.as_deref(),
+        ),
         BenchCmd::Search {
             chunks,
             queries,
             sentences,
-        } => search(ctx, &chunks, queries, &sentences),
-        BenchCmd::Ingest { docs, copies } => ingest(ctx, &docs, copies),
+        } => search(
+            ctx,
+            &chunks,
+            queries,
+            &sentences.unwrap_or_else(|| root().join("benches/data/sentences.txt")),
+        ),
+        BenchCmd::Ingest { docs, copies } => ingest(
+            ctx,
+            &docs.unwrap_or_else(|| root().join("crates/ils-node/tests/fixtures/kb")),
+            copies,
+        ),
     }
 }
 
 fn read_lines(path: &Path) -> CliResult<Vec<String>> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| anyhow!(format!("cannot read {}: {e}", path.display())))?;
     let lines: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -81,7 +172,7 @@ fn read_lines(path: &Path) -> CliResult<Vec<String>> {
         .map(str::to_owned)
         .collect();
     if lines.is_empty() {
-        return Err(CliError::Input(format!("{} has no lines", path.display())));
+        return Err(anyhow!(format!("{} has no lines", path.display())));
     }
     Ok(lines)
 }
@@ -160,10 +251,11 @@ fn embed(
     let peer: Option<EmbedFigures> = match peer {
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| CliError::Input(format!("cannot read {}: {e}", p.display())))?;
-            Some(serde_json::from_str(text.trim()).map_err(|e| {
-                CliError::Input(format!("{} is not the peer's JSON: {e}", p.display()))
-            })?)
+                .map_err(|e| anyhow!(format!("cannot read {}: {e}", p.display())))?;
+            Some(
+                serde_json::from_str(text.trim())
+                    .map_err(|e| anyhow!(format!("{} is not the peer's JSON: {e}", p.display())))?,
+            )
         }
         None => None,
     };
@@ -184,7 +276,7 @@ fn embed(
             .as_ref()
             .map(|p| p.single_query_p50_ms / ours.single_query_p50_ms),
     };
-    ctx.out.emit(&report, |r| {
+    ctx.emit(&report, |r| {
         let row = |f: &EmbedFigures| {
             format!(
                 "{:<24} {:>8.1} {:>8.1} {:>9.2} {:>9.2}",
@@ -289,18 +381,17 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
     eprintln!("embedding {} base sentences...", refs.len());
     let base = embedder
         .embed_many(&refs, 32, &mut |_| true)?
-        .ok_or_else(|| CliError::Other("embedding stopped".into()))?;
+        .ok_or_else(|| anyhow!("embedding stopped"))?;
     let qrefs: Vec<&str> = query_lines.iter().map(String::as_str).collect();
     let query_vectors = embedder
         .embed_many(&qrefs, 32, &mut |_| true)?
-        .ok_or_else(|| CliError::Other("embedding stopped".into()))?;
+        .ok_or_else(|| anyhow!("embedding stopped"))?;
     let model = kb::model_tag(&embedder);
     let mut all = Vec::new();
     for &n in sizes {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("bench.db");
-        let mut store = Store::open(&path, 1)?;
-        store.sign_in(Actor::new("bench").map_err(ils_node::StoreError::from)?);
+        let mut store = bench_store(&path)?;
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n as u64);
         let t = Instant::now();
         let per_doc = 1000;
@@ -349,7 +440,6 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
             kb::write_document(
                 &mut store,
                 &kb::Embedded {
-                    existing_id: None,
                     source: &source,
                     sha256: "synthetic",
                     byte_size: doc.text.len(),
@@ -488,7 +578,7 @@ fn search(ctx: &Context, sizes: &[usize], queries: usize, sentences: &Path) -> C
         eprintln!("{figures:?}");
         all.push(figures);
     }
-    ctx.out.emit(&all, |all| {
+    ctx.emit(&all, |all| {
         let mut s = format!(
             "{:>8} {:>17} {:>17} {:>10} {:>17} {:>9} {:>8} {:>9}",
             "chunks",
@@ -563,8 +653,7 @@ fn ingest(ctx: &Context, docs: &Path, copies: usize) -> CliResult {
         }
     }
     let embedder = ctx.embedder()?;
-    let mut store = Store::open(&dir.path().join("bench.db"), 1)?;
-    store.sign_in(Actor::new("bench").map_err(ils_node::StoreError::from)?);
+    let mut store = bench_store(&dir.path().join("bench.db"))?;
     let rss_before = peak_rss_mib();
     let t = Instant::now();
     let mut chunks = 0;
@@ -600,7 +689,7 @@ fn ingest(ctx: &Context, docs: &Path, copies: usize) -> CliResult {
         peak_rss_mib_before: rss_before,
         peak_rss_mib: peak_rss_mib(),
     };
-    ctx.out.emit(&figures, |f| {
+    ctx.emit(&figures, |f| {
         format!(
             "ingested {} documents ({:.2} MB) into {} chunks in {:.1} s: {:.1} chunks/s; peak RSS {:.0} MiB (model loaded: {:.0} MiB)",
             f.documents,

@@ -10,11 +10,44 @@ struct Cli {
     dir: tempfile::TempDir,
 }
 
+const ADMIN: &str = "admin@demo.ils.local";
+
 impl Cli {
+    /// A practice with its administrator and an ECP, who works by default.
     fn new() -> Self {
-        Self {
+        let cli = Self {
             dir: tempfile::tempdir().expect("dir"),
-        }
+        };
+        let init = cli.json(&[
+            "init",
+            "--practice",
+            "Demo Optics",
+            "--admin",
+            ADMIN,
+            "--first",
+            "Ada",
+            "--last",
+            "Admin",
+            "--time-zone",
+            "Europe/London",
+        ]);
+        assert_eq!(init["schema_version"], 3);
+        assert_eq!(init["practice"]["time_zone"], "Europe/London");
+        cli.json(&[
+            "--user",
+            ADMIN,
+            "users",
+            "add",
+            "--email",
+            "optom@demo.ils.local",
+            "--first",
+            "Olive",
+            "--last",
+            "Optom",
+            "--role",
+            "ecp",
+        ]);
+        cli
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -63,8 +96,11 @@ impl Cli {
 #[test]
 fn records_from_patient_to_order_timeline() {
     let cli = Cli::new();
-    let init = cli.json(&["init"]);
-    assert_eq!(init["schema_version"], 2);
+    let again = cli.json(&["init"]);
+    assert_eq!(
+        again["practice"]["name"], "Demo Optics",
+        "init again changes nothing"
+    );
     let p = cli.json(&[
         "patients",
         "add",
@@ -116,7 +152,7 @@ fn records_from_patient_to_order_timeline() {
         cli.path("fhir.json").to_str().expect("utf-8"),
     ]);
     assert_eq!(
-        again["right"], rx["right"],
+        again["data"]["right"], rx["data"]["right"],
         "FHIR round trip through the CLI"
     );
 
@@ -194,7 +230,7 @@ fn bad_input_exits_2_with_a_message_and_json_errors() {
     ]);
     assert!(future.starts_with("error: "), "{future}");
     let missing = cli.refused(&["patients", "show", "0193a5b0-0000-7000-8000-000000000001"]);
-    assert!(missing.contains("was not found"), "{missing}");
+    assert!(missing.contains("patient not found"), "{missing}");
     let unknown = cli.refused(&["orders", "list", "--status", "lost"]);
     assert!(unknown.contains("use one of"), "{unknown}");
     std::fs::write(cli.path("broken.json"), "{\"kind\": ").expect("write");
@@ -214,7 +250,10 @@ fn bad_input_exits_2_with_a_message_and_json_errors() {
     ]);
     assert_eq!(json_err.status.code(), Some(2));
     let body: Value = serde_json::from_slice(&json_err.stderr).expect("JSON error on stderr");
-    assert_eq!(body["error"]["code"], "not_found");
+    assert_eq!(
+        body["error"]["code"], "patient.not_found",
+        "the same code as ILS Central"
+    );
 }
 
 #[test]
@@ -228,14 +267,28 @@ fn knowledge_base_ingest_search_delete() {
     )
     .expect("write");
     std::fs::write(docs.join("empty.txt"), "").expect("write");
-    let out = cli.run(&["--json", "kb", "ingest", docs.to_str().expect("utf-8")]);
+    let ecp_refused = cli.run(&["--json", "kb", "ingest", docs.to_str().expect("utf-8")]);
+    assert_eq!(ecp_refused.status.code(), Some(2));
+    let body: Value = serde_json::from_slice(&ecp_refused.stderr).expect("JSON error");
+    assert_eq!(
+        body["error"]["code"], "auth.forbidden",
+        "an ECP does not manage documents"
+    );
+    let out = cli.run(&[
+        "--json",
+        "--user",
+        ADMIN,
+        "kb",
+        "ingest",
+        docs.to_str().expect("utf-8"),
+    ]);
     assert_eq!(out.status.code(), Some(2), "one file was refused");
     let report: Value = serde_json::from_slice(&out.stdout).expect("report");
     assert_eq!(report["ingested"].as_array().expect("list").len(), 1);
     assert!(
-        report["refused"][0]["error"]
+        report["refused"][0]["message"]
             .as_str()
-            .expect("error")
+            .expect("message")
             .contains("it is empty")
     );
     let hits = cli.json(&[
@@ -250,7 +303,7 @@ fn knowledge_base_ingest_search_delete() {
     assert_eq!(keyword.as_array().expect("hits").len(), 1);
     let list = cli.json(&["kb", "list"]);
     let id = list[0]["id"].as_str().expect("id").to_owned();
-    cli.json(&["kb", "delete", &id]);
+    cli.json(&["--user", ADMIN, "kb", "delete", &id]);
     assert_eq!(cli.json(&["kb", "list"]).as_array().expect("list").len(), 0);
     let bad_mode = cli.run(&["kb", "search", "x", "--mode", "fuzzy"]);
     assert_eq!(bad_mode.status.code(), Some(2));
@@ -278,7 +331,13 @@ fn ctrl_c_during_an_ingest_keeps_finished_documents_and_nothing_of_the_current_o
     }
     std::fs::write(docs.join("b-long.md"), long).expect("write");
     let child = cli
-        .command(&["kb", "ingest", docs.to_str().expect("utf-8")])
+        .command(&[
+            "--user",
+            ADMIN,
+            "kb",
+            "ingest",
+            docs.to_str().expect("utf-8"),
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -318,4 +377,127 @@ fn ctrl_c_during_an_ingest_keeps_finished_documents_and_nothing_of_the_current_o
         .and_then(|c| c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)))
         .expect("count");
     assert_eq!(chunks, 1);
+}
+
+#[test]
+fn every_refusal_names_its_fields_and_files_and_exits_2() {
+    let cli = Cli::new();
+    // A missing path for an ingest is the person's to fix, like a missing prescription file.
+    let missing = cli.run(&[
+        "--json",
+        "--user",
+        ADMIN,
+        "kb",
+        "ingest",
+        cli.path("no-such-folder").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    let body: Value = serde_json::from_slice(&missing.stderr).expect("JSON error");
+    assert_eq!(body["error"]["code"], "file.unreadable");
+    let missing_rx = cli.refused(&[
+        "rx",
+        "add",
+        "--patient",
+        "0193a5b0-0000-7000-8000-000000000001",
+        cli.path("no-such.json").to_str().expect("utf-8"),
+    ]);
+    assert!(missing_rx.contains("no-such.json"), "{missing_rx}");
+
+    // A prescription that breaks several rules lists every one, by eye and field.
+    let p = cli.json(&[
+        "patients",
+        "add",
+        "--number",
+        "C-7",
+        "--first",
+        "Ada",
+        "--last",
+        "Lovelace",
+        "--dob",
+        "1990-12-10",
+    ]);
+    let patient = p["id"].as_str().expect("id").to_owned();
+    std::fs::write(
+        cli.path("bad-rx.json"),
+        json!({
+            "kind": "spectacle",
+            "right": {"sphere": -2.25, "cylinder": -0.75, "axis": 190,
+                      "prism_horizontal": {"amount": 1.0}},
+            "left": {"sphere": "minus two"},
+            "issue_date": "2026-11-01",
+            "prescriber": "Dr. Rosalind Franklin"
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let file = cli.path("bad-rx.json");
+    let text = cli.refused(&[
+        "rx",
+        "add",
+        "--patient",
+        &patient,
+        file.to_str().expect("utf-8"),
+    ]);
+    for expected in [
+        "3 problems",
+        "right.prism_horizontal.base is required",
+        "left.sphere must be a number of dioptres",
+        "right.axis",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in {text}");
+    }
+    let out = cli.run(&[
+        "--json",
+        "rx",
+        "add",
+        "--patient",
+        &patient,
+        file.to_str().expect("utf-8"),
+    ]);
+    let body: Value = serde_json::from_slice(&out.stderr).expect("JSON error");
+    let fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .filter_map(|f| f["field"].as_str())
+        .collect();
+    assert_eq!(
+        fields,
+        ["right.prism_horizontal.base", "left.sphere", "right.axis"]
+    );
+
+    // FHIR input is explained in words, never in the program's own notation.
+    std::fs::write(
+        cli.path("fhir.json"),
+        json!({
+            "resourceType": "VisionPrescription", "status": "active",
+            "dateWritten": "2026-11-01", "prescriber": {"display": "Dr. X"},
+            "lensSpecification": [{"product": {"coding": [{"code": "lens"}]}, "eye": "diagonal", "sphere": -1.0}]
+        })
+        .to_string(),
+    )
+    .expect("write");
+    let fhir = cli.refused(&[
+        "rx",
+        "add",
+        "--patient",
+        &patient,
+        cli.path("fhir.json").to_str().expect("utf-8"),
+    ]);
+    assert!(fhir.contains("got \"diagonal\""), "{fhir}");
+    assert!(!fhir.contains("Some(") && !fhir.contains("None"), "{fhir}");
+
+    // A file that is not a database is named.
+    std::fs::write(cli.path("notes.txt"), "shopping list ".repeat(100)).expect("write");
+    let out = cli
+        .command(&["patients", "list"])
+        .env("ILS_NODE_DB", cli.path("notes.txt"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("not an ILS database"),
+        "{stderr}"
+    );
 }

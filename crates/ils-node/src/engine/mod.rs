@@ -1,0 +1,500 @@
+//! The engine API: everything a screen of ILS Desktop needs — the practice and its users,
+//! records, the knowledge base with ingest of many files (progress and cancel), settings and the
+//! audit log — with serialisable requests and responses and one error shape,
+//! `{code, message, fields}` ([`EngineError`]). The Tauri shell and the `ils-node` CLI call
+//! this and nothing else; they hold no rule.
+//!
+//! # Concurrency
+//!
+//! An [`Engine`] is `Send + Sync` and meant to be shared (`Arc<Engine>`) by a GUI's command
+//! handlers, each running off the interface thread. It owns one SQLite connection behind a
+//! mutex, held only for the length of one transaction, so calls are serialised there, in
+//! arrival order. Slow work happens outside the lock: a knowledge-base ingest reads, extracts
+//! and embeds each file without holding it, and takes it only to write the finished document
+//! (tens of milliseconds), so a screen asking for a patient never waits for an embedding.
+//! Other processes on the same file (the CLI, a sync client) are serialised by SQLite itself:
+//! every transaction that writes, and every audited read, takes the write lock when it begins
+//! and waits (up to 20 s) for another process's to end. An actor thread with a queue would
+//! serialise the same way with more machinery; a pool of connections would buy nothing, since
+//! every read of patient data writes its audit row.
+//!
+//! The embedding model is loaded on first use (about 0.1 s and 190 MB) and shared.
+
+mod error;
+mod settings;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use ils_ai::embed::Embedder;
+use ils_core::decide::patients::PatientQuery;
+use ils_core::decide::prescriptions::Source;
+use ils_core::order::{OrderAction, OrderData};
+use ils_core::patient::{PatientChanges, PatientData};
+use ils_core::record::{OrderEventRecord, OrderRecord, PatientRecord, PrescriptionRecord};
+use ils_core::rx::{RxData, RxStatus};
+use ils_core::{OrderId, PatientId, PrescriptionId, fhir};
+use serde::{Deserialize, Serialize};
+
+pub use error::EngineError;
+pub use settings::{MODEL_FOLDER, NodeSettings, SettingsError};
+
+use crate::kb::{self, Document, Hit, Ingested, KbError, Progress, SearchOptions};
+use crate::store::{
+    AuditEntry, LocalUser, NewPractice, NewUser, OrderFilter, OutboxRow, Practice, Store,
+};
+
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// What the engine says about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    pub database: String,
+    pub schema_version: u32,
+    pub device_id: String,
+    pub practice: Option<Practice>,
+    /// The signed-in user's e-mail, if any.
+    pub user: Option<String>,
+}
+
+/// A patient with everything a patient page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PatientPage {
+    pub patient: PatientRecord,
+    pub prescriptions: Vec<PrescriptionRecord>,
+    pub orders: Vec<OrderRecord>,
+}
+
+/// The outcome of a transition: the order, and for a remake the new linked order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transitioned {
+    pub order: OrderRecord,
+    pub remake: Option<OrderRecord>,
+}
+
+/// A file an ingest refused, and why (the other files go on).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Refused {
+    pub file: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// What an ingest of many files did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IngestReport {
+    /// Files found (folders are searched for .txt, .md and .pdf files).
+    pub files: usize,
+    pub ingested: Vec<Ingested>,
+    pub refused: Vec<Refused>,
+    /// Stopped by the caller: the documents done stay, nothing of the one in progress.
+    pub cancelled: bool,
+}
+
+/// What an ingest is doing, for a progress bar.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum IngestEvent {
+    /// The files to ingest, found.
+    Found { files: usize },
+    /// Starting the `index`-th file (from 0).
+    File { index: usize, path: String },
+    /// Progress within the current file.
+    Document(Progress),
+    /// The file was refused; the others go on.
+    Refused(Refused),
+}
+
+/// A prescription as a person gives it: the ILS form or a FHIR R4 `VisionPrescription`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrescriptionInput(pub serde_json::Value);
+
+pub struct Engine {
+    store: Mutex<Store>,
+    model_dir: PathBuf,
+    embedder: OnceLock<Arc<Embedder>>,
+    signed_in: Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("model_dir", &self.model_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens (creating if needed) the database the settings name.
+    pub fn open(settings: &NodeSettings) -> EngineResult<Self> {
+        let path = settings.db_path();
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                EngineError::input(
+                    "store.cannot_open",
+                    format!("cannot create the folder {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        let store = Store::open(&path)?;
+        Ok(Self::with_store(store, settings.model_path()))
+    }
+
+    /// An engine over an open store (tests give a store with a fixed clock).
+    pub fn with_store(store: Store, model_dir: PathBuf) -> Self {
+        Self {
+            store: Mutex::new(store),
+            model_dir,
+            embedder: OnceLock::new(),
+            signed_in: Mutex::new(None),
+        }
+    }
+
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock cannot leave SQLite half-written (the transaction
+        // rolls back), so the store is still sound.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The embedding model, loaded on first use.
+    pub fn embedder(&self) -> EngineResult<Arc<Embedder>> {
+        if let Some(e) = self.embedder.get() {
+            return Ok(Arc::clone(e));
+        }
+        let loaded = Arc::new(Embedder::load(&self.model_dir)?);
+        Ok(Arc::clone(self.embedder.get_or_init(|| loaded)))
+    }
+
+    pub fn info(&self) -> EngineResult<EngineInfo> {
+        let store = self.store();
+        Ok(EngineInfo {
+            database: std::path::absolute(store.path())
+                .unwrap_or_else(|_| store.path().to_owned())
+                .display()
+                .to_string(),
+            schema_version: store.schema_version()?,
+            device_id: store.device().to_string(),
+            practice: store.practice()?,
+            user: self
+                .signed_in
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        })
+    }
+
+    // --- The practice and its users ---
+
+    /// Creates the practice on this device and its first administrator, who is signed in.
+    pub fn create_practice(&self, input: &NewPractice) -> EngineResult<(Practice, LocalUser)> {
+        let created = self.store().create_practice(input)?;
+        self.remember(&created.1.email);
+        Ok(created)
+    }
+
+    /// Signs in a user of the practice by e-mail address.
+    pub fn sign_in(&self, email: &str) -> EngineResult<LocalUser> {
+        let user = self.store().sign_in(email)?;
+        self.remember(&user.email);
+        Ok(user)
+    }
+
+    fn remember(&self, email: &str) {
+        *self
+            .signed_in
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(email.to_owned());
+    }
+
+    pub fn sign_out(&self) {
+        self.store().sign_out();
+        *self
+            .signed_in
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    pub fn add_user(&self, input: &NewUser) -> EngineResult<LocalUser> {
+        Ok(self.store().add_user(input)?)
+    }
+
+    pub fn users(&self) -> EngineResult<Vec<LocalUser>> {
+        Ok(self.store().users()?)
+    }
+
+    // --- Patients ---
+
+    pub fn add_patient(&self, input: &PatientData) -> EngineResult<PatientRecord> {
+        Ok(self.store().add_patient(input)?)
+    }
+
+    pub fn update_patient(
+        &self,
+        id: PatientId,
+        changes: &PatientChanges,
+    ) -> EngineResult<PatientRecord> {
+        Ok(self.store().update_patient(id, changes)?)
+    }
+
+    pub fn delete_patient(&self, id: PatientId) -> EngineResult<()> {
+        Ok(self.store().delete_patient(id)?)
+    }
+
+    pub fn patient(&self, id: PatientId) -> EngineResult<PatientRecord> {
+        Ok(self.store().patient(id)?)
+    }
+
+    /// The patient with their prescriptions and orders.
+    pub fn patient_page(&self, id: PatientId) -> EngineResult<PatientPage> {
+        let mut store = self.store();
+        Ok(PatientPage {
+            patient: store.patient(id)?,
+            prescriptions: store.prescriptions_of(id)?,
+            orders: store.orders(OrderFilter {
+                patient: Some(id),
+                ..OrderFilter::default()
+            })?,
+        })
+    }
+
+    pub fn search_patients(
+        &self,
+        query: &PatientQuery,
+        limit: u32,
+        offset: u32,
+    ) -> EngineResult<Vec<PatientRecord>> {
+        Ok(self.store().search_patients(query, limit, offset)?)
+    }
+
+    // --- Prescriptions ---
+
+    /// Adds a prescription given as the ILS form or as FHIR; every structural problem and every
+    /// broken rule is reported at once, by field path.
+    pub fn add_prescription(
+        &self,
+        patient: PatientId,
+        input: &PrescriptionInput,
+    ) -> EngineResult<PrescriptionRecord> {
+        let (rx, source) = parse_prescription(&input.0)?;
+        Ok(self.store().add_prescription(patient, &rx, source)?)
+    }
+
+    /// Replaces the content of a draft prescription.
+    pub fn update_prescription(
+        &self,
+        id: PrescriptionId,
+        input: &PrescriptionInput,
+    ) -> EngineResult<PrescriptionRecord> {
+        let (rx, _) = parse_prescription(&input.0)?;
+        Ok(self.store().update_prescription(id, &rx)?)
+    }
+
+    pub fn set_prescription_status(
+        &self,
+        id: PrescriptionId,
+        status: RxStatus,
+    ) -> EngineResult<PrescriptionRecord> {
+        Ok(self.store().set_prescription_status(id, status)?)
+    }
+
+    pub fn prescription(&self, id: PrescriptionId) -> EngineResult<PrescriptionRecord> {
+        Ok(self.store().prescription(id)?)
+    }
+
+    pub fn prescriptions_of(&self, patient: PatientId) -> EngineResult<Vec<PrescriptionRecord>> {
+        Ok(self.store().prescriptions_of(patient)?)
+    }
+
+    pub fn prescription_fhir(&self, id: PrescriptionId) -> EngineResult<serde_json::Value> {
+        Ok(self.store().prescription_fhir(id)?)
+    }
+
+    // --- Orders ---
+
+    /// Places an order given as JSON; every problem is reported at once, by field path.
+    pub fn create_order(&self, input: &serde_json::Value) -> EngineResult<OrderRecord> {
+        let data = OrderData::from_json(input)?;
+        Ok(self.store().create_order(&data)?)
+    }
+
+    pub fn transition_order(
+        &self,
+        id: OrderId,
+        action: OrderAction,
+        note: Option<&str>,
+    ) -> EngineResult<Transitioned> {
+        let (order, remake) = self.store().transition_order(id, action, note)?;
+        Ok(Transitioned { order, remake })
+    }
+
+    pub fn order(&self, id: OrderId) -> EngineResult<OrderRecord> {
+        Ok(self.store().order(id)?)
+    }
+
+    pub fn orders(&self, filter: OrderFilter) -> EngineResult<Vec<OrderRecord>> {
+        Ok(self.store().orders(filter)?)
+    }
+
+    pub fn order_timeline(&self, id: OrderId) -> EngineResult<Vec<OrderEventRecord>> {
+        Ok(self.store().order_timeline(id)?)
+    }
+
+    pub fn order_dcs(&self, id: OrderId) -> EngineResult<String> {
+        Ok(self.store().order_dcs(id)?)
+    }
+
+    // --- Knowledge base ---
+
+    /// Ingests files, or every .txt, .md and .pdf file under folders, one document at a time:
+    /// each file is read, extracted and embedded without the store's lock, then written whole
+    /// or not at all. A file that is refused (unreadable, unsupported, empty, binary, a scan
+    /// without text) is reported through `events` and in the report, and the rest go on;
+    /// `cancel` stops after the current batch of the current file, leaving the documents done.
+    pub fn ingest(
+        &self,
+        paths: &[PathBuf],
+        events: &mut dyn FnMut(&IngestEvent),
+        cancel: &AtomicBool,
+    ) -> EngineResult<IngestReport> {
+        {
+            let store = self.store();
+            ils_core::decide::documents::authorize_manage(store.actor()?)?;
+        }
+        let mut files = Vec::new();
+        for p in paths {
+            files.extend(kb::files_to_ingest(p)?);
+        }
+        if files.is_empty() {
+            return Err(EngineError::input(
+                "kb.no_files",
+                "no .txt, .md or .pdf files were found there",
+            ));
+        }
+        events(&IngestEvent::Found { files: files.len() });
+        let embedder = self.embedder()?;
+        let mut report = IngestReport {
+            files: files.len(),
+            ingested: Vec::new(),
+            refused: Vec::new(),
+            cancelled: false,
+        };
+        for (index, file) in files.iter().enumerate() {
+            events(&IngestEvent::File {
+                index,
+                path: file.display().to_string(),
+            });
+            let result = kb::prepare_file(file).and_then(|prepared| {
+                prepared.ingest(
+                    || self.store(),
+                    &embedder,
+                    &mut |p| events(&IngestEvent::Document(p.clone())),
+                    cancel,
+                )
+            });
+            match result {
+                Ok(done) => report.ingested.push(done),
+                Err(KbError::Cancelled { .. }) => {
+                    report.cancelled = true;
+                    break;
+                }
+                Err(e) if e.is_file_refusal() => {
+                    let refused = Refused {
+                        file: file.display().to_string(),
+                        code: e.code().to_owned(),
+                        message: e.to_string(),
+                    };
+                    events(&IngestEvent::Refused(refused.clone()));
+                    report.refused.push(refused);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
+    }
+
+    pub fn search_documents(&self, query: &str, opts: SearchOptions) -> EngineResult<Vec<Hit>> {
+        let embedder = match opts.mode {
+            kb::SearchMode::Keyword => None,
+            _ => Some(self.embedder()?),
+        };
+        let store = self.store();
+        Ok(match &embedder {
+            Some(e) => kb::search(&store, e, query, opts)?,
+            None => kb::search_with_vector(&store, "", query, None, opts)?,
+        })
+    }
+
+    pub fn documents(&self) -> EngineResult<Vec<Document>> {
+        Ok(kb::documents(&self.store())?)
+    }
+
+    /// Removes a document (by id or source path).
+    pub fn delete_document(&self, id_or_source: &str) -> EngineResult<Document> {
+        Ok(kb::delete_document(&mut self.store(), id_or_source)?)
+    }
+
+    // --- Audit, settings, sync ---
+
+    pub fn audit_entries(
+        &self,
+        entity_id: Option<&str>,
+        limit: u32,
+    ) -> EngineResult<Vec<AuditEntry>> {
+        Ok(self.store().audit_entries(entity_id, limit)?)
+    }
+
+    pub fn setting(&self, key: &str) -> EngineResult<Option<String>> {
+        Ok(self.store().setting(key)?)
+    }
+
+    pub fn set_setting(&self, key: &str, value: &str) -> EngineResult<()> {
+        Ok(self.store().set_setting(key, value)?)
+    }
+
+    /// Changes waiting for sync, oldest first.
+    pub fn pending_changes(&self) -> EngineResult<Vec<OutboxRow>> {
+        Ok(self.store().pending_changes()?)
+    }
+
+    /// The database file.
+    pub fn database(&self) -> PathBuf {
+        self.store().path().to_owned()
+    }
+
+    /// Runs `f` on the store (benchmarks and tests in this workspace).
+    #[doc(hidden)]
+    pub fn with_store_mut<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.store())
+    }
+}
+
+/// The ILS form or FHIR (`resourceType` present), read with every problem named by its path.
+fn parse_prescription(value: &serde_json::Value) -> EngineResult<(RxData, Source)> {
+    if value.get("resourceType").is_some() {
+        Ok((fhir::import(value)?, Source::Fhir))
+    } else {
+        Ok((RxData::from_json(value)?, Source::Form))
+    }
+}
+
+/// Reads a JSON file a person wrote, saying where it is wrong.
+pub fn read_json_file(path: &Path) -> EngineResult<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        EngineError::input(
+            "file.unreadable",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        EngineError::input(
+            "file.not_json",
+            format!("{} is not valid JSON: {e}", path.display()),
+        )
+    })
+}
