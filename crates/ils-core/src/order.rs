@@ -124,16 +124,31 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// The statuses of an order still expected to reach the patient: a patient or a
+    /// prescription with such an order is not withdrawn, and only these can be overdue.
+    pub const OPEN: [OrderStatus; 5] = [
+        OrderStatus::Draft,
+        OrderStatus::Submitted,
+        OrderStatus::InProduction,
+        OrderStatus::QualityCheck,
+        OrderStatus::Shipped,
+    ];
+
+    /// The statuses of an order the lab is working on (its production queue).
+    pub const AT_THE_LAB: [OrderStatus; 3] = [
+        OrderStatus::Submitted,
+        OrderStatus::InProduction,
+        OrderStatus::QualityCheck,
+    ];
+
     /// Still expected to reach the patient (for "overdue" lists).
-    pub const fn is_open(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Draft
-                | OrderStatus::Submitted
-                | OrderStatus::InProduction
-                | OrderStatus::QualityCheck
-                | OrderStatus::Shipped
-        )
+    pub fn is_open(self) -> bool {
+        Self::OPEN.contains(&self)
+    }
+
+    /// The text forms of `statuses`, for a query's list.
+    pub fn names(statuses: &[OrderStatus]) -> Vec<&'static str> {
+        statuses.iter().map(|s| s.as_str()).collect()
     }
 }
 

@@ -95,7 +95,11 @@ fn an_ingest_reports_refused_files_and_can_be_cancelled() {
     // An ECP may not manage documents: refused before any file is read.
     engine.sign_in(ECP).expect("ecp");
     let err = engine
-        .ingest(&[docs.clone()], &mut |_| {}, &AtomicBool::new(false))
+        .ingest(
+            std::slice::from_ref(&docs),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
         .expect_err("forbidden");
     assert_eq!(err.code, "auth.forbidden");
     let json = serde_json::to_value(&err).expect("serialisable");

@@ -396,6 +396,12 @@ fn device_id(conn: &mut Connection) -> Result<DeviceId, StoreError> {
     Ok(id)
 }
 
+/// The open order statuses (`OrderStatus::OPEN`) as a JSON list, for `json_each` in a query.
+pub(crate) fn open_statuses() -> String {
+    let names = ils_core::order::OrderStatus::names(&ils_core::order::OrderStatus::OPEN);
+    serde_json::to_string(&names).unwrap_or_default()
+}
+
 /// A stored text column that does not parse as what it should hold (an id, a date, a record).
 pub(crate) fn bad_column(
     column: usize,

@@ -193,11 +193,6 @@ impl Store {
         };
         let w = self.begin_write()?;
         decide::authorize_list(&w.ctx())?;
-        let open: Vec<&str> = OrderStatus::ALL
-            .iter()
-            .filter(|s| s.is_open())
-            .map(|s| s.as_str())
-            .collect();
         let rows = {
             let mut stmt = w.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM orders o JOIN patients p ON p.id = o.patient_id
@@ -211,7 +206,7 @@ impl Store {
                     filter.status.map(OrderStatus::as_str),
                     filter.patient.map(|p| p.to_string()),
                     filter.overdue.then(|| w.today.to_string()),
-                    serde_json::to_string(&open).unwrap_or_default(),
+                    super::open_statuses(),
                     limit
                 ],
                 from_row,

@@ -8,7 +8,7 @@ use ils_core::record::PatientRecord;
 use ils_core::{DomainError, PatientId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, Write, bad_column, now_text, parse_time};
+use super::{Store, StoreError, Write, bad_column, now_text, open_statuses, parse_time};
 
 const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, \
                        address, notes, created_at, updated_at, deleted_at";
@@ -55,8 +55,8 @@ pub(crate) fn find(conn: &Connection, id: PatientId) -> Result<Option<PatientRec
 fn open_orders(conn: &Connection, id: PatientId) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(
         "SELECT count(*) FROM orders WHERE patient_id = ?1
-           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
-        [id.to_string()],
+           AND status IN (SELECT value FROM json_each(?2))",
+        rusqlite::params![id.to_string(), open_statuses()],
         |r| r.get(0),
     )?;
     Ok(u64::try_from(n).unwrap_or(0))

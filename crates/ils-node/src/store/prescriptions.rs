@@ -7,7 +7,7 @@ use ils_core::rx::{RxData, RxStatus};
 use ils_core::{DomainError, PatientId, PrescriptionId, Resource, fhir};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, Write, bad_column, now_text, parse_time, patients};
+use super::{Store, StoreError, Write, bad_column, now_text, open_statuses, parse_time, patients};
 
 const COLUMNS: &str = "r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at";
 
@@ -51,8 +51,8 @@ pub(crate) fn find(
 fn open_orders(conn: &Connection, id: PrescriptionId) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(
         "SELECT count(*) FROM orders WHERE prescription_id = ?1
-           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
-        [id.to_string()],
+           AND status IN (SELECT value FROM json_each(?2))",
+        rusqlite::params![id.to_string(), open_statuses()],
         |r| r.get(0),
     )?;
     Ok(u64::try_from(n).unwrap_or(0))

@@ -88,7 +88,7 @@ pub async fn production_queue(
     limit: u32,
 ) -> Result<Vec<OrderRow>> {
     let filter = Filter {
-        statuses: Some(vec!["submitted", "in_production", "quality_check"]),
+        statuses: Some(&OrderStatus::AT_THE_LAB),
         ..Filter::default()
     };
     orders::list(tx, &filter, after, limit).await

@@ -200,7 +200,7 @@ pub struct Filter {
     /// Open orders whose promised date is before this day.
     pub overdue_on: Option<NaiveDate>,
     /// Only these statuses (the production queue).
-    pub statuses: Option<Vec<&'static str>>,
+    pub statuses: Option<&'static [OrderStatus]>,
 }
 
 /// Orders of live patients, oldest first (ids are time-ordered), after `after`. Only the given
@@ -212,11 +212,7 @@ pub async fn list(
     limit: u32,
 ) -> Result<Vec<OrderRow>> {
     let tenant = tx.tenant();
-    let open: Vec<&str> = OrderStatus::ALL
-        .iter()
-        .filter(|s| s.is_open())
-        .map(|s| s.as_str())
-        .collect();
+    let open = OrderStatus::names(&OrderStatus::OPEN);
     let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
         "SELECT o.id, o.order_number, o.patient_id, o.prescription_id, o.status, o.data, o.remake_of,
                 o.remake_reason, o.created_by, o.created_at, o.updated_at
@@ -239,7 +235,7 @@ pub async fn list(
     }
     if let Some(statuses) = &filter.statuses {
         q.push(" AND o.status = ANY(")
-            .push_bind(statuses.clone())
+            .push_bind(OrderStatus::names(statuses))
             .push(")");
     }
     if let Some(after) = after {
@@ -254,10 +250,11 @@ pub async fn open_for_prescription(tx: &mut TenantTx, prescription: Uuid) -> Res
     let tenant = tx.tenant();
     let (n,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM orders WHERE company_id = $1 AND prescription_id = $2
-           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
+           AND status = ANY($3)",
     )
     .bind(tenant)
     .bind(prescription)
+    .bind(OrderStatus::names(&OrderStatus::OPEN))
     .fetch_one(tx.conn())
     .await?;
     Ok(n)

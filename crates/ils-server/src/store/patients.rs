@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ils_core::PatientId;
+use ils_core::order::OrderStatus;
 use ils_core::patient::PatientData;
 use ils_core::record::PatientRecord;
 use uuid::Uuid;
@@ -183,10 +184,11 @@ pub async fn open_orders(tx: &mut TenantTx, id: PatientId) -> Result<i64> {
     let tenant = tx.tenant();
     let (n,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM orders WHERE company_id = $1 AND patient_id = $2
-           AND status IN ('draft', 'submitted', 'in_production', 'quality_check', 'shipped')",
+           AND status = ANY($3)",
     )
     .bind(tenant)
     .bind(id.into_uuid())
+    .bind(OrderStatus::names(&OrderStatus::OPEN))
     .fetch_one(tx.conn())
     .await?;
     Ok(n)
