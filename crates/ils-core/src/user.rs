@@ -54,7 +54,11 @@ pub fn email(field: &str, value: &str) -> Result<String, FieldError> {
             format!("{value:?} is not an e-mail address like name@practice.example"),
         )
     };
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.len() > 254
+        || email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || crate::validation::is_invisible(c))
+    {
         return Err(invalid());
     }
     let Some((local, domain)) = email.rsplit_once('@') else {

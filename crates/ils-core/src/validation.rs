@@ -78,6 +78,53 @@ impl FieldError {
     }
 }
 
+/// Characters that change how text looks or reads without being seen: Unicode format
+/// characters (zero-width spaces and joiners, the byte-order mark, soft hyphens, bidirectional
+/// embeddings, overrides and isolates, invisible operators, tags) and the line and paragraph
+/// separators. A name holding them can look like another person's name.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+    )
+}
+
+/// Whether `text` holds an invisible character that is not a joiner between two letters: the
+/// zero-width non-joiner and joiner (U+200C, U+200D) are how some scripts spell words (Persian
+/// names, Indic conjuncts), so they stay allowed inside words.
+fn has_stray_invisible(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if !is_invisible(c) {
+            return false;
+        }
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        let between_letters = i > 0
+            && chars.get(i + 1).is_some_and(|n| n.is_alphabetic())
+            && chars[i - 1].is_alphabetic();
+        !(joiner && between_letters)
+    })
+}
+
 /// Trims `value` and checks its length in characters.
 pub fn required_text(
     field: &str,
@@ -108,6 +155,15 @@ pub fn required_text(
             format!("{field} must not contain control characters"),
         ));
     }
+    if has_stray_invisible(trimmed) {
+        return Err(FieldError::new(
+            field,
+            code,
+            format!(
+                "{field} must not contain invisible or direction-changing characters (such as a zero-width space or U+202E)"
+            ),
+        ));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -131,6 +187,32 @@ mod tests {
                 Err("name must be at most 10 characters, got 11"),
             ),
             ("Zoë Ødegår", Ok("Zoë Ødegår")),
+            (
+                "\u{200B}\u{FEFF}",
+                Err(
+                    "name must not contain invisible or direction-changing characters (such as a zero-width space or U+202E)",
+                ),
+            ),
+            (
+                "Eve\u{202E}evE",
+                Err(
+                    "name must not contain invisible or direction-changing characters (such as a zero-width space or U+202E)",
+                ),
+            ),
+            (
+                "Ann\u{2028}a",
+                Err(
+                    "name must not contain invisible or direction-changing characters (such as a zero-width space or U+202E)",
+                ),
+            ),
+            // A zero-width non-joiner inside a Persian word is spelling, not a trick.
+            ("مه\u{200C}رو", Ok("مه\u{200C}رو")),
+            (
+                "\u{200C}Ann",
+                Err(
+                    "name must not contain invisible or direction-changing characters (such as a zero-width space or U+202E)",
+                ),
+            ),
         ];
         for (input, expected) in cases {
             let got = required_text("name", input, 10, "x.invalid");

@@ -14,6 +14,14 @@ use crate::validation::{FieldError, ValidationErrors};
 
 mod json;
 
+/// How many decimal places the shortest text that reads back as `value` has: the number a
+/// person wrote (JSON `2.25` is read as the double nearest 2.25, whose shortest form is `2.25`).
+fn decimals(value: f64) -> usize {
+    let text = value.to_string();
+    text.split_once('.')
+        .map_or(0, |(_, fraction)| fraction.len())
+}
+
 /// A lens power or prism amount, in hundredths of a dioptre.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Diopters(i32);
@@ -29,14 +37,13 @@ impl Diopters {
         self.0
     }
 
-    /// From a decimal value; `None` unless it is a whole number of hundredths.
+    /// From a decimal value; `None` unless it is a whole number of hundredths, read exactly:
+    /// `-0.000000001` is refused, not rounded to zero.
     pub fn from_f64(value: f64) -> Option<Self> {
-        if !value.is_finite() || value.abs() > 1000.0 {
+        if !value.is_finite() || value.abs() > 1000.0 || decimals(value) > 2 {
             return None;
         }
-        let scaled = value * 100.0;
-        let rounded = scaled.round();
-        ((scaled - rounded).abs() < 1e-6).then_some(Self(rounded as i32))
+        Some(Self((value * 100.0).round() as i32))
     }
 
     pub fn as_f64(self) -> f64 {
@@ -105,13 +112,12 @@ impl Millimetres {
         self.0
     }
 
+    /// From a decimal value; `None` unless it is a whole number of tenths, read exactly.
     pub fn from_f64(value: f64) -> Option<Self> {
-        if !value.is_finite() || value.abs() > 10_000.0 {
+        if !value.is_finite() || value.abs() > 10_000.0 || decimals(value) > 1 {
             return None;
         }
-        let scaled = value * 10.0;
-        let rounded = scaled.round();
-        ((scaled - rounded).abs() < 1e-6).then_some(Self(rounded as i32))
+        Some(Self((value * 10.0).round() as i32))
     }
 
     pub fn as_f64(self) -> f64 {
@@ -962,11 +968,13 @@ mod tests {
     #[test]
     fn dioptres_parse_and_print_exactly() {
         assert_eq!(Diopters::from_f64(-2.25), Some(Diopters(-225)));
-        assert_eq!(
-            Diopters::from_f64(0.1 + 0.2),
-            Some(Diopters(30)),
-            "float noise is absorbed"
-        );
+        assert_eq!(Diopters::from_f64(0.3), Some(Diopters(30)));
+        // Read exactly: what a person did not write is not rounded into a value.
+        assert_eq!(Diopters::from_f64(-1e-9), None, "not a silent 0.00");
+        assert_eq!(Diopters::from_f64(0.1 + 0.2), None);
+        assert_eq!(Millimetres::from_f64(31.5), Some(Millimetres(315)));
+        assert_eq!(Millimetres::from_f64(31.55), None);
+        assert_eq!(Millimetres::from_f64(1e-9), None);
         assert_eq!(Diopters::from_f64(1.234), None);
         assert_eq!(Diopters::from_f64(f64::NAN), None);
         assert_eq!(Diopters(-225).to_string(), "-2.25");

@@ -156,6 +156,21 @@ pub async fn login(
         state.metrics.auth_failure("user_disabled");
         return Err(disabled());
     }
+    if account.role == Role::PlatformAdmin
+        && !users::standing(&mut tx, account.id)
+            .await?
+            .is_some_and(|s| s.company_is_platform)
+    {
+        // The platform role outside the platform company is a misconfiguration: every request
+        // would be refused, so no token is issued either.
+        audit_login(&mut tx, &actor, Outcome::Denied, "misplaced_platform_role").await?;
+        tx.commit().await?;
+        state.metrics.auth_failure("misplaced_platform_role");
+        return Err(Error::forbidden(
+            "auth.forbidden",
+            "The platform_admin role is only valid in the platform operator's company",
+        ));
+    }
 
     users::record_successful_login(&mut tx, account.id).await?;
     let pair = start_family(

@@ -18,6 +18,7 @@ pub struct TokenIssuer {
     issuer: String,
     audience: String,
     access_ttl: Duration,
+    leeway_secs: u64,
     validation: Validation,
 }
 
@@ -35,11 +36,14 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         validation.leeway = settings.leeway_secs.min(30);
         validation.validate_exp = true;
+        // A `nbf` claim, when present, must not lie in the future (beyond the leeway).
+        validation.validate_nbf = true;
         Self {
             keys,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             access_ttl: Duration::from_secs(settings.access_ttl_secs),
+            leeway_secs: validation.leeway,
             validation,
         }
     }
@@ -93,12 +97,43 @@ impl TokenIssuer {
             )
         })?;
         match jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation) {
-            Ok(data) => Ok(data.claims),
+            Ok(data) => self.check_lifetime(data.claims),
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => Err(
                 Error::unauthorized("auth.token_expired", "The access token has expired"),
             ),
+            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ImmatureSignature) => {
+                Err(Error::unauthorized(
+                    "auth.token_from_the_future",
+                    "The access token is not valid yet",
+                ))
+            }
             Err(_) => Err(invalid_token()),
         }
+    }
+}
+
+impl TokenIssuer {
+    /// A correctly signed token must still look like one this service issues: a lifetime of at
+    /// most the configured access lifetime (plus the leeway), issued no later than now (plus the
+    /// leeway). So a signing key that leaked through a database read cannot mint tokens that
+    /// outlive its rotation, or that wait to become valid.
+    fn check_lifetime(&self, claims: AccessClaims) -> Result<AccessClaims> {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.leeway_secs).unwrap_or(30);
+        let longest = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX) + leeway;
+        if claims.exp.saturating_sub(claims.iat) > longest {
+            return Err(Error::unauthorized(
+                "auth.token_lifetime",
+                "The access token lives longer than this service issues tokens for",
+            ));
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(Error::unauthorized(
+                "auth.token_from_the_future",
+                "The access token claims to be issued in the future",
+            ));
+        }
+        Ok(claims)
     }
 }
 

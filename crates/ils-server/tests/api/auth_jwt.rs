@@ -121,6 +121,20 @@ async fn forged_and_malformed_tokens_are_refused() {
         ("tampered claims", tampered),
         ("unknown kid", unknown_kid),
         ("expired beyond the leeway", m.with("exp", json!(now - 120))),
+        (
+            "a year's lifetime, signed with the real key",
+            m.with("exp", json!(now + 365 * 86_400)),
+        ),
+        ("issued a day in the future", {
+            let mut claims = m.claims.clone();
+            claims["iat"] = json!(now + 86_400);
+            claims["exp"] = json!(now + 86_400 + 300);
+            m.sign(&claims)
+        }),
+        (
+            "valid only from tomorrow",
+            m.with("nbf", json!(now + 86_400)),
+        ),
         ("missing exp", m.without("exp")),
         ("missing aud", m.without("aud")),
         ("missing iss", m.without("iss")),
@@ -636,13 +650,35 @@ async fn a_platform_role_outside_the_platform_company_grants_nothing() {
         .execute(&owner)
         .await
         .expect("update");
-    let token = app.login(&tenant.domain, &email, PASSWORD).await;
-    let reply = app.get("/api/platform/companies", &token).await;
-    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{:?}", reply.body);
-    let reply = app.get("/api/me", &token).await;
+    // Refused at sign-in: no token is issued for the misplaced role.
+    let login = app.login_reply(&tenant.domain, &email, PASSWORD).await;
     assert_eq!(
-        reply.status,
-        StatusCode::FORBIDDEN,
-        "the misplaced role is refused everywhere"
+        (login.status, login.code()),
+        (StatusCode::FORBIDDEN, "auth.forbidden"),
+        "{:?}",
+        login.body
+    );
+    assert!(login.body.get("access_token").is_none());
+    // And a token that was issued before the bad fix is refused everywhere.
+    sqlx::query("UPDATE users SET role = 'ecp' WHERE id = $1::uuid")
+        .bind(&rogue)
+        .execute(&owner)
+        .await
+        .expect("update");
+    let token = app.login(&tenant.domain, &email, PASSWORD).await;
+    sqlx::query("UPDATE users SET role = 'platform_admin' WHERE id = $1::uuid")
+        .bind(&rogue)
+        .execute(&owner)
+        .await
+        .expect("update");
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let reply = app.get("/api/platform/companies", &token).await;
+    assert!(
+        matches!(
+            reply.status,
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED
+        ),
+        "{:?}",
+        reply.body
     );
 }

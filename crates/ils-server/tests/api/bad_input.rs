@@ -31,6 +31,7 @@ async fn bad_requests_get_clear_4xx_codes_and_write_nothing() {
         ("unknown field", raw({ let mut v = valid.clone(); v["is_superuser"] = json!(true); v.to_string() }, Some("application/json")), StatusCode::BAD_REQUEST, "request.invalid_body"),
         ("unknown role", raw({ let mut v = valid.clone(); v["role"] = json!("root"); v.to_string() }, Some("application/json")), StatusCode::BAD_REQUEST, "request.invalid_body"),
         ("missing field", raw(json!({"email": "a@b.example"}).to_string(), Some("application/json")), StatusCode::BAD_REQUEST, "request.invalid_body"),
+        ("an array where an object belongs", raw(json!(["new@bad.example", "a long enough passphrase", "N", "U", "ecp"]).to_string(), Some("application/json")), StatusCode::BAD_REQUEST, "request.invalid_body"),
         ("invalid e-mail", raw({ let mut v = valid.clone(); v["email"] = json!("not-an-email"); v.to_string() }, Some("application/json")), StatusCode::UNPROCESSABLE_ENTITY, "user.email_invalid"),
         ("weak password", raw({ let mut v = valid.clone(); v["password"] = json!("short"); v.to_string() }, Some("application/json")), StatusCode::UNPROCESSABLE_ENTITY, "user.password_too_short"),
         ("platform role", raw({ let mut v = valid.clone(); v["role"] = json!("platform_admin"); v.to_string() }, Some("application/json")), StatusCode::UNPROCESSABLE_ENTITY, "user.role_not_assignable"),
@@ -92,4 +93,125 @@ async fn bad_requests_get_clear_4xx_codes_and_write_nothing() {
         company.body["ai_config"]["max_tokens"], 1024,
         "the company is unchanged"
     );
+}
+
+#[tokio::test]
+async fn arrays_are_not_read_as_objects_anywhere() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("arrays", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, ils_core::Role::Ecp).await;
+    let patient = app
+        .post(
+            "/api/patients",
+            &ecp,
+            json!({"customer_number": "A-1", "first_name": "Ada", "last_name": "Lovelace",
+                   "date_of_birth": "1990-12-10", "email": null, "phone": null, "address": null, "notes": null}),
+        )
+        .await;
+    assert_eq!(patient.status, StatusCode::CREATED, "{:?}", patient.body);
+    let id = patient.body["id"].as_str().expect("id").to_owned();
+    let cases = [
+        (
+            "PATCH a patient",
+            app.patch(&format!("/api/patients/{id}"), &ecp, json!([]))
+                .await,
+        ),
+        (
+            "create a patient",
+            app.post(
+                "/api/patients",
+                &ecp,
+                json!([
+                    "A-2",
+                    "Ada",
+                    "Lovelace",
+                    "1990-12-10",
+                    null,
+                    null,
+                    null,
+                    null
+                ]),
+            )
+            .await,
+        ),
+        (
+            "sign in",
+            app.send(
+                reqwest::Method::POST,
+                "/api/auth/login",
+                None,
+                Some(json!([
+                    tenant.domain,
+                    "someone@example.org",
+                    crate::common::PASSWORD
+                ])),
+            )
+            .await,
+        ),
+        (
+            "a prescription",
+            app.post(
+                &format!("/api/patients/{id}/prescriptions"),
+                &ecp,
+                json!([1, 2]),
+            )
+            .await,
+        ),
+    ];
+    for (what, reply) in cases {
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::BAD_REQUEST, "request.invalid_body"),
+            "{what}: {:?}",
+            reply.body
+        );
+    }
+    let unchanged = app.get(&format!("/api/patients/{id}"), &ecp).await;
+    assert_eq!(unchanged.body["first_name"], "Ada");
+}
+
+#[tokio::test]
+async fn invisible_names_and_inexact_powers_are_refused() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("invisible", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, ils_core::Role::Ecp).await;
+    let patient = |first: &str, number: &str| {
+        json!({"customer_number": number, "first_name": first, "last_name": "Lovelace",
+               "date_of_birth": "1990-12-10", "email": null, "phone": null, "address": null, "notes": null})
+    };
+    for (name, first) in [
+        ("only zero-width spaces", "\u{200B}\u{200B}"),
+        ("a byte-order mark", "\u{FEFF}Ada"),
+        ("a right-to-left override", "Ada\u{202E}adA"),
+        ("a line separator", "Ada\u{2028}Byron"),
+    ] {
+        let reply = app.post("/api/patients", &ecp, patient(first, "I-1")).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "patient.name_invalid"),
+            "{name}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["details"]["fields"][0]["field"], "first_name");
+    }
+    let ok = app.post("/api/patients", &ecp, patient("Ada", "I-2")).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{:?}", ok.body);
+    let id = ok.body["id"].as_str().expect("id");
+    let rx = json!({
+        "kind": "spectacle",
+        "right": {"sphere": -1e-9},
+        "left": {"sphere": -1.0},
+        "issue_date": "2026-11-01",
+        "prescriber": "Dr. Rosalind Franklin"
+    });
+    let reply = app
+        .post(&format!("/api/patients/{id}/prescriptions"), &ecp, rx)
+        .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "input.invalid"),
+        "a sphere of -0.000000001 is not stored as 0.00: {:?}",
+        reply.body
+    );
+    assert_eq!(reply.body["details"]["fields"][0]["field"], "right.sphere");
 }
