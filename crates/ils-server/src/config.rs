@@ -120,6 +120,13 @@ pub struct HttpSettings {
     /// When set, `/metrics` answers only to `Authorization: Bearer <this token>` (metrics carry
     /// tenant ids). Unset, `/metrics` is open: then expose the port to the scraper only.
     pub metrics_token: Option<Secret>,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body (408 after it).
+    pub body_read_timeout_ms: u64,
+    /// The longest a request may take from its first byte of body to its response (408 after
+    /// it; the request's transaction is rolled back).
+    pub request_timeout_ms: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -190,6 +197,9 @@ impl Default for HttpSettings {
             body_limit_bytes: 64 * 1024,
             max_page_size: 200,
             metrics_token: None,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -281,6 +291,18 @@ impl Settings {
         }
         if self.http.max_page_size == 0 {
             return invalid("http.max_page_size", "must be at least 1");
+        }
+        for (field, value) in [
+            (
+                "http.header_read_timeout_ms",
+                self.http.header_read_timeout_ms,
+            ),
+            ("http.body_read_timeout_ms", self.http.body_read_timeout_ms),
+            ("http.request_timeout_ms", self.http.request_timeout_ms),
+        ] {
+            if value == 0 || value > 600_000 {
+                return invalid(field, "must be between 1 and 600000 (ten minutes)");
+            }
         }
         Ok(())
     }

@@ -111,9 +111,15 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, "ILS Central listening");
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let header_timeout =
+        std::time::Duration::from_millis(state.settings.http.header_read_timeout_ms);
+    http::serve(
+        listener,
+        http::router(state),
+        header_timeout,
+        shutdown_signal(),
+    )
+    .await;
     Ok(())
 }
 

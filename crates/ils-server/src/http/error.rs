@@ -62,6 +62,7 @@ impl IntoResponse for Error {
                 let status = match code {
                     "request.body_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
                     "request.unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "request.timeout" => StatusCode::REQUEST_TIMEOUT,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 body(status, code, message, None)

@@ -7,7 +7,7 @@ pub mod extract;
 pub mod openapi;
 pub mod routes;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -116,9 +116,102 @@ pub fn router(state: AppState) -> Router {
                     state.clone(),
                     record_metrics,
                 ))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    within_deadline,
+                ))
+                .layer(middleware::from_fn_with_state(state.clone(), read_body))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
+}
+
+fn timeout() -> Response {
+    crate::error::Error::bad_request(
+        "request.timeout",
+        "The request took too long to arrive or to answer; send it again",
+    )
+    .into_response()
+}
+
+/// The per-request deadline: a request that has not been answered in time gets 408, and its
+/// work is dropped (an open transaction rolls back).
+async fn within_deadline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let deadline = Duration::from_millis(state.settings.http.request_timeout_ms);
+    match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => timeout(),
+    }
+}
+
+/// Reads the whole body before any handler runs, within the body-read timeout and the size
+/// limit: a client that announces more than it sends, or sends it too slowly, gets 408 instead
+/// of holding a worker. (Every body of this API is a small JSON document.)
+async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let http = &state.settings.http;
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, http.body_limit_bytes);
+    let bytes =
+        match tokio::time::timeout(Duration::from_millis(http.body_read_timeout_ms), read).await {
+            Err(_) => return timeout(),
+            Ok(Err(_)) => {
+                return crate::error::Error::bad_request(
+                    "request.body_too_large",
+                    "The request body is too large, or could not be read",
+                )
+                .into_response();
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, closing connections whose request
+/// headers do not arrive within `header_read_timeout` (axum's own `serve` has no such limit, so
+/// a half-sent request would hold a connection open for as long as the client liked). In-flight
+/// requests get up to ten seconds to finish after `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    header_read_timeout: Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(10)) => {
+            tracing::warn!("requests still running ten seconds after shutdown were dropped");
+        }
+    }
 }
 
 fn make_span(request: &Request) -> tracing::Span {

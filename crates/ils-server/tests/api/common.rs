@@ -68,10 +68,15 @@ async fn serve(state: AppState) -> String {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let header_timeout =
+        std::time::Duration::from_millis(state.settings.http.header_read_timeout_ms);
     let router = http::router(state);
-    tokio::spawn(async move {
-        axum::serve(listener, router).await.expect("serve");
-    });
+    tokio::spawn(http::serve(
+        listener,
+        router,
+        header_timeout,
+        std::future::pending(),
+    ));
     base
 }
 
@@ -120,9 +125,14 @@ impl TestApp {
 
     /// Starts a second instance of the service on the same database.
     pub async fn replica(&self) -> Replica {
-        let state = AppState::build(self.settings.clone())
-            .await
-            .expect("the replica starts");
+        self.replica_with(|_| {}).await
+    }
+
+    /// Another replica on the same database, with some settings of its own.
+    pub async fn replica_with(&self, configure: impl FnOnce(&mut Settings)) -> Replica {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let state = AppState::build(settings).await.expect("the replica starts");
         let base = serve(state.clone()).await;
         Replica { base, state }
     }

@@ -12,3 +12,4 @@ mod platform_and_users;
 mod rate_limits;
 mod rls;
 mod role_matrix;
+mod timeouts;
