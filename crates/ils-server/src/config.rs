@@ -292,6 +292,14 @@ impl Settings {
         if self.http.max_page_size == 0 {
             return invalid("http.max_page_size", "must be at least 1");
         }
+        if !self.listen.ip().is_loopback() && self.http.metrics_token.is_none() {
+            // /metrics names tenants (the throttled ones, request counts by tenant): open, it
+            // may only be reached from this machine.
+            return invalid(
+                "http.metrics_token",
+                "must be set when listen is not a loopback address (/metrics carries tenant ids)",
+            );
+        }
         for (field, value) in [
             (
                 "http.header_read_timeout_ms",
@@ -338,6 +346,19 @@ mod tests {
         let debug = format!("{settings:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("[redacted]"));
+    }
+
+    #[test]
+    fn metrics_beyond_loopback_need_a_token() {
+        let mut settings = Settings::default();
+        assert!(settings.validate().is_ok(), "loopback needs no token");
+        settings.listen = SocketAddr::from(([0, 0, 0, 0], 8080));
+        let err = settings
+            .validate()
+            .expect_err("open metrics on every interface");
+        assert!(err.to_string().contains("http.metrics_token"), "{err}");
+        settings.http.metrics_token = Some(Secret::new("scraper-secret"));
+        assert!(settings.validate().is_ok());
     }
 
     #[test]
