@@ -22,6 +22,7 @@ pub struct Inner {
     pub standing: StandingCache,
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Metrics,
+    pub sign_in: crate::auth::throttle::SignInThrottle,
 }
 
 impl std::ops::Deref for AppState {
@@ -49,6 +50,7 @@ impl AppState {
             settings.auth.argon2_iterations,
         )?;
         let limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::new(&settings.rate_limits));
+        let settings_auth = settings.auth.clone();
         let state = AppState(Arc::new(Inner {
             standing: StandingCache::new(Duration::from_secs(settings.auth.status_cache_secs)),
             settings,
@@ -57,6 +59,12 @@ impl AppState {
             passwords,
             limiter,
             metrics: Metrics::new(),
+            sign_in: crate::auth::throttle::SignInThrottle::new(
+                Duration::from_secs(settings_auth.sign_in_window_secs),
+                settings_auth.sign_in_failures_per_address,
+                settings_auth.sign_in_failures_per_tenant,
+                settings_auth.sign_in_audited_failures,
+            ),
         }));
         state.spawn_housekeeping();
         Ok(state)
@@ -71,6 +79,7 @@ impl AppState {
                 let Some(inner) = weak.upgrade() else { break };
                 inner.standing.purge_expired();
                 inner.limiter.housekeeping();
+                crate::auth::session::audit_unaudited_failures(&inner).await;
             }
         });
     }

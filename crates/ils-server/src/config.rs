@@ -72,6 +72,16 @@ pub struct AuthSettings {
     pub key_publish_secs: u64,
     pub max_failed_logins: u32,
     pub lockout_secs: u64,
+    /// The window in which failed sign-ins are counted for the two budgets below.
+    pub sign_in_window_secs: u64,
+    /// Failed sign-ins allowed from one client address per window; then 429 before any
+    /// password is checked.
+    pub sign_in_failures_per_address: u32,
+    /// Failed sign-ins allowed on one tenant per window, from all addresses together.
+    pub sign_in_failures_per_tenant: u32,
+    /// Failed sign-ins of a tenant audited one by one per window; the rest go into one
+    /// aggregate audit row when the window ends.
+    pub sign_in_audited_failures: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
 }
@@ -175,6 +185,10 @@ impl Default for AuthSettings {
             key_publish_secs: 900 + 30 + 60,
             max_failed_logins: 5,
             lockout_secs: 900,
+            sign_in_window_secs: 60,
+            sign_in_failures_per_address: 20,
+            sign_in_failures_per_tenant: 100,
+            sign_in_audited_failures: 10,
             // OWASP's argon2id baseline: m = 19 MiB, t = 2, p = 1.
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
@@ -271,6 +285,15 @@ impl Settings {
         }
         if a.max_failed_logins == 0 {
             return invalid("auth.max_failed_logins", "must be at least 1");
+        }
+        if a.sign_in_window_secs == 0
+            || a.sign_in_failures_per_address == 0
+            || a.sign_in_failures_per_tenant == 0
+        {
+            return invalid(
+                "auth.sign_in_window_secs",
+                "the sign-in window and budgets must be at least 1",
+            );
         }
         if a.key_reload_secs == 0 {
             return invalid("auth.key_reload_secs", "must be at least 1");

@@ -6,6 +6,7 @@ pub mod password;
 pub mod principal;
 pub mod session;
 pub mod standing;
+pub mod throttle;
 pub mod tokens;
 
 pub use keys::KeyStore;

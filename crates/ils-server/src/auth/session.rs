@@ -8,6 +8,7 @@ use ils_core::{CompanyId, Role, UserId, tenant, user};
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::throttle::AuditFailure;
 use super::tokens::{hash_refresh_token, new_refresh_token, refresh_token_tenant};
 use crate::app::AppState;
 use crate::db::{AuditActor, TenantCtx, TenantTx};
@@ -37,6 +38,8 @@ pub struct TokenPair {
 pub struct Origin {
     pub request_id: Option<String>,
     pub device: Option<String>,
+    /// The client's address as the connection shows it (sign-in throttling).
+    pub address: Option<std::net::IpAddr>,
 }
 
 fn invalid_credentials() -> Error {
@@ -71,16 +74,22 @@ pub async fn login(
     password: String,
     origin: Origin,
 ) -> Result<TokenPair> {
+    let address = origin.address;
+    // A spent budget is refused before anything costly: no password hash, no audit row.
+    throttled(state, address, None)?;
     let Ok(domain) = tenant::normalize_domain("domain", domain) else {
+        state.sign_in.failed(address, None);
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
     let Some(company) = companies::for_login(state.db.pool(), &domain).await? else {
+        state.sign_in.failed(address, None);
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
+    throttled(state, address, Some(company.id))?;
     let mut actor = AuditActor {
         user_id: None,
         company_id: company.id,
@@ -99,8 +108,11 @@ pub async fn login(
     };
     let Some((account, hash)) = found else {
         // The company's administrators see attempts on accounts that do not exist (no address
-        // is recorded: it may be someone's mistyped personal e-mail).
-        audit_login(&mut tx, &actor, Outcome::Failure, "unknown_account").await?;
+        // is recorded: it may be someone's mistyped personal e-mail); beyond the window's first
+        // few, in one aggregate row.
+        if state.sign_in.failed(address, Some(company.id)) == AuditFailure::Row {
+            audit_login(&mut tx, &actor, Outcome::Failure, "unknown_account").await?;
+        }
         tx.commit().await?;
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
@@ -132,7 +144,9 @@ pub async fn login(
             settings.lockout_secs,
         )
         .await?;
-        audit_login(&mut tx, &actor, Outcome::Failure, "wrong_password").await?;
+        if state.sign_in.failed(address, Some(company.id)) == AuditFailure::Row {
+            audit_login(&mut tx, &actor, Outcome::Failure, "wrong_password").await?;
+        }
         tx.commit().await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
@@ -185,6 +199,60 @@ pub async fn login(
     audit_login(&mut tx, &actor, Outcome::Success, "password").await?;
     tx.commit().await?;
     Ok(pair)
+}
+
+/// 429 when the address's or the tenant's budget of failed sign-ins is spent.
+fn throttled(
+    state: &AppState,
+    address: Option<std::net::IpAddr>,
+    tenant: Option<CompanyId>,
+) -> Result<()> {
+    state.sign_in.check(address, tenant).map_err(|wait| {
+        state.metrics.auth_failure("sign_in_throttled");
+        Error::RateLimited {
+            code: "rate_limit.sign_in",
+            retry_after: wait,
+        }
+    })
+}
+
+/// Writes, in each tenant's log, one row for the failed sign-ins of an ended window that were
+/// not audited one by one (run by the housekeeping task; public for tests).
+pub async fn audit_unaudited_failures(state: &crate::app::Inner) {
+    for unaudited in state.sign_in.take_unaudited() {
+        let actor = AuditActor {
+            user_id: None,
+            company_id: unaudited.tenant,
+            role: None,
+            request_id: None,
+            device: None,
+        };
+        let ctx = TenantCtx::verified(unaudited.tenant, actor.clone());
+        let result = async {
+            let mut tx = state.db.tenant_tx(&ctx).await?;
+            audit::record(
+                &mut tx,
+                &actor,
+                Entry {
+                    action: "auth.login_failures",
+                    resource_type: "session",
+                    resource_id: None,
+                    outcome: Outcome::Failure,
+                    details: serde_json::json!({
+                        "count": unaudited.count,
+                        "from": unaudited.from,
+                        "until": unaudited.until,
+                    }),
+                },
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(%error, "could not audit aggregated sign-in failures");
+        }
+    }
 }
 
 pub(crate) fn locked_out(until: chrono::DateTime<Utc>) -> Error {

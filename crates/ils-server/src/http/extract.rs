@@ -39,9 +39,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestOrigin {
                 "The X-ILS-Device header must be at most 128 printable characters",
             ));
         }
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
         Ok(Self(Origin {
             request_id: header("x-request-id"),
             device,
+            address,
         }))
     }
 }

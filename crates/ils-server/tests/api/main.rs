@@ -12,4 +12,5 @@ mod platform_and_users;
 mod rate_limits;
 mod rls;
 mod role_matrix;
+mod sign_in;
 mod timeouts;
