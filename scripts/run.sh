@@ -59,8 +59,14 @@ DEMO_ADMIN_PASSWORD=$(gen)
 DEMO_ECP_PASSWORD=$(gen)
 CREDS
 fi
+# The key that seals the token-signing keys in the database: kept beside the demo's passwords,
+# outside the database (a cluster made before it existed gets one now).
+if ! grep -q '^KEY_ENCRYPTION_KEY=' "$creds"; then
+  (umask 077; echo "KEY_ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')" >> "$creds")
+fi
 # shellcheck disable=SC1090
 source "$creds"
+export ILS_AUTH__KEY_ENCRYPTION_KEY="$KEY_ENCRYPTION_KEY"
 ILS_BOOTSTRAP_PASSWORD="$PLATFORM_PASSWORD" "$bin" bootstrap --domain platform.ils.local --email operator@platform.ils.local
 ILS_DEMO_ADMIN_PASSWORD="$DEMO_ADMIN_PASSWORD" ILS_DEMO_ECP_PASSWORD="$DEMO_ECP_PASSWORD" "$bin" seed-demo --domain demo.ils.local
 

@@ -485,8 +485,13 @@ async fn main() -> anyhow::Result<()> {
     let port = free_port()?;
     let binary = env!("CARGO_BIN_EXE_ils-server");
     let platform_password = random_password();
+    let key_encryption_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
     let common_env = |cmd: &mut Command| {
         cmd.env("ILS_DATABASE__URL", &db.service_url)
+            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &key_encryption_key)
             .env("ILS_DATABASE__MAX_CONNECTIONS", "16")
             .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
             .env("ILS_LOG__FILTER", "warn")

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::keys::KeyEncryptionKey;
 use crate::auth::{KeyStore, PasswordHasher, StandingCache, TokenIssuer};
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::rate_limit::{LocalRateLimiter, RateLimiter};
 
@@ -42,7 +43,17 @@ impl AppState {
     }
 
     pub async fn with_db(settings: Settings, db: Db) -> Result<Self> {
-        let keys = KeyStore::open(db.pool().clone(), settings.auth.key_publish_secs).await?;
+        let kek = settings
+            .auth
+            .key_encryption_key
+            .as_ref()
+            .ok_or_else(|| {
+                Error::Internal(
+                    "auth.key_encryption_key is not set: give the service 32 random bytes, base64 (e.g. ILS_AUTH__KEY_ENCRYPTION_KEY=$(openssl rand -base64 32)); it seals the token-signing keys in the database".into(),
+                )
+            })
+            .and_then(|secret| KeyEncryptionKey::from_base64(secret.expose()))?;
+        let keys = KeyStore::open(db.pool().clone(), settings.auth.key_publish_secs, kek).await?;
         keys.spawn_reloader(Duration::from_secs(settings.auth.key_reload_secs));
         let tokens = TokenIssuer::new(keys, &settings.auth);
         let passwords = PasswordHasher::new(

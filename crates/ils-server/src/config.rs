@@ -72,6 +72,9 @@ pub struct AuthSettings {
     pub key_publish_secs: u64,
     pub max_failed_logins: u32,
     pub lockout_secs: u64,
+    /// 32 random bytes, base64, that seal the token-signing keys in the database. Required;
+    /// never stored in the database. Every replica needs the same one.
+    pub key_encryption_key: Option<Secret>,
     /// The window in which failed sign-ins are counted for the two budgets below.
     pub sign_in_window_secs: u64,
     /// Failed sign-ins allowed from one client address per window; then 429 before any
@@ -185,6 +188,7 @@ impl Default for AuthSettings {
             key_publish_secs: 900 + 30 + 60,
             max_failed_logins: 5,
             lockout_secs: 900,
+            key_encryption_key: None,
             sign_in_window_secs: 60,
             sign_in_failures_per_address: 20,
             sign_in_failures_per_tenant: 100,

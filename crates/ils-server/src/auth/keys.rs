@@ -1,5 +1,7 @@
-//! Ed25519 signing keys: generated here, stored in `signing_keys`, published as a JWKS, reloaded
-//! periodically by every replica so that a rotation takes effect without a restart.
+//! Ed25519 signing keys: generated here, stored in `signing_keys` sealed under the
+//! key-encryption key of the configuration (so that a database read alone cannot sign a token),
+//! published as a JWKS, reloaded periodically by every replica so that a rotation takes effect
+//! without a restart.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -40,9 +42,87 @@ struct KeySet {
     jwks: Jwks,
 }
 
+/// The key that seals the signing keys at rest: 32 bytes from the configuration
+/// (`auth.key_encryption_key`, base64), never stored in the database.
+#[derive(Clone)]
+pub struct KeyEncryptionKey([u8; 32]);
+
+impl std::fmt::Debug for KeyEncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyEncryptionKey([redacted])")
+    }
+}
+
+impl KeyEncryptionKey {
+    /// From its base64 text (standard or URL-safe alphabet, padding optional).
+    pub fn from_base64(text: &str) -> Result<Self> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let text = text.trim();
+        let bytes = [&STANDARD, &URL_SAFE, &URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .or_else(|| {
+                base64::engine::general_purpose::STANDARD_NO_PAD
+                    .decode(text)
+                    .ok()
+            })
+            .ok_or_else(|| Error::Internal("auth.key_encryption_key is not base64".into()))?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            Error::Internal(
+                "auth.key_encryption_key must be 32 bytes (e.g. `openssl rand -base64 32`)".into(),
+            )
+        })?;
+        Ok(Self(key))
+    }
+
+    /// `nonce ‖ ciphertext` of `private_key`, bound to `kid`.
+    pub fn seal(&self, kid: &str, private_key: &[u8]) -> Result<Vec<u8>> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.0.into());
+        let nonce_bytes: [u8; 24] = rand::random();
+        let nonce = chacha20poly1305::XNonce::from(nonce_bytes);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: private_key,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::Internal("could not seal a signing key".into()))?;
+        Ok([nonce.as_slice(), &sealed].concat())
+    }
+
+    /// The private key sealed by [`KeyEncryptionKey::seal`] for `kid`.
+    pub fn unseal(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+        use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+        let cipher = chacha20poly1305::XChaCha20Poly1305::new(&self.0.into());
+        let wrong = || {
+            Error::Internal(format!(
+                "the signing key {kid} cannot be opened with this auth.key_encryption_key (a different key sealed it, or the row was altered)"
+            ))
+        };
+        if sealed.len() < 24 {
+            return Err(wrong());
+        }
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().map_err(|_| wrong())?;
+        cipher
+            .decrypt(
+                &chacha20poly1305::XNonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| wrong())
+    }
+}
+
 #[derive(Clone)]
 pub struct KeyStore {
     pool: PgPool,
+    kek: KeyEncryptionKey,
     publish_secs: u64,
     set: Arc<RwLock<Arc<KeySet>>>,
     /// When the last on-demand reload ran (`None`: never).
@@ -69,21 +149,34 @@ fn generate() -> Result<(String, Vec<u8>, Vec<u8>)> {
 
 impl KeyStore {
     /// Loads the keys, creating the first one when none is active.
-    pub async fn open(pool: PgPool, publish_secs: u64) -> Result<Self> {
+    pub async fn open(pool: PgPool, publish_secs: u64, kek: KeyEncryptionKey) -> Result<Self> {
+        // Keys stored before sealing existed are sealed now.
+        for (kid, plaintext) in signing_keys::unsealed(&pool).await? {
+            signing_keys::seal(&pool, &kid, &kek.seal(&kid, &plaintext)?).await?;
+        }
         let (kid, der, public) = generate()?;
         let mut tx = pool.begin().await?;
-        signing_keys::rotate(&mut tx, &kid, &der, &public, publish_secs, true).await?;
+        signing_keys::rotate(
+            &mut tx,
+            &kid,
+            &kek.seal(&kid, &der)?,
+            &public,
+            publish_secs,
+            true,
+        )
+        .await?;
         tx.commit().await?;
-        let set = Self::load_set(&pool).await?;
+        let set = Self::load_set(&pool, &kek).await?;
         Ok(Self {
             pool,
+            kek,
             publish_secs,
             set: Arc::new(RwLock::new(Arc::new(set))),
             last_reload: Arc::new(tokio::sync::Mutex::new(None)),
         })
     }
 
-    async fn load_set(pool: &PgPool) -> Result<KeySet> {
+    async fn load_set(pool: &PgPool, kek: &KeyEncryptionKey) -> Result<KeySet> {
         let rows = signing_keys::load_current(pool).await?;
         let active = rows
             .iter()
@@ -107,7 +200,12 @@ impl KeyStore {
         }
         Ok(KeySet {
             active_kid: active.kid.clone(),
-            active: EncodingKey::from_ed_der(&active.private_key_der),
+            active: EncodingKey::from_ed_der(&if active.sealed {
+                kek.unseal(&active.kid, &active.private_key_der)?
+            } else {
+                // Sealed at the next start; until then another replica may still be reading it.
+                active.private_key_der.clone()
+            }),
             verifiers,
             jwks: Jwks { keys: jwks },
         })
@@ -120,7 +218,7 @@ impl KeyStore {
 
     /// Re-reads the keys from the database (rotation by another replica, expiry of old keys).
     pub async fn reload(&self) -> Result<()> {
-        let set = Self::load_set(&self.pool).await?;
+        let set = Self::load_set(&self.pool, &self.kek).await?;
         *self.set.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
         Ok(())
     }
@@ -143,7 +241,8 @@ impl KeyStore {
     /// [`KeyStore::reload`] after the commit.
     pub async fn rotate_in(&self, conn: &mut sqlx::PgConnection) -> Result<String> {
         let (kid, der, public) = generate()?;
-        signing_keys::rotate(conn, &kid, &der, &public, self.publish_secs, false).await?;
+        let sealed = self.kek.seal(&kid, &der)?;
+        signing_keys::rotate(conn, &kid, &sealed, &public, self.publish_secs, false).await?;
         Ok(kid)
     }
 

@@ -8,7 +8,9 @@ use crate::error::Result;
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct StoredKey {
     pub kid: String,
+    /// Sealed under the key-encryption key when `sealed` (always, once the service started).
     pub private_key_der: Vec<u8>,
+    pub sealed: bool,
     pub public_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
     pub retired_at: Option<DateTime<Utc>>,
@@ -18,7 +20,7 @@ pub struct StoredKey {
 /// The active key and every retired key still within its publication window.
 pub async fn load_current(pool: &PgPool) -> Result<Vec<StoredKey>> {
     let rows = sqlx::query_as(
-        "SELECT kid, private_key_der, public_key, created_at, retired_at, publish_until
+        "SELECT kid, private_key_der, sealed, public_key, created_at, retired_at, publish_until
          FROM signing_keys WHERE retired_at IS NULL OR publish_until > now()
          ORDER BY created_at DESC",
     )
@@ -33,7 +35,7 @@ pub async fn load_current(pool: &PgPool) -> Result<Vec<StoredKey>> {
 pub async fn rotate(
     conn: &mut sqlx::PgConnection,
     kid: &str,
-    private_key_der: &[u8],
+    sealed_private_key: &[u8],
     public_key: &[u8],
     publish_secs: u64,
     only_if_none_active: bool,
@@ -58,12 +60,34 @@ pub async fn rotate(
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_key) VALUES ($1, 'EdDSA', $2, $3)",
+        "INSERT INTO signing_keys (kid, algorithm, private_key_der, sealed, public_key)
+         VALUES ($1, 'EdDSA', $2, true, $3)",
     )
     .bind(kid)
-    .bind(private_key_der)
+    .bind(sealed_private_key)
     .bind(public_key)
     .execute(&mut *conn)
     .await?;
     Ok(true)
+}
+
+/// Keys written before sealing: (kid, plaintext private key).
+pub async fn unsealed(pool: &PgPool) -> Result<Vec<(String, Vec<u8>)>> {
+    Ok(
+        sqlx::query_as("SELECT kid, private_key_der FROM signing_keys WHERE NOT sealed")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
+/// Replaces a key's plaintext private key by its sealed form.
+pub async fn seal(pool: &PgPool, kid: &str, sealed: &[u8]) -> Result<()> {
+    sqlx::query(
+        "UPDATE signing_keys SET private_key_der = $2, sealed = true WHERE kid = $1 AND NOT sealed",
+    )
+    .bind(kid)
+    .bind(sealed)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

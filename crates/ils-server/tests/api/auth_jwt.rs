@@ -13,13 +13,19 @@ use crate::common::{PASSWORD, TestApp};
 /// The server's active key, read from the database, so tests can mint tokens of any shape.
 async fn active_key(app: &TestApp) -> (String, Vec<u8>, Vec<u8>) {
     let pool = app.owner_pool().await;
-    let row: (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
+    let (kid, sealed, public): (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
         "SELECT kid, private_key_der, public_key FROM signing_keys WHERE retired_at IS NULL",
     )
     .fetch_one(&pool)
     .await
     .expect("active key");
-    row
+    let kek =
+        ils_server::auth::keys::KeyEncryptionKey::from_base64(crate::common::KEY_ENCRYPTION_KEY)
+            .expect("the tests' key-encryption key");
+    let der = kek
+        .unseal(&kid, &sealed)
+        .expect("sealed with the tests' key");
+    (kid, der, public)
 }
 
 fn b64(value: &Value) -> String {
@@ -680,5 +686,99 @@ async fn a_platform_role_outside_the_platform_company_grants_nothing() {
         ),
         "{:?}",
         reply.body
+    );
+}
+
+#[tokio::test]
+async fn a_database_read_alone_cannot_sign_a_token() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("sealed", SubscriptionTier::Pro).await;
+    let owner = app.owner_pool().await;
+    // A key written before sealing existed (as an older build stored it).
+    let (old_kid, old_der, old_public) = {
+        let seed = [9u8; 32];
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = key.to_pkcs8_der().expect("der").as_bytes().to_vec();
+        (
+            "ils-old-plaintext".to_owned(),
+            der,
+            key.verifying_key().to_bytes().to_vec(),
+        )
+    };
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_key_der, public_key, retired_at, publish_until)
+         VALUES ($1, 'EdDSA', $2, $3, now(), now() + interval '1 hour')",
+    )
+    .bind(&old_kid)
+    .bind(&old_der)
+    .bind(&old_public)
+    .execute(&owner)
+    .await
+    .expect("old row");
+    // Another replica starts: it seals what it finds unsealed.
+    let _replica = app.replica().await;
+    let rows: Vec<(String, Vec<u8>, bool)> =
+        sqlx::query_as("SELECT kid, private_key_der, sealed FROM signing_keys")
+            .fetch_all(&owner)
+            .await
+            .expect("rows");
+    assert!(rows.len() >= 2);
+    assert!(
+        rows.iter().all(|(_, _, sealed)| *sealed),
+        "every key is sealed"
+    );
+    let old = rows
+        .iter()
+        .find(|(kid, ..)| *kid == old_kid)
+        .expect("old key");
+    assert_ne!(old.1, old_der, "the plaintext is gone from the row");
+    let kek =
+        ils_server::auth::keys::KeyEncryptionKey::from_base64(crate::common::KEY_ENCRYPTION_KEY)
+            .expect("kek");
+    assert_eq!(kek.unseal(&old_kid, &old.1).expect("unseals"), old_der);
+
+    // What a database read gives cannot sign: the stored bytes are not the key.
+    let (kid, stored) = rows
+        .iter()
+        .find(|(kid, ..)| *kid != old_kid)
+        .map(|(kid, bytes, _)| (kid.clone(), bytes.clone()))
+        .expect("active key");
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": tenant.admin_id, "company_id": tenant.id, "role": "company_admin",
+        "permissions": Role::CompanyAdmin.grants(), "iat": now, "exp": now + 300,
+        "iss": "ils-central", "aud": "ils", "jti": "stolen", "ver": 0
+    });
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid);
+    if let Ok(token) = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&stored)) {
+        assert_eq!(
+            app.get("/api/me", &token).await.status,
+            StatusCode::UNAUTHORIZED,
+            "a token signed with the stored bytes is refused"
+        );
+    }
+
+    // A replica with another key-encryption key, or none, does not start.
+    let mut wrong = app.settings.clone();
+    wrong.auth.key_encryption_key = Some(ils_server::config::Secret::new(
+        "b3RoZXIta2V5LWVuY3J5cHRpb24ta2V5LTMyYnl0ZXM=",
+    ));
+    let err = ils_server::AppState::build(wrong)
+        .await
+        .expect_err("wrong key");
+    assert!(
+        err.to_string()
+            .contains("cannot be opened with this auth.key_encryption_key"),
+        "{err}"
+    );
+    let mut none = app.settings.clone();
+    none.auth.key_encryption_key = None;
+    let err = ils_server::AppState::build(none).await.expect_err("no key");
+    assert!(
+        err.to_string()
+            .contains("auth.key_encryption_key is not set"),
+        "{err}"
     );
 }

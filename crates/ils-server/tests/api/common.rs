@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// The tests' key-encryption key (32 bytes, base64): tests that mint tokens unseal with it.
+pub const KEY_ENCRYPTION_KEY: &str = "aWxzLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTMyYnk=";
 pub const PLATFORM_DOMAIN: &str = "platform.ils.test";
 pub const PLATFORM_EMAIL: &str = "operator@platform.ils.test";
 
@@ -59,6 +61,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.database.max_connections = 8;
     // Cheaper argon2id than production so the suite stays fast; the algorithm is the same.
     settings.auth.argon2_memory_kib = 4096;
+    settings.auth.key_encryption_key = Some(ils_server::config::Secret::new(KEY_ENCRYPTION_KEY));
     settings.auth.argon2_iterations = 1;
     settings
 }
