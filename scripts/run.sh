@@ -40,7 +40,9 @@ if ! psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = 'ils'" | grep -q
 fi
 
 echo "run: building ils-server"
-cargo build -q --locked -p ils-server --bin ils-server
+# Built as the tests build (the whole workspace, so that features resolve the same way): right
+# after `make test` this only links the binaries instead of recompiling most crates.
+cargo build -q --locked --workspace --bins
 bin="$CARGO_TARGET_DIR/debug/ils-server"
 [ -x "$bin" ] || bin="$root/target/debug/ils-server"
 
