@@ -103,7 +103,13 @@ impl<P: RequiredPermission + Send + Sync> FromRequestParts<AppState> for Authori
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Error> {
         let Auth(principal) = Auth::from_request_parts(parts, state).await?;
         if let Err(refusal) = principal.require(P::PERMISSION) {
-            let resource: String = parts.uri.path().chars().take(200).collect();
+            // The route as declared (`GET /api/patients/{id}`), never the raw path: a refusal
+            // writes no record id into the log, so none can come back after an erasure.
+            let route = parts
+                .extensions
+                .get::<axum::extract::MatchedPath>()
+                .map_or("unmatched", axum::extract::MatchedPath::as_str);
+            let resource = format!("{} {route}", parts.method);
             record_denial(state, &principal, &P::PERMISSION.to_string(), &resource).await;
             return Err(refusal);
         }

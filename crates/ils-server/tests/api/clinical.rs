@@ -924,6 +924,23 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
         .await;
     assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
     let tombstone = erased.body["erasure_id"].as_str().expect("id").to_owned();
+    // Refused requests naming the erased patient, after the erasure, in this tenant and in
+    // another: refusals write no record id, so nothing of the patient comes back.
+    let other = app
+        .create_tenant("elsewhere", ils_core::SubscriptionTier::Pro)
+        .await;
+    let (_, lab) = app.add_user(&c.tenant, ils_core::Role::LabTech).await;
+    for (token, path) in [
+        (&lab, format!("/api/patients/{}", c.patient)),
+        (&lab, format!("/api/patients/{}/prescriptions", c.patient)),
+        (
+            &other.admin_token,
+            format!("/api/patients/{}/export", c.patient),
+        ),
+    ] {
+        let reply = app.get(&path, token).await;
+        assert!(reply.status.is_client_error(), "{path}: {:?}", reply.body);
+    }
 
     let leftovers: Vec<(String, String)> = all_rows_as_text(&app)
         .await
@@ -1360,8 +1377,8 @@ async fn review_rules_for_clinical_records() {
         .get("/api/audit?action=access.denied", &c.tenant.admin_token)
         .await;
     assert_eq!(
-        denied.body["items"][0]["resource_id"],
-        format!("order/{order}")
+        denied.body["items"][0]["resource_id"], "POST /api/orders/{id}/transitions",
+        "a refusal names the route, never the record's id"
     );
     let blocked = app
         .delete(&format!("/api/patients/{}", c.patient), &c.ecp)

@@ -108,7 +108,8 @@ pub async fn transition(
             // The refused transaction is not committed; the refusal is audited on its own.
             drop(tx);
             let what = format!("{} an order", body.action.as_str());
-            record_denial(&state, &p, &what, &format!("order/{id}")).await;
+            // The route, not the order's id: refusals write no record id into the log.
+            record_denial(&state, &p, &what, "POST /api/orders/{id}/transitions").await;
             return Err(error);
         }
         Err(error) => return Err(error),
