@@ -66,6 +66,8 @@ pub async fn export_company(state: &AppState, caller: &Principal) -> Result<Valu
 /// Erases a patient and everything that refers to them.
 pub async fn erase_patient(state: &AppState, caller: &Principal, id: PatientId) -> Result<Uuid> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    // Lists and searches wait for the erasure, and it for those already running.
+    gdpr::lock_for_erasure(&mut tx).await?;
     // Soft-deleted patients are erased too: erasure is about the data, not the list.
     if !patients::lock_including_deleted(&mut tx, id).await? {
         return Err(crate::error::Error::NotFound {

@@ -68,6 +68,8 @@ pub struct ListInput {
 
 pub async fn list(tx: &mut TenantTx, caller: &Caller, input: &ListInput) -> Result<Vec<OrderRow>> {
     decide::authorize_list(&caller.ctx())?;
+    // A list audits its orders' ids: never those of a patient an erasure is removing.
+    crate::store::gdpr::lock_for_listing(tx).await?;
     let filter = Filter {
         status: input.status,
         patient: input.patient.map(PatientId::into_uuid),

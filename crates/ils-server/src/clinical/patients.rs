@@ -70,6 +70,8 @@ pub async fn search(
     input: &SearchInput,
 ) -> Result<Vec<PatientRow>> {
     let query = decide::search(&caller.ctx(), &input.query)?;
+    // A search shows (and audits) patients: never one an erasure is removing.
+    crate::store::gdpr::lock_for_listing(tx).await?;
     let after = match input.after {
         Some(id) => Some(
             patients::sort_key(tx, PatientId::from_uuid(id))

@@ -204,3 +204,31 @@ pub async fn erase_tenant(tx: &mut PlatformTx, company: Uuid, erasure_id: Uuid) 
         .await?;
     Ok(audit)
 }
+
+/// The key of a tenant's erasure lock (the same text any tool must use to take it).
+fn erasure_lock_key(tx: &TenantTx) -> String {
+    format!("ils.erasure:{}", tx.tenant())
+}
+
+/// Taken shared by every list and search of a tenant's patients or orders, and exclusively by a
+/// patient's erasure: a list that starts while an erasure runs waits for it (and no longer sees
+/// the patient), and an erasure waits for the lists already running (whose audit rows it then
+/// redacts). Single-record reads lock the patient's row instead.
+pub async fn lock_for_listing(tx: &mut TenantTx) -> Result<()> {
+    let key = erasure_lock_key(tx);
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// See [`lock_for_listing`].
+pub async fn lock_for_erasure(tx: &mut TenantTx) -> Result<()> {
+    let key = erasure_lock_key(tx);
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}

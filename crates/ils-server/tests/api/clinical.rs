@@ -1274,6 +1274,66 @@ async fn today_is_the_practices_own_date() {
 }
 
 #[tokio::test]
+async fn lists_and_erasures_wait_for_each_other() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "race").await;
+    let key = format!("ils.erasure:{}", c.tenant.id);
+    let owner = app.owner_pool().await;
+    let client = app.client.clone();
+    let base = app.base.clone();
+
+    // An erasure in progress (holding the tenant's erasure lock): a search waits for it.
+    let mut erasing = owner.begin().await.expect("tx");
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut *erasing)
+        .await
+        .expect("lock");
+    let search = {
+        let (client, base, ecp) = (client.clone(), base.clone(), c.ecp.clone());
+        tokio::spawn(async move {
+            client
+                .get(format!("{base}/api/patients?limit=10"))
+                .bearer_auth(ecp)
+                .send()
+                .await
+                .expect("sent")
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!search.is_finished(), "the search waits for the erasure");
+    erasing.commit().await.expect("commit");
+    assert_eq!(search.await.expect("search"), StatusCode::OK);
+
+    // A list in progress (holding the lock shared): an erasure waits for it.
+    let mut listing = owner.begin().await.expect("tx");
+    sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+        .bind(&key)
+        .execute(&mut *listing)
+        .await
+        .expect("lock");
+    let erasure = {
+        let (client, base) = (client.clone(), base.clone());
+        let (admin, patient) = (c.tenant.admin_token.clone(), c.patient.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{base}/api/patients/{patient}/erasure"))
+                .bearer_auth(admin)
+                .json(&serde_json::Value::Null)
+                .send()
+                .await
+                .expect("sent")
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!erasure.is_finished(), "the erasure waits for the list");
+    listing.commit().await.expect("commit");
+    assert_eq!(erasure.await.expect("erasure"), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn review_rules_for_clinical_records() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "rules").await;
