@@ -54,10 +54,34 @@ pub async fn patient_export(
         "audit_log",
         json_rows(
             tx,
-            "SELECT to_jsonb(a) FROM audit_log a WHERE a.company_id = $1 AND (a.resource_id = $2::text
-                OR a.resource_id IN (SELECT id::text FROM prescriptions WHERE company_id = $1 AND patient_id = $2)
-                OR a.resource_id IN (SELECT id::text FROM orders WHERE company_id = $1 AND patient_id = $2)
-                OR a.details::text LIKE '%' || $2::text || '%') ORDER BY a.id",
+            // Exactly the rows about this patient and their records: by resource id, by the
+            // id lists of searches and order lists (which then show only this patient's ids,
+            // never another patient's), or by any other mention in the details.
+            "WITH mine AS (
+                 SELECT $2::text AS id
+                 UNION ALL SELECT id::text FROM prescriptions WHERE company_id = $1 AND patient_id = $2
+                 UNION ALL SELECT id::text FROM orders WHERE company_id = $1 AND patient_id = $2
+             ),
+             only_mine AS (
+                 SELECT a.id,
+                        a.details
+                        || CASE WHEN jsonb_typeof(a.details->'patient_ids') = 'array' THEN jsonb_build_object(
+                               'patient_ids', (SELECT coalesce(jsonb_agg(x), '[]'::jsonb)
+                                               FROM jsonb_array_elements_text(a.details->'patient_ids') x
+                                               WHERE x IN (SELECT id FROM mine)))
+                           ELSE '{}'::jsonb END
+                        || CASE WHEN jsonb_typeof(a.details->'order_ids') = 'array' THEN jsonb_build_object(
+                               'order_ids', (SELECT coalesce(jsonb_agg(x), '[]'::jsonb)
+                                             FROM jsonb_array_elements_text(a.details->'order_ids') x
+                                             WHERE x IN (SELECT id FROM mine)))
+                           ELSE '{}'::jsonb END AS details
+                 FROM audit_log a WHERE a.company_id = $1
+             )
+             SELECT to_jsonb(a) || jsonb_build_object('details', m.details)
+             FROM audit_log a JOIN only_mine m ON m.id = a.id
+             WHERE a.company_id = $1 AND (a.resource_id IN (SELECT id FROM mine)
+                OR EXISTS (SELECT 1 FROM mine WHERE m.details::text LIKE '%' || mine.id || '%'))
+             ORDER BY a.id",
             Some(patient),
         )
         .await?,

@@ -876,6 +876,9 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
     // One search that shows both patients: after the erasure it must still show the survivor.
     let both = app.get("/api/patients?limit=50", &c.ecp).await;
     assert_eq!(both.body["items"].as_array().map(Vec::len), Some(2));
+    // An order list that shows the patient's order only by its id.
+    let listed = app.get("/api/orders?limit=50", &c.ecp).await;
+    assert_eq!(listed.status, StatusCode::OK);
 
     let export = app
         .get(
@@ -884,6 +887,27 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
         )
         .await;
     assert_eq!(export.status, StatusCode::OK);
+    // Exactly this patient's rows: the shared search row shows them alone, and the order list
+    // that named them only through their order's id is there too.
+    let text = export.body.to_string();
+    assert!(
+        !text.contains(&survivor),
+        "the export names another patient: {text}"
+    );
+    let audit = export.body["tables"]["audit_log"]
+        .as_array()
+        .expect("audit rows");
+    let search = audit
+        .iter()
+        .find(|r| r["action"] == "patient.search")
+        .expect("the search that showed them");
+    assert_eq!(search["details"]["patient_ids"], json!([c.patient]));
+    assert!(
+        audit
+            .iter()
+            .any(|r| r["action"] == "order.list" && r["details"]["order_ids"] == json!([order])),
+        "the order list that showed their order: {audit:?}"
+    );
     let tables = &export.body["tables"];
     for (table, at_least) in [
         ("patients", 1),
