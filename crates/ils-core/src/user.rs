@@ -133,6 +133,34 @@ pub fn check_password(field: &str, password: &str, email: &str) -> Result<(), Fi
     Ok(())
 }
 
+/// A person's identity as a user: e-mail address and names, normalised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Person {
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+/// Checks a new user's e-mail address and names (fields under `prefix`, e.g. `admin.`),
+/// adding every problem to `errors`; the same rules on ILS Central and on a desktop.
+pub fn check_person(
+    errors: &mut crate::validation::ValidationErrors,
+    prefix: &str,
+    email: &str,
+    first_name: &str,
+    last_name: &str,
+) -> Option<Person> {
+    let f = |name: &str| format!("{prefix}{name}");
+    let email = errors.check(self::email(&f("email"), email));
+    let first_name = errors.check(person_name(&f("first_name"), first_name));
+    let last_name = errors.check(person_name(&f("last_name"), last_name));
+    Some(Person {
+        email: email?,
+        first_name: first_name?,
+        last_name: last_name?,
+    })
+}
+
 /// Whether an actor of role `actor` may give `role` to a user: only the platform operator
 /// grants `platform_admin`.
 pub fn check_assignable(

@@ -47,21 +47,24 @@ pub(crate) struct CheckedNewUser {
 }
 
 pub(crate) fn check_new_user(input: &NewUserInput, field_prefix: &str) -> Result<CheckedNewUser> {
-    let f = |name: &str| format!("{field_prefix}{name}");
     let mut errors = ValidationErrors::new();
-    let email = errors.check(user::email(&f("email"), &input.email));
-    let first_name = errors.check(user::person_name(&f("first_name"), &input.first_name));
-    let last_name = errors.check(user::person_name(&f("last_name"), &input.last_name));
+    let person = user::check_person(
+        &mut errors,
+        field_prefix,
+        &input.email,
+        &input.first_name,
+        &input.last_name,
+    );
     errors.check(user::check_password(
-        &f("password"),
+        &format!("{field_prefix}password"),
         &input.password,
         &input.email,
     ));
-    match (email, first_name, last_name, errors.is_empty()) {
-        (Some(email), Some(first_name), Some(last_name), true) => Ok(CheckedNewUser {
-            email,
-            first_name,
-            last_name,
+    match person {
+        Some(p) if errors.is_empty() => Ok(CheckedNewUser {
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
         }),
         _ => Err(errors.into()),
     }

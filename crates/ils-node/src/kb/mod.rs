@@ -534,14 +534,12 @@ const RECORD_COLUMNS: &str = "d.id, d.source, d.title, d.format, d.sha256, d.byt
      (SELECT count(*) FROM chunks c WHERE c.document_id = d.id), d.ingested_by, d.created_at, d.updated_at";
 
 fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
-    use crate::store::{bad_column, parse_time};
+    use crate::store::{bad_column, time_column};
     let id: String = r.get(0)?;
     let format: String = r.get(3)?;
     let size: i64 = r.get(5)?;
     let chunks: i64 = r.get(7)?;
     let by: String = r.get(8)?;
-    let created: String = r.get(9)?;
-    let updated: String = r.get(10)?;
     Ok(DocumentRecord {
         id: id
             .parse::<DocumentId>()
@@ -555,10 +553,8 @@ fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
         model: r.get(6)?,
         chunks: u32::try_from(chunks).unwrap_or(0),
         ingested_by: by.parse().ok(),
-        created_at: parse_time(&created)
-            .ok_or_else(|| bad_column(9, format!("bad time {created:?}").into()))?,
-        updated_at: parse_time(&updated)
-            .ok_or_else(|| bad_column(10, format!("bad time {updated:?}").into()))?,
+        created_at: time_column(r, 9)?,
+        updated_at: time_column(r, 10)?,
     })
 }
 

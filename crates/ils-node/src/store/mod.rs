@@ -402,6 +402,36 @@ pub(crate) fn open_statuses() -> String {
     serde_json::to_string(&names).unwrap_or_default()
 }
 
+/// Whose open orders to count.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum OrdersOf {
+    Patient,
+    Prescription,
+}
+
+/// Orders still in progress (`OrderStatus::OPEN`) of a patient or a prescription: such a
+/// patient is not deleted, such a prescription not withdrawn.
+pub(crate) fn open_orders(conn: &Connection, of: OrdersOf, id: &str) -> Result<u64, StoreError> {
+    let sql = match of {
+        OrdersOf::Patient => {
+            "SELECT count(*) FROM orders WHERE patient_id = ?1
+               AND status IN (SELECT value FROM json_each(?2))"
+        }
+        OrdersOf::Prescription => {
+            "SELECT count(*) FROM orders WHERE prescription_id = ?1
+               AND status IN (SELECT value FROM json_each(?2))"
+        }
+    };
+    let n: i64 = conn.query_row(sql, params![id, open_statuses()], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A stored timestamp column (RFC 3339), or a conversion error naming the column.
+pub(crate) fn time_column(r: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let text: String = r.get(column)?;
+    parse_time(&text).ok_or_else(|| bad_column(column, format!("bad time {text:?}").into()))
+}
+
 /// A stored text column that does not parse as what it should hold (an id, a date, a record).
 pub(crate) fn bad_column(
     column: usize,

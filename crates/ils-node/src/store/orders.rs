@@ -9,7 +9,7 @@ use ils_core::{DomainError, OrderId, PatientId, Resource, dcs};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, Write, bad_column, now_text, parse_time, patients, prescriptions};
+use super::{Store, StoreError, Write, bad_column, now_text, patients, prescriptions, time_column};
 
 /// Which orders a list shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +31,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OrderRecord> {
     let status: String = r.get(2)?;
     let remake_of: Option<String> = r.get(3)?;
     let data: String = r.get(4)?;
-    let created: String = r.get(5)?;
-    let updated: String = r.get(6)?;
     let created_by: Option<String> = r.get(8)?;
     Ok(OrderRecord {
         id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
@@ -44,10 +42,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OrderRecord> {
             .transpose()
             .map_err(|e| bad_column(3, Box::new(e)))?,
         data: serde_json::from_str(&data).map_err(|e| bad_column(4, Box::new(e)))?,
-        created_at: parse_time(&created)
-            .ok_or_else(|| bad_column(5, format!("bad time {created:?}").into()))?,
-        updated_at: parse_time(&updated)
-            .ok_or_else(|| bad_column(6, format!("bad time {updated:?}").into()))?,
+        created_at: time_column(r, 5)?,
+        updated_at: time_column(r, 6)?,
         remake_reason: r.get(7)?,
         created_by: created_by.and_then(|u| u.parse().ok()),
     })
@@ -235,7 +231,6 @@ impl Store {
                 let from: Option<String> = r.get(2)?;
                 let to: String = r.get(3)?;
                 let actor: String = r.get(5)?;
-                let at: String = r.get(6)?;
                 Ok(OrderEventRecord {
                     id: event_id
                         .unwrap_or_default()
@@ -251,8 +246,7 @@ impl Store {
                         .ok_or_else(|| bad_column(3, format!("unknown status {to:?}").into()))?,
                     note: r.get(4)?,
                     actor: actor.parse().ok(),
-                    at: parse_time(&at)
-                        .ok_or_else(|| bad_column(6, format!("bad time {at:?}").into()))?,
+                    at: super::time_column(r, 6)?,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?

@@ -8,15 +8,12 @@ use ils_core::record::PatientRecord;
 use ils_core::{DomainError, PatientId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, Write, bad_column, now_text, open_statuses, parse_time};
+use super::{
+    OrdersOf, Store, StoreError, Write, bad_column, now_text, open_orders, parse_time, time_column,
+};
 
 const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, \
                        address, notes, created_at, updated_at, deleted_at";
-
-fn time(r: &Row<'_>, column: usize) -> rusqlite::Result<chrono::DateTime<chrono::Utc>> {
-    let text: String = r.get(column)?;
-    parse_time(&text).ok_or_else(|| bad_column(column, format!("bad time {text:?}").into()))
-}
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<PatientRecord> {
     let id: String = r.get(0)?;
@@ -34,8 +31,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PatientRecord> {
             address: r.get(7)?,
             notes: r.get(8)?,
         },
-        created_at: time(r, 9)?,
-        updated_at: time(r, 10)?,
+        created_at: time_column(r, 9)?,
+        updated_at: time_column(r, 10)?,
         deleted_at: deleted.as_deref().and_then(parse_time),
     })
 }
@@ -49,17 +46,6 @@ pub(crate) fn find(conn: &Connection, id: PatientId) -> Result<Option<PatientRec
             from_row,
         )
         .optional()?)
-}
-
-/// Orders of the patient still in progress.
-fn open_orders(conn: &Connection, id: PatientId) -> Result<u64, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM orders WHERE patient_id = ?1
-           AND status IN (SELECT value FROM json_each(?2))",
-        rusqlite::params![id.to_string(), open_statuses()],
-        |r| r.get(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Writes the record (insert or update) with its name keys.
@@ -160,7 +146,7 @@ impl Store {
         let w = self.begin_write()?;
         let current = find(&w, id)?;
         let open = match &current {
-            Some(_) => open_orders(&w, id)?,
+            Some(_) => open_orders(&w, OrdersOf::Patient, &id.to_string())?,
             None => 0,
         };
         let plan = decide::delete(&w.ctx(), current.as_ref(), open)?;

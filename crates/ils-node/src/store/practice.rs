@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Store, StoreError, audit, bad_column, now_text, parse_time};
+use super::{Store, StoreError, audit, bad_column, now_text};
 
 /// The practice: its tenant id, name and time zone (its "today").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -75,7 +75,6 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LocalUser> {
     let id: String = r.get(0)?;
     let role: String = r.get(4)?;
     let status: String = r.get(5)?;
-    let created: String = r.get(6)?;
     Ok(LocalUser {
         id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
         email: r.get(1)?,
@@ -85,8 +84,7 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LocalUser> {
         status: status
             .parse()
             .map_err(|e: String| bad_column(5, e.into()))?,
-        created_at: parse_time(&created)
-            .ok_or_else(|| bad_column(6, format!("bad time {created:?}").into()))?,
+        created_at: super::time_column(r, 6)?,
     })
 }
 
@@ -94,9 +92,13 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LocalUser> {
 fn check_user(input: &NewUser, actor_role: Role, prefix: &str) -> Result<NewUser, StoreError> {
     let f = |name: &str| format!("{prefix}{name}");
     let mut errors = ValidationErrors::new();
-    let email = errors.check(user::email(&f("email"), &input.email));
-    let first_name = errors.check(user::person_name(&f("first_name"), &input.first_name));
-    let last_name = errors.check(user::person_name(&f("last_name"), &input.last_name));
+    let person = user::check_person(
+        &mut errors,
+        prefix,
+        &input.email,
+        &input.first_name,
+        &input.last_name,
+    );
     // The grant rule of ILS Central; a desktop's own users are never platform operators.
     if errors
         .check(user::check_assignable(actor_role, input.role, &f("role")))
@@ -109,11 +111,11 @@ fn check_user(input: &NewUser, actor_role: Role, prefix: &str) -> Result<NewUser
             "A practice's own users are company_admin, ecp, lab_tech or engineer",
         );
     }
-    match (email, first_name, last_name) {
-        (Some(email), Some(first_name), Some(last_name)) if errors.is_empty() => Ok(NewUser {
-            email,
-            first_name,
-            last_name,
+    match person {
+        Some(p) if errors.is_empty() => Ok(NewUser {
+            email: p.email,
+            first_name: p.first_name,
+            last_name: p.last_name,
             role: input.role,
         }),
         _ => Err(DomainError::from(errors).into()),

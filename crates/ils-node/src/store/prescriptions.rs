@@ -7,7 +7,9 @@ use ils_core::rx::{RxData, RxStatus};
 use ils_core::{DomainError, PatientId, PrescriptionId, Resource, fhir};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, Write, bad_column, now_text, open_statuses, parse_time, patients};
+use super::{
+    OrdersOf, Store, StoreError, Write, bad_column, now_text, open_orders, patients, time_column,
+};
 
 const COLUMNS: &str = "r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at";
 
@@ -16,18 +18,14 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<PrescriptionRecord> {
     let patient: String = r.get(1)?;
     let data: String = r.get(2)?;
     let created_by: String = r.get(3)?;
-    let created: String = r.get(4)?;
-    let updated: String = r.get(5)?;
     Ok(PrescriptionRecord {
         id: id.parse().map_err(|e| bad_column(0, Box::new(e)))?,
         patient_id: patient.parse().map_err(|e| bad_column(1, Box::new(e)))?,
         data: serde_json::from_str(&data).map_err(|e| bad_column(2, Box::new(e)))?,
         // Rows written before schema 3 name the user by the text given then.
         created_by: created_by.parse().ok(),
-        created_at: parse_time(&created)
-            .ok_or_else(|| bad_column(4, format!("bad time {created:?}").into()))?,
-        updated_at: parse_time(&updated)
-            .ok_or_else(|| bad_column(5, format!("bad time {updated:?}").into()))?,
+        created_at: time_column(r, 4)?,
+        updated_at: time_column(r, 5)?,
     })
 }
 
@@ -46,16 +44,6 @@ pub(crate) fn find(
             from_row,
         )
         .optional()?)
-}
-
-fn open_orders(conn: &Connection, id: PrescriptionId) -> Result<u64, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM orders WHERE prescription_id = ?1
-           AND status IN (SELECT value FROM json_each(?2))",
-        rusqlite::params![id.to_string(), open_statuses()],
-        |r| r.get(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 fn write(w: &Write<'_>, rx: &PrescriptionRecord) -> Result<(), StoreError> {
@@ -132,7 +120,7 @@ impl Store {
         let w = self.begin_write()?;
         let current = find(&w, id)?;
         let open = match &current {
-            Some(_) => open_orders(&w, id)?,
+            Some(_) => open_orders(&w, OrdersOf::Prescription, &id.to_string())?,
             None => 0,
         };
         let plan = decide::set_status(&w.ctx(), current.as_ref(), status, open)?;

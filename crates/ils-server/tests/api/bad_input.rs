@@ -71,12 +71,7 @@ async fn bad_requests_get_clear_4xx_codes_and_write_nothing() {
         .post("/api/users", token, json!({"email": "nope", "password": "short", "first_name": "", "last_name": "U", "role": "ecp"}))
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = reply.body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(|f| f["field"].as_str())
-        .collect();
+    let fields = reply.fields();
     assert_eq!(fields, ["email", "first_name", "password"]);
 
     let reply = app

@@ -1241,12 +1241,7 @@ async fn only_a_draft_prescription_is_edited_and_every_broken_field_is_named() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let fields: Vec<&str> = reply.body["details"]["fields"]
-        .as_array()
-        .expect("fields")
-        .iter()
-        .filter_map(|f| f["field"].as_str())
-        .collect();
+    let fields = reply.fields();
     assert_eq!(fields, ["right.sphere", "colour", "left.axis"]);
 }
 

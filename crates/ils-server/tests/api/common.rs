@@ -53,6 +53,14 @@ impl Reply {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
+
+    /// The field paths a validation error names, in order.
+    pub fn fields(&self) -> Vec<&str> {
+        self.body["details"]["fields"]
+            .as_array()
+            .map(|fields| fields.iter().filter_map(|f| f["field"].as_str()).collect())
+            .unwrap_or_default()
+    }
 }
 
 pub fn test_settings(db: &TestDb) -> Settings {
