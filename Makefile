@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run test setup check-toolchain bench bench-node lint fmt
+.PHONY: run test setup check-toolchain bench bench-node fuzz-api lint fmt
 
 ## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
 run: setup
@@ -33,6 +33,11 @@ bench: setup
 ## 10k and 100k chunks, ingest throughput.
 bench-node: setup
 	@scripts/bench-node.sh
+
+## Fuzz the HTTP API from its OpenAPI document (schemathesis) on a throwaway cluster, and
+## print which operations were reached.
+fuzz-api: setup
+	@scripts/fuzz-api.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -3,26 +3,28 @@
 # First run: creates the cluster, the roles, the database, migrates, bootstraps the platform
 # operator and seeds the demo tenant with generated passwords (saved in .pgdata/credentials,
 # readable by you only). Later runs reuse all of it. Ctrl-C stops the server and the database.
+# ILS_RUN_DIR puts all of it in another folder (scripts/fuzz-api.sh runs on a throwaway one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}"
 PORT="${ILS_PG_PORT:-54329}"
 LISTEN="${ILS_LISTEN:-127.0.0.1:8080}"
-data="$root/.pgdata/data"
-sock="$root/.pgdata/sock"
-creds="$root/.pgdata/credentials"
+run_dir="${ILS_RUN_DIR:-$root/.pgdata}"
+data="$run_dir/data"
+sock="$run_dir/sock"
+creds="$run_dir/credentials"
 
 as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-mkdir -p "$root/.pgdata" "$sock"
-if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$root/.pgdata" "$sock"; fi
+mkdir -p "$run_dir" "$sock"
+if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$run_dir" "$sock"; fi
 if [ ! -f "$data/PG_VERSION" ]; then
-  echo "run: creating the local PostgreSQL cluster in .pgdata/"
+  echo "run: creating the local PostgreSQL cluster in $run_dir"
   as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
 fi
 if ! as_pg "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-  as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$root/.pgdata/server.log" -w \
+  as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$run_dir/server.log" -w \
     -o "-p $PORT -k $sock -c listen_addresses=127.0.0.1" start >/dev/null
 fi
 stop_db() { as_pg "$PG_BIN/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true; }
@@ -43,8 +45,7 @@ echo "run: building ils-server"
 # Built as the tests build (the whole workspace, so that features resolve the same way): right
 # after `make test` this only links the binaries instead of recompiling most crates.
 cargo build -q --locked --workspace --bins
-bin="$CARGO_TARGET_DIR/debug/ils-server"
-[ -x "$bin" ] || bin="$root/target/debug/ils-server"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/ils-server"
 
 export ILS_DATABASE__URL="postgres://ils_service@127.0.0.1:$PORT/ils"
 export ILS_DATABASE__MIGRATE_URL="$admin/ils"
@@ -80,7 +81,7 @@ Sign in (POST /api/auth/login with JSON {domain, email, password}):
   demo practice admin : demo.ils.local      admin@demo.ils.local          $DEMO_ADMIN_PASSWORD
   demo practice ECP   : demo.ils.local      ecp@demo.ils.local            $DEMO_ECP_PASSWORD
   platform operator   : platform.ils.local  operator@platform.ils.local   $PLATFORM_PASSWORD
-(these are also in .pgdata/credentials)
+(these are also in $creds)
 
 Try:
   curl -s http://$LISTEN/api/health

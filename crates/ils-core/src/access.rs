@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 /// The role of a user inside their company.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// The platform operator. Manages tenants; any access to a tenant's data is audited.
     PlatformAdmin,

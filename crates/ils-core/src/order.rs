@@ -10,6 +10,7 @@ use crate::validation::{FieldError, ValidationErrors, required_text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum LensType {
     SingleVision,
     Bifocal,
@@ -34,6 +35,7 @@ impl LensType {
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Frame {
     pub brand: Option<String>,
     pub model: Option<String>,
@@ -51,6 +53,7 @@ pub struct Frame {
 /// Fitting measurements taken for this order, per eye.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Measurements {
     pub right_pd: Option<Millimetres>,
     pub left_pd: Option<Millimetres>,
@@ -65,6 +68,15 @@ pub struct Measurements {
 /// An order as placed (no id, number, status or timestamps).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "patient_id": "0193a5b2-7c4e-7d1a-9f00-000000000001",
+    "prescription_id": "0193a5b2-7c4e-7d1a-9f00-000000000002",
+    "lens_type": "progressive", "material": "1.6 MR-8", "coatings": ["anti-reflective"],
+    "tint": null, "frame": {"brand": "Lindberg", "model": "Air", "box_a": 52.0, "box_b": 38.0, "dbl": 18.0},
+    "measurements": {"right_pd": 31.5, "left_pd": 32.0, "right_segment_height": 19.0, "left_segment_height": 19.0},
+    "promised_date": null, "notes": null
+})))]
 pub struct OrderData {
     pub patient_id: PatientId,
     pub prescription_id: PrescriptionId,
@@ -83,6 +95,7 @@ pub struct OrderData {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OrderStatus {
     Draft,
     Submitted,
@@ -155,6 +168,7 @@ impl OrderStatus {
 /// What a person does to an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OrderAction {
     Submit,
     StartProduction,

@@ -10,14 +10,38 @@ use crate::validation::{FieldError, ValidationErrors, required_text};
 /// A patient's details as entered (no id, no timestamps).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "customer_number": "C-1042", "first_name": "Ada", "last_name": "Lovelace",
+    "date_of_birth": "1984-03-07", "email": "ada@example.org", "phone": "+44 20 7946 0958",
+    "address": "12 Harley Street, London", "notes": null
+})))]
 pub struct PatientData {
     /// The practice's own number for the patient; unique within the practice.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[A-Za-z0-9_./-]{1,32}$", example = "C-1042")
+    )]
     pub customer_number: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, example = "Ada")
+    )]
     pub first_name: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 100, example = "Lovelace")
+    )]
     pub last_name: String,
+    /// Not in the future, not before 1900.
+    #[cfg_attr(feature = "openapi", schema(example = "1984-03-07"))]
     pub date_of_birth: NaiveDate,
+    #[cfg_attr(feature = "openapi", schema(format = Email, example = "ada@example.org"))]
     pub email: Option<String>,
+    /// 6–20 digits, with optional `+`, spaces, dashes, dots and parentheses.
+    #[cfg_attr(feature = "openapi", schema(example = "+44 20 7946 0958"))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(max_length = 500))]
     pub address: Option<String>,
     pub notes: Option<String>,
 }
@@ -25,6 +49,10 @@ pub struct PatientData {
 /// Changes to a patient; absent fields stay as they are, `null` clears an optional field.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "phone": "+44 20 7946 0000", "notes": null
+})))]
 pub struct PatientChanges {
     pub customer_number: Option<String>,
     pub first_name: Option<String>,

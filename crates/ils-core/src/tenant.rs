@@ -12,6 +12,7 @@ use crate::validation::{FieldError, ValidationErrors, required_text};
 /// What a tenant pays for; it sets the tenant's rate limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SubscriptionTier {
     Free,
     Pro,
@@ -78,6 +79,7 @@ impl FromStr for SubscriptionTier {
 /// Whether a tenant may use the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CompanyStatus {
     Active,
     Trial,
@@ -115,6 +117,7 @@ impl FromStr for CompanyStatus {
 /// A tenant's configuration of the shared AI models.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AiConfig {
     pub system_prompt: Option<String>,
     pub temperature: f32,

@@ -10,6 +10,7 @@ use crate::validation::{FieldError, required_text};
 /// Whether a user may sign in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum UserStatus {
     Active,
     /// Refused at sign-in and, within the status-cache interval, on every request.

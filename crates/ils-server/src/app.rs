@@ -89,6 +89,7 @@ impl AppState {
                 ticker.tick().await;
                 let Some(inner) = weak.upgrade() else { break };
                 inner.standing.purge_expired();
+                inner.tokens.purge_expired();
                 inner.limiter.housekeeping();
                 crate::auth::session::audit_unaudited_failures(&inner).await;
             }

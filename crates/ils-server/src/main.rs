@@ -49,15 +49,26 @@ enum Command {
         #[arg(long, default_value = "demo.ils.local")]
         domain: String,
     },
+    /// Print the OpenAPI document (the one served at /api/openapi.json) and exit; needs no
+    /// configuration or database.
+    Openapi,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ils_server::http::openapi::document_json())?
+        );
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref()).context("loading settings")?;
     telemetry::init(&settings.log);
     match cli.command {
         Command::Serve => serve(settings).await,
+        Command::Openapi => Ok(()),
         Command::Migrate => {
             let url = settings.database.migrate_url.as_ref().context(
                 "set database.migrate_url (ILS_DATABASE__MIGRATE_URL) to the owner's connection",

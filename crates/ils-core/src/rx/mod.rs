@@ -99,6 +99,48 @@ impl<'de> Deserialize<'de> for Diopters {
     }
 }
 
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{Diopters, Millimetres};
+
+    /// A decimal number that must be a whole multiple of `step` (read exactly, never rounded).
+    fn decimal(description: &str, step: f64, bound: f64) -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Number))
+            .description(Some(description))
+            .multiple_of(Some(step))
+            .minimum(Some(-bound))
+            .maximum(Some(bound))
+            .into()
+    }
+
+    impl PartialSchema for Diopters {
+        fn schema() -> RefOr<Schema> {
+            decimal(
+                "Dioptres, at most two decimals (e.g. -1.25); powers in quarter steps",
+                0.01,
+                1000.0,
+            )
+        }
+    }
+    impl ToSchema for Diopters {}
+
+    impl PartialSchema for Millimetres {
+        fn schema() -> RefOr<Schema> {
+            decimal(
+                "Millimetres, at most one decimal (e.g. 31.5)",
+                0.1,
+                10_000.0,
+            )
+        }
+    }
+    impl ToSchema for Millimetres {}
+}
+
 /// A length in millimetres, kept in tenths of a millimetre (pupillary distances, heights).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Millimetres(i32);
@@ -152,6 +194,7 @@ impl<'de> Deserialize<'de> for Millimetres {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RxKind {
     Spectacle,
     ContactLens,
@@ -160,6 +203,7 @@ pub enum RxKind {
 /// The FHIR `VisionPrescription.status` value set (`fm-status`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RxStatus {
     Draft,
     Active,
@@ -191,6 +235,7 @@ impl RxStatus {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PrismBase {
     Up,
     Down,
@@ -215,7 +260,9 @@ impl PrismBase {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Prism {
+    #[cfg_attr(feature = "openapi", schema(value_type = f64, multiple_of = 0.25, minimum = 0.25, maximum = 15))]
     pub amount: Diopters,
     pub base: PrismBase,
 }
@@ -223,39 +270,55 @@ pub struct Prism {
 /// One eye's prescription. The sphere is required (write `0` for plano); the rest is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EyeRx {
+    #[cfg_attr(feature = "openapi", schema(value_type = f64, multiple_of = 0.25, minimum = -30, maximum = 30))]
     pub sphere: Diopters,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.25, minimum = -10, maximum = 10))]
     pub cylinder: Option<Diopters>,
     /// Degrees, 1–180; required exactly when the cylinder is not zero.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 180))]
     pub axis: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.25, minimum = 0.25, maximum = 4))]
     pub add: Option<Diopters>,
     /// Base in or out.
     pub prism_horizontal: Option<Prism>,
     /// Base up or down.
     pub prism_vertical: Option<Prism>,
     /// Contact lens: power (dioptres).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.25, minimum = -30, maximum = 30))]
     pub power: Option<Diopters>,
     /// Contact lens: back (base) curve, mm.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 6, maximum = 11))]
     pub base_curve: Option<Millimetres>,
     /// Contact lens: diameter, mm.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 8, maximum = 24))]
     pub diameter: Option<Millimetres>,
 }
 
 /// Pupillary distances (distance and near, binocular and monocular).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PupillaryDistance {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 40, maximum = 80))]
     pub binocular_distance: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 40, maximum = 80))]
     pub binocular_near: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 20, maximum = 40))]
     pub right_distance: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 20, maximum = 40))]
     pub left_distance: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 20, maximum = 40))]
     pub right_near: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 20, maximum = 40))]
     pub left_near: Option<Millimetres>,
 }
 
 /// Contact-lens details that apply to the pair.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContactLensDetails {
     pub brand: Option<String>,
     /// e.g. "daily", "2 weeks", "monthly".
@@ -265,6 +328,15 @@ pub struct ContactLensDetails {
 /// The content of a prescription, as entered or imported (no ids, no timestamps).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", schema(example = json!({
+    "kind": "spectacle", "status": "active",
+    "right": {"sphere": -1.25, "cylinder": -0.5, "axis": 90, "add": 1.5},
+    "left": {"sphere": -1.0, "cylinder": null, "axis": null, "add": 1.5},
+    "pd": {"binocular_distance": 63.0},
+    "issue_date": "2026-11-02", "expiry_date": "2028-11-02",
+    "prescriber": "Dr Jane Smith", "notes": null
+})))]
 pub struct RxData {
     pub kind: RxKind,
     #[serde(default = "default_status")]
@@ -273,7 +345,9 @@ pub struct RxData {
     pub left: EyeRx,
     #[serde(default)]
     pub pd: PupillaryDistance,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 5, maximum = 40))]
     pub segment_height: Option<Millimetres>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>, multiple_of = 0.1, minimum = 5, maximum = 30))]
     pub vertex_distance: Option<Millimetres>,
     pub issue_date: NaiveDate,
     pub expiry_date: Option<NaiveDate>,

@@ -255,6 +255,11 @@ impl KeyStore {
         self.current().verifiers.get(kid).cloned()
     }
 
+    /// Whether tokens signed with `kid` are still accepted (the key is loaded, not retired).
+    pub fn accepts(&self, kid: &str) -> bool {
+        self.current().verifiers.contains_key(kid)
+    }
+
     pub fn jwks(&self) -> Jwks {
         self.current().jwks.clone()
     }

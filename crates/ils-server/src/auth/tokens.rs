@@ -1,6 +1,9 @@
 //! Access tokens (EdDSA JWTs) and refresh tokens (opaque, random, stored hashed).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use dashmap::DashMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -20,7 +23,28 @@ pub struct TokenIssuer {
     access_ttl: Duration,
     leeway_secs: u64,
     validation: Validation,
+    verified: Arc<VerifiedTokens>,
 }
+
+/// Access tokens this replica has already verified, kept until they expire, so that a client
+/// making many requests with one token pays for the signature check once. An entry is only
+/// ever made by a full verification, is keyed by the whole token (so a changed byte misses),
+/// and is honoured only while its signing key is still accepted and the token has not expired;
+/// the user's and tenant's standing is checked on every request regardless. Bounded: when full,
+/// tokens are verified without being remembered until housekeeping drops expired entries.
+#[derive(Debug, Default)]
+struct VerifiedTokens {
+    entries: DashMap<Box<str>, VerifiedToken>,
+}
+
+#[derive(Debug)]
+struct VerifiedToken {
+    kid: Box<str>,
+    claims: AccessClaims,
+}
+
+/// Remembered tokens at most (about 1 KB each).
+const VERIFIED_TOKENS_MAX: usize = 50_000;
 
 pub(crate) fn invalid_token() -> Error {
     Error::unauthorized("auth.invalid_token", "The access token is invalid")
@@ -45,7 +69,17 @@ impl TokenIssuer {
             access_ttl: Duration::from_secs(settings.access_ttl_secs),
             leeway_secs: validation.leeway,
             validation,
+            verified: Arc::default(),
         }
+    }
+
+    /// Forgets remembered tokens that have expired (run by housekeeping).
+    pub fn purge_expired(&self) {
+        let now = chrono::Utc::now().timestamp();
+        let leeway = i64::try_from(self.leeway_secs).unwrap_or(30);
+        self.verified
+            .entries
+            .retain(|_, t| t.claims.exp.saturating_add(leeway) >= now);
     }
 
     pub fn keys(&self) -> &KeyStore {
@@ -83,8 +117,41 @@ impl TokenIssuer {
             .map_err(|e| Error::Internal(format!("could not sign an access token: {e}")))
     }
 
-    /// Verifies signature, algorithm, issuer, audience, expiry and the presence of every claim.
+    /// Verifies signature, algorithm, issuer, audience, expiry and the presence of every claim
+    /// (once per token and replica; see [`VerifiedTokens`]).
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims> {
+        if let Some(known) = self.verified.entries.get(token) {
+            let now = chrono::Utc::now().timestamp();
+            let leeway = i64::try_from(self.leeway_secs).unwrap_or(30);
+            if known.claims.exp.saturating_add(leeway) < now {
+                drop(known);
+                self.verified.entries.remove(token);
+                return Err(Error::unauthorized(
+                    "auth.token_expired",
+                    "The access token has expired",
+                ));
+            }
+            if self.keys.accepts(&known.kid) {
+                return Ok(known.claims.clone());
+            }
+            drop(known);
+            self.verified.entries.remove(token);
+        }
+        let (kid, claims) = self.verify_signed(token)?;
+        if self.verified.entries.len() < VERIFIED_TOKENS_MAX {
+            self.verified.entries.insert(
+                token.into(),
+                VerifiedToken {
+                    kid: kid.into(),
+                    claims: claims.clone(),
+                },
+            );
+        }
+        Ok(claims)
+    }
+
+    /// The full check of a token: its key id and its claims.
+    fn verify_signed(&self, token: &str) -> Result<(String, AccessClaims)> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
         if header.alg != Algorithm::EdDSA {
             return Err(invalid_token());
@@ -97,7 +164,7 @@ impl TokenIssuer {
             )
         })?;
         match jsonwebtoken::decode::<AccessClaims>(token, &key, &self.validation) {
-            Ok(data) => self.check_lifetime(data.claims),
+            Ok(data) => Ok((kid, self.check_lifetime(data.claims)?)),
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::ExpiredSignature) => Err(
                 Error::unauthorized("auth.token_expired", "The access token has expired"),
             ),

@@ -13,17 +13,32 @@ use crate::error::Result;
 use crate::store::audit::{self, Entry};
 use crate::store::{gdpr, patients};
 
-fn document(kind: &str, tables: Vec<(&'static str, Vec<Value>)>) -> Value {
+/// A GDPR export: every row held, table by table, each row as the table holds it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ExportDocument {
+    /// `patient` or `company`.
+    #[schema(example = "patient")]
+    pub kind: &'static str,
+    pub exported_at: chrono::DateTime<chrono::Utc>,
+    /// The document's format and version.
+    #[schema(example = "ils.gdpr-export.v1")]
+    pub format: &'static str,
+    /// Table name → its rows (columns as the table names them).
+    #[schema(value_type = std::collections::BTreeMap<String, Vec<Object>>)]
+    pub tables: Map<String, Value>,
+}
+
+fn document(kind: &'static str, tables: Vec<(&'static str, Vec<Value>)>) -> ExportDocument {
     let mut map = Map::new();
     for (name, rows) in tables {
         map.insert(name.to_owned(), Value::Array(rows));
     }
-    json!({
-        "kind": kind,
-        "exported_at": chrono::Utc::now(),
-        "format": "ils.gdpr-export.v1",
-        "tables": Value::Object(map),
-    })
+    ExportDocument {
+        kind,
+        exported_at: chrono::Utc::now(),
+        format: "ils.gdpr-export.v1",
+        tables: map,
+    }
 }
 
 /// The hash a tombstone names its subject by: SHA-256 of "<company>:<entity>:<id>".
@@ -31,7 +46,11 @@ pub fn subject_hash(company: CompanyId, entity: &str, id: Uuid) -> Vec<u8> {
     Sha256::digest(format!("{company}:{entity}:{id}").as_bytes()).to_vec()
 }
 
-pub async fn export_patient(state: &AppState, caller: &Principal, id: PatientId) -> Result<Value> {
+pub async fn export_patient(
+    state: &AppState,
+    caller: &Principal,
+    id: PatientId,
+) -> Result<ExportDocument> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     // Soft-deleted patients are kept for the retention period, and can still be exported.
     if !patients::exists_including_deleted(&mut tx, id).await? {
@@ -50,7 +69,7 @@ pub async fn export_patient(state: &AppState, caller: &Principal, id: PatientId)
     Ok(document("patient", tables))
 }
 
-pub async fn export_company(state: &AppState, caller: &Principal) -> Result<Value> {
+pub async fn export_company(state: &AppState, caller: &Principal) -> Result<ExportDocument> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     audit::record(
         &mut tx,

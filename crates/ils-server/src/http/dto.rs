@@ -2,6 +2,7 @@
 //! wire format can evolve without touching the rules below.
 
 use chrono::{DateTime, Utc};
+use ils_core::order::{LensType, OrderStatus};
 use ils_core::user::UserStatus;
 use ils_core::{AiConfig, CompanyStatus, Role, SubscriptionTier};
 use serde::{Deserialize, Serialize};
@@ -53,9 +54,7 @@ pub struct UserDto {
     pub email: String,
     pub first_name: String,
     pub last_name: String,
-    #[schema(value_type = String, example = "ecp")]
     pub role: Role,
-    #[schema(value_type = String, example = "active")]
     pub status: UserStatus,
     pub locked_until: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
@@ -88,7 +87,6 @@ pub struct CreateUserRequest {
     pub password: String,
     pub first_name: String,
     pub last_name: String,
-    #[schema(value_type = String, example = "ecp")]
     pub role: Role,
 }
 
@@ -97,9 +95,7 @@ pub struct CreateUserRequest {
 pub struct UpdateUserRequest {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub role: Option<Role>,
-    #[schema(value_type = Option<String>)]
     pub status: Option<UserStatus>,
 }
 
@@ -121,11 +117,8 @@ pub struct CompanyDto {
     pub id: Uuid,
     pub name: String,
     pub domain: String,
-    #[schema(value_type = Object)]
     pub ai_config: AiConfig,
-    #[schema(value_type = String, example = "pro")]
     pub tier: SubscriptionTier,
-    #[schema(value_type = String, example = "active")]
     pub status: CompanyStatus,
     pub is_platform: bool,
     /// The practice's IANA time zone; its "today" for every date rule.
@@ -156,7 +149,6 @@ impl From<Company> for CompanyDto {
 #[serde(deny_unknown_fields)]
 pub struct UpdateOwnCompanyRequest {
     pub name: Option<String>,
-    #[schema(value_type = Option<Object>)]
     pub ai_config: Option<AiConfig>,
     /// An IANA time zone name, e.g. `Europe/London`.
     pub time_zone: Option<String>,
@@ -176,11 +168,8 @@ pub struct FirstAdminRequest {
 pub struct CreateCompanyRequest {
     pub name: String,
     pub domain: String,
-    #[schema(value_type = String, example = "pro")]
     pub tier: SubscriptionTier,
-    #[schema(value_type = Option<String>, example = "trial")]
     pub status: Option<CompanyStatus>,
-    #[schema(value_type = Option<Object>)]
     pub ai_config: Option<AiConfig>,
     pub admin: Option<FirstAdminRequest>,
 }
@@ -190,11 +179,8 @@ pub struct CreateCompanyRequest {
 pub struct UpdateCompanyRequest {
     pub name: Option<String>,
     pub domain: Option<String>,
-    #[schema(value_type = Option<String>)]
     pub tier: Option<SubscriptionTier>,
-    #[schema(value_type = Option<String>)]
     pub status: Option<CompanyStatus>,
-    #[schema(value_type = Option<Object>)]
     pub ai_config: Option<AiConfig>,
 }
 
@@ -330,7 +316,6 @@ pub struct PrescriptionDto {
     pub id: Uuid,
     pub patient_id: Uuid,
     /// The prescription (ils-core `RxData`).
-    #[schema(value_type = Object)]
     pub rx: ils_core::rx::RxData,
     pub created_by: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -353,7 +338,7 @@ impl From<crate::store::prescriptions::PrescriptionRow> for PrescriptionDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrescriptionStatusRequest {
-    #[schema(value_type = String, example = "cancelled")]
+    #[schema(example = "cancelled")]
     pub status: ils_core::rx::RxStatus,
 }
 
@@ -361,9 +346,9 @@ pub struct PrescriptionStatusRequest {
 pub struct OrderDto {
     pub id: Uuid,
     pub order_number: String,
+    #[schema(value_type = OrderStatus)]
     pub status: String,
     /// The order as placed (ils-core `OrderData`).
-    #[schema(value_type = Object)]
     pub order: ils_core::order::OrderData,
     pub remake_of: Option<Uuid>,
     pub remake_reason: Option<String>,
@@ -393,7 +378,9 @@ impl From<crate::store::orders::OrderRow> for OrderDto {
 pub struct ProductionOrderDto {
     pub id: Uuid,
     pub order_number: String,
+    #[schema(value_type = OrderStatus)]
     pub status: String,
+    #[schema(value_type = LensType)]
     pub lens_type: String,
     pub material: String,
     pub coatings: Vec<String>,
@@ -424,6 +411,7 @@ impl From<crate::store::orders::OrderRow> for ProductionOrderDto {
 #[into_params(parameter_in = Query)]
 pub struct OrderListParams {
     /// One of draft, submitted, in_production, quality_check, shipped, delivered, cancelled, remade.
+    #[param(value_type = Option<OrderStatus>)]
     pub status: Option<String>,
     pub patient_id: Option<Uuid>,
     /// Only open orders whose promised date has passed.
@@ -434,8 +422,8 @@ pub struct OrderListParams {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "submit", "reason": "Frame in stock"}))]
 pub struct TransitionRequest {
-    #[schema(value_type = String, example = "submit")]
     pub action: ils_core::order::OrderAction,
     /// Why (required to cancel or remake) or a note for the timeline.
     pub reason: Option<String>,
@@ -452,7 +440,9 @@ pub struct TransitionDto {
 pub struct TimelineEntryDto {
     pub id: Uuid,
     pub action: String,
+    #[schema(value_type = Option<OrderStatus>)]
     pub from_status: Option<String>,
+    #[schema(value_type = OrderStatus)]
     pub to_status: String,
     pub note: Option<String>,
     pub actor_user_id: Option<Uuid>,

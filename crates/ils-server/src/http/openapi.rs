@@ -27,7 +27,7 @@ use super::routes::{auth, company, gdpr, orders, patients, platform, system, use
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,
         crate::auth::session::TokenPair, crate::auth::keys::Jwks, crate::auth::keys::Jwk,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OperationIds),
     security(("bearer" = [])),
 )]
 struct ApiDoc;
@@ -49,6 +49,70 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Operation ids as `<tag>.<handler>` (`patients.get`, `orders.get`): unique across the
+/// document, as OpenAPI requires and as response links name them.
+struct OperationIds;
+
+impl Modify for OperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let tag = op.tags.as_ref().and_then(|t| t.first()).cloned();
+                if let (Some(tag), Some(id)) = (tag, op.operation_id.as_mut()) {
+                    *id = format!("{tag}.{id}");
+                }
+            }
+        }
+    }
+}
+
+/// The document as utoipa builds it.
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+/// The document as served: JSON, with response links spelled as OpenAPI spells them.
+/// utoipa 5.5 serialises a Link's fields in snake case (`operation_id`, `request_body`), which
+/// client generators and fuzzers do not read as links; they are renamed here.
+pub fn document_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(document()).unwrap_or_default();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let links = op
+            .get_mut("responses")
+            .and_then(serde_json::Value::as_object_mut)
+            .into_iter()
+            .flat_map(|r| r.values_mut())
+            .filter_map(|r| r.get_mut("links"))
+            .filter_map(serde_json::Value::as_object_mut)
+            .flat_map(|l| l.values_mut())
+            .filter_map(serde_json::Value::as_object_mut);
+        for link in links {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(v) = link.remove(from) {
+                    link.insert(to.to_owned(), v);
+                }
+            }
+        }
+    }
+    doc
 }

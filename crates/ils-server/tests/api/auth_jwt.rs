@@ -782,3 +782,60 @@ async fn a_database_read_alone_cannot_sign_a_token() {
         "{err}"
     );
 }
+
+/// A replica remembers tokens it has verified, but a remembered token is still refused the
+/// moment it expires, and once its signing key is no longer published.
+#[tokio::test]
+async fn a_remembered_token_ends_with_its_expiry_and_its_key() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("remember", SubscriptionTier::Pro).await;
+    let m = minter(&app, &tenant.admin_id, &tenant.id).await;
+    let leeway = i64::try_from(app.settings.auth.leeway_secs).expect("leeway");
+
+    // Valid for two more seconds (counting the leeway), used twice while valid.
+    let now = chrono::Utc::now().timestamp();
+    let short = m.sign(&{
+        let mut c = m.claims.clone();
+        c["iat"] = json!(now - 60);
+        c["exp"] = json!(now - leeway + 2);
+        c
+    });
+    for _ in 0..2 {
+        assert_eq!(app.get("/api/me", &short).await.status, StatusCode::OK);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(3_200)).await;
+    let expired = app.get("/api/me", &short).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.code(), "auth.token_expired");
+
+    // A remembered token whose key stops being published is refused.
+    let token = m.sign(&m.claims);
+    assert_eq!(app.get("/api/me", &token).await.status, StatusCode::OK);
+    let rotated = app
+        .post(
+            "/api/platform/signing-keys/rotate",
+            &app.platform_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{:?}", rotated.body);
+    assert_eq!(
+        app.get("/api/me", &token).await.status,
+        StatusCode::OK,
+        "a rotated-out key stays accepted while it is published"
+    );
+    let pool = app.owner_pool().await;
+    sqlx::query("UPDATE signing_keys SET publish_until = now() WHERE kid = $1")
+        .bind(&m.kid)
+        .execute(&pool)
+        .await
+        .expect("end the old key's publication");
+    app.state.tokens.keys().reload().await.expect("reload");
+    let refused = app.get("/api/me", &token).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "{:?}",
+        refused.body
+    );
+}

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod api_document;
 mod auth_jwt;
 mod bad_input;
 mod clinical;

@@ -13,12 +13,12 @@ use crate::http::extract::{Authorized, need};
 
 /// Everything held about one patient, as JSON, table by table.
 #[utoipa::path(get, path = "/api/patients/{id}/export", tag = "gdpr", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = gdpr::ExportDocument), (status = 404, body = ErrorBody)))]
 pub async fn export_patient(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::GdprExport>,
     Path(id): Path<Uuid>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<gdpr::ExportDocument>> {
     Ok(Json(
         gdpr::export_patient(&state, &p, PatientId::from_uuid(id)).await?,
     ))
@@ -26,11 +26,11 @@ pub async fn export_patient(
 
 /// Everything the company holds, as JSON, table by table.
 #[utoipa::path(get, path = "/api/company/export", tag = "gdpr",
-    responses((status = 200, body = Object), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = gdpr::ExportDocument), (status = 403, body = ErrorBody)))]
 pub async fn export_company(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::GdprExport>,
-) -> Result<Json<serde_json::Value>> {
+) -> Result<Json<gdpr::ExportDocument>> {
     Ok(Json(gdpr::export_company(&state, &p).await?))
 }
 

@@ -10,7 +10,24 @@ pub mod platform;
 pub mod system;
 pub mod users;
 
+use axum::http::{HeaderName, StatusCode, header};
+
 use crate::error::{Error, Result};
+
+/// A 201 answer: the new resource in the body, its address in `Location`.
+pub type Created<T> = (
+    StatusCode,
+    [(HeaderName, String); 1],
+    crate::http::error::Json<T>,
+);
+
+pub fn created<T>(location: String, body: T) -> Created<T> {
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        crate::http::error::Json(body),
+    )
+}
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 

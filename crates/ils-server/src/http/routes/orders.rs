@@ -1,12 +1,12 @@
 //! `/api/orders` and `/api/production/orders`.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ils_core::order::{OrderData, OrderStatus};
 use ils_core::{OrderId, PatientId};
 
-use super::{next_cursor, page_limit};
+use super::{Created, created, next_cursor, page_limit};
 use crate::app::AppState;
 use crate::auth::principal::record_denial;
 use crate::clinical::orders;
@@ -56,18 +56,26 @@ pub async fn list(
 }
 
 /// Places a lens order from an active prescription (status draft).
-#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = Object,
-    responses((status = 201, body = OrderDto), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = OrderData,
+    responses(
+        (status = 201, body = OrderDto, headers(("location" = String, description = "/api/orders/{id}")),
+            links(
+                ("get" = (operation_id = "orders.get", parameters(("id" = "$response.body#/id")))),
+                ("transition" = (operation_id = "orders.transition", parameters(("id" = "$response.body#/id")))),
+                ("timeline" = (operation_id = "orders.timeline", parameters(("id" = "$response.body#/id")))),
+                ("dcs" = (operation_id = "orders.dcs", parameters(("id" = "$response.body#/id")))),
+            )),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::OrdersCreate>,
     Json(body): Json<serde_json::Value>,
-) -> Result<(StatusCode, Json<OrderDto>)> {
+) -> Result<Created<OrderDto>> {
     let data = OrderData::from_json(&body)?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let row = orders::create(&mut tx, &p.caller(), &data).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, Json(row.into())))
+    Ok(created(format!("/api/orders/{}", row.id), row.into()))
 }
 
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = Uuid, Path)),

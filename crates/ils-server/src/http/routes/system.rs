@@ -84,5 +84,5 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/api/openapi.json", tag = "system",
     responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi() -> Response {
-    axum::Json(crate::http::openapi::document()).into_response()
+    axum::Json(crate::http::openapi::document_json()).into_response()
 }
