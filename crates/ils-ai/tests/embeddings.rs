@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use ils_ai::Embedder;
 
 fn model_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../models/all-MiniLM-L6-v2")
 }
 
 fn cosine(a: &[f32], b: &[f64]) -> f64 {

@@ -63,7 +63,11 @@ impl Cli {
             .env("ILS_NODE_USER", "optom@demo.ils.local")
             .env(
                 "ILS_MODEL_DIR",
-                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
+                Path::new(
+                    &std::env::var("CARGO_MANIFEST_DIR")
+                        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+                )
+                .join("../../models/all-MiniLM-L6-v2"),
             );
         command
     }

@@ -21,7 +21,11 @@ type CliResult<T = ()> = anyhow::Result<T>;
 
 /// The workspace's root (benchmarks read its data files wherever cargo runs them from).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../..")
 }
 
 #[derive(Debug, Parser)]

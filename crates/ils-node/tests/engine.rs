@@ -15,7 +15,11 @@ use ils_node::kb::Progress;
 
 fn engine(dir: &std::path::Path) -> Arc<Engine> {
     let store = common::open(&dir.join("ils.db"));
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    let model = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../models/all-MiniLM-L6-v2");
     Arc::new(Engine::with_store(store, model))
 }
 

@@ -12,8 +12,14 @@ use ils_node::Store;
 use ils_node::kb::{self, KbError, Outcome, Progress, SearchMode, SearchOptions};
 
 static EMBEDDER: LazyLock<Embedder> = LazyLock::new(|| {
-    Embedder::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"))
-        .expect("the model (run `make setup`)")
+    Embedder::load(
+        &PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        )
+        .join("../../models/all-MiniLM-L6-v2"),
+    )
+    .expect("the model (run `make setup`)")
 });
 
 /// The practice's administrator (who manages the knowledge base) signed in.

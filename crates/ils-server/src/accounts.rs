@@ -132,14 +132,14 @@ pub async fn list(
 ) -> Result<Vec<User>> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let rows = users::list(&mut tx, after, limit).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(rows)
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: UserId) -> Result<User> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let row = users::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(row)
 }
 

@@ -101,6 +101,14 @@ impl TenantTx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await.map_err(Error::from)
     }
+
+    /// Ends a transaction that only read (and wrote no audit row), without a round trip of its
+    /// own: the `ROLLBACK` is queued on the connection and travels with the pool's check of the
+    /// connection when it takes it back (sqlx pings every connection it is returned), before
+    /// any other request can use it. For a read there is nothing to commit.
+    pub fn end_read(self) {
+        drop(self.tx);
+    }
 }
 
 /// A platform-administration transaction: sees all companies; enters one tenant at a time.
@@ -118,8 +126,12 @@ impl PlatformTx {
 
     /// Binds the rest of the transaction to `company_id` until another tenant is entered.
     pub async fn enter_tenant(&mut self, company_id: CompanyId) -> Result<&mut TenantTx> {
-        sqlx::query("SELECT set_config('ils.company_id', $1, true)")
-            .bind(company_id.to_string())
+        // `SET` takes no bind parameters; the id is a UUID, whose text form cannot carry SQL.
+        let statement = format!(
+            "SET LOCAL ils.company_id = '{}'",
+            company_id.into_uuid().hyphenated()
+        );
+        sqlx::raw_sql(AssertSqlSafe(statement))
             .execute(self.inner.conn())
             .await?;
         self.inner.company_id = company_id;
@@ -161,8 +173,11 @@ impl Db {
         &self.pool
     }
 
-    /// Opens a transaction bound to the tenant. `BEGIN` and `set_config` travel in one round
-    /// trip; the id is a UUID, whose text form cannot carry SQL.
+    /// Opens a transaction bound to the tenant. `BEGIN` and the tenant setting travel in one
+    /// round trip; the id is a UUID, whose text form cannot carry SQL. The setting is made with
+    /// `SET LOCAL`, which a distributed PostgreSQL (Citus, with
+    /// `citus.propagate_set_commands = 'local'`) passes on to its workers, where the row-level
+    /// security policies run; `set_config` would not be passed on.
     pub async fn tenant_tx(&self, ctx: &TenantCtx) -> Result<TenantTx> {
         self.begin_scoped(ctx.company_id, false).await
     }
@@ -178,7 +193,7 @@ impl Db {
     async fn begin_scoped(&self, company_id: CompanyId, platform: bool) -> Result<TenantTx> {
         let uuid: uuid::Uuid = company_id.into_uuid();
         let statement = format!(
-            "BEGIN; SELECT set_config('ils.company_id', '{}', true), set_config('ils.platform', '{}', true)",
+            "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
             uuid.hyphenated(),
             if platform { "on" } else { "off" }
         );

@@ -18,7 +18,7 @@ use crate::store::companies::{self, Company, CompanyChanges, NewCompany};
 pub async fn own(state: &AppState, caller: &Principal) -> Result<Company> {
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
     let company = companies::get_own(&mut tx).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(company)
 }
 

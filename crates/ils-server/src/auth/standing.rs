@@ -38,7 +38,7 @@ impl StandingCache {
         }
         let mut tx = db.tenant_tx(ctx).await?;
         let row = users::standing(&mut tx, user).await?;
-        tx.commit().await?;
+        tx.end_read();
         self.entries.insert(key, (Instant::now(), row));
         Ok(row)
     }
