@@ -12,7 +12,9 @@
 //!
 //! `cargo bench -p ils-server --bench loadgen` (or `make bench`). Knobs (environment):
 //! ILS_BENCH_TENANTS (10), ILS_BENCH_CLIENTS per tenant (4), ILS_BENCH_SECS per phase (10),
-//! ILS_BENCH_WRITE_PERCENT (20), ILS_BENCH_PATIENTS per tenant (10000).
+//! ILS_BENCH_WRITE_PERCENT (20), ILS_BENCH_PATIENTS per tenant (10000), ILS_BENCH_DB_CONNECTIONS
+//! (the server's pool size, 16), ILS_BENCH_SERVER (another `ils-server` binary to measure, e.g.
+//! one built from an earlier commit).
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
@@ -419,6 +421,76 @@ async fn run_phase(
     (total, started.elapsed())
 }
 
+/// CPU time (user + system, in clock ticks of 1/100 s) of the server, of every PostgreSQL
+/// process and of this load generator, read from /proc: where a request's cost goes, and a
+/// figure far steadier than throughput on a shared, noisy machine.
+#[derive(Clone, Copy, Debug, Default)]
+struct Cpu {
+    server: u64,
+    database: u64,
+    client: u64,
+}
+
+fn proc_ticks(stat: &str) -> Option<u64> {
+    // Fields after the command name (which may hold spaces) start with the state (field 3);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn cpu_now(server_pid: u32) -> Cpu {
+    let ticks = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| proc_ticks(&s))
+            .unwrap_or(0)
+    };
+    let database = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| ticks(&pid))
+        .sum();
+    Cpu {
+        server: ticks(&server_pid.to_string()),
+        database,
+        client: ticks("self"),
+    }
+}
+
+/// Prints the CPU each request cost, between two samples.
+fn report_cpu(before: Cpu, after: Cpu, requests: u64) {
+    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 * 10_000.0 / requests.max(1) as f64;
+    let (server, database, client) = (
+        per(before.server, after.server),
+        per(before.database, after.database),
+        per(before.client, after.client),
+    );
+    println!(
+        "  CPU per request: server {server:.0} µs + database {database:.0} µs = {:.0} µs (load generator {client:.0} µs)",
+        server + database
+    );
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
 fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     let rps = tally.total() as f64 / secs;
@@ -480,10 +552,14 @@ async fn main() -> anyhow::Result<()> {
     let secs = env_or("ILS_BENCH_SECS", 10);
     let write_percent = env_or("ILS_BENCH_WRITE_PERCENT", 20).min(100);
     let patients_per_tenant = env_or("ILS_BENCH_PATIENTS", 10_000);
+    let db_connections = env_or("ILS_BENCH_DB_CONNECTIONS", 16);
 
     let db = ils_testkit::TestDb::create(&ils_server::db::MIGRATOR).await?;
     let port = free_port()?;
-    let binary = env!("CARGO_BIN_EXE_ils-server");
+    // Another build of the server (an older commit, for a back-to-back comparison) may be named.
+    let binary = std::env::var("ILS_BENCH_SERVER")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ils-server").to_owned());
+    let binary = binary.as_str();
     let platform_password = random_password();
     let key_encryption_key = {
         use base64::Engine as _;
@@ -492,7 +568,7 @@ async fn main() -> anyhow::Result<()> {
     let common_env = |cmd: &mut Command| {
         cmd.env("ILS_DATABASE__URL", &db.service_url)
             .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &key_encryption_key)
-            .env("ILS_DATABASE__MAX_CONNECTIONS", "16")
+            .env("ILS_DATABASE__MAX_CONNECTIONS", db_connections.to_string())
             .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
             .env("ILS_LOG__FILTER", "warn")
             .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
@@ -626,25 +702,33 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
     let seeding_secs = seeding.elapsed().as_secs_f64();
     println!(
-        "ILS Central load test: {tenants} tenants × {per_tenant} clients = {} concurrent, {secs} s per phase, {write_percent}% writes, {} cores",
+        "ILS Central load test: {tenants} tenants × {per_tenant} clients = {} concurrent, {secs} s per phase, {write_percent}% writes, {} cores ({})",
         clients.len(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
     );
+    let server_pid = server.child.id();
     // Warm-up: connections, caches.
     run_phase(&http, &server.base, &clients, 2, write_percent, false).await;
+    let before = cpu_now(server_pid);
     let (base_tally, base_elapsed) = run_phase(&http, &server.base, &clients, secs, 0, true).await;
+    let after = cpu_now(server_pid);
     let baseline = report(
         "baseline (/api/health: no auth, one SELECT 1)",
         &base_tally,
         base_elapsed,
     );
+    report_cpu(before, after, base_tally.total());
+    let before = cpu_now(server_pid);
     let (tally, elapsed) =
         run_phase(&http, &server.base, &clients, secs, write_percent, false).await;
+    let after = cpu_now(server_pid);
     let authenticated = report(
         "authenticated mix (JWT + standing + tenant transaction [+ audit])",
         &tally,
         elapsed,
     );
+    report_cpu(before, after, tally.total());
     println!(
         "\nratio authenticated / baseline throughput: {:.2}×",
         authenticated / baseline.max(1.0)
@@ -656,13 +740,16 @@ async fn main() -> anyhow::Result<()> {
         clinic_clients.len()
     );
     run_clinic_phase(&http, &server.base, &clinic_clients, 2).await;
+    let before = cpu_now(server_pid);
     let (clinic, clinic_elapsed) =
         run_clinic_phase(&http, &server.base, &clinic_clients, secs).await;
+    let after = cpu_now(server_pid);
     let clinic_rps = report(
         "clinic mix (every read and write audited)",
         &clinic,
         clinic_elapsed,
     );
+    report_cpu(before, after, clinic.total());
     println!(
         "\nratio clinic mix / baseline throughput: {:.2}×",
         clinic_rps / baseline.max(1.0)

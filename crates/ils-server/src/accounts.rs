@@ -219,7 +219,10 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_user(caller.company_id(), id);
+    if after.role != before.role || after.status != before.status {
+        // Names are not part of the standing; a role or status change is, at once.
+        state.standing.forget_user(caller.company_id(), id);
+    }
     Ok(after)
 }
 

@@ -82,6 +82,8 @@ pub struct Db {
 pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     company_id: CompanyId,
+    /// Whether the tenant's erasure lock is held shared (`store::gdpr::lock_for_listing`).
+    pub(crate) listing_locked: bool,
 }
 
 impl TenantTx {
@@ -179,26 +181,48 @@ impl Db {
     /// `citus.propagate_set_commands = 'local'`) passes on to its workers, where the row-level
     /// security policies run; `set_config` would not be passed on.
     pub async fn tenant_tx(&self, ctx: &TenantCtx) -> Result<TenantTx> {
-        self.begin_scoped(ctx.company_id, false).await
+        self.begin_scoped(ctx.company_id, false, false).await
+    }
+
+    /// A tenant transaction for a list or search of patients or orders: the tenant's erasure
+    /// lock is taken shared in the same round trip as `BEGIN` (see
+    /// `store::gdpr::lock_for_listing`, which then has nothing left to do).
+    pub async fn tenant_tx_for_listing(&self, ctx: &TenantCtx) -> Result<TenantTx> {
+        self.begin_scoped(ctx.company_id, false, true).await
     }
 
     pub async fn platform_tx(&self, ctx: &PlatformCtx) -> Result<PlatformTx> {
-        let inner = self.begin_scoped(ctx.home, true).await?;
+        let inner = self.begin_scoped(ctx.home, true, false).await?;
         Ok(PlatformTx {
             inner,
             home: ctx.home,
         })
     }
 
-    async fn begin_scoped(&self, company_id: CompanyId, platform: bool) -> Result<TenantTx> {
+    async fn begin_scoped(
+        &self,
+        company_id: CompanyId,
+        platform: bool,
+        listing: bool,
+    ) -> Result<TenantTx> {
         let uuid: uuid::Uuid = company_id.into_uuid();
-        let statement = format!(
+        let mut statement = format!(
             "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
             uuid.hyphenated(),
             if platform { "on" } else { "off" }
         );
+        if listing {
+            statement.push_str(&format!(
+                "; SELECT pg_advisory_xact_lock_shared(hashtextextended('{}', 0))",
+                erasure_lock_key(company_id)
+            ));
+        }
         let tx = self.pool.begin_with(AssertSqlSafe(statement)).await?;
-        Ok(TenantTx { tx, company_id })
+        Ok(TenantTx {
+            tx,
+            company_id,
+            listing_locked: listing,
+        })
     }
 
     /// `SELECT 1` within `timeout`, for the health check.
@@ -209,6 +233,11 @@ impl Db {
             Err(_) => Err(Error::Unavailable(sqlx::Error::PoolTimedOut)),
         }
     }
+}
+
+/// The name of a tenant's erasure lock (a UUID inside: safe in a literal).
+pub(crate) fn erasure_lock_key(company_id: CompanyId) -> String {
+    format!("ils.erasure:{}", company_id.into_uuid().hyphenated())
 }
 
 /// Runs the migrations over `url` (the owner's connection).

@@ -231,7 +231,7 @@ pub async fn erase_tenant(tx: &mut PlatformTx, company: Uuid, erasure_id: Uuid) 
 
 /// The key of a tenant's erasure lock (the same text any tool must use to take it).
 fn erasure_lock_key(tx: &TenantTx) -> String {
-    format!("ils.erasure:{}", tx.tenant())
+    crate::db::erasure_lock_key(tx.company_id())
 }
 
 /// Taken shared by every list and search of a tenant's patients or orders, and exclusively by a
@@ -239,11 +239,15 @@ fn erasure_lock_key(tx: &TenantTx) -> String {
 /// the patient), and an erasure waits for the lists already running (whose audit rows it then
 /// redacts). Single-record reads lock the patient's row instead.
 pub async fn lock_for_listing(tx: &mut TenantTx) -> Result<()> {
+    if tx.listing_locked {
+        return Ok(());
+    }
     let key = erasure_lock_key(tx);
     sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
         .bind(key)
         .execute(tx.conn())
         .await?;
+    tx.listing_locked = true;
     Ok(())
 }
 

@@ -45,7 +45,7 @@ pub async fn list(
         after: q.after,
         limit,
     };
-    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let mut tx = state.db.tenant_tx_for_listing(&p.tenant()).await?;
     let rows = orders::list(&mut tx, &p.caller(), &input).await?;
     tx.commit().await?;
     let next = next_cursor(&rows, limit, |r| r.id);
