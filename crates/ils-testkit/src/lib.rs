@@ -158,10 +158,13 @@ fn start_cluster() -> anyhow::Result<Server> {
     run(initdb, "initdb")?;
 
     let port = free_port()?;
+    // ILS_TESTKIT_PG_OPTIONS adds server options, e.g. `-c shared_preload_libraries=
+    // pg_stat_statements` to see what a benchmark's statements cost.
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB",
-        dir.display()
+         -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB {}",
+        dir.display(),
+        std::env::var("ILS_TESTKIT_PG_OPTIONS").unwrap_or_default()
     );
     let mut start = as_pg_user(&bin.join("pg_ctl"));
     start

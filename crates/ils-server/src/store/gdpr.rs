@@ -207,19 +207,15 @@ pub async fn erase_tenant(tx: &mut PlatformTx, company: Uuid, erasure_id: Uuid) 
         .bind(company)
         .execute(tx.conn())
         .await?;
-    let (audit,): (i64,) = {
-        let tenant = tx
-            .enter_tenant(ils_core::CompanyId::from_uuid(company))
-            .await?;
-        sqlx::query_as("SELECT count(*) FROM audit_log WHERE company_id = $1")
-            .bind(company)
-            .fetch_one(tenant.conn())
-            .await?
-    };
-    tx.enter_home().await?;
+    // Every tenant table goes with the company (ON DELETE CASCADE); the audit log, which has no
+    // foreign key (so that audit inserts take no lock on the company), right after it.
     sqlx::query("DELETE FROM companies WHERE id = $1 AND NOT is_platform")
         .bind(company)
         .execute(tx.conn())
+        .await?;
+    let (audit,): (i64,) = sqlx::query_as("SELECT ils_erase_tenant_audit($1)")
+        .bind(company)
+        .fetch_one(tx.conn())
         .await?;
     sqlx::query("INSERT INTO tenant_erasures (id, erased_company_id) VALUES ($1, $2)")
         .bind(erasure_id)
@@ -237,7 +233,8 @@ fn erasure_lock_key(tx: &TenantTx) -> String {
 /// Taken shared by every list and search of a tenant's patients or orders, and exclusively by a
 /// patient's erasure: a list that starts while an erasure runs waits for it (and no longer sees
 /// the patient), and an erasure waits for the lists already running (whose audit rows it then
-/// redacts). Single-record reads lock the patient's row instead.
+/// redacts). Single-record reads lock the patient's row instead (measured: for one row, a row
+/// lock costs less than the shared advisory lock every request of the tenant takes).
 pub async fn lock_for_listing(tx: &mut TenantTx) -> Result<()> {
     if tx.listing_locked {
         return Ok(());

@@ -290,3 +290,58 @@ async fn the_services_own_transactions_leave_nothing_on_a_pooled_connection() {
         .expect("count");
     assert_eq!(visible, 0);
 }
+
+/// The audit log is append-only for the service: the one way to delete audit rows removes an
+/// erased tenant's log, and refuses while the tenant exists, from any scope.
+#[tokio::test]
+async fn a_live_tenants_audit_log_cannot_be_erased() {
+    let app = TestApp::spawn().await;
+    let a = app.create_tenant("kept", SubscriptionTier::Pro).await;
+    let service = app.service_pool(1).await;
+    let count = || async {
+        let owner = app.owner_pool().await;
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM audit_log WHERE company_id = $1::uuid")
+                .bind(&a.id)
+                .fetch_one(&owner)
+                .await
+                .expect("count");
+        n
+    };
+    let before = count().await;
+    assert!(before > 0, "the tenant's creation and sign-in are audited");
+    for scope in [
+        "SET LOCAL ils.platform = 'on'",
+        "SET LOCAL ils.platform = 'off'",
+    ] {
+        let mut tx = service.begin().await.expect("tx");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "{scope}; SET LOCAL ils.company_id = '{}'",
+            a.id
+        )))
+        .execute(&mut *tx)
+        .await
+        .expect("scope");
+        let refused = sqlx::query("SELECT ils_erase_tenant_audit($1::uuid)")
+            .bind(&a.id)
+            .execute(&mut *tx)
+            .await
+            .expect_err("a live tenant's audit log stays");
+        assert!(refused.to_string().contains("still exists"), "{refused}");
+    }
+    let mut tx = service.begin().await.expect("tx");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL ils.company_id = '{}'",
+        a.id
+    )))
+    .execute(&mut *tx)
+    .await
+    .expect("scope");
+    let deleted = sqlx::query("DELETE FROM audit_log WHERE company_id = $1::uuid")
+        .bind(&a.id)
+        .execute(&mut *tx)
+        .await;
+    assert!(deleted.is_err(), "the service has no DELETE on audit_log");
+    drop(tx);
+    assert_eq!(count().await, before);
+}
