@@ -137,10 +137,8 @@ pub async fn list(
 }
 
 pub async fn get(state: &AppState, caller: &Principal, id: UserId) -> Result<User> {
-    let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    let row = users::get(&mut tx, id).await?;
-    tx.end_read();
-    Ok(row)
+    // Reading a user writes nothing (no audit row): one round trip.
+    users::read(&state.db, &caller.tenant(), id).await
 }
 
 pub async fn create(state: &AppState, caller: &Principal, input: NewUserInput) -> Result<User> {

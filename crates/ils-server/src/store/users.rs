@@ -116,6 +116,16 @@ pub async fn get(tx: &mut TenantTx, id: UserId) -> Result<User> {
     row.ok_or_else(not_found)?.try_into()
 }
 
+/// A user, read in one round trip outside any other transaction (`Db::read_tenant_rows`).
+pub async fn read(db: &crate::db::Db, ctx: &crate::db::TenantCtx, id: UserId) -> Result<User> {
+    let select = crate::db::ReadById::new(
+        &format!("SELECT {COLUMNS} FROM users WHERE company_id = {{}} AND id = {{}}"),
+        &[ctx.company_id().into_uuid(), id.into_uuid()],
+    );
+    let rows: Vec<Row> = db.read_tenant_rows(ctx, select).await?;
+    rows.into_iter().next().ok_or_else(not_found)?.try_into()
+}
+
 #[derive(sqlx::FromRow)]
 struct LoginRow {
     #[sqlx(flatten)]
