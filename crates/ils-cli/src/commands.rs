@@ -783,3 +783,68 @@ pub fn audit(engine: &Engine, args: AuditArgs, out: Out) -> CliResult {
     });
     Ok(())
 }
+
+#[derive(Debug, clap::Args)]
+pub struct AskArgs {
+    pub question: String,
+    /// Continue this conversation (its id, from an earlier answer).
+    #[arg(long)]
+    pub conversation: Option<String>,
+    /// Show the matching passages only, without calling any model.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Streams the answer to stdout as it comes (text), or prints the whole answer (JSON).
+pub fn ask(engine: &Engine, args: AskArgs, out: Out) -> CliResult {
+    use std::io::Write as _;
+    let mut streamed = false;
+    let answer = engine.ask(
+        &ils_node::assistant::AskRequest {
+            question: args.question,
+            conversation: args.conversation,
+            offline: args.offline,
+        },
+        &mut |event| {
+            if out.json {
+                return;
+            }
+            if let ils_node::assistant::AskEvent::Delta { text } = event {
+                streamed = true;
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
+        },
+    )?;
+    if out.json {
+        out.emit(&answer, |_| String::new());
+        return Ok(());
+    }
+    if streamed {
+        println!();
+    } else {
+        println!("{}", answer.text);
+    }
+    if streamed && !answer.citations.is_empty() {
+        println!();
+        for c in &answer.citations {
+            println!("[{}] {} — {}", c.number, c.document, c.excerpt);
+        }
+    }
+    let usage = answer
+        .usage
+        .map(|u| format!(", {} + {} tokens", u.input_tokens, u.output_tokens))
+        .unwrap_or_default();
+    eprintln!(
+        "({}; {}{usage}, {} ms; conversation {})",
+        serde_json::to_value(answer.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        answer.model.as_deref().unwrap_or("no model"),
+        answer.latency_ms,
+        answer.conversation
+    );
+    Ok(())
+}

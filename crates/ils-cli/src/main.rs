@@ -64,6 +64,8 @@ enum Command {
     Kb(commands::KbCmd),
     /// The audit log, newest first.
     Audit(commands::AuditArgs),
+    /// Asks the assistant; the answer streams as it is written, then the passages it used.
+    Ask(commands::AskArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,5 +112,6 @@ fn run(cli: Cli, out: Out) -> Result<(), EngineError> {
         Command::Orders(c) => commands::orders(&engine, c, out),
         Command::Kb(c) => commands::kb(&engine, c, out),
         Command::Audit(a) => commands::audit(&engine, a, out),
+        Command::Ask(a) => commands::ask(&engine, a, out),
     }
 }

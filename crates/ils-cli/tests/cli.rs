@@ -505,3 +505,74 @@ fn every_refusal_names_its_fields_and_files_and_exits_2() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ask_streams_an_answer_from_the_documents_or_shows_the_passages_offline() {
+    let cli = Cli::new();
+    let docs = cli.path("docs");
+    std::fs::create_dir(&docs).expect("dir");
+    std::fs::write(
+        docs.join("sports.md"),
+        "# Sports glasses\n\nChildren's sports glasses get polycarbonate lenses.\n",
+    )
+    .expect("write");
+    let ingest = cli
+        .command(&[
+            "--user",
+            ADMIN,
+            "kb",
+            "ingest",
+            docs.to_str().expect("utf-8"),
+        ])
+        .output()
+        .expect("ingest");
+    assert!(ingest.status.success(), "{ingest:?}");
+
+    // No provider is set up: the passages, said plainly.
+    let offline = cli.run(&["ask", "Which lenses for sports glasses?"]);
+    assert!(offline.status.success(), "{offline:?}");
+    let text = String::from_utf8_lossy(&offline.stdout);
+    assert!(text.starts_with("Offline"), "{text}");
+    assert!(text.contains("[1] Sports glasses"), "{text}");
+
+    // A provider in the settings file (the loopback server): the answer streams to stdout.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt
+        .block_on(ils_llm::loopback::LoopbackServer::start(Some("sk-cli")))
+        .expect("server");
+    server.script(
+        "gpt-cli",
+        ils_llm::loopback::Script::answer("Polycarbonate [1]."),
+    );
+    let config = cli.path("node.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[assistant]\n[[assistant.providers]]\nname = \"local\"\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"sk-cli\"\nmodels = [\"gpt-cli\"]\n",
+            server.openai_base()
+        ),
+    )
+    .expect("config");
+    let online = cli
+        .command(&[
+            "--config",
+            config.to_str().expect("utf-8"),
+            "ask",
+            "Which lenses for sports glasses?",
+        ])
+        .output()
+        .expect("ask");
+    assert!(online.status.success(), "{online:?}");
+    let text = String::from_utf8_lossy(&online.stdout);
+    assert!(text.starts_with("Polycarbonate [1]."), "{text}");
+    assert!(text.contains("[1] Sports glasses"), "{text}");
+    let summary = String::from_utf8_lossy(&online.stderr);
+    assert!(
+        summary.contains("answered; gpt-cli, 42 + 3 tokens"),
+        "{summary}"
+    );
+    assert!(
+        !summary.contains("sk-cli") && !text.contains("sk-cli"),
+        "the key is never shown"
+    );
+}

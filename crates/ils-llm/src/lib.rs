@@ -17,8 +17,10 @@ pub mod anthropic;
 mod chain;
 mod error;
 pub mod openai;
+pub mod prompt;
 mod provider;
 pub mod sse;
+pub mod transform;
 mod types;
 
 #[cfg(feature = "loopback")]

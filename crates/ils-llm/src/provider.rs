@@ -12,8 +12,10 @@ use crate::error::TimeoutPhase;
 use crate::sse::Decoder;
 use crate::{ChatRequest, Completion, FinishReason, LlmError, StreamEvent, anthropic, openai};
 
-/// An API key. Its `Debug` shows nothing of it; it is only ever written into a request header.
-#[derive(Clone, PartialEq, Eq)]
+/// An API key. Its `Debug` shows nothing of it; it is only ever written into a request header
+/// (and read from, or written back to, the configuration it came from).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct ApiKey(String);
 
 impl ApiKey {

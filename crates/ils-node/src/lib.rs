@@ -4,6 +4,7 @@
 //! outbox of typed changes) carries out the decisions of `ils_core::decide`, and the knowledge
 //! base embeds documents on the device and searches them by vector, keyword or both.
 
+pub mod assistant;
 pub mod engine;
 pub mod kb;
 pub mod store;

@@ -40,12 +40,22 @@ use serde::{Deserialize, Serialize};
 pub use error::EngineError;
 pub use settings::{MODEL_FOLDER, NodeSettings, SettingsError};
 
+use crate::assistant::{self as ai, Answer, AskEvent, AskRequest, AssistantSettings};
 use crate::kb::{self, Document, Hit, Ingested, KbError, Progress, SearchOptions};
 use crate::store::{
     AuditEntry, LocalUser, NewPractice, NewUser, OrderFilter, OutboxRow, Practice, Store,
 };
 
 pub type EngineResult<T> = Result<T, EngineError>;
+
+/// The settings key of the practice's AI configuration and its version.
+const AI_CONFIG: &str = "ai.config";
+
+#[derive(Serialize, Deserialize)]
+struct StoredAiConfig {
+    version: i64,
+    config: ils_core::AiConfig,
+}
 
 /// What the engine says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -116,6 +126,9 @@ pub struct Engine {
     model_dir: PathBuf,
     embedder: OnceLock<Arc<Embedder>>,
     signed_in: Mutex<Option<String>>,
+    assistant: AssistantSettings,
+    /// The assistant's network calls run on this (one worker), started on first use.
+    runtime: OnceLock<tokio::runtime::Runtime>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,7 +154,14 @@ impl Engine {
             })?;
         }
         let store = Store::open(&path)?;
-        Ok(Self::with_store(store, settings.model_path()))
+        Ok(Self::with_store(store, settings.model_path())
+            .with_assistant(settings.assistant.clone()))
+    }
+
+    /// The assistant's providers (the settings file's `[assistant]`).
+    pub fn with_assistant(mut self, assistant: AssistantSettings) -> Self {
+        self.assistant = assistant;
+        self
     }
 
     /// An engine over an open store (tests give a store with a fixed clock).
@@ -151,6 +171,8 @@ impl Engine {
             model_dir,
             embedder: OnceLock::new(),
             signed_in: Mutex::new(None),
+            assistant: AssistantSettings::default(),
+            runtime: OnceLock::new(),
         }
     }
 
@@ -437,6 +459,218 @@ impl Engine {
     /// Removes a document (by id or source path).
     pub fn delete_document(&self, id_or_source: &str) -> EngineResult<Document> {
         Ok(kb::delete_document(&mut self.store(), id_or_source)?)
+    }
+
+    // --- The assistant ---
+
+    /// The practice's AI configuration and its version (1 before any change).
+    pub fn ai_config(&self) -> EngineResult<(ils_core::AiConfig, i64)> {
+        let store = self.store();
+        store.actor()?;
+        Self::read_ai_config(&store)
+    }
+
+    fn read_ai_config(store: &Store) -> EngineResult<(ils_core::AiConfig, i64)> {
+        let Some(json) = store.setting(AI_CONFIG)? else {
+            return Ok((ils_core::AiConfig::default(), 1));
+        };
+        let stored: StoredAiConfig = serde_json::from_str(&json).map_err(|e| {
+            EngineError::internal(format!("the stored AI configuration is unreadable: {e}"))
+        })?;
+        Ok((stored.config, stored.version))
+    }
+
+    /// Replaces the practice's AI configuration (company administrators), checked by the same
+    /// rules as ILS Central's; the version goes up by one, in the same audited write.
+    pub fn set_ai_config(&self, config: &ils_core::AiConfig) -> EngineResult<i64> {
+        let mut store = self.store();
+        store
+            .actor()?
+            .require(ils_core::access::perm::COMPANY_UPDATE)?;
+        config.validate("ai_config")?;
+        let (_, version) = Self::read_ai_config(&store)?;
+        let stored = StoredAiConfig {
+            version: version + 1,
+            config: config.clone(),
+        };
+        let json = serde_json::to_string(&stored)
+            .map_err(|e| EngineError::internal(format!("cannot store the configuration: {e}")))?;
+        store.set_setting(AI_CONFIG, &json)?;
+        Ok(stored.version)
+    }
+
+    /// Asks the assistant. `on_event` gets the passages, then the answer as it is written.
+    /// Both messages are recorded, the assistant's with the model, the provider's token
+    /// counts, the latency, the system prompt's version and the passages, whatever happens to
+    /// the stream (a cut answer is kept as far as it came).
+    pub fn ask(
+        &self,
+        request: &AskRequest,
+        on_event: &mut (dyn FnMut(&AskEvent) + Send),
+    ) -> EngineResult<Answer> {
+        let started = std::time::Instant::now();
+        let question = request.question.trim();
+        if question.is_empty() || question.chars().count() > 4_000 {
+            return Err(EngineError::from(ils_core::ValidationErrors::single(
+                "question",
+                "assistant.question_invalid",
+                "The question must be 1 to 4,000 characters",
+            )));
+        }
+        // The configuration, the conversation and its history, under the store's lock.
+        let (conversation, turn_base) = {
+            let mut store = self.store();
+            let actor = store.actor()?.clone();
+            ai::authorize(&actor)?;
+            let (config, config_version) = Self::read_ai_config(&store)?;
+            let conversation = match &request.conversation {
+                Some(id) => {
+                    let c = store
+                        .conversation(id)?
+                        .filter(|c| {
+                            c.created_by == actor.user_id.to_string()
+                                || actor.allows(ils_core::access::perm::USERS_READ)
+                        })
+                        .ok_or(ils_core::DomainError::NotFound(
+                            ils_core::Resource::Conversation,
+                        ))?;
+                    c.id
+                }
+                None => {
+                    let title: String = question.chars().take(80).collect();
+                    store.create_conversation(&title)?.id
+                }
+            };
+            let stored = store.messages(&conversation)?;
+            let skip = stored.len().saturating_sub(self.assistant.history_messages);
+            let history = stored[skip..]
+                .iter()
+                .map(|m| ils_llm::Message::text(ai::role(m.role), m.content.clone()))
+                .collect();
+            (conversation, (config, config_version, history))
+        };
+        let (config, config_version, history) = turn_base;
+        let passages = if config.knowledge_base_enabled {
+            let hits = self.search_documents(
+                question,
+                SearchOptions {
+                    limit: self.assistant.passages.clamp(1, 20),
+                    ..SearchOptions::default()
+                },
+            )?;
+            hits.into_iter()
+                .map(|h| ils_llm::prompt::Passage {
+                    id: h.chunk_id.to_string(),
+                    source: if h.title.is_empty() {
+                        h.source
+                    } else {
+                        h.title
+                    },
+                    text: h.text,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.store().add_message(
+            &conversation,
+            &crate::store::Message {
+                role: crate::store::MessageRole::User,
+                content: question.to_owned(),
+                citations: None,
+                model: None,
+                prompt_tokens: None,
+                output_tokens: None,
+                latency_ms: None,
+            },
+        )?;
+        let turn = ai::Turn {
+            config,
+            config_version,
+            history,
+            passages,
+        };
+        let (text, model, usage, outcome, used) = if request.offline {
+            let built = ils_llm::prompt::build(
+                &ils_llm::prompt::PromptInput {
+                    passages: turn.passages.clone(),
+                    question: question.to_owned(),
+                    ..Default::default()
+                },
+                ils_llm::prompt::Budget {
+                    context_tokens: self.assistant.context_tokens,
+                    max_output_tokens: turn.config.max_tokens,
+                },
+            )
+            .map_err(|e| EngineError::input("assistant.prompt_too_large", e.to_string()))?;
+            let cites = ai::citations(&built.passages);
+            on_event(&AskEvent::Passages {
+                citations: cites.clone(),
+            });
+            let text = ai::without_model(
+                "Offline: showing the passages from your documents only, without a written answer.",
+                &cites,
+            );
+            (text, None, None, ai::Outcome::Offline, built.passages)
+        } else {
+            let runtime = self.runtime()?;
+            runtime
+                .block_on(ai::converse(&self.assistant, &turn, question, on_event))
+                .map_err(|e| match e {
+                    ai::AssistantError::Settings(m) => EngineError::input("assistant.settings", m),
+                    ai::AssistantError::Llm(ils_llm::LlmError::Invalid(m)) => {
+                        EngineError::input("assistant.prompt_too_large", m)
+                    }
+                    ai::AssistantError::Llm(e) => EngineError::internal(e.to_string()),
+                })?
+        };
+        let citations = ai::citations(&used);
+        let latency_ms = ai::elapsed_ms(started);
+        self.store().add_message(
+            &conversation,
+            &crate::store::Message {
+                role: crate::store::MessageRole::Assistant,
+                content: text.clone(),
+                citations: Some(serde_json::json!({
+                    "passages": used.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                    "system_prompt_version": turn.config_version,
+                    "outcome": outcome,
+                })),
+                model: model.clone(),
+                prompt_tokens: usage.map(|u| i64::from(u.input_tokens)),
+                output_tokens: usage.map(|u| i64::from(u.output_tokens)),
+                latency_ms: Some(latency_ms as i64),
+            },
+        )?;
+        Ok(Answer {
+            conversation,
+            text,
+            citations,
+            outcome,
+            model,
+            usage,
+            latency_ms,
+        })
+    }
+
+    /// The signed-in user's conversations, newest first.
+    pub fn conversations(&self) -> EngineResult<Vec<crate::store::Conversation>> {
+        let store = self.store();
+        let user = store.actor()?.user_id.to_string();
+        Ok(store.conversations_of(&user)?)
+    }
+
+    fn runtime(&self) -> EngineResult<&tokio::runtime::Runtime> {
+        if let Some(rt) = self.runtime.get() {
+            return Ok(rt);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("ils-assistant")
+            .enable_all()
+            .build()
+            .map_err(|e| EngineError::internal(format!("cannot start the assistant: {e}")))?;
+        Ok(self.runtime.get_or_init(|| rt))
     }
 
     // --- Audit, settings, sync ---

@@ -23,6 +23,8 @@ pub struct NodeSettings {
     pub user: Option<String>,
     /// The embedding model's folder (default: found beside the program or in the data folder).
     pub model_dir: Option<PathBuf>,
+    /// The assistant's model providers (none: offline).
+    pub assistant: crate::assistant::AssistantSettings,
 }
 
 #[derive(Debug, thiserror::Error)]

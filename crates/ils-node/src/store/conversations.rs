@@ -129,6 +129,44 @@ impl Store {
         Ok(())
     }
 
+    /// A conversation, whoever started it.
+    pub fn conversation(&self, id: &str) -> Result<Option<Conversation>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, title, created_by, created_at FROM conversations WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Conversation {
+                        id: r.get(0)?,
+                        title: r.get(1)?,
+                        created_by: r.get(2)?,
+                        created_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The conversations `user` started, newest first.
+    pub fn conversations_of(&self, user: &str) -> Result<Vec<Conversation>, StoreError> {
+        let mut stmt = self.conn().prepare(
+            "SELECT id, title, created_by, created_at FROM conversations
+             WHERE created_by = ?1 ORDER BY updated_at DESC, id DESC",
+        )?;
+        let rows = stmt
+            .query_map([user], |r| {
+                Ok(Conversation {
+                    id: r.get(0)?,
+                    title: r.get(1)?,
+                    created_by: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// A conversation's messages, oldest first.
     pub fn messages(&self, conversation: &str) -> Result<Vec<Message>, StoreError> {
         let mut stmt = self.conn().prepare(

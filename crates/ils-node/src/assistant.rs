@@ -1,0 +1,352 @@
+//! The assistant on the desktop: a question is answered from the practice's own documents by a
+//! shared cloud model, under the practice's AI configuration, and every turn is kept.
+//!
+//! The flow: the practice's configuration → the question's passages from the local knowledge
+//! base (hybrid search) → the prompt within the model's budget (`ils_llm::prompt`) → the
+//! fallback chain of the configured providers, streamed → the user's and the assistant's
+//! messages recorded with the model, the provider's token counts, the latency, the system
+//! prompt's version and the passages used. With no provider configured, or offline, or when no
+//! model answers, the assistant says so plainly and shows the passages it found.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ils_core::AiConfig;
+use ils_core::access::perm;
+use ils_llm::prompt::{self, Budget, Passage, PromptInput};
+use ils_llm::transform::{Passthrough, Transform};
+use ils_llm::{
+    ApiKey, Chain, ChatRequest, FinishReason, Provider, ProviderConfig, ProviderKind, RetryPolicy,
+    Role, StreamEvent, Target, Timeouts, Usage,
+};
+use serde::{Deserialize, Serialize};
+
+/// Where the assistant's models are (from the settings file; keys from the environment).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AssistantSettings {
+    /// Tried in order, each with its models in order. None: the assistant works offline.
+    pub providers: Vec<ProviderSettings>,
+    /// The models' context window, in tokens.
+    pub context_tokens: u32,
+    /// Passages retrieved per question.
+    pub passages: usize,
+    /// Earlier messages of the conversation offered to the model (the budget may take fewer).
+    pub history_messages: usize,
+}
+
+impl Default for AssistantSettings {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            context_tokens: 16_000,
+            passages: 5,
+            history_messages: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub name: String,
+    /// `openai` (any OpenAI-compatible server) or `anthropic`.
+    pub kind: String,
+    pub base_url: String,
+    /// The key, from the settings file (shown nowhere: `Debug` hides it).
+    #[serde(default)]
+    pub api_key: Option<ApiKey>,
+    /// Or the environment variable that holds it.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub vision_models: Vec<String>,
+    #[serde(default)]
+    pub first_token_timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub total_timeout_secs: Option<u64>,
+}
+
+/// A question.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AskRequest {
+    pub question: String,
+    /// Continue this conversation; a new one when absent.
+    pub conversation: Option<String>,
+    /// Answer from the documents only, without calling any model.
+    pub offline: bool,
+}
+
+/// A passage shown with the answer, by its number in the prompt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Citation {
+    pub number: usize,
+    pub chunk_id: String,
+    pub document: String,
+    pub excerpt: String,
+}
+
+/// How the answer came about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A model answered in full.
+    Answered,
+    /// The model stopped at the token cap.
+    Truncated,
+    /// The stream stopped midway; what came is kept.
+    Cut,
+    /// Offline by choice or because no provider is configured: passages only.
+    Offline,
+    /// No model could be reached: passages only.
+    Unreachable,
+}
+
+/// What `ask` reports as it goes.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AskEvent {
+    /// The passages retrieved, before the answer.
+    Passages { citations: Vec<Citation> },
+    /// A piece of the answer.
+    Delta { text: String },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Answer {
+    pub conversation: String,
+    pub text: String,
+    pub citations: Vec<Citation>,
+    pub outcome: Outcome,
+    pub model: Option<String>,
+    pub usage: Option<Usage>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    #[error("the assistant's settings are wrong: {0}")]
+    Settings(String),
+    #[error(transparent)]
+    Llm(#[from] ils_llm::LlmError),
+}
+
+/// The fallback chain the settings and the practice's configuration allow.
+pub fn chain(settings: &AssistantSettings, config: &AiConfig) -> Result<Chain, AssistantError> {
+    let mut targets = Vec::new();
+    for p in &settings.providers {
+        let kind = match p.kind.as_str() {
+            "openai" => ProviderKind::OpenAi,
+            "anthropic" => ProviderKind::Anthropic,
+            other => {
+                return Err(AssistantError::Settings(format!(
+                    "provider {}: kind must be openai or anthropic, not {other:?}",
+                    p.name
+                )));
+            }
+        };
+        let api_key = match (&p.api_key, &p.api_key_env) {
+            (Some(key), _) => Some(key.clone()),
+            (None, Some(var)) => Some(ApiKey::new(std::env::var(var).map_err(|_| {
+                AssistantError::Settings(format!(
+                    "provider {}: the environment variable {var} (its key) is not set",
+                    p.name
+                ))
+            })?)),
+            (None, None) => None,
+        };
+        let defaults = Timeouts::default();
+        let provider = Arc::new(Provider::new(ProviderConfig {
+            name: p.name.clone(),
+            kind,
+            base_url: p.base_url.clone(),
+            api_key,
+            vision_models: p.vision_models.clone(),
+            timeouts: Timeouts {
+                connect: defaults.connect,
+                first_token: p
+                    .first_token_timeout_secs
+                    .map_or(defaults.first_token, Duration::from_secs),
+                total: p
+                    .total_timeout_secs
+                    .map_or(defaults.total, Duration::from_secs),
+            },
+        })?);
+        for model in &p.models {
+            if config.enabled_models.is_empty() || config.enabled_models.contains(model) {
+                targets.push(Target {
+                    provider: provider.clone(),
+                    model: model.clone(),
+                });
+            }
+        }
+    }
+    Ok(Chain {
+        targets,
+        retry: RetryPolicy::default(),
+    })
+}
+
+/// What a turn needs from the store, gathered under its lock.
+pub(crate) struct Turn {
+    pub config: AiConfig,
+    pub config_version: i64,
+    pub history: Vec<ils_llm::Message>,
+    pub passages: Vec<Passage>,
+}
+
+fn excerpt(text: &str) -> String {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > 240 {
+        format!("{}…", t.chars().take(240).collect::<String>())
+    } else {
+        t
+    }
+}
+
+pub(crate) fn citations(passages: &[Passage]) -> Vec<Citation> {
+    passages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Citation {
+            number: i + 1,
+            chunk_id: p.id.clone(),
+            document: p.source.clone(),
+            excerpt: excerpt(&p.text),
+        })
+        .collect()
+}
+
+/// The answer when no model is asked or none answers: said plainly, with the passages.
+pub(crate) fn without_model(why: &str, citations: &[Citation]) -> String {
+    let mut text = format!("{why}\n");
+    if citations.is_empty() {
+        text.push_str("Your documents have no passage that matches this question.");
+    } else {
+        text.push_str("These passages from your documents match best:\n");
+        for c in citations {
+            text.push_str(&format!("[{}] {} — {}\n", c.number, c.document, c.excerpt));
+        }
+    }
+    text.trim_end().to_owned()
+}
+
+/// The model's part of a turn: the prompt, the chain, the stream. Returns the text, the model
+/// and usage, and how it went.
+pub(crate) async fn converse(
+    settings: &AssistantSettings,
+    turn: &Turn,
+    question: &str,
+    on_event: &mut (dyn FnMut(&AskEvent) + Send),
+) -> Result<(String, Option<String>, Option<Usage>, Outcome, Vec<Passage>), AssistantError> {
+    let input = PromptInput {
+        system_prompt: turn.config.system_prompt.clone().unwrap_or_default(),
+        passages: turn.passages.clone(),
+        history: turn.history.clone(),
+        question: question.to_owned(),
+    };
+    let built = prompt::build(
+        &input,
+        Budget {
+            context_tokens: settings.context_tokens,
+            max_output_tokens: turn.config.max_tokens,
+        },
+    )?;
+    let cites = citations(&built.passages);
+    on_event(&AskEvent::Passages {
+        citations: cites.clone(),
+    });
+    let chain = chain(settings, &turn.config)?;
+    if chain.targets.is_empty() {
+        let text = without_model(
+            "Offline: no model is set up on this computer, so the assistant cannot write an answer.",
+            &cites,
+        );
+        return Ok((text, None, None, Outcome::Offline, built.passages));
+    }
+    let mut transform = Passthrough;
+    let request = ChatRequest {
+        model: String::new(),
+        messages: transform.outgoing(built.messages.clone()),
+        temperature: Some(turn.config.temperature),
+        max_tokens: turn.config.max_tokens,
+    };
+    let (target, mut stream, _attempts) = match chain.stream(&request).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            let last = e
+                .attempts
+                .last()
+                .map_or_else(String::new, |a| format!(" (last: {})", a.error));
+            let text = without_model(
+                &format!(
+                    "No model could be reached{last}, so the assistant cannot write an answer."
+                ),
+                &cites,
+            );
+            return Ok((text, None, None, Outcome::Unreachable, built.passages));
+        }
+    };
+    let mut text = String::new();
+    let mut usage = None;
+    let mut outcome = Outcome::Cut;
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(StreamEvent::Delta(d)) => {
+                let shown = transform.incoming(&d);
+                if !shown.is_empty() {
+                    on_event(&AskEvent::Delta {
+                        text: shown.clone(),
+                    });
+                    text.push_str(&shown);
+                }
+            }
+            Ok(StreamEvent::Usage(u)) => usage = Some(u),
+            Ok(StreamEvent::Finish(f)) => {
+                outcome = if f == FinishReason::Length {
+                    Outcome::Truncated
+                } else {
+                    Outcome::Answered
+                };
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the answer stopped midway");
+                outcome = Outcome::Cut;
+                break;
+            }
+        }
+    }
+    let rest = transform.finish();
+    if !rest.is_empty() {
+        on_event(&AskEvent::Delta { text: rest.clone() });
+        text.push_str(&rest);
+    }
+    if outcome == Outcome::Cut {
+        let note = "\n\n(The answer was cut off before it finished.)";
+        on_event(&AskEvent::Delta { text: note.into() });
+        text.push_str(note);
+    }
+    Ok((text, Some(target.model), usage, outcome, built.passages))
+}
+
+/// The role of a stored message, as a model's message role.
+pub(crate) fn role(stored: crate::store::MessageRole) -> Role {
+    match stored {
+        crate::store::MessageRole::User => Role::User,
+        crate::store::MessageRole::Assistant => Role::Assistant,
+        crate::store::MessageRole::System => Role::System,
+    }
+}
+
+/// Who may ask.
+pub(crate) fn authorize(actor: &ils_core::Actor) -> Result<(), ils_core::DomainError> {
+    actor.require(perm::AI_CHAT)
+}
+
+/// Milliseconds since `started`.
+pub(crate) fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
+}

@@ -1,0 +1,402 @@
+//! The assistant on the desktop, against the loopback provider server: answers streamed from
+//! the practice's documents and recorded with the provider's usage; offline and unreachable
+//! answers that still show the passages; a cut stream kept as far as it came; conversations
+//! that belong to their user; the practice's configuration versioned.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::{ADMIN, ECP, LAB};
+use ils_llm::ApiKey;
+use ils_llm::loopback::{Failure, LoopbackServer, Script};
+use ils_node::Engine;
+use ils_node::assistant::{AskEvent, AskRequest, AssistantSettings, Outcome, ProviderSettings};
+use ils_node::engine::IngestEvent;
+
+const KEY: &str = "sk-desktop-test";
+
+fn model_dir() -> PathBuf {
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
+    .join("../../models/all-MiniLM-L6-v2")
+}
+
+fn settings(server: Option<&LoopbackServer>) -> AssistantSettings {
+    AssistantSettings {
+        providers: server
+            .map(|s| {
+                vec![
+                    ProviderSettings {
+                        name: "primary".into(),
+                        kind: "openai".into(),
+                        base_url: s.openai_base(),
+                        api_key: Some(ApiKey::new(KEY)),
+                        api_key_env: None,
+                        models: vec!["gpt-test".into()],
+                        vision_models: vec![],
+                        first_token_timeout_secs: Some(5),
+                        total_timeout_secs: Some(20),
+                    },
+                    ProviderSettings {
+                        name: "second".into(),
+                        kind: "anthropic".into(),
+                        base_url: s.base_url.clone(),
+                        api_key: Some(ApiKey::new(KEY)),
+                        api_key_env: None,
+                        models: vec!["claude-test".into()],
+                        vision_models: vec![],
+                        first_token_timeout_secs: Some(5),
+                        total_timeout_secs: Some(20),
+                    },
+                ]
+            })
+            .unwrap_or_default(),
+        ..AssistantSettings::default()
+    }
+}
+
+/// A practice with one document about sports glasses, the engine signed in as the ECP.
+fn practice(dir: &std::path::Path, assistant: AssistantSettings) -> Arc<Engine> {
+    let store = common::open(&dir.join("ils.db"));
+    let engine = Arc::new(Engine::with_store(store, model_dir()).with_assistant(assistant));
+    engine.sign_in(ADMIN).expect("admin");
+    let docs = dir.join("docs");
+    std::fs::create_dir_all(&docs).expect("dir");
+    std::fs::write(
+        docs.join("sports.md"),
+        "# Children's sports glasses\n\nFor children's sports glasses we fit polycarbonate or \
+         Trivex lenses: they resist impact and block UV. Frames with a strap stay on during \
+         football.\n\n# Opening hours\n\nThe practice opens at nine on weekdays.\n",
+    )
+    .expect("write");
+    engine
+        .ingest(
+            &[docs],
+            &mut |_: &IngestEvent| {},
+            &std::sync::atomic::AtomicBool::new(false),
+        )
+        .expect("ingest");
+    engine.sign_in(ECP).expect("ecp");
+    engine
+}
+
+fn ask(
+    engine: &Engine,
+    question: &str,
+    conversation: Option<String>,
+) -> (ils_node::assistant::Answer, Vec<AskEvent>) {
+    let mut events = Vec::new();
+    let answer = engine
+        .ask(
+            &AskRequest {
+                question: question.into(),
+                conversation,
+                offline: false,
+            },
+            &mut |e: &AskEvent| events.push(e.clone()),
+        )
+        .expect("answer");
+    (answer, events)
+}
+
+fn server() -> (tokio::runtime::Runtime, LoopbackServer) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let server = rt
+        .block_on(LoopbackServer::start(Some(KEY)))
+        .expect("server");
+    (rt, server)
+}
+
+fn deltas(events: &[AskEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            AskEvent::Delta { text } => Some(text.as_str()),
+            AskEvent::Passages { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_answer_comes_from_the_documents_streamed_and_recorded() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+    server.script(
+        "gpt-test",
+        Script::answer("Polycarbonate or Trivex lenses [1]."),
+    );
+    let (answer, events) = ask(&engine, "Which lenses for children's sports glasses?", None);
+
+    assert!(matches!(&events[0], AskEvent::Passages { citations } if !citations.is_empty()));
+    assert_eq!(deltas(&events), "Polycarbonate or Trivex lenses [1].");
+    assert_eq!(answer.text, "Polycarbonate or Trivex lenses [1].");
+    assert_eq!(answer.outcome, Outcome::Answered);
+    assert_eq!(answer.model.as_deref(), Some("gpt-test"));
+    let usage = answer.usage.expect("usage from the provider");
+    assert_eq!(usage.input_tokens, 42);
+    assert_eq!(
+        usage.output_tokens, 5,
+        "one per chunk of the loopback's answer"
+    );
+    assert_eq!(answer.citations[0].document, "Children's sports glasses");
+    assert!(answer.citations[0].excerpt.contains("polycarbonate"));
+
+    // What left for the model: the key, our grounding rule, the passage quoted and numbered.
+    let sent = server.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].headers["authorization"],
+        format!("Bearer {KEY}").as_str()
+    );
+    let messages = sent[0].body["messages"].as_array().expect("messages");
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .expect("system")
+            .starts_with("You are the assistant of an optical practice")
+    );
+    let user = messages.last().expect("user")["content"]
+        .as_str()
+        .expect("text");
+    assert!(
+        user.contains("<passage n=\"1\" source=\"Children's sports glasses\">"),
+        "{user}"
+    );
+    assert!(user.ends_with("Question: Which lenses for children's sports glasses?"));
+
+    // Both messages are kept; the assistant's with model, usage, latency and the passages.
+    let stored = engine
+        .with_store_mut(|s| s.messages(&answer.conversation))
+        .expect("messages");
+    assert_eq!(stored.len(), 2);
+    let reply = &stored[1];
+    assert_eq!(reply.model.as_deref(), Some("gpt-test"));
+    assert_eq!(reply.prompt_tokens, Some(42));
+    assert_eq!(reply.output_tokens, Some(5));
+    assert!(reply.latency_ms.is_some());
+    let record = reply.citations.as_ref().expect("record");
+    assert_eq!(record["system_prompt_version"], 1);
+    assert_eq!(record["outcome"], "answered");
+    assert!(!record["passages"].as_array().expect("ids").is_empty());
+
+    // The next question carries the conversation's history.
+    server.script("gpt-test", Script::answer("At nine."));
+    let (again, _) = ask(
+        &engine,
+        "And when do you open?",
+        Some(answer.conversation.clone()),
+    );
+    assert_eq!(again.conversation, answer.conversation);
+    let sent = server.received();
+    let messages = sent[1].body["messages"].as_array().expect("messages");
+    assert_eq!(
+        messages.len(),
+        4,
+        "system, the first question, its answer, the new question"
+    );
+    assert_eq!(
+        messages[2]["content"],
+        "Polycarbonate or Trivex lenses [1]."
+    );
+    assert_eq!(engine.conversations().expect("list").len(), 1);
+}
+
+#[test]
+fn when_models_fail_the_chain_falls_back_then_says_so_with_the_passages() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+    for _ in 0..3 {
+        server.script(
+            "gpt-test",
+            Script::failing(Failure::Status {
+                status: 503,
+                retry_after: None,
+            }),
+        );
+    }
+    server.script("claude-test", Script::answer("From the second provider."));
+    let (answer, _) = ask(&engine, "Which lenses for sports?", None);
+    assert_eq!(answer.outcome, Outcome::Answered);
+    assert_eq!(answer.model.as_deref(), Some("claude-test"));
+
+    server.script(
+        "gpt-test",
+        Script::failing(Failure::Status {
+            status: 400,
+            retry_after: None,
+        }),
+    );
+    server.script(
+        "claude-test",
+        Script::failing(Failure::Status {
+            status: 400,
+            retry_after: None,
+        }),
+    );
+    let (down, events) = ask(&engine, "Which lenses for sports?", None);
+    assert_eq!(down.outcome, Outcome::Unreachable);
+    assert!(
+        down.text.starts_with("No model could be reached"),
+        "{}",
+        down.text
+    );
+    assert!(
+        down.text.contains("[1] Children's sports glasses"),
+        "{}",
+        down.text
+    );
+    assert!(deltas(&events).is_empty(), "nothing was streamed");
+    let stored = engine
+        .with_store_mut(|s| s.messages(&down.conversation))
+        .expect("messages");
+    assert_eq!(stored[1].model, None);
+    assert_eq!(
+        stored[1].citations.as_ref().expect("record")["outcome"],
+        "unreachable"
+    );
+
+    // A stream cut midway: what came is shown and kept, and said to be cut.
+    server.script(
+        "gpt-test",
+        Script {
+            text: "Polycarbonate lenses resist impact".into(),
+            chunk_chars: 5,
+            failure: Some(Failure::CutAfter(2)),
+            ..Script::default()
+        },
+    );
+    let (cut, events) = ask(&engine, "Which lenses for sports?", None);
+    assert_eq!(cut.outcome, Outcome::Cut);
+    assert!(cut.text.starts_with("Polycarbon\n"), "{}", cut.text);
+    assert!(
+        cut.text
+            .ends_with("(The answer was cut off before it finished.)")
+    );
+    assert_eq!(deltas(&events), cut.text);
+    let stored = engine
+        .with_store_mut(|s| s.messages(&cut.conversation))
+        .expect("messages");
+    assert_eq!(stored[1].content, cut.text);
+}
+
+#[test]
+fn offline_answers_show_the_passages_and_call_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = practice(dir.path(), settings(None));
+    let (answer, _) = ask(&engine, "Which lenses for children's sports glasses?", None);
+    assert_eq!(answer.outcome, Outcome::Offline);
+    assert!(answer.text.starts_with("Offline"), "{}", answer.text);
+    assert!(answer.text.contains("polycarbonate"));
+
+    let (_rt, server) = server();
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = practice(dir.path(), settings(Some(&server)));
+    let answer = engine
+        .ask(
+            &AskRequest {
+                question: "Which lenses for sports?".into(),
+                conversation: None,
+                offline: true,
+            },
+            &mut |_: &AskEvent| {},
+        )
+        .expect("answer");
+    assert_eq!(answer.outcome, Outcome::Offline);
+    assert!(server.received().is_empty(), "offline calls no provider");
+}
+
+#[test]
+fn who_may_ask_read_and_configure() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+    let (mine, _) = ask(&engine, "Which lenses for sports?", None);
+
+    // The lab has no ai:chat.
+    engine.sign_in(LAB).expect("lab");
+    let refused = engine
+        .ask(
+            &AskRequest {
+                question: "Hello?".into(),
+                ..AskRequest::default()
+            },
+            &mut |_: &AskEvent| {},
+        )
+        .expect_err("refused");
+    assert_eq!(refused.code, "auth.forbidden");
+
+    // Another optometrist cannot continue (or see) this one's conversation.
+    engine.sign_in(ADMIN).expect("admin");
+    engine
+        .add_user(&ils_node::store::NewUser {
+            email: "second@demo.ils.local".into(),
+            first_name: "Sol".into(),
+            last_name: "Second".into(),
+            role: ils_core::Role::Ecp,
+        })
+        .expect("user");
+    engine.sign_in("second@demo.ils.local").expect("second");
+    let other = engine
+        .ask(
+            &AskRequest {
+                question: "And?".into(),
+                conversation: Some(mine.conversation.clone()),
+                offline: false,
+            },
+            &mut |_: &AskEvent| {},
+        )
+        .expect_err("not theirs");
+    assert_eq!(other.code, "conversation.not_found");
+    assert!(engine.conversations().expect("list").is_empty());
+
+    // Only an administrator changes the configuration; each change is a new version, and the
+    // next question runs under it.
+    let mut config = engine.ai_config().expect("config").0;
+    config.system_prompt = Some("Answer in two sentences at most.".into());
+    config.knowledge_base_enabled = false;
+    config.enabled_models = vec!["claude-test".into()];
+    assert_eq!(
+        engine
+            .set_ai_config(&config)
+            .expect_err("not an admin")
+            .code,
+        "auth.forbidden"
+    );
+    engine.sign_in(ADMIN).expect("admin");
+    assert_eq!(engine.set_ai_config(&config).expect("set"), 2);
+    config.temperature = 9.0;
+    assert_eq!(
+        engine.set_ai_config(&config).expect_err("invalid").code,
+        "ai_config.temperature_out_of_range"
+    );
+    engine.sign_in(ECP).expect("ecp");
+    let (answer, _) = ask(&engine, "Which lenses for sports?", None);
+    assert_eq!(
+        answer.model.as_deref(),
+        Some("claude-test"),
+        "only the enabled model is used"
+    );
+    assert!(answer.citations.is_empty(), "the knowledge base is off");
+    let sent = server.received();
+    let last = sent.last().expect("sent");
+    assert_eq!(last.path, "/v1/messages");
+    assert!(
+        last.body["system"]
+            .as_str()
+            .expect("system")
+            .ends_with("Answer in two sentences at most.")
+    );
+    let stored = engine
+        .with_store_mut(|s| s.messages(&answer.conversation))
+        .expect("messages");
+    assert_eq!(
+        stored[1].citations.as_ref().expect("record")["system_prompt_version"],
+        2
+    );
+}
