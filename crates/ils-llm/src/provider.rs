@@ -91,9 +91,8 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, LlmError>> 
 
 impl Provider {
     pub fn new(config: ProviderConfig) -> Result<Self, LlmError> {
-        // Cloud providers are reached over TLS (rustls with the ring provider, the system's
-        // roots); loopback and local servers over plain HTTP.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Cloud providers are reached over TLS (the system's OpenSSL and roots); loopback and
+        // local servers over plain HTTP.
         let http = reqwest::Client::builder()
             .connect_timeout(config.timeouts.connect)
             .pool_idle_timeout(Duration::from_secs(60))
