@@ -7,7 +7,6 @@
 //! the audit row written in one transaction, replacing the previous version of the same source.
 //! A cancelled or failed ingest leaves nothing behind.
 
-mod extract;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -24,11 +23,28 @@ use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, embedding_to_blob, now_text, quantize_binary};
 
-pub use extract::{Extracted, Format, MAX_FILE_BYTES, extract};
+pub use ils_ai::extract::{Extracted, Format, MAX_FILE_BYTES, extract};
 pub use search::{Hit, SearchMode, SearchOptions, search, search_with_vector};
 
 /// Chunks embedded per forward pass.
 pub const EMBED_BATCH: usize = 32;
+
+impl From<ils_ai::ExtractError> for KbError {
+    fn from(e: ils_ai::ExtractError) -> Self {
+        match e {
+            ils_ai::ExtractError::Unsupported { source_name } => {
+                KbError::Unsupported { source_name }
+            }
+            ils_ai::ExtractError::Unreadable {
+                source_name,
+                reason,
+            } => KbError::Unreadable {
+                source_name,
+                reason,
+            },
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {

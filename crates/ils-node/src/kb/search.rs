@@ -9,7 +9,6 @@
 //! - Hybrid: both lists, fused by weighted reciprocal rank: a chunk's score is the sum of
 //!   weight / (k + rank) over the lists it appears in (k = 5; keyword weight 0.5, vector 1).
 
-use std::collections::HashMap;
 
 use ils_ai::embed::Embedder;
 use rusqlite::params;
@@ -18,18 +17,7 @@ use serde::{Deserialize, Serialize};
 use super::{KbError, model_tag};
 use crate::store::{Store, quantize_binary};
 
-/// Hybrid: how much the keyword list counts against the vector list.
-///
-/// This and `RRF_K` were chosen on the first 40 questions of the evaluation set
-/// (tests/fixtures/kb), before the 14 identifier questions were added, from k in {1, 5, 10, 20,
-/// 60} and weights {0.5, 1}. The usual k = 60 with equal weights let any chunk that both lists
-/// rank anywhere in their top 40 outrank the vector list's first result, which lost
-/// paraphrased questions whose words the answer does not share (README, retrieval figures).
-pub const KEYWORD_WEIGHT: f64 = 0.5;
-
-/// The reciprocal-rank constant (Cormack, Clarke and Büttcher 2009 use 60; see
-/// `KEYWORD_WEIGHT` for why it is smaller here).
-pub const RRF_K: f64 = 5.0;
+pub use ils_ai::retrieval::{KEYWORD_WEIGHT, RRF_K, rrf_fuse};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -99,156 +87,11 @@ pub struct Hit {
 }
 
 /// Words too common to help a keyword search (a usual English stop list, as NLTK's).
-const STOP_WORDS: [&str; 136] = [
-    "a",
-    "about",
-    "above",
-    "after",
-    "again",
-    "against",
-    "all",
-    "am",
-    "an",
-    "and",
-    "any",
-    "anyone",
-    "anything",
-    "are",
-    "as",
-    "at",
-    "be",
-    "because",
-    "been",
-    "before",
-    "being",
-    "below",
-    "between",
-    "both",
-    "but",
-    "by",
-    "can",
-    "could",
-    "did",
-    "do",
-    "does",
-    "doing",
-    "down",
-    "during",
-    "each",
-    "every",
-    "few",
-    "for",
-    "from",
-    "further",
-    "get",
-    "getting",
-    "go",
-    "going",
-    "got",
-    "had",
-    "has",
-    "have",
-    "having",
-    "he",
-    "her",
-    "here",
-    "hers",
-    "herself",
-    "him",
-    "himself",
-    "his",
-    "how",
-    "i",
-    "if",
-    "in",
-    "into",
-    "is",
-    "it",
-    "its",
-    "itself",
-    "just",
-    "me",
-    "more",
-    "most",
-    "my",
-    "myself",
-    "no",
-    "nor",
-    "not",
-    "now",
-    "of",
-    "off",
-    "on",
-    "once",
-    "only",
-    "or",
-    "other",
-    "our",
-    "ours",
-    "ourselves",
-    "out",
-    "over",
-    "own",
-    "same",
-    "she",
-    "should",
-    "so",
-    "some",
-    "someone",
-    "something",
-    "such",
-    "than",
-    "that",
-    "the",
-    "their",
-    "theirs",
-    "them",
-    "themselves",
-    "then",
-    "there",
-    "these",
-    "they",
-    "this",
-    "those",
-    "through",
-    "to",
-    "too",
-    "under",
-    "until",
-    "up",
-    "very",
-    "was",
-    "we",
-    "were",
-    "what",
-    "when",
-    "where",
-    "which",
-    "while",
-    "who",
-    "whom",
-    "why",
-    "will",
-    "with",
-    "would",
-    "you",
-    "your",
-    "yours",
-    "yourself",
-    "yourselves",
-];
 
 /// The FTS5 query for a person's words: each word quoted (so nothing is read as FTS syntax),
 /// joined with OR. `None` when no searchable word is left.
 pub fn fts_query(text: &str) -> Option<String> {
-    let mut words: Vec<String> = Vec::new();
-    for w in text.split(|c: char| !c.is_alphanumeric()) {
-        let w = w.to_lowercase();
-        if w.is_empty() || STOP_WORDS.contains(&w.as_str()) || words.contains(&w) {
-            continue;
-        }
-        words.push(w);
-    }
+    let words = ils_ai::retrieval::query_words(text);
     (!words.is_empty()).then(|| {
         words
             .iter()
@@ -256,19 +99,6 @@ pub fn fts_query(text: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(" OR ")
     })
-}
-
-/// Fuses ranked lists of ids by weighted reciprocal rank; best first, ties by id.
-pub fn rrf_fuse(k: f64, lists: &[(&[i64], f64)]) -> Vec<(i64, f64)> {
-    let mut scores: HashMap<i64, f64> = HashMap::new();
-    for (list, weight) in lists {
-        for (rank, id) in list.iter().enumerate() {
-            *scores.entry(*id).or_default() += weight / (k + rank as f64 + 1.0);
-        }
-    }
-    let mut fused: Vec<(i64, f64)> = scores.into_iter().collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {

@@ -1,4 +1,5 @@
-//! Turning a file into text for the knowledge base: plain text, Markdown and PDF.
+//! Turning a file into text for the knowledge base: plain text, Markdown and PDF, the same on
+//! the desktop and on ILS Central.
 //!
 //! Everything that is not usable text is refused with a reason a person can act on: an empty
 //! file, a file too large, a binary or non-UTF-8 file (with the byte offset of the first bad
@@ -8,7 +9,16 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::KbError;
+/// A file the knowledge base does not take, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(
+        "{source_name}: unsupported kind of file; the knowledge base reads text (.txt), Markdown (.md) and PDF (.pdf) files"
+    )]
+    Unsupported { source_name: String },
+    #[error("{source_name} cannot be added: {reason}")]
+    Unreadable { source_name: String, reason: String },
+}
 
 /// The largest file the knowledge base takes (50 MiB); bigger files are refused, not truncated.
 pub const MAX_FILE_BYTES: u64 = 50 * 1024 * 1024;
@@ -53,13 +63,13 @@ pub struct Extracted {
 }
 
 /// Extracts the text of a file's bytes. `name` is for messages and the fallback title.
-pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, KbError> {
+pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted, ExtractError> {
     let name = path.display().to_string();
-    let refuse = |reason: String| KbError::Unreadable {
+    let refuse = |reason: String| ExtractError::Unreadable {
         source_name: name.clone(),
         reason,
     };
-    let format = Format::from_path(path).ok_or_else(|| KbError::Unsupported {
+    let format = Format::from_path(path).ok_or_else(|| ExtractError::Unsupported {
         source_name: name.clone(),
     })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
