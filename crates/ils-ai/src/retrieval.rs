@@ -18,7 +18,7 @@ pub const KEYWORD_WEIGHT: f64 = 0.5;
 /// `KEYWORD_WEIGHT` for why it is smaller here).
 pub const RRF_K: f64 = 5.0;
 
-/// Words too common to search for.
+/// Words too common to help a keyword search (a usual English stop list, as NLTK's).
 pub const STOP_WORDS: [&str; 136] = [
     "a",
     "about",

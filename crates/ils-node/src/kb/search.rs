@@ -9,7 +9,6 @@
 //! - Hybrid: both lists, fused by weighted reciprocal rank: a chunk's score is the sum of
 //!   weight / (k + rank) over the lists it appears in (k = 5; keyword weight 0.5, vector 1).
 
-
 use ils_ai::embed::Embedder;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
@@ -85,8 +84,6 @@ pub struct Hit {
     pub vector_rank: Option<usize>,
     pub keyword_rank: Option<usize>,
 }
-
-/// Words too common to help a keyword search (a usual English stop list, as NLTK's).
 
 /// The FTS5 query for a person's words: each word quoted (so nothing is read as FTS syntax),
 /// joined with OR. `None` when no searchable word is left.
