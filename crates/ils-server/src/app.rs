@@ -24,6 +24,8 @@ pub struct Inner {
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Metrics,
     pub sign_in: crate::auth::throttle::SignInThrottle,
+    /// The embedding model, loaded on the first knowledge-base request.
+    pub embedder: tokio::sync::OnceCell<std::sync::Arc<ils_ai::Embedder>>,
 }
 
 impl std::ops::Deref for AppState {
@@ -76,6 +78,7 @@ impl AppState {
                 settings_auth.sign_in_failures_per_tenant,
                 settings_auth.sign_in_audited_failures,
             ),
+            embedder: tokio::sync::OnceCell::new(),
         }));
         state.spawn_housekeeping();
         Ok(state)

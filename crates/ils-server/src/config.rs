@@ -40,6 +40,25 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub http: HttpSettings,
     pub log: LogSettings,
+    pub ai: AiSettings,
+}
+
+/// The assistant's local parts on ILS Central.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AiSettings {
+    /// The embedding model's folder (all-MiniLM-L6-v2, the desktop's). Default: `ILS_MODEL_DIR`,
+    /// else `models/all-MiniLM-L6-v2` under the working folder. Loaded on first use.
+    pub model_dir: Option<std::path::PathBuf>,
+}
+
+impl AiSettings {
+    pub fn model_path(&self) -> std::path::PathBuf {
+        self.model_dir
+            .clone()
+            .or_else(|| std::env::var_os("ILS_MODEL_DIR").map(std::path::PathBuf::from))
+            .unwrap_or_else(|| std::path::PathBuf::from("models/all-MiniLM-L6-v2"))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -129,6 +148,8 @@ impl TierLimits {
 #[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     pub body_limit_bytes: usize,
+    /// The largest knowledge-base upload (`POST /api/kb/documents`, the file base64 in JSON).
+    pub upload_limit_bytes: usize,
     pub max_page_size: u32,
     /// When set, `/metrics` answers only to `Authorization: Bearer <this token>` (metrics carry
     /// tenant ids). Unset, `/metrics` is open: then expose the port to the scraper only.
@@ -160,6 +181,7 @@ impl Default for Settings {
             rate_limits: RateLimitSettings::default(),
             http: HttpSettings::default(),
             log: LogSettings::default(),
+            ai: AiSettings::default(),
         }
     }
 }
@@ -213,6 +235,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             body_limit_bytes: 64 * 1024,
+            upload_limit_bytes: 16 * 1024 * 1024,
             max_page_size: 200,
             metrics_token: None,
             header_read_timeout_ms: 10_000,
@@ -242,7 +265,15 @@ pub enum ConfigError {
     },
 }
 
-const SECTIONS: [&str; 6] = ["listen", "database", "auth", "rate_limits", "http", "log"];
+const SECTIONS: [&str; 7] = [
+    "listen",
+    "database",
+    "auth",
+    "rate_limits",
+    "http",
+    "log",
+    "ai",
+];
 
 impl Settings {
     /// Defaults, then `file` if given, then `ILS_*` environment variables.

@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod knowledge;
 pub mod metrics;
 pub mod rate_limit;
 pub mod store;

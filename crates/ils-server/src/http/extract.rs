@@ -156,5 +156,7 @@ pub mod need {
         ProductionRead => perm::PRODUCTION_READ,
         GdprExport => perm::GDPR_EXPORT,
         GdprErase => perm::GDPR_ERASE,
+        AiChat => perm::AI_CHAT,
+        KnowledgeManage => perm::KNOWLEDGE_MANAGE,
     }
 }

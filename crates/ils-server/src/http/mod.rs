@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use routes::{auth, company, gdpr, orders, patients, platform, system, users};
+use routes::{auth, company, gdpr, kb, orders, patients, platform, system, users};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -96,6 +96,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/orders/{id}/timeline", get(orders::timeline))
         .route("/api/orders/{id}/dcs", get(orders::dcs))
         .route("/api/production/orders", get(orders::production))
+        .route(
+            "/api/kb/documents",
+            get(kb::list).post(kb::ingest).layer(DefaultBodyLimit::max(
+                state.settings.http.upload_limit_bytes,
+            )),
+        )
+        .route("/api/kb/documents/{id}", axum::routing::delete(kb::delete))
+        .route("/api/kb/search", get(kb::search))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -144,13 +152,26 @@ async fn within_deadline(State(state): State<AppState>, request: Request, next: 
     }
 }
 
+/// The route of knowledge-base uploads, whose bodies may be larger.
+const KB_UPLOAD: &str = "/api/kb/documents";
+
 /// Reads the whole body before any handler runs, within the body-read timeout and the size
 /// limit: a client that announces more than it sends, or sends it too slowly, gets 408 instead
 /// of holding a worker. (Every body of this API is a small JSON document.)
 async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let http = &state.settings.http;
     let (parts, body) = request.into_parts();
-    let read = axum::body::to_bytes(body, http.body_limit_bytes);
+    // Knowledge-base uploads carry a whole file; every other body is a small document.
+    let limit = if parts
+        .extensions
+        .get::<MatchedPath>()
+        .is_some_and(|p| p.as_str() == KB_UPLOAD)
+    {
+        http.upload_limit_bytes
+    } else {
+        http.body_limit_bytes
+    };
+    let read = axum::body::to_bytes(body, limit);
     let bytes =
         match tokio::time::timeout(Duration::from_millis(http.body_read_timeout_ms), read).await {
             Err(_) => return timeout(),

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::routes::{auth, company, gdpr, orders, patients, platform, system, users};
+use super::routes::{auth, company, gdpr, kb, orders, patients, platform, system, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,7 @@ use super::routes::{auth, company, gdpr, orders, patients, platform, system, use
         orders::list, orders::create, orders::get, orders::transition, orders::timeline, orders::dcs,
         orders::production,
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,
+        kb::ingest, kb::list, kb::delete, kb::search,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

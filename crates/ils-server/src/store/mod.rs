@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod companies;
 pub mod gdpr;
+pub mod kb;
 pub mod orders;
 pub mod patients;
 pub mod prescriptions;

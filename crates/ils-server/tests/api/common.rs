@@ -71,6 +71,13 @@ pub fn test_settings(db: &TestDb) -> Settings {
     settings.auth.argon2_memory_kib = 4096;
     settings.auth.key_encryption_key = Some(ils_server::config::Secret::new(KEY_ENCRYPTION_KEY));
     settings.auth.argon2_iterations = 1;
+    settings.ai.model_dir = Some(
+        std::path::PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        )
+        .join("../../models/all-MiniLM-L6-v2"),
+    );
     settings
 }
 

@@ -8,6 +8,7 @@ mod auth_jwt;
 mod bad_input;
 mod clinical;
 mod cross_tenant;
+mod kb;
 mod observability;
 mod platform_and_users;
 mod rate_limits;

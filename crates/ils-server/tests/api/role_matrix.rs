@@ -171,6 +171,15 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
         (Method::GET, "/api/patients/{random}/export", None, ADMINS),
         (Method::POST, "/api/patients/{random}/erasure", None, ADMINS),
         (Method::GET, "/api/company/export", None, ADMINS),
+        (Method::GET, "/api/kb/documents", None, CLINICAL_READ),
+        (
+            Method::POST,
+            "/api/kb/documents",
+            Some(json!({"source": "x.md", "content_base64": "%%"})),
+            ADMINS,
+        ),
+        (Method::DELETE, "/api/kb/documents/{random}", None, ADMINS),
+        (Method::GET, "/api/kb/search", None, CLINICAL_READ),
     ]
 }
 

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod company;
 pub mod gdpr;
+pub mod kb;
 pub mod orders;
 pub mod patients;
 pub mod platform;

@@ -1,0 +1,242 @@
+//! The knowledge base's tables: documents and their chunks with embeddings (pgvector) and a
+//! full-text vector.
+
+use chrono::{DateTime, Utc};
+use ils_core::record::{DocumentFormat, DocumentRecord};
+use ils_core::{DocumentId, UserId};
+use pgvector::Vector;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::error::{Error, Result};
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DocumentRow {
+    pub id: Uuid,
+    pub source: String,
+    pub title: String,
+    pub format: String,
+    pub content_sha256: String,
+    pub bytes: i64,
+    pub chunks: i32,
+    pub model: String,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl DocumentRow {
+    pub fn record(&self) -> Result<DocumentRecord> {
+        Ok(DocumentRecord {
+            id: DocumentId::from_uuid(self.id),
+            source: self.source.clone(),
+            title: self.title.clone(),
+            format: DocumentFormat::parse(&self.format)
+                .ok_or_else(|| Error::Internal(format!("unknown format {}", self.format)))?,
+            sha256: self.content_sha256.clone(),
+            byte_size: u64::try_from(self.bytes).unwrap_or(0),
+            model: self.model.clone(),
+            chunks: u32::try_from(self.chunks).unwrap_or(0),
+            ingested_by: self.created_by.map(UserId::from_uuid),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, source, title, format, content_sha256, bytes, chunks, model, created_by, created_at, updated_at";
+
+pub async fn find_by_source(tx: &mut TenantTx, source: &str) -> Result<Option<DocumentRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM kb_documents WHERE company_id = $1 AND source = $2 FOR UPDATE"
+    )))
+    .bind(tenant)
+    .bind(source)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<DocumentRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM kb_documents WHERE company_id = $1 AND id = $2 FOR UPDATE"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn list(tx: &mut TenantTx) -> Result<Vec<DocumentRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM kb_documents WHERE company_id = $1 ORDER BY title, id"
+    )))
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Writes the document (insert, or update in place keeping its id).
+pub async fn upsert(tx: &mut TenantTx, d: &DocumentRecord) -> Result<DocumentRow> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO kb_documents (company_id, id, source, title, format, content_sha256, bytes,
+                                   chunks, model, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (company_id, id) DO UPDATE SET
+             title = excluded.title, format = excluded.format,
+             content_sha256 = excluded.content_sha256, bytes = excluded.bytes,
+             chunks = excluded.chunks, model = excluded.model, created_by = excluded.created_by,
+             updated_at = excluded.updated_at
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(d.id.into_uuid())
+    .bind(&d.source)
+    .bind(&d.title)
+    .bind(d.format.as_str())
+    .bind(&d.sha256)
+    .bind(i64::try_from(d.byte_size).unwrap_or(i64::MAX))
+    .bind(i32::try_from(d.chunks).unwrap_or(i32::MAX))
+    .bind(&d.model)
+    .bind(d.ingested_by.map(UserId::into_uuid))
+    .bind(d.created_at)
+    .bind(d.updated_at)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// A chunk to write.
+#[derive(Debug)]
+pub struct NewChunk {
+    pub ordinal: i32,
+    pub heading: String,
+    pub text: String,
+    pub byte_start: i32,
+    pub byte_end: i32,
+    pub embedding: Vec<f32>,
+}
+
+/// Replaces a document's chunks with `chunks`, in batches of one statement each.
+pub async fn replace_chunks(
+    tx: &mut TenantTx,
+    document: Uuid,
+    chunks: Vec<NewChunk>,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query("DELETE FROM kb_chunks WHERE company_id = $1 AND document_id = $2")
+        .bind(tenant)
+        .bind(document)
+        .execute(tx.conn())
+        .await?;
+    for batch in chunks.chunks(200) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO kb_chunks (company_id, id, document_id, ordinal, heading, text, byte_start, byte_end, embedding) ",
+        );
+        q.push_values(batch, |mut row, c| {
+            row.push_bind(tenant)
+                .push_bind(Uuid::now_v7())
+                .push_bind(document)
+                .push_bind(c.ordinal)
+                .push_bind(c.heading.clone())
+                .push_bind(c.text.clone())
+                .push_bind(c.byte_start)
+                .push_bind(c.byte_end)
+                .push_bind(Vector::from(c.embedding.clone()));
+        });
+        q.build().execute(tx.conn()).await?;
+    }
+    Ok(())
+}
+
+pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query("DELETE FROM kb_documents WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// The nearest chunks of tenant `$1` to `$2`, at most `$3`, as (id, cosine similarity).
+pub const VECTOR_SEARCH: &str = "SELECT id, similarity FROM (
+         SELECT id, 1 - (embedding <=> $2) AS similarity
+         FROM kb_chunks WHERE company_id = $1
+         ORDER BY embedding <=> $2 LIMIT $3) best
+     ORDER BY similarity DESC, id";
+
+/// The `limit` chunks nearest to `query` (cosine), best first, as (id, similarity). The HNSW
+/// index is shared by every tenant: pgvector's iterative scan goes on through the graph until
+/// it has `limit` rows of this tenant (or `hnsw.max_scan_tuples` were visited), instead of
+/// stopping at `ef_search` candidates of which a small tenant might own none.
+pub async fn vector_search(
+    tx: &mut TenantTx,
+    query: &[f32],
+    limit: i64,
+) -> Result<Vec<(Uuid, f64)>> {
+    sqlx::raw_sql("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        .execute(tx.conn())
+        .await?;
+    let tenant = tx.tenant();
+    let rows: Vec<(Uuid, f64)> = sqlx::query_as(VECTOR_SEARCH)
+        .bind(tenant)
+        .bind(Vector::from(query.to_vec()))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(rows)
+}
+
+/// The `limit` chunks that best match any of `words` (full text, `simple` configuration: no
+/// stemming, as the desktop's FTS5), best first.
+pub async fn keyword_search(
+    tx: &mut TenantTx,
+    words: &[String],
+    limit: i64,
+) -> Result<Vec<(Uuid, f64)>> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tx.tenant();
+    let rows: Vec<(Uuid, f32)> = sqlx::query_as(
+        "WITH q AS (SELECT to_tsquery('simple', array_to_string(
+                        ARRAY(SELECT quote_literal(w) FROM unnest($2::text[]) w), ' | ')) AS query)
+         SELECT c.id, ts_rank(c.tsv, q.query) AS rank
+         FROM kb_chunks c, q
+         WHERE c.company_id = $1 AND c.tsv @@ q.query
+         ORDER BY rank DESC, c.id LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(words)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(id, r)| (id, f64::from(r))).collect())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ChunkRow {
+    pub id: Uuid,
+    pub document_id: Uuid,
+    pub source: String,
+    pub title: String,
+    pub heading: String,
+    pub text: String,
+    pub ordinal: i32,
+}
+
+pub async fn chunks(tx: &mut TenantTx, ids: &[Uuid]) -> Result<Vec<ChunkRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.document_id, d.source, d.title, c.heading, c.text, c.ordinal
+         FROM kb_chunks c JOIN kb_documents d ON d.company_id = c.company_id AND d.id = c.document_id
+         WHERE c.company_id = $1 AND c.id = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await?)
+}
