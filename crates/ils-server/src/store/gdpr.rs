@@ -132,6 +132,15 @@ pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<V
             "SELECT to_jsonb(t) FROM tombstones t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),
         (
+            "kb_documents",
+            "SELECT to_jsonb(t) FROM kb_documents t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            // The passages as text, without their embeddings (numbers derived from the text).
+            "kb_chunks",
+            "SELECT to_jsonb(t) - 'embedding' - 'tsv' FROM kb_chunks t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY document_id, ordinal",
+        ),
+        (
             "audit_log",
             "SELECT to_jsonb(t) FROM audit_log t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),

@@ -1046,6 +1046,14 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
     let doomed = clinic(&app, "doomed").await;
     let kept = clinic(&app, "kept").await;
     create_order(&app, &doomed).await;
+    let doc = app
+        .post(
+            "/api/kb/documents",
+            &doomed.tenant.admin_token,
+            json!({"source": "care.md", "content_base64": "IyBMZW5zIGNhcmUKCkNsZWFuIGRhaWx5Lgo="}),
+        )
+        .await;
+    assert_eq!(doc.status, StatusCode::CREATED, "{:?}", doc.body);
 
     let export = app
         .get("/api/company/export", &doomed.tenant.admin_token)
@@ -1060,6 +1068,8 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
         "prescriptions",
         "orders",
         "order_events",
+        "kb_documents",
+        "kb_chunks",
         "audit_log",
     ] {
         assert!(
@@ -1131,6 +1141,8 @@ async fn erasing_a_tenant_leaves_nothing_of_it_and_the_company_export_has_everyt
         "refresh_tokens",
         "tombstones",
         "order_counters",
+        "kb_documents",
+        "kb_chunks",
     ] {
         let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT count(*) FROM {table} WHERE company_id = $1::uuid"
