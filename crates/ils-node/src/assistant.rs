@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use ils_core::AiConfig;
-use ils_core::access::perm;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
 use ils_llm::{
@@ -339,11 +338,6 @@ pub(crate) fn role(stored: crate::store::MessageRole) -> Role {
         crate::store::MessageRole::Assistant => Role::Assistant,
         crate::store::MessageRole::System => Role::System,
     }
-}
-
-/// Who may ask.
-pub(crate) fn authorize(actor: &ils_core::Actor) -> Result<(), ils_core::DomainError> {
-    actor.require(perm::AI_CHAT)
 }
 
 /// Milliseconds since `started`.

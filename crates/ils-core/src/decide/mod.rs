@@ -12,6 +12,7 @@
 //! Order of the checks, the same everywhere: permission first (`auth.forbidden`), then the
 //! record's existence (`*.not_found`), then the rules.
 
+pub mod assistant;
 pub mod documents;
 pub mod orders;
 pub mod patients;

@@ -509,33 +509,26 @@ impl Engine {
         on_event: &mut (dyn FnMut(&AskEvent) + Send),
     ) -> EngineResult<Answer> {
         let started = std::time::Instant::now();
-        let question = request.question.trim();
-        if question.is_empty() || question.chars().count() > 4_000 {
-            return Err(EngineError::from(ils_core::ValidationErrors::single(
-                "question",
-                "assistant.question_invalid",
-                "The question must be 1 to 4,000 characters",
-            )));
-        }
         // The configuration, the conversation and its history, under the store's lock.
-        let (conversation, turn_base) = {
+        let (question, conversation, turn_base) = {
             let mut store = self.store();
             let actor = store.actor()?.clone();
-            ai::authorize(&actor)?;
+            ils_core::decide::assistant::authorize(&actor)?;
             let (config, config_version) = Self::read_ai_config(&store)?;
-            let conversation = match &request.conversation {
-                Some(id) => {
-                    let c = store
-                        .conversation(id)?
-                        .filter(|c| {
-                            c.created_by == actor.user_id.to_string()
-                                || actor.allows(ils_core::access::perm::USERS_READ)
-                        })
-                        .ok_or(ils_core::DomainError::NotFound(
-                            ils_core::Resource::Conversation,
-                        ))?;
-                    c.id
-                }
+            let existing = match &request.conversation {
+                Some(id) => Some(store.conversation(id)?.ok_or(
+                    ils_core::DomainError::NotFound(ils_core::Resource::Conversation),
+                )?),
+                None => None,
+            };
+            let owner = existing
+                .as_ref()
+                .map(|c| c.created_by.parse::<ils_core::UserId>())
+                .transpose()
+                .map_err(|_| EngineError::internal("a conversation names no valid user"))?;
+            let question = ils_core::decide::assistant::ask(&actor, &request.question, owner)?;
+            let conversation = match existing {
+                Some(c) => c.id,
                 None => {
                     let title: String = question.chars().take(80).collect();
                     store.create_conversation(&title)?.id
@@ -547,8 +540,9 @@ impl Engine {
                 .iter()
                 .map(|m| ils_llm::Message::text(ai::role(m.role), m.content.clone()))
                 .collect();
-            (conversation, (config, config_version, history))
+            (question, conversation, (config, config_version, history))
         };
+        let question = question.as_str();
         let (config, config_version, history) = turn_base;
         let passages = if config.knowledge_base_enabled {
             let hits = self.search_documents(
