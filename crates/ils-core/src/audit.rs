@@ -59,6 +59,8 @@ pub enum AuditAction {
     ConversationCreate,
     #[serde(rename = "conversation.message")]
     ConversationMessage,
+    #[serde(rename = "conversation.read")]
+    ConversationRead,
 }
 
 impl AuditAction {
@@ -89,6 +91,7 @@ impl AuditAction {
             AuditAction::SettingUpdate => "setting.update",
             AuditAction::ConversationCreate => "conversation.create",
             AuditAction::ConversationMessage => "conversation.message",
+            AuditAction::ConversationRead => "conversation.read",
         }
     }
 }

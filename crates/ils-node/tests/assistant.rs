@@ -354,6 +354,30 @@ fn who_may_ask_read_and_configure() {
         .expect_err("not theirs");
     assert_eq!(other.code, "conversation.not_found");
     assert!(engine.conversations().expect("list").is_empty());
+    assert_eq!(
+        engine
+            .conversation(&mine.conversation)
+            .expect_err("not theirs")
+            .code,
+        "conversation.not_found"
+    );
+    // Its owner reads it (and an administrator may); each read is audited.
+    engine.sign_in(ECP).expect("ecp");
+    let (conversation, messages) = engine.conversation(&mine.conversation).expect("own");
+    assert_eq!(conversation.id, mine.conversation);
+    assert_eq!(messages.len(), 2);
+    engine.sign_in(ADMIN).expect("admin");
+    engine
+        .conversation(&mine.conversation)
+        .expect("admin reads");
+    let reads = engine
+        .audit_entries(Some(&mine.conversation), 50)
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "conversation.read")
+        .count();
+    assert_eq!(reads, 2);
+    engine.sign_in(ECP).expect("ecp");
 
     // Only an administrator changes the configuration; each change is a new version, and the
     // next question runs under it.

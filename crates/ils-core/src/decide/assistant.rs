@@ -15,6 +15,26 @@ pub fn authorize(actor: &Actor) -> Result<(), DomainError> {
     actor.require(perm::AI_CHAT)
 }
 
+/// May the actor read a conversation that `owner` started? The same rule as continuing it; the
+/// read is audited.
+pub fn read_conversation(
+    actor: &Actor,
+    conversation: &str,
+    owner: Option<UserId>,
+) -> Result<crate::audit::AuditEvent, DomainError> {
+    authorize(actor)?;
+    match owner {
+        Some(owner) if owner == actor.user_id || actor.allows(perm::USERS_READ) => {
+            Ok(crate::audit::AuditEvent::new(
+                crate::audit::AuditAction::ConversationRead,
+                crate::audit::resource::CONVERSATION,
+                conversation,
+            ))
+        }
+        _ => Err(DomainError::NotFound(Resource::Conversation)),
+    }
+}
+
 /// Checks a question before anything is done with it; returns it trimmed.
 ///
 /// `conversation_owner` is the user who started the conversation it continues (`None` for a

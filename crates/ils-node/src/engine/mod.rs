@@ -647,6 +647,15 @@ impl Engine {
         })
     }
 
+    /// A conversation with its messages (the user's own, or any for an administrator); the
+    /// read is audited.
+    pub fn conversation(
+        &self,
+        id: &str,
+    ) -> EngineResult<(crate::store::Conversation, Vec<crate::store::Message>)> {
+        Ok(self.store().read_conversation(id)?)
+    }
+
     /// The signed-in user's conversations, newest first.
     pub fn conversations(&self) -> EngineResult<Vec<crate::store::Conversation>> {
         let store = self.store();

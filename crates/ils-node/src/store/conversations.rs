@@ -167,6 +167,29 @@ impl Store {
         Ok(rows)
     }
 
+    /// A conversation and its messages for the signed-in user, under the assistant's rule
+    /// (their own, or any for an administrator), with an audit row.
+    pub fn read_conversation(
+        &mut self,
+        id: &str,
+    ) -> Result<(Conversation, Vec<Message>), StoreError> {
+        let actor = self.actor()?.clone();
+        ils_core::decide::assistant::authorize(&actor)?;
+        let conversation = self.conversation(id)?;
+        let owner = conversation
+            .as_ref()
+            .and_then(|c| c.created_by.parse::<ils_core::UserId>().ok());
+        let event = ils_core::decide::assistant::read_conversation(&actor, id, owner)?;
+        let Some(conversation) = conversation else {
+            return Err(DomainError::NotFound(Resource::Conversation).into());
+        };
+        let w = self.begin_write()?;
+        w.audit(&event)?;
+        w.commit()?;
+        let messages = self.messages(id)?;
+        Ok((conversation, messages))
+    }
+
     /// A conversation's messages, oldest first.
     pub fn messages(&self, conversation: &str) -> Result<Vec<Message>, StoreError> {
         let mut stmt = self.conn().prepare(
