@@ -15,6 +15,7 @@
 
 pub mod anthropic;
 mod chain;
+pub mod config;
 mod error;
 pub mod openai;
 pub mod prompt;

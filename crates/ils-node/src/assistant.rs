@@ -8,17 +8,13 @@
 //! prompt's version and the passages used. With no provider configured, or offline, or when no
 //! model answers, the assistant says so plainly and shows the passages it found.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use ils_core::AiConfig;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
-use ils_llm::{
-    ApiKey, Chain, ChatRequest, FinishReason, Provider, ProviderConfig, ProviderKind, RetryPolicy,
-    Role, StreamEvent, Target, Timeouts, Usage,
-};
+use ils_llm::{ChatRequest, FinishReason, Role, StreamEvent, Usage};
 use serde::{Deserialize, Serialize};
 
 /// Where the assistant's models are (from the settings file; keys from the environment).
@@ -44,28 +40,6 @@ impl Default for AssistantSettings {
             history_messages: 10,
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderSettings {
-    pub name: String,
-    /// `openai` (any OpenAI-compatible server) or `anthropic`.
-    pub kind: String,
-    pub base_url: String,
-    /// The key, from the settings file (shown nowhere: `Debug` hides it).
-    #[serde(default)]
-    pub api_key: Option<ApiKey>,
-    /// Or the environment variable that holds it.
-    #[serde(default)]
-    pub api_key_env: Option<String>,
-    pub models: Vec<String>,
-    #[serde(default)]
-    pub vision_models: Vec<String>,
-    #[serde(default)]
-    pub first_token_timeout_secs: Option<u64>,
-    #[serde(default)]
-    pub total_timeout_secs: Option<u64>,
 }
 
 /// A question.
@@ -125,68 +99,14 @@ pub struct Answer {
     pub latency_ms: u64,
 }
 
+pub use ils_llm::config::{ProviderSettings, SettingsError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {
-    #[error("the assistant's settings are wrong: {0}")]
-    Settings(String),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
     #[error(transparent)]
     Llm(#[from] ils_llm::LlmError),
-}
-
-/// The fallback chain the settings and the practice's configuration allow.
-pub fn chain(settings: &AssistantSettings, config: &AiConfig) -> Result<Chain, AssistantError> {
-    let mut targets = Vec::new();
-    for p in &settings.providers {
-        let kind = match p.kind.as_str() {
-            "openai" => ProviderKind::OpenAi,
-            "anthropic" => ProviderKind::Anthropic,
-            other => {
-                return Err(AssistantError::Settings(format!(
-                    "provider {}: kind must be openai or anthropic, not {other:?}",
-                    p.name
-                )));
-            }
-        };
-        let api_key = match (&p.api_key, &p.api_key_env) {
-            (Some(key), _) => Some(key.clone()),
-            (None, Some(var)) => Some(ApiKey::new(std::env::var(var).map_err(|_| {
-                AssistantError::Settings(format!(
-                    "provider {}: the environment variable {var} (its key) is not set",
-                    p.name
-                ))
-            })?)),
-            (None, None) => None,
-        };
-        let defaults = Timeouts::default();
-        let provider = Arc::new(Provider::new(ProviderConfig {
-            name: p.name.clone(),
-            kind,
-            base_url: p.base_url.clone(),
-            api_key,
-            vision_models: p.vision_models.clone(),
-            timeouts: Timeouts {
-                connect: defaults.connect,
-                first_token: p
-                    .first_token_timeout_secs
-                    .map_or(defaults.first_token, Duration::from_secs),
-                total: p
-                    .total_timeout_secs
-                    .map_or(defaults.total, Duration::from_secs),
-            },
-        })?);
-        for model in &p.models {
-            if config.enabled_models.is_empty() || config.enabled_models.contains(model) {
-                targets.push(Target {
-                    provider: provider.clone(),
-                    model: model.clone(),
-                });
-            }
-        }
-    }
-    Ok(Chain {
-        targets,
-        retry: RetryPolicy::default(),
-    })
 }
 
 /// What a turn needs from the store, gathered under its lock.
@@ -258,7 +178,7 @@ pub(crate) async fn converse(
     on_event(&AskEvent::Passages {
         citations: cites.clone(),
     });
-    let chain = chain(settings, &turn.config)?;
+    let chain = ils_llm::config::chain(&settings.providers, &turn.config.enabled_models)?;
     if chain.targets.is_empty() {
         let text = without_model(
             "Offline: no model is set up on this computer, so the assistant cannot write an answer.",

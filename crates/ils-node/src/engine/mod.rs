@@ -611,7 +611,9 @@ impl Engine {
             runtime
                 .block_on(ai::converse(&self.assistant, &turn, question, on_event))
                 .map_err(|e| match e {
-                    ai::AssistantError::Settings(m) => EngineError::input("assistant.settings", m),
+                    ai::AssistantError::Settings(m) => {
+                        EngineError::input("assistant.settings", m.0)
+                    }
                     ai::AssistantError::Llm(ils_llm::LlmError::Invalid(m)) => {
                         EngineError::input("assistant.prompt_too_large", m)
                     }
