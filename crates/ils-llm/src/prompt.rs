@@ -147,6 +147,51 @@ pub fn build(input: &PromptInput, budget: Budget) -> Result<Prompt, LlmError> {
     })
 }
 
+/// A passage shown with the answer, by its number in the prompt.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Citation {
+    pub number: usize,
+    pub chunk_id: String,
+    pub document: String,
+    pub excerpt: String,
+}
+
+fn excerpt(text: &str) -> String {
+    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.chars().count() > 240 {
+        format!("{}…", t.chars().take(240).collect::<String>())
+    } else {
+        t
+    }
+}
+
+pub fn citations(passages: &[Passage]) -> Vec<Citation> {
+    passages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Citation {
+            number: i + 1,
+            chunk_id: p.id.clone(),
+            document: p.source.clone(),
+            excerpt: excerpt(&p.text),
+        })
+        .collect()
+}
+
+/// The answer when no model is asked or none answers: said plainly, with the passages.
+pub fn without_model(why: &str, citations: &[Citation]) -> String {
+    let mut text = format!("{why}\n");
+    if citations.is_empty() {
+        text.push_str("Your documents have no passage that matches this question.");
+    } else {
+        text.push_str("These passages from your documents match best:\n");
+        for c in citations {
+            text.push_str(&format!("[{}] {} — {}\n", c.number, c.document, c.excerpt));
+        }
+    }
+    text.trim_end().to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,15 +53,6 @@ pub struct AskRequest {
     pub offline: bool,
 }
 
-/// A passage shown with the answer, by its number in the prompt.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Citation {
-    pub number: usize,
-    pub chunk_id: String,
-    pub document: String,
-    pub excerpt: String,
-}
-
 /// How the answer came about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +91,7 @@ pub struct Answer {
 }
 
 pub use ils_llm::config::{ProviderSettings, SettingsError};
+pub use ils_llm::prompt::{Citation, citations, without_model};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {
@@ -115,42 +107,6 @@ pub(crate) struct Turn {
     pub config_version: i64,
     pub history: Vec<ils_llm::Message>,
     pub passages: Vec<Passage>,
-}
-
-fn excerpt(text: &str) -> String {
-    let t: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if t.chars().count() > 240 {
-        format!("{}…", t.chars().take(240).collect::<String>())
-    } else {
-        t
-    }
-}
-
-pub(crate) fn citations(passages: &[Passage]) -> Vec<Citation> {
-    passages
-        .iter()
-        .enumerate()
-        .map(|(i, p)| Citation {
-            number: i + 1,
-            chunk_id: p.id.clone(),
-            document: p.source.clone(),
-            excerpt: excerpt(&p.text),
-        })
-        .collect()
-}
-
-/// The answer when no model is asked or none answers: said plainly, with the passages.
-pub(crate) fn without_model(why: &str, citations: &[Citation]) -> String {
-    let mut text = format!("{why}\n");
-    if citations.is_empty() {
-        text.push_str("Your documents have no passage that matches this question.");
-    } else {
-        text.push_str("These passages from your documents match best:\n");
-        for c in citations {
-            text.push_str(&format!("[{}] {} — {}\n", c.number, c.document, c.excerpt));
-        }
-    }
-    text.trim_end().to_owned()
 }
 
 /// The model's part of a turn: the prompt, the chain, the stream. Returns the text, the model

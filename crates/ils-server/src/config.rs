@@ -44,12 +44,30 @@ pub struct Settings {
 }
 
 /// The assistant's local parts on ILS Central.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AiSettings {
     /// The embedding model's folder (all-MiniLM-L6-v2, the desktop's). Default: `ILS_MODEL_DIR`,
     /// else `models/all-MiniLM-L6-v2` under the working folder. Loaded on first use.
     pub model_dir: Option<std::path::PathBuf>,
+    /// The shared models, tried in order (keys from `api_key_env`, or `api_key` here). None:
+    /// the assistant answers with the retrieved passages only, and says so.
+    pub providers: Vec<ils_llm::config::ProviderSettings>,
+    /// The models' context window, in tokens.
+    pub context_tokens: u32,
+    /// Passages retrieved per question.
+    pub passages: usize,
+}
+
+impl Default for AiSettings {
+    fn default() -> Self {
+        Self {
+            model_dir: None,
+            providers: Vec::new(),
+            context_tokens: 16_000,
+            passages: 5,
+        }
+    }
 }
 
 impl AiSettings {

@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod clinical;
 pub mod config;

@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use routes::{auth, company, gdpr, kb, orders, patients, platform, system, users};
+use routes::{assistant, auth, company, gdpr, kb, orders, patients, platform, system, users};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -104,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/kb/documents/{id}", axum::routing::delete(kb::delete))
         .route("/api/kb/search", get(kb::search))
+        .route("/api/master-ai/chat", post(assistant::chat))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

@@ -4,7 +4,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::dto;
-use super::routes::{auth, company, gdpr, kb, orders, patients, platform, system, users};
+use super::routes::{
+    assistant, auth, company, gdpr, kb, orders, patients, platform, system, users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +25,7 @@ use super::routes::{auth, company, gdpr, kb, orders, patients, platform, system,
         orders::production,
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,
         kb::ingest, kb::list, kb::delete, kb::search,
+        assistant::chat,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

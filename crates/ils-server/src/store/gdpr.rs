@@ -141,6 +141,14 @@ pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<V
             "SELECT to_jsonb(t) - 'embedding' - 'tsv' FROM kb_chunks t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY document_id, ordinal",
         ),
         (
+            "ai_conversations",
+            "SELECT to_jsonb(t) FROM ai_conversations t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            "ai_messages",
+            "SELECT to_jsonb(t) FROM ai_messages t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY conversation_id, created_at, id",
+        ),
+        (
             "audit_log",
             "SELECT to_jsonb(t) FROM audit_log t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod companies;
+pub mod conversations;
 pub mod gdpr;
 pub mod kb;
 pub mod orders;

@@ -4,6 +4,7 @@
 mod common;
 
 mod api_document;
+mod assistant;
 mod auth_jwt;
 mod bad_input;
 mod clinical;

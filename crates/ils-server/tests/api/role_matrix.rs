@@ -180,6 +180,12 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
         ),
         (Method::DELETE, "/api/kb/documents/{random}", None, ADMINS),
         (Method::GET, "/api/kb/search", None, CLINICAL_READ),
+        (
+            Method::POST,
+            "/api/master-ai/chat",
+            Some(json!({"question": ""})),
+            CLINICAL_READ,
+        ),
     ]
 }
 

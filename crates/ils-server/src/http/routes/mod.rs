@@ -1,6 +1,7 @@
 //! Route handlers, one module per area. Each handler parses, authorises (through its
 //! extractors) and calls one library function.
 
+pub mod assistant;
 pub mod auth;
 pub mod company;
 pub mod gdpr;

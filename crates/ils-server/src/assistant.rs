@@ -1,0 +1,307 @@
+//! The assistant on ILS Central (`POST /api/master-ai/chat`): the practice's configuration →
+//! the question's passages from its knowledge base → the prompt (`ils_llm::prompt`, as on the
+//! desktop) → the providers' fallback chain, streamed to the client as server-sent events →
+//! both messages recorded with the model, the provider's token counts, the latency and the
+//! passages. When no model is set up or none answers, the answer says so and shows the
+//! passages. A stream cut by the provider or abandoned by the client is recorded as far as it
+//! went.
+
+use std::time::Instant;
+
+use futures::StreamExt;
+use ils_llm::prompt::{self, Budget, Passage, PromptInput};
+use ils_llm::transform::{Passthrough, Transform};
+use ils_llm::{ChatRequest, FinishReason, Message, Role, StreamEvent, Usage};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{Error, Result};
+use crate::knowledge::{self, SearchMode};
+use crate::rate_limit::LimitClass;
+use crate::store::{companies, conversations};
+
+/// Earlier messages offered to the model (the budget may take fewer).
+const HISTORY: i64 = 10;
+
+/// What the client receives, in order: the passages, the answer's pieces, then `done`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ChatEvent {
+    Passages {
+        conversation_id: Uuid,
+        citations: Vec<prompt::Citation>,
+    },
+    Delta {
+        text: String,
+    },
+    Done {
+        conversation_id: Uuid,
+        /// answered, truncated, cut, cancelled, offline or unreachable.
+        outcome: &'static str,
+        model: Option<String>,
+        usage: Option<Usage>,
+        latency_ms: u64,
+    },
+}
+
+/// Checks, retrieves and records the question; returns the events to stream.
+pub async fn chat(
+    state: &AppState,
+    principal: &Principal,
+    question: &str,
+    conversation: Option<Uuid>,
+) -> Result<tokio::sync::mpsc::Receiver<ChatEvent>> {
+    let started = Instant::now();
+    if let Err(wait) = state
+        .limiter
+        .check(principal.company_id(), principal.tier, LimitClass::Ai)
+    {
+        state
+            .metrics
+            .rate_limited(&principal.company_id().to_string(), LimitClass::Ai.as_str());
+        return Err(Error::RateLimited {
+            code: "rate_limit.ai",
+            retry_after: wait,
+        });
+    }
+    let caller = principal.caller();
+    ils_core::decide::assistant::authorize(&caller.actor)?;
+    let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
+    let existing = match conversation {
+        Some(id) => Some(
+            conversations::find(&mut tx, id)
+                .await?
+                .ok_or(Error::NotFound {
+                    resource: "conversation",
+                })?,
+        ),
+        None => None,
+    };
+    let question = ils_core::decide::assistant::ask(
+        &caller.actor,
+        question,
+        existing
+            .as_ref()
+            .map(|c| ils_core::UserId::from_uuid(c.user_id)),
+    )?;
+    let config = companies::get_own(&mut tx).await?.ai_config;
+    let (conversation_id, history) = match existing {
+        Some(c) => (c.id, conversations::recent(&mut tx, c.id, HISTORY).await?),
+        None => {
+            let id = Uuid::now_v7();
+            let title: String = question.chars().take(80).collect();
+            conversations::create(&mut tx, id, principal.user_id().into_uuid(), &title).await?;
+            (id, Vec::new())
+        }
+    };
+    let passages: Vec<Passage> = if config.knowledge_base_enabled {
+        knowledge::search(
+            state,
+            &mut tx,
+            &caller,
+            &question,
+            SearchMode::Hybrid,
+            state.settings.ai.passages.clamp(1, 20),
+        )
+        .await?
+        .into_iter()
+        .map(|h| Passage {
+            id: h.chunk_id.to_string(),
+            source: h.title,
+            text: h.text,
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
+    let built = prompt::build(
+        &PromptInput {
+            system_prompt: config.system_prompt.clone().unwrap_or_default(),
+            passages,
+            history: history
+                .into_iter()
+                .map(|(role, content)| {
+                    Message::text(
+                        if role == "user" {
+                            Role::User
+                        } else {
+                            Role::Assistant
+                        },
+                        content,
+                    )
+                })
+                .collect(),
+            question: question.clone(),
+        },
+        Budget {
+            context_tokens: state.settings.ai.context_tokens,
+            max_output_tokens: config.max_tokens,
+        },
+    )
+    .map_err(|e| {
+        Error::Validation(ils_core::ValidationErrors::single(
+            "question",
+            "assistant.prompt_too_large",
+            e.to_string(),
+        ))
+    })?;
+    let chain = ils_llm::config::chain(&state.settings.ai.providers, &config.enabled_models)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    conversations::add(
+        &mut tx,
+        conversation_id,
+        &conversations::NewMessage {
+            role: "user",
+            content: &question,
+            ..Default::default()
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let state = state.clone();
+    let principal = principal.clone();
+    let request = ChatRequest {
+        model: String::new(),
+        messages: built.messages.clone(),
+        temperature: Some(config.temperature),
+        max_tokens: config.max_tokens,
+    };
+    tokio::spawn(async move {
+        let citations = prompt::citations(&built.passages);
+        let _ = sender
+            .send(ChatEvent::Passages {
+                conversation_id,
+                citations: citations.clone(),
+            })
+            .await;
+        let (text, model, provider, usage, outcome) =
+            answer(&chain, request, &citations, &sender).await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let recorded = async {
+            let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
+            conversations::add(
+                &mut tx,
+                conversation_id,
+                &conversations::NewMessage {
+                    role: "assistant",
+                    content: &text,
+                    model: model.as_deref(),
+                    provider: provider.as_deref(),
+                    prompt_tokens: usage.map(|u| i32::try_from(u.input_tokens).unwrap_or(i32::MAX)),
+                    output_tokens: usage
+                        .map(|u| i32::try_from(u.output_tokens).unwrap_or(i32::MAX)),
+                    latency_ms: Some(i32::try_from(latency_ms).unwrap_or(i32::MAX)),
+                    config_version: None,
+                    passage_ids: built
+                        .passages
+                        .iter()
+                        .filter_map(|p| p.id.parse().ok())
+                        .collect(),
+                    outcome: Some(outcome),
+                },
+            )
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(error) = recorded {
+            tracing::error!(%error, "an assistant message could not be recorded");
+        }
+        let _ = sender
+            .send(ChatEvent::Done {
+                conversation_id,
+                outcome,
+                model,
+                usage,
+                latency_ms,
+            })
+            .await;
+    });
+    Ok(receiver)
+}
+
+/// The model's part: (text, model, provider, usage, outcome).
+async fn answer(
+    chain: &ils_llm::Chain,
+    request: ChatRequest,
+    citations: &[prompt::Citation],
+    sender: &tokio::sync::mpsc::Sender<ChatEvent>,
+) -> (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<Usage>,
+    &'static str,
+) {
+    if chain.targets.is_empty() {
+        let text = prompt::without_model(
+            "No model is set up for this service, so the assistant cannot write an answer.",
+            citations,
+        );
+        let _ = sender.send(ChatEvent::Delta { text: text.clone() }).await;
+        return (text, None, None, None, "offline");
+    }
+    let mut transform = Passthrough;
+    let request = ChatRequest {
+        messages: transform.outgoing(request.messages),
+        ..request
+    };
+    let (target, mut stream) = match chain.stream(&request).await {
+        Ok((target, stream, _)) => (target, stream),
+        Err(e) => {
+            let last = e.attempts.last().map_or_else(String::new, |a| {
+                format!(" ({} {}: {})", a.provider, a.model, a.error)
+            });
+            let text = prompt::without_model(
+                &format!(
+                    "No model could be reached{last}, so the assistant cannot write an answer."
+                ),
+                citations,
+            );
+            let _ = sender.send(ChatEvent::Delta { text: text.clone() }).await;
+            return (text, None, None, None, "unreachable");
+        }
+    };
+    let (mut text, mut usage, mut outcome) = (String::new(), None, "cut");
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(StreamEvent::Delta(d)) => {
+                let shown = transform.incoming(&d);
+                if shown.is_empty() {
+                    continue;
+                }
+                text.push_str(&shown);
+                if sender.send(ChatEvent::Delta { text: shown }).await.is_err() {
+                    // The client went away: stop asking the model, keep what came.
+                    outcome = "cancelled";
+                    break;
+                }
+            }
+            Ok(StreamEvent::Usage(u)) => usage = Some(u),
+            Ok(StreamEvent::Finish(f)) => {
+                outcome = if f == FinishReason::Length {
+                    "truncated"
+                } else {
+                    "answered"
+                };
+            }
+            Err(error) => {
+                tracing::warn!(%error, "an answer stopped midway");
+                outcome = "cut";
+                break;
+            }
+        }
+    }
+    text.push_str(&transform.finish());
+    (
+        text,
+        Some(target.model.clone()),
+        Some(target.provider.name().to_owned()),
+        usage,
+        outcome,
+    )
+}

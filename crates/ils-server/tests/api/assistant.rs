@@ -1,0 +1,334 @@
+//! The assistant on ILS Central against the loopback provider server: answers streamed as
+//! server-sent events from the practice's own passages and recorded with the provider's usage;
+//! another tenant's passages never reach a prompt or an answer; refusals before the stream.
+
+use base64::Engine as _;
+use ils_core::{Role, SubscriptionTier};
+use ils_llm::ApiKey;
+use ils_llm::config::ProviderSettings;
+use ils_llm::loopback::{Failure, LoopbackServer, Script};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::TestApp;
+
+const KEY: &str = "sk-central-test";
+
+async fn app_with(server: &LoopbackServer) -> TestApp {
+    let base = server.openai_base();
+    TestApp::spawn_with(move |s| {
+        s.ai.providers = vec![ProviderSettings {
+            name: "loopback".into(),
+            kind: "openai".into(),
+            base_url: base,
+            api_key: Some(ApiKey::new(KEY)),
+            api_key_env: None,
+            models: vec!["gpt-central".into()],
+            vision_models: vec![],
+            first_token_timeout_secs: Some(5),
+            total_timeout_secs: Some(20),
+        }];
+    })
+    .await
+}
+
+fn upload(source: &str, text: &str) -> Value {
+    json!({"source": source, "content_base64": base64::engine::general_purpose::STANDARD.encode(text)})
+}
+
+/// The events of a chat: (name, data).
+async fn chat(app: &TestApp, token: &str, body: Value) -> (StatusCode, Vec<(String, Value)>) {
+    let response = app
+        .client
+        .post(format!("{}/api/master-ai/chat", app.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status();
+    let bytes = response.bytes().await.expect("body");
+    if status != StatusCode::OK {
+        return (
+            status,
+            vec![(
+                "error".into(),
+                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            )],
+        );
+    }
+    let mut decoder = ils_llm::sse::Decoder::new();
+    let mut events: Vec<(String, Value)> = decoder
+        .feed(&bytes)
+        .expect("event stream")
+        .into_iter()
+        .map(|e| {
+            (
+                e.event.unwrap_or_default(),
+                serde_json::from_str(&e.data).expect("json"),
+            )
+        })
+        .collect();
+    if let Some(e) = decoder.finish().expect("end") {
+        events.push((
+            e.event.unwrap_or_default(),
+            serde_json::from_str(&e.data).expect("json"),
+        ));
+    }
+    (status, events)
+}
+
+fn text_of(events: &[(String, Value)]) -> String {
+    events
+        .iter()
+        .filter(|(name, _)| name == "delta")
+        .filter_map(|(_, d)| d["text"].as_str())
+        .collect()
+}
+
+/// role, model, prompt tokens, outcome, passages.
+type MessageRow = (String, Option<String>, Option<i32>, Option<String>, i32);
+
+const SPORTS: &str = "# Children's sports glasses\n\nFor children's sports glasses we fit polycarbonate or Trivex lenses: they resist impact and block UV.\n";
+
+#[tokio::test]
+async fn an_answer_streams_from_the_practices_passages_and_is_recorded() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("chat", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    assert_eq!(
+        app.post(
+            "/api/kb/documents",
+            &tenant.admin_token,
+            upload("sports.md", SPORTS)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    server.script(
+        "gpt-central",
+        Script::answer("Polycarbonate or Trivex [1]."),
+    );
+
+    let (status, events) = chat(
+        &app,
+        &ecp,
+        json!({"question": "Which lenses for children's sports glasses?"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{events:?}");
+    assert_eq!(events.first().map(|e| e.0.as_str()), Some("passages"));
+    let conversation = events[0].1["conversation_id"]
+        .as_str()
+        .expect("conversation")
+        .to_owned();
+    assert_eq!(
+        events[0].1["citations"][0]["document"],
+        "Children's sports glasses"
+    );
+    assert_eq!(text_of(&events), "Polycarbonate or Trivex [1].");
+    let done = &events.last().expect("done").1;
+    assert_eq!(events.last().expect("done").0, "done");
+    assert_eq!(done["outcome"], "answered");
+    assert_eq!(done["model"], "gpt-central");
+    assert_eq!(done["usage"]["input_tokens"], 42);
+
+    let sent = server.received();
+    assert_eq!(
+        sent[0].headers["authorization"],
+        format!("Bearer {KEY}").as_str()
+    );
+    let user = sent[0].body["messages"]
+        .as_array()
+        .expect("messages")
+        .last()
+        .expect("user")["content"]
+        .as_str()
+        .expect("text")
+        .to_owned();
+    assert!(
+        user.contains("<passage n=\"1\" source=\"Children's sports glasses\">")
+            && user.contains("Trivex"),
+        "{user}"
+    );
+
+    let owner = app.owner_pool().await;
+    let rows: Vec<MessageRow> = sqlx::query_as(
+        "SELECT role, model, prompt_tokens, outcome, cardinality(passage_ids) FROM ai_messages
+         WHERE conversation_id = $1::uuid ORDER BY created_at, id",
+    )
+    .bind(&conversation)
+    .fetch_all(&owner)
+    .await
+    .expect("messages");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0, "user");
+    assert_eq!(
+        rows[1],
+        (
+            "assistant".into(),
+            Some("gpt-central".into()),
+            Some(42),
+            Some("answered".into()),
+            1
+        )
+    );
+
+    // The conversation continues with its history; another user of the practice cannot.
+    server.script("gpt-central", Script::answer("Yes, with a strap."));
+    let (_, again) = chat(
+        &app,
+        &ecp,
+        json!({"question": "And for football?", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(text_of(&again), "Yes, with a strap.");
+    assert_eq!(
+        server.received()[1].body["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(4)
+    );
+    let (_, other) = app.add_user(&tenant, Role::Ecp).await;
+    let (status, _) = chat(
+        &app,
+        &other,
+        json!({"question": "And?", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, lab) = app.add_user(&tenant, Role::LabTech).await;
+    assert_eq!(
+        chat(&app, &lab, json!({"question": "Hello?"})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        chat(&app, &ecp, json!({"question": "  "})).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
+
+#[tokio::test]
+async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let a = app.create_tenant("alpha", SubscriptionTier::Pro).await;
+    let b = app.create_tenant("beta", SubscriptionTier::Pro).await;
+    let (_, a_ecp) = app.add_user(&a, Role::Ecp).await;
+    let (_, b_ecp) = app.add_user(&b, Role::Ecp).await;
+    assert_eq!(
+        app.post(
+            "/api/kb/documents",
+            &a.admin_token,
+            upload("sports.md", SPORTS)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    let marker = "WOMBAT-4417-HERON";
+    let secret = format!(
+        "# House cleaner\n\nOur secret lens cleaner is {marker}, for children's sports glasses too.\n"
+    );
+    assert_eq!(
+        app.post(
+            "/api/kb/documents",
+            &b.admin_token,
+            upload("secret.md", &secret)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+
+    for question in [
+        marker,
+        "Which cleaner for children's sports glasses?",
+        "secret lens cleaner",
+    ] {
+        let (status, events) = chat(&app, &a_ecp, json!({"question": question})).await;
+        assert_eq!(status, StatusCode::OK);
+        let all = serde_json::to_string(&events).expect("json");
+        // The question itself may echo the marker back only where A typed it.
+        assert!(!all.contains("House cleaner"), "{all}");
+    }
+    for sent in server.received() {
+        let prompt = sent.body["messages"].to_string();
+        let own_question = prompt.contains(&format!("Question: {marker}"));
+        assert!(
+            !prompt.contains("House cleaner") && (own_question || !prompt.contains(marker)),
+            "{prompt}"
+        );
+    }
+    // B's conversation is not A's to continue.
+    let (_, b_events) = chat(&app, &b_ecp, json!({"question": "Which cleaner?"})).await;
+    let b_conversation = b_events[0].1["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (status, _) = chat(
+        &app,
+        &a_ecp,
+        json!({"question": "And?", "conversation_id": b_conversation}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn without_a_model_the_passages_are_shown_and_said_so() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("down", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    assert_eq!(
+        app.post(
+            "/api/kb/documents",
+            &tenant.admin_token,
+            upload("sports.md", SPORTS)
+        )
+        .await
+        .status,
+        StatusCode::CREATED
+    );
+    server.set_default(Script::failing(Failure::Status {
+        status: 400,
+        retry_after: None,
+    }));
+    let (_, events) = chat(&app, &ecp, json!({"question": "Which lenses for sports?"})).await;
+    assert_eq!(events.last().expect("done").1["outcome"], "unreachable");
+    let text = text_of(&events);
+    assert!(
+        text.starts_with("No model could be reached")
+            && text.contains("[1] Children's sports glasses"),
+        "{text}"
+    );
+
+    // A service with no model set up answers from the passages too.
+    let offline = TestApp::spawn().await;
+    let t = offline
+        .create_tenant("offline", SubscriptionTier::Pro)
+        .await;
+    let (_, ecp) = offline.add_user(&t, Role::Ecp).await;
+    assert_eq!(
+        offline
+            .post(
+                "/api/kb/documents",
+                &t.admin_token,
+                upload("sports.md", SPORTS)
+            )
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let (_, events) = chat(
+        &offline,
+        &ecp,
+        json!({"question": "Which lenses for sports?"}),
+    )
+    .await;
+    assert_eq!(events.last().expect("done").1["outcome"], "offline");
+    assert!(text_of(&events).contains("polycarbonate"));
+}
