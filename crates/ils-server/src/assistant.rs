@@ -305,3 +305,52 @@ async fn answer(
         outcome,
     )
 }
+
+/// A conversation and its messages, under the assistant's rule (its owner or an
+/// administrator); the read is audited.
+pub async fn read_conversation(
+    tx: &mut crate::db::TenantTx,
+    caller: &crate::clinical::Caller,
+    id: Uuid,
+) -> Result<(
+    conversations::ConversationRow,
+    Vec<conversations::MessageRow>,
+)> {
+    ils_core::decide::assistant::authorize(&caller.actor)?;
+    let found = conversations::find(tx, id).await?;
+    let event = ils_core::decide::assistant::read_conversation(
+        &caller.actor,
+        &id.to_string(),
+        found
+            .as_ref()
+            .map(|c| ils_core::UserId::from_uuid(c.user_id)),
+    )?;
+    let conversation = found.ok_or(Error::NotFound {
+        resource: "conversation",
+    })?;
+    let messages = conversations::messages(tx, id).await?;
+    crate::clinical::record(tx, caller, &event).await?;
+    Ok((conversation, messages))
+}
+
+/// The conversations the caller may see: their own, or the practice's for an administrator.
+pub async fn conversations(
+    tx: &mut crate::db::TenantTx,
+    caller: &crate::clinical::Caller,
+    limit: i64,
+) -> Result<Vec<conversations::ConversationListRow>> {
+    ils_core::decide::assistant::authorize(&caller.actor)?;
+    let user = (!ils_core::decide::assistant::sees_all_conversations(&caller.actor))
+        .then(|| caller.actor.user_id.into_uuid());
+    conversations::list(tx, user, limit).await
+}
+
+/// Usage for company administrators: by day and model.
+pub async fn usage(
+    tx: &mut crate::db::TenantTx,
+    caller: &crate::clinical::Caller,
+    days: i32,
+) -> Result<Vec<conversations::UsageRow>> {
+    ils_core::decide::assistant::authorize_usage(&caller.actor)?;
+    conversations::usage(tx, days).await
+}

@@ -35,6 +35,16 @@ pub fn read_conversation(
     }
 }
 
+/// May the actor see the practice's assistant usage (company administrators)?
+pub fn authorize_usage(actor: &Actor) -> Result<(), DomainError> {
+    actor.require(perm::COMPANY_READ)
+}
+
+/// Whether the actor sees every conversation of the practice (administrators) or only their own.
+pub fn sees_all_conversations(actor: &Actor) -> bool {
+    actor.allows(perm::USERS_READ)
+}
+
 /// Checks a question before anything is done with it; returns it trimmed.
 ///
 /// `conversation_owner` is the user who started the conversation it continues (`None` for a

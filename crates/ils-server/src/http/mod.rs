@@ -105,6 +105,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/kb/documents/{id}", axum::routing::delete(kb::delete))
         .route("/api/kb/search", get(kb::search))
         .route("/api/master-ai/chat", post(assistant::chat))
+        .route(
+            "/api/master-ai/conversations",
+            get(assistant::conversations),
+        )
+        .route(
+            "/api/master-ai/conversations/{id}",
+            get(assistant::conversation),
+        )
+        .route("/api/master-ai/usage", get(assistant::usage))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

@@ -25,7 +25,7 @@ use super::routes::{
         orders::production,
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,
         kb::ingest, kb::list, kb::delete, kb::search,
-        assistant::chat,
+        assistant::chat, assistant::conversations, assistant::conversation, assistant::usage,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

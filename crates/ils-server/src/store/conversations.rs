@@ -10,12 +10,15 @@ pub struct ConversationRow {
     pub id: Uuid,
     pub user_id: Uuid,
     pub title: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<ConversationRow>> {
     let tenant = tx.tenant();
     Ok(sqlx::query_as(
-        "SELECT id, user_id, title FROM ai_conversations WHERE company_id = $1 AND id = $2",
+        "SELECT id, user_id, title, created_at, updated_at FROM ai_conversations
+         WHERE company_id = $1 AND id = $2",
     )
     .bind(tenant)
     .bind(id)
@@ -100,4 +103,91 @@ pub async fn add(tx: &mut TenantTx, conversation: Uuid, m: &NewMessage<'_>) -> R
         .execute(tx.conn())
         .await?;
     Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ConversationListRow {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Conversations newest first: `user`'s, or everyone's when `None`.
+pub async fn list(
+    tx: &mut TenantTx,
+    user: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ConversationListRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, title, created_at, updated_at FROM ai_conversations
+         WHERE company_id = $1 AND ($2::uuid IS NULL OR user_id = $2)
+         ORDER BY updated_at DESC, id DESC LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(user)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct MessageRow {
+    pub id: Uuid,
+    pub role: String,
+    pub content: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
+    pub latency_ms: Option<i32>,
+    pub passage_ids: Vec<Uuid>,
+    pub outcome: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+pub async fn messages(tx: &mut TenantTx, conversation: Uuid) -> Result<Vec<MessageRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(
+        "SELECT id, role, content, model, provider, prompt_tokens, output_tokens, latency_ms,
+                passage_ids, outcome, created_at
+         FROM ai_messages WHERE company_id = $1 AND conversation_id = $2
+         ORDER BY created_at, id",
+    )
+    .bind(tenant)
+    .bind(conversation)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct UsageRow {
+    pub day: chrono::NaiveDate,
+    pub model: String,
+    pub conversations: i64,
+    pub answers: i64,
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    pub avg_latency_ms: f64,
+}
+
+/// The assistant's answers of the last `days` days, by day (UTC) and model.
+pub async fn usage(tx: &mut TenantTx, days: i32) -> Result<Vec<UsageRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(
+        "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, coalesce(model, 'none') AS model,
+                count(DISTINCT conversation_id) AS conversations, count(*) AS answers,
+                coalesce(sum(prompt_tokens), 0)::bigint AS prompt_tokens,
+                coalesce(sum(output_tokens), 0)::bigint AS output_tokens,
+                coalesce(avg(latency_ms), 0)::float8 AS avg_latency_ms
+         FROM ai_messages
+         WHERE company_id = $1 AND role = 'assistant' AND created_at >= now() - make_interval(days => $2)
+         GROUP BY 1, 2 ORDER BY 1 DESC, 2",
+    )
+    .bind(tenant)
+    .bind(days)
+    .fetch_all(tx.conn())
+    .await?)
 }

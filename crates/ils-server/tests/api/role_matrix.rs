@@ -186,6 +186,19 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
             Some(json!({"question": ""})),
             CLINICAL_READ,
         ),
+        (
+            Method::GET,
+            "/api/master-ai/conversations",
+            None,
+            CLINICAL_READ,
+        ),
+        (
+            Method::GET,
+            "/api/master-ai/conversations/{random}",
+            None,
+            CLINICAL_READ,
+        ),
+        (Method::GET, "/api/master-ai/usage", None, ADMINS),
     ]
 }
 

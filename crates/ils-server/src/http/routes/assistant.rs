@@ -55,3 +55,153 @@ pub async fn chat(
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ConversationDto {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub title: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct MessageDto {
+    pub id: Uuid,
+    /// user or assistant.
+    pub role: String,
+    pub content: String,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    pub prompt_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
+    pub latency_ms: Option<i32>,
+    /// The passages the model was given (chunk ids).
+    pub passage_ids: Vec<Uuid>,
+    /// answered, truncated, cut, cancelled, offline or unreachable.
+    pub outcome: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ConversationWithMessages {
+    pub conversation: ConversationDto,
+    pub messages: Vec<MessageDto>,
+}
+
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct UsageDto {
+    pub day: chrono::NaiveDate,
+    pub model: String,
+    pub conversations: i64,
+    pub answers: i64,
+    /// As the providers counted them.
+    pub prompt_tokens: i64,
+    pub output_tokens: i64,
+    pub avg_latency_ms: f64,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UsageParams {
+    /// 1 to 366 (default 30).
+    pub days: Option<i32>,
+}
+
+/// The caller's conversations, newest first (all of the practice's for an administrator).
+#[utoipa::path(get, path = "/api/master-ai/conversations", tag = "assistant",
+    responses((status = 200, body = Vec<ConversationDto>), (status = 403, body = ErrorBody)))]
+pub async fn conversations(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::AiChat>,
+) -> Result<Json<Vec<ConversationDto>>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = assistant::conversations(&mut tx, &p.caller(), 200).await?;
+    tx.end_read();
+    Ok(Json(
+        rows.into_iter()
+            .map(|c| ConversationDto {
+                id: c.id,
+                user_id: c.user_id,
+                title: c.title,
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            })
+            .collect(),
+    ))
+}
+
+/// A conversation with its messages (its owner's, or an administrator's); audited.
+#[utoipa::path(get, path = "/api/master-ai/conversations/{id}", tag = "assistant", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ConversationWithMessages), (status = 404, body = ErrorBody)))]
+pub async fn conversation(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::AiChat>,
+    crate::http::error::Path(id): crate::http::error::Path<Uuid>,
+) -> Result<Json<ConversationWithMessages>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let (c, messages) = assistant::read_conversation(&mut tx, &p.caller(), id).await?;
+    tx.commit().await?;
+    Ok(Json(ConversationWithMessages {
+        conversation: ConversationDto {
+            id: c.id,
+            user_id: c.user_id,
+            title: c.title,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        },
+        messages: messages
+            .into_iter()
+            .map(|m| MessageDto {
+                id: m.id,
+                role: m.role,
+                content: m.content,
+                model: m.model,
+                provider: m.provider,
+                prompt_tokens: m.prompt_tokens,
+                output_tokens: m.output_tokens,
+                latency_ms: m.latency_ms,
+                passage_ids: m.passage_ids,
+                outcome: m.outcome,
+                created_at: m.created_at,
+            })
+            .collect(),
+    }))
+}
+
+/// The assistant's use by day and model (company administrators).
+#[utoipa::path(get, path = "/api/master-ai/usage", tag = "assistant", params(UsageParams),
+    responses((status = 200, body = Vec<UsageDto>), (status = 403, body = ErrorBody)))]
+pub async fn usage(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::CompanyRead>,
+    crate::http::error::Query(q): crate::http::error::Query<UsageParams>,
+) -> Result<Json<Vec<UsageDto>>> {
+    let days = match q.days {
+        None => 30,
+        Some(d @ 1..=366) => d,
+        Some(d) => {
+            return Err(crate::error::Error::bad_request(
+                "usage.days_out_of_range",
+                format!("days must be between 1 and 366, got {d}"),
+            ));
+        }
+    };
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = assistant::usage(&mut tx, &p.caller(), days).await?;
+    tx.end_read();
+    Ok(Json(
+        rows.into_iter()
+            .map(|u| UsageDto {
+                day: u.day,
+                model: u.model,
+                conversations: u.conversations,
+                answers: u.answers,
+                prompt_tokens: u.prompt_tokens,
+                output_tokens: u.output_tokens,
+                avg_latency_ms: u.avg_latency_ms,
+            })
+            .collect(),
+    ))
+}
