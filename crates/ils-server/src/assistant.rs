@@ -86,7 +86,8 @@ pub async fn chat(
             .as_ref()
             .map(|c| ils_core::UserId::from_uuid(c.user_id)),
     )?;
-    let config = companies::get_own(&mut tx).await?.ai_config;
+    let company = companies::get_own(&mut tx).await?;
+    let (config, config_version) = (company.ai_config, company.ai_config_version);
     let (conversation_id, history) = match existing {
         Some(c) => (c.id, conversations::recent(&mut tx, c.id, HISTORY).await?),
         None => {
@@ -195,7 +196,7 @@ pub async fn chat(
                     output_tokens: usage
                         .map(|u| i32::try_from(u.output_tokens).unwrap_or(i32::MAX)),
                     latency_ms: Some(i32::try_from(latency_ms).unwrap_or(i32::MAX)),
-                    config_version: None,
+                    config_version: Some(config_version),
                     passage_ids: built
                         .passages
                         .iter()

@@ -118,6 +118,8 @@ pub struct CompanyDto {
     pub name: String,
     pub domain: String,
     pub ai_config: AiConfig,
+    /// Goes up by one with every change of `ai_config`; assistant messages record it.
+    pub ai_config_version: i32,
     pub tier: SubscriptionTier,
     pub status: CompanyStatus,
     pub is_platform: bool,
@@ -135,6 +137,7 @@ impl From<Company> for CompanyDto {
             name: c.name,
             domain: c.domain,
             ai_config: c.ai_config,
+            ai_config_version: c.ai_config_version,
             tier: c.tier,
             status: c.status,
             is_platform: c.is_platform,

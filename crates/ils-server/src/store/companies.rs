@@ -15,6 +15,8 @@ pub struct Company {
     pub name: String,
     pub domain: String,
     pub ai_config: AiConfig,
+    /// Goes up by one with every change of `ai_config`.
+    pub ai_config_version: i32,
     pub tier: SubscriptionTier,
     pub status: CompanyStatus,
     pub is_platform: bool,
@@ -30,6 +32,7 @@ struct Row {
     name: String,
     domain: String,
     ai_config: Json<serde_json::Value>,
+    ai_config_version: i32,
     tier: String,
     status: String,
     is_platform: bool,
@@ -49,6 +52,7 @@ impl TryFrom<Row> for Company {
             // A stored config that no longer parses (an older shape) falls back to defaults
             // rather than locking the tenant out.
             ai_config: serde_json::from_value(row.ai_config.0).unwrap_or_default(),
+            ai_config_version: row.ai_config_version,
             tier: parse_column("companies.tier", &row.tier)?,
             status: parse_column("companies.status", &row.status)?,
             is_platform: row.is_platform,
@@ -59,8 +63,7 @@ impl TryFrom<Row> for Company {
     }
 }
 
-const COLUMNS: &str =
-    "id, name, domain, ai_config, tier, status, is_platform, time_zone, created_at, updated_at";
+const COLUMNS: &str = "id, name, domain, ai_config, ai_config_version, tier, status, is_platform, time_zone, created_at, updated_at";
 
 /// The caller's own company.
 pub async fn get_own(tx: &mut TenantTx) -> Result<Company> {
@@ -171,6 +174,8 @@ async fn update(
             name = coalesce($2, name),
             domain = coalesce($3, domain),
             ai_config = coalesce($4, ai_config),
+            ai_config_version = ai_config_version
+                + CASE WHEN $4::jsonb IS NOT NULL AND $4::jsonb IS DISTINCT FROM ai_config THEN 1 ELSE 0 END,
             tier = coalesce($5, tier),
             status = coalesce($6, status),
             time_zone = coalesce($7, time_zone),

@@ -332,3 +332,75 @@ async fn without_a_model_the_passages_are_shown_and_said_so() {
     assert_eq!(events.last().expect("done").1["outcome"], "offline");
     assert!(text_of(&events).contains("polycarbonate"));
 }
+
+#[tokio::test]
+async fn each_change_of_the_configuration_is_a_version_the_answers_record() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("versions", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    let company = app.get("/api/company", &tenant.admin_token).await;
+    assert_eq!(company.body["ai_config_version"], 1);
+    let (_, first) = chat(&app, &ecp, json!({"question": "Hello?"})).await;
+    let first_conversation = first[0].1["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let mut config = company.body["ai_config"].clone();
+    config["system_prompt"] = json!("Answer in two sentences at most.");
+    let changed = app
+        .patch(
+            "/api/company",
+            &tenant.admin_token,
+            json!({"ai_config": config}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{:?}", changed.body);
+    assert_eq!(changed.body["ai_config_version"], 2);
+    let same = app
+        .patch(
+            "/api/company",
+            &tenant.admin_token,
+            json!({"ai_config": config}),
+        )
+        .await;
+    assert_eq!(
+        same.body["ai_config_version"], 2,
+        "the same configuration again is no new version"
+    );
+    let renamed = app
+        .patch(
+            "/api/company",
+            &tenant.admin_token,
+            json!({"name": "Renamed"}),
+        )
+        .await;
+    assert_eq!(renamed.body["ai_config_version"], 2);
+
+    let (_, second) = chat(&app, &ecp, json!({"question": "Hello again?"})).await;
+    let second_conversation = second[0].1["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let sent = server.received();
+    let system = sent.last().expect("sent").body["messages"][0]["content"]
+        .as_str()
+        .expect("system")
+        .to_owned();
+    assert!(
+        system.ends_with("Answer in two sentences at most."),
+        "{system}"
+    );
+    let owner = app.owner_pool().await;
+    for (conversation, version) in [(first_conversation, 1), (second_conversation, 2)] {
+        let (recorded,): (Option<i32>,) = sqlx::query_as(
+            "SELECT config_version FROM ai_messages WHERE conversation_id = $1::uuid AND role = 'assistant'",
+        )
+        .bind(&conversation)
+        .fetch_one(&owner)
+        .await
+        .expect("message");
+        assert_eq!(recorded, Some(version));
+    }
+}
