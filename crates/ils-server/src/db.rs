@@ -206,10 +206,20 @@ impl Db {
             select.0
         );
         let mut conn = self.pool.acquire().await?;
-        let rows: Vec<sqlx::postgres::PgRow> = sqlx::raw_sql(AssertSqlSafe(statement))
-            .fetch(&mut *conn)
-            .try_collect()
-            .await?;
+        let fetched: std::result::Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> =
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .fetch(&mut *conn)
+                .try_collect()
+                .await;
+        let rows = match fetched {
+            Ok(rows) => rows,
+            Err(e) => {
+                // A failed statement leaves the transaction aborted and skips the COMMIT: end it
+                // here, so that the connection goes back to the pool clean.
+                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                return Err(e.into());
+            }
+        };
         rows.iter()
             .map(|row| T::from_row(row).map_err(Error::from))
             .collect()
