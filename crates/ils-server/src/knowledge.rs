@@ -184,14 +184,8 @@ pub async fn search(
     limit: usize,
 ) -> Result<Vec<Hit>> {
     decide::authorize_search(&caller.actor)?;
-    let query = query.trim();
-    if query.is_empty() || query.chars().count() > 1_000 {
-        return Err(Error::Validation(ValidationErrors::single(
-            "q",
-            "kb.query_invalid",
-            "The search must be 1 to 1,000 characters",
-        )));
-    }
+    let query = decide::check_search(query, limit)?;
+    let query = query.as_str();
     let depth = i64::try_from(limit * OVERSAMPLE).unwrap_or(400);
     let vector = if mode == SearchMode::Keyword {
         Vec::new()

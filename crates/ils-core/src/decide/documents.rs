@@ -35,6 +35,33 @@ pub fn authorize_search(actor: &Actor) -> Result<(), DomainError> {
     actor.require(perm::AI_CHAT)
 }
 
+/// The longest search, in characters, and the most results one search returns.
+pub const MAX_QUERY_CHARS: usize = 2_000;
+pub const MAX_RESULTS: usize = 100;
+
+/// A search of the knowledge base: something to look for, not too long, and a sensible number
+/// of results. Returns the query trimmed.
+pub fn check_search(query: &str, limit: usize) -> Result<String, DomainError> {
+    let mut errors = ValidationErrors::new();
+    let query = query.trim();
+    if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+        errors.add(
+            "q",
+            "kb.query_invalid",
+            format!("Search for 1 to {MAX_QUERY_CHARS} characters"),
+        );
+    }
+    if !(1..=MAX_RESULTS).contains(&limit) {
+        errors.add(
+            "limit",
+            "kb.limit_invalid",
+            format!("Ask for 1 to {MAX_RESULTS} results"),
+        );
+    }
+    errors.into_result()?;
+    Ok(query.to_owned())
+}
+
 /// Whether `existing` already holds this content embedded by this model: re-ingesting it
 /// changes nothing.
 pub fn is_unchanged(existing: Option<&DocumentRecord>, sha256: &str, model: &str) -> bool {

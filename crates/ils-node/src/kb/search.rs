@@ -13,6 +13,8 @@ use ils_ai::embed::Embedder;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
+use ils_core::DomainError;
+
 use super::{KbError, model_tag};
 use crate::store::{Store, quantize_binary};
 
@@ -182,21 +184,19 @@ pub fn keyword_ids(store: &Store, text: &str, limit: usize) -> Result<Vec<(i64, 
 }
 
 fn check_query(text: &str, opts: &SearchOptions) -> Result<(), KbError> {
-    if text.trim().is_empty() {
-        return Err(KbError::BadQuery {
-            message: "Type something to search for".into(),
-        });
-    }
-    if text.chars().count() > 2000 {
-        return Err(KbError::BadQuery {
-            message: "Search for at most 2,000 characters".into(),
-        });
-    }
-    if !(1..=100).contains(&opts.limit) {
-        return Err(KbError::BadQuery {
-            message: "Ask for 1 to 100 results".into(),
-        });
-    }
+    // The rule both halves apply (ils-core); its message, as this engine words refusals.
+    ils_core::decide::documents::check_search(text, opts.limit).map_err(|e| {
+        let message = match &e {
+            DomainError::Validation(v) => v
+                .errors
+                .iter()
+                .map(|f| f.message.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        KbError::BadQuery { message }
+    })?;
     Ok(())
 }
 

@@ -72,7 +72,7 @@ pub struct SearchParams {
     /// hybrid (default), vector or keyword.
     #[param(value_type = Option<SearchMode>)]
     pub mode: Option<SearchMode>,
-    /// 1 to 50 (default 5).
+    /// 1 to 100 (default 5).
     pub limit: Option<u32>,
 }
 
@@ -138,16 +138,7 @@ pub async fn search(
     Authorized(p, ..): Authorized<need::AiChat>,
     Query(q): Query<SearchParams>,
 ) -> Result<Json<Vec<Hit>>> {
-    let limit = match q.limit {
-        None => 5,
-        Some(n @ 1..=50) => n as usize,
-        Some(n) => {
-            return Err(Error::bad_request(
-                "pagination.limit_out_of_range",
-                format!("limit must be between 1 and 50, got {n}"),
-            ));
-        }
-    };
+    let limit = q.limit.map_or(5, |n| n as usize);
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let hits = knowledge::search(
         &state,
