@@ -13,6 +13,7 @@
 //! With the `loopback` feature, [`loopback`] starts a local server that speaks both wire
 //! formats, for tests and benchmarks.
 
+pub mod answer;
 pub mod anthropic;
 mod chain;
 pub mod config;

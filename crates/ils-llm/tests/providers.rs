@@ -435,3 +435,42 @@ async fn images_go_to_vision_models_only_in_each_formats_shape() {
         Some(LlmError::Invalid(_))
     ));
 }
+
+#[tokio::test]
+async fn a_relayed_answer_ends_as_it_went_answered_cut_or_left() {
+    use ils_llm::answer::{CUT_NOTE, Outcome, relay};
+    use ils_llm::transform::Passthrough;
+    let server = LoopbackServer::start(None).await.expect("server");
+    let p = provider(&server, ProviderKind::OpenAi, Timeouts::default());
+    let script = |failure| Script {
+        text: "abcdefghijkl".into(),
+        chunk_chars: 4,
+        failure,
+        ..Script::default()
+    };
+    for (failure, keep_reading, expected_text, expected) in [
+        (None, true, "abcdefghijkl".to_owned(), Outcome::Answered),
+        (
+            Some(Failure::CutAfter(1)),
+            true,
+            format!("abcd{CUT_NOTE}"),
+            Outcome::Cut,
+        ),
+        (None, false, "abcd".to_owned(), Outcome::Cancelled),
+    ] {
+        server.script("m", script(failure));
+        let mut shown = String::new();
+        let (text, usage, outcome) = relay(
+            p.stream(&request("m")).await.expect("stream"),
+            &mut Passthrough,
+            &mut |piece| {
+                shown.push_str(piece);
+                keep_reading
+            },
+        )
+        .await;
+        assert_eq!((text.as_str(), outcome), (expected_text.as_str(), expected));
+        assert_eq!(shown, expected_text, "what was shown is what is kept");
+        assert_eq!(usage.is_some(), expected == Outcome::Answered);
+    }
+}

@@ -10,11 +10,10 @@
 
 use std::time::Instant;
 
-use futures::StreamExt;
 use ils_core::AiConfig;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
-use ils_llm::{ChatRequest, FinishReason, Role, StreamEvent, Usage};
+use ils_llm::{ChatRequest, Role, Usage};
 use serde::{Deserialize, Serialize};
 
 /// Where the assistant's models are (from the settings file; keys from the environment).
@@ -53,21 +52,7 @@ pub struct AskRequest {
     pub offline: bool,
 }
 
-/// How the answer came about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A model answered in full.
-    Answered,
-    /// The model stopped at the token cap.
-    Truncated,
-    /// The stream stopped midway; what came is kept.
-    Cut,
-    /// Offline by choice or because no provider is configured: passages only.
-    Offline,
-    /// No model could be reached: passages only.
-    Unreachable,
-}
+pub use ils_llm::answer::Outcome;
 
 /// What `ask` reports as it goes.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -149,61 +134,20 @@ pub(crate) async fn converse(
         temperature: Some(turn.config.temperature),
         max_tokens: turn.config.max_tokens,
     };
-    let (target, mut stream, _attempts) = match chain.stream(&request).await {
+    let (target, stream, _attempts) = match chain.stream(&request).await {
         Ok(ok) => ok,
         Err(e) => {
-            let last = e
-                .attempts
-                .last()
-                .map_or_else(String::new, |a| format!(" (last: {})", a.error));
-            let text = without_model(
-                &format!(
-                    "No model could be reached{last}, so the assistant cannot write an answer."
-                ),
-                &cites,
-            );
+            let text = ils_llm::answer::unreachable(&e, &cites);
             return Ok((text, None, None, Outcome::Unreachable, built.passages));
         }
     };
-    let mut text = String::new();
-    let mut usage = None;
-    let mut outcome = Outcome::Cut;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(StreamEvent::Delta(d)) => {
-                let shown = transform.incoming(&d);
-                if !shown.is_empty() {
-                    on_event(&AskEvent::Delta {
-                        text: shown.clone(),
-                    });
-                    text.push_str(&shown);
-                }
-            }
-            Ok(StreamEvent::Usage(u)) => usage = Some(u),
-            Ok(StreamEvent::Finish(f)) => {
-                outcome = if f == FinishReason::Length {
-                    Outcome::Truncated
-                } else {
-                    Outcome::Answered
-                };
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the answer stopped midway");
-                outcome = Outcome::Cut;
-                break;
-            }
-        }
-    }
-    let rest = transform.finish();
-    if !rest.is_empty() {
-        on_event(&AskEvent::Delta { text: rest.clone() });
-        text.push_str(&rest);
-    }
-    if outcome == Outcome::Cut {
-        let note = "\n\n(The answer was cut off before it finished.)";
-        on_event(&AskEvent::Delta { text: note.into() });
-        text.push_str(note);
-    }
+    let (text, usage, outcome) = ils_llm::answer::relay(stream, &mut transform, &mut |piece| {
+        on_event(&AskEvent::Delta {
+            text: piece.to_owned(),
+        });
+        true
+    })
+    .await;
     Ok((text, Some(target.model), usage, outcome, built.passages))
 }
 

@@ -8,10 +8,10 @@
 
 use std::time::Instant;
 
-use futures::StreamExt;
+use ils_llm::answer::Outcome;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
-use ils_llm::{ChatRequest, FinishReason, Message, Role, StreamEvent, Usage};
+use ils_llm::{ChatRequest, Message, Role, Usage};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -39,7 +39,7 @@ pub enum ChatEvent {
     Done {
         conversation_id: Uuid,
         /// answered, truncated, cut, cancelled, offline or unreachable.
-        outcome: &'static str,
+        outcome: Outcome,
         model: Option<String>,
         usage: Option<Usage>,
         latency_ms: u64,
@@ -52,7 +52,7 @@ pub async fn chat(
     principal: &Principal,
     question: &str,
     conversation: Option<Uuid>,
-) -> Result<tokio::sync::mpsc::Receiver<ChatEvent>> {
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<ChatEvent>> {
     let started = Instant::now();
     if let Err(wait) = state
         .limiter
@@ -162,7 +162,7 @@ pub async fn chat(
     .await?;
     tx.commit().await?;
 
-    let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
     let principal = principal.clone();
     let request = ChatRequest {
@@ -173,12 +173,10 @@ pub async fn chat(
     };
     tokio::spawn(async move {
         let citations = prompt::citations(&built.passages);
-        let _ = sender
-            .send(ChatEvent::Passages {
-                conversation_id,
-                citations: citations.clone(),
-            })
-            .await;
+        let _ = sender.send(ChatEvent::Passages {
+            conversation_id,
+            citations: citations.clone(),
+        });
         let (text, model, provider, usage, outcome) =
             answer(&chain, request, &citations, &sender).await;
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -202,7 +200,7 @@ pub async fn chat(
                         .iter()
                         .filter_map(|p| p.id.parse().ok())
                         .collect(),
-                    outcome: Some(outcome),
+                    outcome: Some(outcome.as_str()),
                 },
             )
             .await?;
@@ -212,15 +210,13 @@ pub async fn chat(
         if let Err(error) = recorded {
             tracing::error!(%error, "an assistant message could not be recorded");
         }
-        let _ = sender
-            .send(ChatEvent::Done {
-                conversation_id,
-                outcome,
-                model,
-                usage,
-                latency_ms,
-            })
-            .await;
+        let _ = sender.send(ChatEvent::Done {
+            conversation_id,
+            outcome,
+            model,
+            usage,
+            latency_ms,
+        });
     });
     Ok(receiver)
 }
@@ -230,74 +226,44 @@ async fn answer(
     chain: &ils_llm::Chain,
     request: ChatRequest,
     citations: &[prompt::Citation],
-    sender: &tokio::sync::mpsc::Sender<ChatEvent>,
+    sender: &tokio::sync::mpsc::UnboundedSender<ChatEvent>,
 ) -> (
     String,
     Option<String>,
     Option<String>,
     Option<Usage>,
-    &'static str,
+    Outcome,
 ) {
     if chain.targets.is_empty() {
         let text = prompt::without_model(
             "No model is set up for this service, so the assistant cannot write an answer.",
             citations,
         );
-        let _ = sender.send(ChatEvent::Delta { text: text.clone() }).await;
-        return (text, None, None, None, "offline");
+        let _ = sender.send(ChatEvent::Delta { text: text.clone() });
+        return (text, None, None, None, Outcome::Offline);
     }
     let mut transform = Passthrough;
     let request = ChatRequest {
         messages: transform.outgoing(request.messages),
         ..request
     };
-    let (target, mut stream) = match chain.stream(&request).await {
-        Ok((target, stream, _)) => (target, stream),
+    let (target, stream, _) = match chain.stream(&request).await {
+        Ok(ok) => ok,
         Err(e) => {
-            let last = e.attempts.last().map_or_else(String::new, |a| {
-                format!(" ({} {}: {})", a.provider, a.model, a.error)
-            });
-            let text = prompt::without_model(
-                &format!(
-                    "No model could be reached{last}, so the assistant cannot write an answer."
-                ),
-                citations,
-            );
-            let _ = sender.send(ChatEvent::Delta { text: text.clone() }).await;
-            return (text, None, None, None, "unreachable");
+            let text = ils_llm::answer::unreachable(&e, citations);
+            let _ = sender.send(ChatEvent::Delta { text: text.clone() });
+            return (text, None, None, None, Outcome::Unreachable);
         }
     };
-    let (mut text, mut usage, mut outcome) = (String::new(), None, "cut");
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(StreamEvent::Delta(d)) => {
-                let shown = transform.incoming(&d);
-                if shown.is_empty() {
-                    continue;
-                }
-                text.push_str(&shown);
-                if sender.send(ChatEvent::Delta { text: shown }).await.is_err() {
-                    // The client went away: stop asking the model, keep what came.
-                    outcome = "cancelled";
-                    break;
-                }
-            }
-            Ok(StreamEvent::Usage(u)) => usage = Some(u),
-            Ok(StreamEvent::Finish(f)) => {
-                outcome = if f == FinishReason::Length {
-                    "truncated"
-                } else {
-                    "answered"
-                };
-            }
-            Err(error) => {
-                tracing::warn!(%error, "an answer stopped midway");
-                outcome = "cut";
-                break;
-            }
-        }
-    }
-    text.push_str(&transform.finish());
+    let (text, usage, outcome) = ils_llm::answer::relay(stream, &mut transform, &mut |piece| {
+        // The reader left when its channel is closed.
+        sender
+            .send(ChatEvent::Delta {
+                text: piece.to_owned(),
+            })
+            .is_ok()
+    })
+    .await;
     (
         text,
         Some(target.model.clone()),
@@ -339,7 +305,7 @@ pub async fn conversations(
     tx: &mut crate::db::TenantTx,
     caller: &crate::clinical::Caller,
     limit: i64,
-) -> Result<Vec<conversations::ConversationListRow>> {
+) -> Result<Vec<conversations::ConversationRow>> {
     ils_core::decide::assistant::authorize(&caller.actor)?;
     let user = (!ils_core::decide::assistant::sees_all_conversations(&caller.actor))
         .then(|| caller.actor.user_id.into_uuid());

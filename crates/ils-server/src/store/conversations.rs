@@ -105,21 +105,12 @@ pub async fn add(tx: &mut TenantTx, conversation: Uuid, m: &NewMessage<'_>) -> R
     Ok(())
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct ConversationListRow {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub title: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
 /// Conversations newest first: `user`'s, or everyone's when `None`.
 pub async fn list(
     tx: &mut TenantTx,
     user: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<ConversationListRow>> {
+) -> Result<Vec<ConversationRow>> {
     let tenant = tx.tenant();
     Ok(sqlx::query_as(
         "SELECT id, user_id, title, created_at, updated_at FROM ai_conversations

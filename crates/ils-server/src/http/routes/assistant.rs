@@ -65,6 +65,18 @@ pub struct ConversationDto {
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl From<crate::store::conversations::ConversationRow> for ConversationDto {
+    fn from(c: crate::store::conversations::ConversationRow) -> Self {
+        Self {
+            id: c.id,
+            user_id: c.user_id,
+            title: c.title,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct MessageDto {
     pub id: Uuid,
@@ -119,17 +131,7 @@ pub async fn conversations(
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let rows = assistant::conversations(&mut tx, &p.caller(), 200).await?;
     tx.end_read();
-    Ok(Json(
-        rows.into_iter()
-            .map(|c| ConversationDto {
-                id: c.id,
-                user_id: c.user_id,
-                title: c.title,
-                created_at: c.created_at,
-                updated_at: c.updated_at,
-            })
-            .collect(),
-    ))
+    Ok(Json(rows.into_iter().map(ConversationDto::from).collect()))
 }
 
 /// A conversation with its messages (its owner's, or an administrator's); audited.
@@ -144,13 +146,7 @@ pub async fn conversation(
     let (c, messages) = assistant::read_conversation(&mut tx, &p.caller(), id).await?;
     tx.commit().await?;
     Ok(Json(ConversationWithMessages {
-        conversation: ConversationDto {
-            id: c.id,
-            user_id: c.user_id,
-            title: c.title,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        },
+        conversation: c.into(),
         messages: messages
             .into_iter()
             .map(|m| MessageDto {
