@@ -61,6 +61,12 @@ pub enum AuditAction {
     ConversationMessage,
     #[serde(rename = "conversation.read")]
     ConversationRead,
+    #[serde(rename = "ai.model_register")]
+    ModelRegister,
+    #[serde(rename = "ai.model_status")]
+    ModelStatus,
+    #[serde(rename = "ai.model_delete")]
+    ModelDelete,
 }
 
 impl AuditAction {
@@ -92,6 +98,9 @@ impl AuditAction {
             AuditAction::ConversationCreate => "conversation.create",
             AuditAction::ConversationMessage => "conversation.message",
             AuditAction::ConversationRead => "conversation.read",
+            AuditAction::ModelRegister => "ai.model_register",
+            AuditAction::ModelStatus => "ai.model_status",
+            AuditAction::ModelDelete => "ai.model_delete",
         }
     }
 }
@@ -106,6 +115,7 @@ pub mod resource {
     pub const USER: &str = "user";
     pub const SETTING: &str = "setting";
     pub const CONVERSATION: &str = "conversation";
+    pub const FINE_TUNED_MODEL: &str = "fine_tuned_model";
 }
 
 /// One audit row, as a decision plans it. Who acted, when and from where is added by the store

@@ -20,6 +20,7 @@ pub enum Resource {
     Document,
     User,
     Conversation,
+    FineTunedModel,
 }
 
 impl Resource {
@@ -31,6 +32,7 @@ impl Resource {
             Resource::Document => "document",
             Resource::User => "user",
             Resource::Conversation => "conversation",
+            Resource::FineTunedModel => "fine_tuned_model",
         }
     }
 
@@ -43,6 +45,7 @@ impl Resource {
             Resource::Document => "document.not_found",
             Resource::User => "user.not_found",
             Resource::Conversation => "conversation.not_found",
+            Resource::FineTunedModel => "fine_tuned_model.not_found",
         }
     }
 }

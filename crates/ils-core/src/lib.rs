@@ -12,6 +12,7 @@ pub mod dcs;
 pub mod decide;
 pub mod error;
 pub mod fhir;
+pub mod fine_tune;
 pub mod hlc;
 pub mod identity;
 pub mod ids;

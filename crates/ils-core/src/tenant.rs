@@ -126,8 +126,6 @@ pub struct AiConfig {
     pub enabled_models: Vec<String>,
     pub knowledge_base_enabled: bool,
     pub feature_flags: BTreeMap<String, bool>,
-    /// A tenant-specific fine-tuned model that, when set, routes this tenant's requests.
-    pub fine_tuned_model_id: Option<String>,
 }
 
 impl Default for AiConfig {
@@ -139,7 +137,6 @@ impl Default for AiConfig {
             enabled_models: Vec::new(),
             knowledge_base_enabled: true,
             feature_flags: BTreeMap::new(),
-            fine_tuned_model_id: None,
         }
     }
 }
@@ -208,11 +205,6 @@ impl AiConfig {
                 errors.check::<()>(Err(e));
             }
         }
-        if let Some(model) = &self.fine_tuned_model_id
-            && let Err(e) = model_id(&field("fine_tuned_model_id"), model)
-        {
-            errors.check::<()>(Err(e));
-        }
         if self.feature_flags.len() > 100
             || self
                 .feature_flags
@@ -229,7 +221,7 @@ impl AiConfig {
     }
 }
 
-fn model_id(field: &str, value: &str) -> Result<(), FieldError> {
+pub(crate) fn model_id(field: &str, value: &str) -> Result<(), FieldError> {
     let ok = !value.is_empty()
         && value.len() <= 128
         && value

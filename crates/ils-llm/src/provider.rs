@@ -109,6 +109,15 @@ impl Provider {
         &self.config.name
     }
 
+    /// The same provider (sharing its connections) with `model` also accepting images.
+    pub fn with_vision_model(&self, model: &str) -> Self {
+        let mut copy = self.clone();
+        if !copy.config.vision_models.iter().any(|m| m == model) {
+            copy.config.vision_models.push(model.to_owned());
+        }
+        copy
+    }
+
     fn check(&self, request: &ChatRequest) -> Result<(), LlmError> {
         if request.max_tokens == 0 {
             return Err(LlmError::Invalid(

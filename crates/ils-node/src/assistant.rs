@@ -81,8 +81,6 @@ pub use ils_llm::prompt::{Citation, citations, without_model};
 #[derive(Debug, thiserror::Error)]
 pub enum AssistantError {
     #[error(transparent)]
-    Settings(#[from] SettingsError),
-    #[error(transparent)]
     Llm(#[from] ils_llm::LlmError),
 }
 
@@ -90,6 +88,7 @@ pub enum AssistantError {
 pub(crate) struct Turn {
     pub config: AiConfig,
     pub config_version: i64,
+    pub fine_tuned: Vec<ils_core::fine_tune::FineTunedModel>,
     pub history: Vec<ils_llm::Message>,
     pub passages: Vec<Passage>,
 }
@@ -98,6 +97,7 @@ pub(crate) struct Turn {
 /// and usage, and how it went.
 pub(crate) async fn converse(
     settings: &AssistantSettings,
+    providers: &ils_llm::config::Providers,
     turn: &Turn,
     question: &str,
     on_event: &mut (dyn FnMut(&AskEvent) + Send),
@@ -119,7 +119,17 @@ pub(crate) async fn converse(
     on_event(&AskEvent::Passages {
         citations: cites.clone(),
     });
-    let chain = ils_llm::config::chain(&settings.providers, &turn.config.enabled_models)?;
+    let preferred = ils_core::fine_tune::route(
+        ils_core::fine_tune::AiPurpose::Chat,
+        &turn.config,
+        &turn.fine_tuned,
+    )
+    .map(|m| ils_llm::config::Preferred {
+        provider: m.provider.clone(),
+        model: m.provider_model_id.clone(),
+        vision: m.vision,
+    });
+    let chain = providers.chain(&turn.config.enabled_models, preferred.as_ref());
     if chain.targets.is_empty() {
         let text = without_model(
             "Offline: no model is set up on this computer, so the assistant cannot write an answer.",

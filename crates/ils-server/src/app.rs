@@ -26,6 +26,8 @@ pub struct Inner {
     pub sign_in: crate::auth::throttle::SignInThrottle,
     /// The embedding model, loaded on the first knowledge-base request.
     pub embedder: tokio::sync::OnceCell<std::sync::Arc<ils_ai::Embedder>>,
+    /// The shared models' providers (`ai.providers`), built once: one connection pool each.
+    pub providers: ils_llm::config::Providers,
 }
 
 impl std::ops::Deref for AppState {
@@ -63,6 +65,8 @@ impl AppState {
             settings.auth.argon2_iterations,
         )?;
         let limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::new(&settings.rate_limits));
+        let providers = ils_llm::config::Providers::from_settings(&settings.ai.providers)
+            .map_err(|e| Error::Internal(e.to_string()))?;
         let settings_auth = settings.auth.clone();
         let state = AppState(Arc::new(Inner {
             standing: StandingCache::new(Duration::from_secs(settings.auth.status_cache_secs)),
@@ -79,6 +83,7 @@ impl AppState {
                 settings_auth.sign_in_audited_failures,
             ),
             embedder: tokio::sync::OnceCell::new(),
+            providers,
         }));
         state.spawn_housekeeping();
         Ok(state)

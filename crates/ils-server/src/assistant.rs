@@ -8,7 +8,9 @@
 
 use std::time::Instant;
 
+use ils_core::fine_tune::AiPurpose;
 use ils_llm::answer::Outcome;
+use ils_llm::config::Preferred;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
 use ils_llm::{ChatRequest, Message, Role, Usage};
@@ -20,7 +22,7 @@ use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::knowledge::{self, SearchMode};
 use crate::rate_limit::LimitClass;
-use crate::store::{companies, conversations};
+use crate::store::{companies, conversations, fine_tuned};
 
 /// Earlier messages offered to the model (the budget may take fewer).
 const HISTORY: i64 = 10;
@@ -148,8 +150,17 @@ pub async fn chat(
             e.to_string(),
         ))
     })?;
-    let chain = ils_llm::config::chain(&state.settings.ai.providers, &config.enabled_models)
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    // The practice's fine-tuned chat model, when one is ready, goes first.
+    let fine_tuned = fine_tuned::ready_for(&mut tx, AiPurpose::Chat).await?;
+    let preferred =
+        ils_core::fine_tune::route(AiPurpose::Chat, &config, &fine_tuned).map(|m| Preferred {
+            provider: m.provider.clone(),
+            model: m.provider_model_id.clone(),
+            vision: m.vision,
+        });
+    let chain = state
+        .providers
+        .chain(&config.enabled_models, preferred.as_ref());
     conversations::add(
         &mut tx,
         conversation_id,

@@ -12,6 +12,7 @@ pub mod clinical;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fine_tuning;
 pub mod http;
 pub mod knowledge;
 pub mod metrics;

@@ -55,6 +55,10 @@ const AI_CONFIG: &str = "ai.config";
 struct StoredAiConfig {
     version: i64,
     config: ils_core::AiConfig,
+    /// The practice's fine-tuned models, as ILS Central registered them (sync brings them; a
+    /// practice that never connected has none).
+    #[serde(default)]
+    fine_tuned: Vec<ils_core::fine_tune::FineTunedModel>,
 }
 
 /// What the engine says about itself.
@@ -127,6 +131,8 @@ pub struct Engine {
     embedder: OnceLock<Arc<Embedder>>,
     signed_in: Mutex<Option<String>>,
     assistant: AssistantSettings,
+    /// The providers the settings name, built on first use (one connection pool each).
+    providers: OnceLock<ils_llm::config::Providers>,
     /// The assistant's network calls run on this (one worker), started on first use.
     runtime: OnceLock<tokio::runtime::Runtime>,
 }
@@ -161,6 +167,7 @@ impl Engine {
     /// The assistant's providers (the settings file's `[assistant]`).
     pub fn with_assistant(mut self, assistant: AssistantSettings) -> Self {
         self.assistant = assistant;
+        self.providers = OnceLock::new();
         self
     }
 
@@ -172,6 +179,7 @@ impl Engine {
             embedder: OnceLock::new(),
             signed_in: Mutex::new(None),
             assistant: AssistantSettings::default(),
+            providers: OnceLock::new(),
             runtime: OnceLock::new(),
         }
     }
@@ -467,17 +475,21 @@ impl Engine {
     pub fn ai_config(&self) -> EngineResult<(ils_core::AiConfig, i64)> {
         let store = self.store();
         store.actor()?;
-        Self::read_ai_config(&store)
+        let stored = Self::read_ai_config(&store)?;
+        Ok((stored.config, stored.version))
     }
 
-    fn read_ai_config(store: &Store) -> EngineResult<(ils_core::AiConfig, i64)> {
+    fn read_ai_config(store: &Store) -> EngineResult<StoredAiConfig> {
         let Some(json) = store.setting(AI_CONFIG)? else {
-            return Ok((ils_core::AiConfig::default(), 1));
+            return Ok(StoredAiConfig {
+                version: 1,
+                config: ils_core::AiConfig::default(),
+                fine_tuned: Vec::new(),
+            });
         };
-        let stored: StoredAiConfig = serde_json::from_str(&json).map_err(|e| {
+        serde_json::from_str(&json).map_err(|e| {
             EngineError::internal(format!("the stored AI configuration is unreadable: {e}"))
-        })?;
-        Ok((stored.config, stored.version))
+        })
     }
 
     /// Replaces the practice's AI configuration (company administrators), checked by the same
@@ -488,10 +500,11 @@ impl Engine {
             .actor()?
             .require(ils_core::access::perm::COMPANY_UPDATE)?;
         config.validate("ai_config")?;
-        let (_, version) = Self::read_ai_config(&store)?;
+        let current = Self::read_ai_config(&store)?;
         let stored = StoredAiConfig {
-            version: version + 1,
+            version: current.version + 1,
             config: config.clone(),
+            fine_tuned: current.fine_tuned,
         };
         let json = serde_json::to_string(&stored)
             .map_err(|e| EngineError::internal(format!("cannot store the configuration: {e}")))?;
@@ -514,7 +527,11 @@ impl Engine {
             let mut store = self.store();
             let actor = store.actor()?.clone();
             ils_core::decide::assistant::authorize(&actor)?;
-            let (config, config_version) = Self::read_ai_config(&store)?;
+            let StoredAiConfig {
+                version: config_version,
+                config,
+                fine_tuned,
+            } = Self::read_ai_config(&store)?;
             let existing = match &request.conversation {
                 Some(id) => Some(store.conversation(id)?.ok_or(
                     ils_core::DomainError::NotFound(ils_core::Resource::Conversation),
@@ -540,10 +557,14 @@ impl Engine {
                 .iter()
                 .map(|m| ils_llm::Message::text(ai::role(m.role), m.content.clone()))
                 .collect();
-            (question, conversation, (config, config_version, history))
+            (
+                question,
+                conversation,
+                (config, config_version, fine_tuned, history),
+            )
         };
         let question = question.as_str();
-        let (config, config_version, history) = turn_base;
+        let (config, config_version, fine_tuned, history) = turn_base;
         let passages = if config.knowledge_base_enabled {
             let hits = self.search_documents(
                 question,
@@ -581,6 +602,7 @@ impl Engine {
         let turn = ai::Turn {
             config,
             config_version,
+            fine_tuned,
             history,
             passages,
         };
@@ -607,13 +629,17 @@ impl Engine {
             );
             (text, None, None, ai::Outcome::Offline, built.passages)
         } else {
+            let providers = self.providers()?;
             let runtime = self.runtime()?;
             runtime
-                .block_on(ai::converse(&self.assistant, &turn, question, on_event))
+                .block_on(ai::converse(
+                    &self.assistant,
+                    providers,
+                    &turn,
+                    question,
+                    on_event,
+                ))
                 .map_err(|e| match e {
-                    ai::AssistantError::Settings(m) => {
-                        EngineError::input("assistant.settings", m.0)
-                    }
                     ai::AssistantError::Llm(ils_llm::LlmError::Invalid(m)) => {
                         EngineError::input("assistant.prompt_too_large", m)
                     }
@@ -663,6 +689,15 @@ impl Engine {
         let store = self.store();
         let user = store.actor()?.user_id.to_string();
         Ok(store.conversations_of(&user)?)
+    }
+
+    fn providers(&self) -> EngineResult<&ils_llm::config::Providers> {
+        if let Some(p) = self.providers.get() {
+            return Ok(p);
+        }
+        let built = ils_llm::config::Providers::from_settings(&self.assistant.providers)
+            .map_err(|e| EngineError::input("assistant.settings", e.0))?;
+        Ok(self.providers.get_or_init(|| built))
     }
 
     fn runtime(&self) -> EngineResult<&tokio::runtime::Runtime> {

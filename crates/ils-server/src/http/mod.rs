@@ -21,7 +21,9 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use routes::{assistant, auth, company, gdpr, kb, orders, patients, platform, system, users};
+use routes::{
+    assistant, auth, company, gdpr, kb, models, orders, patients, platform, system, users,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -114,6 +116,14 @@ pub fn router(state: AppState) -> Router {
             get(assistant::conversation),
         )
         .route("/api/master-ai/usage", get(assistant::usage))
+        .route(
+            "/api/master-ai/fine-tuned-models",
+            get(models::list).post(models::register),
+        )
+        .route(
+            "/api/master-ai/fine-tuned-models/{id}",
+            axum::routing::patch(models::change_status).delete(models::delete),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

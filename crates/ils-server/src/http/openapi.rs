@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto;
 use super::routes::{
-    assistant, auth, company, gdpr, kb, orders, patients, platform, system, users,
+    assistant, auth, company, gdpr, kb, models, orders, patients, platform, system, users,
 };
 
 #[derive(OpenApi)]
@@ -26,6 +26,7 @@ use super::routes::{
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,
         kb::ingest, kb::list, kb::delete, kb::search,
         assistant::chat, assistant::conversations, assistant::conversation, assistant::usage,
+        models::list, models::register, models::change_status, models::delete,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

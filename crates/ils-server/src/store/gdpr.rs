@@ -149,6 +149,10 @@ pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<V
             "SELECT to_jsonb(t) FROM ai_messages t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY conversation_id, created_at, id",
         ),
         (
+            "fine_tuned_models",
+            "SELECT to_jsonb(t) FROM fine_tuned_models t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
             "audit_log",
             "SELECT to_jsonb(t) FROM audit_log t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod companies;
 pub mod conversations;
+pub mod fine_tuned;
 pub mod gdpr;
 pub mod kb;
 pub mod orders;

@@ -228,40 +228,98 @@ async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
         .status,
         StatusCode::CREATED
     );
-    let marker = "WOMBAT-4417-HERON";
-    let secret = format!(
-        "# House cleaner\n\nOur secret lens cleaner is {marker}, for children's sports glasses too.\n"
+    // B's documents speak of what A asks about, each with a string found nowhere else.
+    let markers = ["WOMBAT-4417-HERON", "QUOKKA-2093-EGRET", "NUMBAT-7781-IBIS"];
+    let topics = [
+        "lens cleaner for children's sports glasses",
+        "polycarbonate lenses and Trivex for football",
+        "anti-reflective coating on sports frames",
+    ];
+    for (i, (marker, topic)) in markers.iter().zip(topics).enumerate() {
+        let text = format!(
+            "# House notes {i}\n\nOur {topic}: always ask for {marker}. {marker} is our \
+             practice's own choice for {topic}.\n"
+        );
+        let added = app
+            .post(
+                "/api/kb/documents",
+                &b.admin_token,
+                upload(&format!("house-{i}.md"), &text),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    }
+    let mut questions: Vec<String> = markers.iter().map(|m| (*m).to_owned()).collect();
+    questions.extend(topics.iter().map(|t| (*t).to_owned()));
+    questions.extend(
+        [
+            "House notes",
+            "What does our practice always ask for?",
+            "Which lenses for children's sports glasses?",
+            "our own choice",
+            "cleaner",
+            "Trivex football coating frames",
+        ]
+        .map(str::to_owned),
     );
-    assert_eq!(
-        app.post(
-            "/api/kb/documents",
-            &b.admin_token,
-            upload("secret.md", &secret)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
-
-    for question in [
-        marker,
-        "Which cleaner for children's sports glasses?",
-        "secret lens cleaner",
-    ] {
+    let foreign =
+        |text: &str| markers.iter().any(|m| text.contains(m)) || text.contains("House notes");
+    let mut conversations = 0;
+    for question in &questions {
+        for mode in ["hybrid", "vector", "keyword"] {
+            let url = format!(
+                "/api/kb/search?q={}&mode={mode}&limit=20",
+                urlencode(question)
+            );
+            let hits = app.get(&url, &a_ecp).await;
+            assert_eq!(hits.status, StatusCode::OK, "{:?}", hits.body);
+            assert!(
+                !foreign(&hits.body.to_string()),
+                "{mode} {question}: {}",
+                hits.body
+            );
+        }
         let (status, events) = chat(&app, &a_ecp, json!({"question": question})).await;
         assert_eq!(status, StatusCode::OK);
-        let all = serde_json::to_string(&events).expect("json");
-        // The question itself may echo the marker back only where A typed it.
-        assert!(!all.contains("House cleaner"), "{all}");
-    }
-    for sent in server.received() {
-        let prompt = sent.body["messages"].to_string();
-        let own_question = prompt.contains(&format!("Question: {marker}"));
+        conversations += 1;
+        // Only the passages and the answer: the question A typed is not in these events.
         assert!(
-            !prompt.contains("House cleaner") && (own_question || !prompt.contains(marker)),
-            "{prompt}"
+            !foreign(&serde_json::to_string(&events).expect("json")),
+            "{events:?}"
         );
     }
+    let sent = server.received();
+    assert_eq!(sent.len(), conversations);
+    for (request, question) in sent.iter().zip(&questions) {
+        // The prompt holds A's question as typed and nothing else of B's.
+        let prompt = request.body["messages"].to_string().replace(question, "");
+        assert!(!foreign(&prompt), "{prompt}");
+    }
+    // A's records of those turns: messages, audit trail, export.
+    let owner = app.owner_pool().await;
+    let answers: Vec<(String,)> = sqlx::query_as(
+        "SELECT content FROM ai_messages WHERE company_id = $1::uuid AND role = 'assistant'",
+    )
+    .bind(&a.id)
+    .fetch_all(&owner)
+    .await
+    .expect("messages");
+    assert_eq!(answers.len(), conversations);
+    assert!(answers.iter().all(|(text,)| !foreign(text)));
+    let audit: Vec<(String,)> =
+        sqlx::query_as("SELECT to_jsonb(t)::text FROM audit_log t WHERE company_id = $1::uuid")
+            .bind(&a.id)
+            .fetch_all(&owner)
+            .await
+            .expect("audit");
+    assert!(audit.iter().all(|(row,)| !foreign(row)));
+    let export = app.get("/api/company/export", &a.admin_token).await;
+    assert!(
+        !export.body["tables"]["kb_chunks"]
+            .to_string()
+            .contains("WOMBAT")
+    );
+
     // B's conversation is not A's to continue.
     let (_, b_events) = chat(&app, &b_ecp, json!({"question": "Which cleaner?"})).await;
     let b_conversation = b_events[0].1["conversation_id"]
@@ -275,6 +333,19 @@ async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        foreign(&b_events[0].1.to_string()),
+        "B's own passages do reach B, so the checks above could fail"
+    );
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -403,4 +474,150 @@ async fn each_change_of_the_configuration_is_a_version_the_answers_record() {
         .expect("message");
         assert_eq!(recorded, Some(version));
     }
+}
+
+#[tokio::test]
+async fn a_ready_fine_tuned_model_takes_its_practices_requests_and_no_one_elses() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("tuned", SubscriptionTier::Pro).await;
+    let other = app.create_tenant("untuned", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    let (_, other_ecp) = app.add_user(&other, Role::Ecp).await;
+    let admin = &tenant.admin_token;
+    let tuned = "ft:gpt-central:tuned::a1";
+    // Every model answers this unless scripted otherwise for one request.
+    server.set_default(Script::answer("From the shared model."));
+    let path = "/api/master-ai/fine-tuned-models";
+
+    // Refusals first: every field named, the providers listed; only administrators.
+    let bad = app
+        .post(
+            path,
+            admin,
+            json!({"base_model": "", "provider": "azure", "provider_model_id": "has spaces",
+                   "purpose": "prescription_capture"}),
+        )
+        .await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{:?}",
+        bad.body
+    );
+    let mut fields = bad.fields();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["base_model", "provider", "provider_model_id", "vision"]
+    );
+    assert!(bad.body.to_string().contains("loopback"), "{}", bad.body);
+    let body = json!({"base_model": "gpt-central", "provider": "loopback",
+                      "provider_model_id": tuned, "purpose": "chat"});
+    assert_eq!(
+        app.post(path, &ecp, body.clone()).await.status,
+        StatusCode::FORBIDDEN
+    );
+
+    let registered = app.post(path, admin, body.clone()).await;
+    assert_eq!(
+        registered.status,
+        StatusCode::CREATED,
+        "{:?}",
+        registered.body
+    );
+    assert_eq!(registered.body["status"], "training");
+    let id = registered.body["id"].as_str().expect("id").to_owned();
+    let location = format!("{path}/{id}");
+    assert_eq!(registered.headers["location"], location.as_str());
+    assert_eq!(
+        app.post(path, admin, body).await.status,
+        StatusCode::CONFLICT
+    );
+
+    // Training: the shared model answers.
+    let (_, events) = chat(&app, &ecp, json!({"question": "Hello?"})).await;
+    assert_eq!(text_of(&events), "From the shared model.");
+
+    // Another practice cannot see, move or delete it.
+    let foreign = app.get(path, &other.admin_token).await;
+    assert_eq!(foreign.body, json!([]));
+    let moved = app
+        .patch(&location, &other.admin_token, json!({"status": "ready"}))
+        .await;
+    assert_eq!(moved.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.delete(&location, &other.admin_token).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Ready: this practice's questions go to it, the other practice's do not.
+    let ready = app
+        .patch(&location, admin, json!({"status": "ready"}))
+        .await;
+    assert_eq!(ready.status, StatusCode::OK, "{:?}", ready.body);
+    assert!(ready.body["deployed_at"].is_string());
+    server.script(tuned, Script::answer("From the practice's own model."));
+    let (_, events) = chat(&app, &ecp, json!({"question": "Hello?"})).await;
+    assert_eq!(text_of(&events), "From the practice's own model.");
+    assert_eq!(events.last().expect("done").1["model"], tuned);
+    assert_eq!(server.received().last().expect("sent").body["model"], tuned);
+    let (_, events) = chat(&app, &other_ecp, json!({"question": "Hello?"})).await;
+    assert_eq!(text_of(&events), "From the shared model.");
+
+    // When the provider refuses it, the shared model still answers.
+    server.script(
+        tuned,
+        Script::failing(Failure::Status {
+            status: 404,
+            retry_after: None,
+        }),
+    );
+    let (_, events) = chat(&app, &ecp, json!({"question": "Hello?"})).await;
+    assert_eq!(text_of(&events), "From the shared model.");
+    assert_eq!(events.last().expect("done").1["model"], "gpt-central");
+
+    // Withdrawn, with a reason; a failed model cannot come back.
+    let no_reason = app
+        .patch(&location, admin, json!({"status": "failed"}))
+        .await;
+    assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let failed = app
+        .patch(
+            &location,
+            admin,
+            json!({"status": "failed", "failure_reason": "deleted at the provider"}),
+        )
+        .await;
+    assert_eq!(failed.status, StatusCode::OK, "{:?}", failed.body);
+    let back = app
+        .patch(&location, admin, json!({"status": "ready"}))
+        .await;
+    assert_eq!(back.status, StatusCode::CONFLICT);
+    assert_eq!(back.code(), "fine_tune.transition_invalid");
+    let (_, events) = chat(&app, &ecp, json!({"question": "Hello?"})).await;
+    assert_eq!(events.last().expect("done").1["model"], "gpt-central");
+
+    let list = app.get(path, admin).await;
+    assert_eq!(list.body[0]["status"], "failed");
+    assert_eq!(list.body[0]["failure_reason"], "deleted at the provider");
+    assert_eq!(
+        app.delete(&location, admin).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(app.get(path, admin).await.body, json!([]));
+
+    let audit = app.get("/api/audit?limit=100", admin).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| a.starts_with("ai.model"))
+        .collect();
+    assert_eq!(
+        actions.len(),
+        4,
+        "register, ready, failed, delete: {actions:?}"
+    );
 }

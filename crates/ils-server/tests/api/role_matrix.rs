@@ -199,6 +199,32 @@ pub fn authenticated_routes() -> Vec<(Method, &'static str, Option<Value>, &'sta
             CLINICAL_READ,
         ),
         (Method::GET, "/api/master-ai/usage", None, ADMINS),
+        (
+            Method::GET,
+            "/api/master-ai/fine-tuned-models",
+            None,
+            ADMINS,
+        ),
+        (
+            Method::POST,
+            "/api/master-ai/fine-tuned-models",
+            Some(
+                json!({"base_model": "", "provider": "x", "provider_model_id": "", "purpose": "chat"}),
+            ),
+            ADMINS,
+        ),
+        (
+            Method::PATCH,
+            "/api/master-ai/fine-tuned-models/{random}",
+            Some(json!({"status": "ready"})),
+            ADMINS,
+        ),
+        (
+            Method::DELETE,
+            "/api/master-ai/fine-tuned-models/{random}",
+            None,
+            ADMINS,
+        ),
     ]
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod company;
 pub mod gdpr;
 pub mod kb;
+pub mod models;
 pub mod orders;
 pub mod patients;
 pub mod platform;
