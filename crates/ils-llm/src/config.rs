@@ -220,7 +220,12 @@ mod tests {
     #[test]
     fn settings_that_cannot_work_are_refused() {
         let twice = Providers::from_settings(&[settings("a", &["m"]), settings("a", &["n"])]);
-        assert!(twice.expect_err("named twice").to_string().contains("two providers"));
+        assert!(
+            twice
+                .expect_err("named twice")
+                .to_string()
+                .contains("two providers")
+        );
         let mut odd = settings("a", &["m"]);
         odd.kind = "bard".into();
         assert!(Providers::from_settings(&[odd]).is_err());

@@ -17,46 +17,14 @@
 //! one built from an earlier commit).
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+mod support;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-fn random_password() -> String {
-    format!(
-        "bench-{}-{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
-}
+use support::{cpu_model, cpu_now, env_or, report_cpu};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
@@ -421,76 +389,6 @@ async fn run_phase(
     (total, started.elapsed())
 }
 
-/// CPU time (user + system, in clock ticks of 1/100 s) of the server, of every PostgreSQL
-/// process and of this load generator, read from /proc: where a request's cost goes, and a
-/// figure far steadier than throughput on a shared, noisy machine.
-#[derive(Clone, Copy, Debug, Default)]
-struct Cpu {
-    server: u64,
-    database: u64,
-    client: u64,
-}
-
-fn proc_ticks(stat: &str) -> Option<u64> {
-    // Fields after the command name (which may hold spaces) start with the state (field 3);
-    // utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-fn cpu_now(server_pid: u32) -> Cpu {
-    let ticks = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|s| proc_ticks(&s))
-            .unwrap_or(0)
-    };
-    let database = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .map(|pid| ticks(&pid))
-        .sum();
-    Cpu {
-        server: ticks(&server_pid.to_string()),
-        database,
-        client: ticks("self"),
-    }
-}
-
-/// Prints the CPU each request cost, between two samples.
-fn report_cpu(before: Cpu, after: Cpu, requests: u64) {
-    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 * 10_000.0 / requests.max(1) as f64;
-    let (server, database, client) = (
-        per(before.server, after.server),
-        per(before.database, after.database),
-        per(before.client, after.client),
-    );
-    println!(
-        "  CPU per request: server {server:.0} µs + database {database:.0} µs = {:.0} µs (load generator {client:.0} µs)",
-        server + database
-    );
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
-}
-
 fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
     let secs = elapsed.as_secs_f64();
     let rps = tally.total() as f64 / secs;
@@ -525,25 +423,6 @@ fn report(title: &str, tally: &Tally, elapsed: Duration) -> f64 {
     rps
 }
 
-async fn post(
-    http: &reqwest::Client,
-    url: String,
-    token: Option<&str>,
-    body: Value,
-) -> anyhow::Result<Value> {
-    let mut request = http.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await?;
-    let status = response.status();
-    let body: Value = response.json().await?;
-    if !status.is_success() {
-        bail!("{status}: {body}");
-    }
-    Ok(body)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; there is nothing to filter.
@@ -554,114 +433,17 @@ async fn main() -> anyhow::Result<()> {
     let patients_per_tenant = env_or("ILS_BENCH_PATIENTS", 10_000);
     let db_connections = env_or("ILS_BENCH_DB_CONNECTIONS", 16);
 
-    let db = ils_testkit::TestDb::create(&ils_server::db::MIGRATOR).await?;
-    let port = free_port()?;
-    // Another build of the server (an older commit, for a back-to-back comparison) may be named.
-    let binary = std::env::var("ILS_BENCH_SERVER")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ils-server").to_owned());
-    let binary = binary.as_str();
-    let platform_password = random_password();
-    let key_encryption_key = {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
-    };
-    let common_env = |cmd: &mut Command| {
-        cmd.env("ILS_DATABASE__URL", &db.service_url)
-            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &key_encryption_key)
-            .env("ILS_DATABASE__MAX_CONNECTIONS", db_connections.to_string())
-            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ILS_LOG__FILTER", "warn")
-            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
-    };
-    let mut bootstrap = Command::new(binary);
-    common_env(&mut bootstrap);
-    let status = bootstrap
-        .args([
-            "bootstrap",
-            "--domain",
-            "platform.bench.example",
-            "--email",
-            "op@platform.bench.example",
-        ])
-        .env("ILS_BOOTSTRAP_PASSWORD", &platform_password)
-        .stdout(Stdio::null())
-        .status()
-        .context("bootstrap")?;
-    if !status.success() {
-        bail!("bootstrap failed");
-    }
-    let mut serve = Command::new(binary);
-    common_env(&mut serve);
-    let server = Server {
-        child: serve
-            .arg("serve")
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting ils-server")?,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .build()?;
-    let started = Instant::now();
-    loop {
-        if http
-            .get(format!("{}/api/health", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("ils-server did not become healthy");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-
-    let login = |domain: String, email: String, password: String| {
-        let http = http.clone();
-        let base = server.base.clone();
-        async move {
-            post(
-                &http,
-                format!("{base}/api/auth/login"),
-                None,
-                json!({"domain": domain, "email": email, "password": password}),
-            )
-            .await
-        }
-    };
-    let platform = login(
-        "platform.bench.example".into(),
-        "op@platform.bench.example".into(),
-        platform_password,
-    )
-    .await?;
-    let platform_token = platform["access_token"]
-        .as_str()
-        .context("token")?
-        .to_owned();
-
+    let running = support::start_server(db_connections, &[]).await?;
+    let (server, http) = (&running.server, &running.http);
     let owner = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
-        .connect(&db.owner_url)
+        .connect(&running.db.owner_url)
         .await?;
     let mut clients = Vec::new();
     let mut clinic_clients = Vec::new();
     let seeding = Instant::now();
     for t in 0..tenants {
-        let domain = format!("tenant{t}.bench.example");
-        let password = random_password();
-        post(
-            &http,
-            format!("{}/api/platform/companies", server.base),
-            Some(&platform_token),
-            json!({"name": format!("Bench {t}"), "domain": domain, "tier": "enterprise",
-                   "admin": {"email": format!("admin@{domain}"), "password": password, "first_name": "B", "last_name": "A"}}),
-        )
-        .await?;
-        let pair = login(domain.clone(), format!("admin@{domain}"), password.clone()).await?;
+        let (domain, password, pair) = support::create_practice(&running, t).await?;
         let token = pair["access_token"].as_str().context("token")?.to_owned();
         let user_id = pair["user_id"].as_str().context("user id")?.to_owned();
         let company_id = pair["company_id"]
@@ -677,16 +459,7 @@ async fn main() -> anyhow::Result<()> {
         // The clinic mix: an ECP and a lab technician of this practice, and its patients.
         let mut staff = Vec::new();
         for role in ["ecp", "lab_tech"] {
-            let email = format!("{role}@{domain}");
-            post(
-                &http,
-                format!("{}/api/users", server.base),
-                Some(&token),
-                json!({"email": email, "password": password, "first_name": "B", "last_name": "S", "role": role}),
-            )
-            .await?;
-            let pair = login(domain.clone(), email, password.clone()).await?;
-            staff.push(pair["access_token"].as_str().context("token")?.to_owned());
+            staff.push(support::add_user(&running, &domain, &password, &token, role).await?);
         }
         let patients = Arc::new(seed_patients(&owner, &company_id, patients_per_tenant).await?);
         for _ in 0..per_tenant {
@@ -709,9 +482,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let server_pid = server.child.id();
     // Warm-up: connections, caches.
-    run_phase(&http, &server.base, &clients, 2, write_percent, false).await;
+    run_phase(http, &server.base, &clients, 2, write_percent, false).await;
     let before = cpu_now(server_pid);
-    let (base_tally, base_elapsed) = run_phase(&http, &server.base, &clients, secs, 0, true).await;
+    let (base_tally, base_elapsed) = run_phase(http, &server.base, &clients, secs, 0, true).await;
     let after = cpu_now(server_pid);
     let baseline = report(
         "baseline (/api/health: no auth, one SELECT 1)",
@@ -721,7 +494,7 @@ async fn main() -> anyhow::Result<()> {
     report_cpu(before, after, base_tally.total());
     let before = cpu_now(server_pid);
     let (tally, elapsed) =
-        run_phase(&http, &server.base, &clients, secs, write_percent, false).await;
+        run_phase(http, &server.base, &clients, secs, write_percent, false).await;
     let after = cpu_now(server_pid);
     let authenticated = report(
         "authenticated mix (JWT + standing + tenant transaction [+ audit])",
@@ -739,10 +512,10 @@ async fn main() -> anyhow::Result<()> {
         seeding_secs,
         clinic_clients.len()
     );
-    run_clinic_phase(&http, &server.base, &clinic_clients, 2).await;
+    run_clinic_phase(http, &server.base, &clinic_clients, 2).await;
     let before = cpu_now(server_pid);
     let (clinic, clinic_elapsed) =
-        run_clinic_phase(&http, &server.base, &clinic_clients, secs).await;
+        run_clinic_phase(http, &server.base, &clinic_clients, secs).await;
     let after = cpu_now(server_pid);
     let clinic_rps = report(
         "clinic mix (every read and write audited)",
@@ -754,6 +527,6 @@ async fn main() -> anyhow::Result<()> {
         "\nratio clinic mix / baseline throughput: {:.2}×",
         clinic_rps / baseline.max(1.0)
     );
-    drop(server);
+    drop(running);
     Ok(())
 }

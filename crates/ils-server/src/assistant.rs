@@ -22,10 +22,10 @@ use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::knowledge::{self, SearchMode};
 use crate::rate_limit::LimitClass;
-use crate::store::{companies, conversations, fine_tuned};
+use crate::store::conversations;
 
 /// Earlier messages offered to the model (the budget may take fewer).
-const HISTORY: i64 = 10;
+const HISTORY: u32 = 10;
 
 /// What the client receives, in order: the passages, the answer's pieces, then `done`.
 #[derive(Clone, Debug, Serialize)]
@@ -70,39 +70,32 @@ pub async fn chat(
     }
     let caller = principal.caller();
     ils_core::decide::assistant::authorize(&caller.actor)?;
-    let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
-    let existing = match conversation {
-        Some(id) => Some(
-            conversations::find(&mut tx, id)
-                .await?
-                .ok_or(Error::NotFound {
-                    resource: "conversation",
-                })?,
-        ),
-        None => None,
-    };
+    // Everything the turn needs, in one round trip before any model is called: the
+    // configuration, the ready fine-tuned chat models, the conversation's owner and history.
+    let turn = conversations::load_turn(
+        &state.db,
+        &principal.tenant(),
+        conversation.unwrap_or_else(Uuid::nil),
+        HISTORY,
+    )
+    .await?;
+    if conversation.is_some() && turn.owner.is_none() {
+        return Err(Error::NotFound {
+            resource: "conversation",
+        });
+    }
     let question = ils_core::decide::assistant::ask(
         &caller.actor,
         question,
-        existing
-            .as_ref()
-            .map(|c| ils_core::UserId::from_uuid(c.user_id)),
+        turn.owner.map(ils_core::UserId::from_uuid),
     )?;
-    let company = companies::get_own(&mut tx).await?;
-    let (config, config_version) = (company.ai_config, company.ai_config_version);
-    let (conversation_id, history) = match existing {
-        Some(c) => (c.id, conversations::recent(&mut tx, c.id, HISTORY).await?),
-        None => {
-            let id = Uuid::now_v7();
-            let title: String = question.chars().take(80).collect();
-            conversations::create(&mut tx, id, principal.user_id().into_uuid(), &title).await?;
-            (id, Vec::new())
-        }
-    };
+    let (config, config_version) = (turn.config, turn.config_version);
+    let conversation_id = conversation.unwrap_or_else(Uuid::now_v7);
+    let history = turn.history;
     let passages: Vec<Passage> = if config.knowledge_base_enabled {
         knowledge::search(
             state,
-            &mut tx,
+            &principal.tenant(),
             &caller,
             &question,
             SearchMode::Hybrid,
@@ -151,9 +144,8 @@ pub async fn chat(
         ))
     })?;
     // The practice's fine-tuned chat model, when one is ready, goes first.
-    let fine_tuned = fine_tuned::ready_for(&mut tx, AiPurpose::Chat).await?;
     let preferred =
-        ils_core::fine_tune::route(AiPurpose::Chat, &config, &fine_tuned).map(|m| Preferred {
+        ils_core::fine_tune::route(AiPurpose::Chat, &config, &turn.fine_tuned).map(|m| Preferred {
             provider: m.provider.clone(),
             model: m.provider_model_id.clone(),
             vision: m.vision,
@@ -161,17 +153,9 @@ pub async fn chat(
     let chain = state
         .providers
         .chain(&config.enabled_models, preferred.as_ref());
-    conversations::add(
-        &mut tx,
-        conversation_id,
-        &conversations::NewMessage {
-            role: "user",
-            content: &question,
-            ..Default::default()
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let asked_at = chrono::Utc::now();
+    let new_conversation = turn.owner.is_none();
+    let user_id = principal.user_id().into_uuid();
 
     let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
     let state = state.clone();
@@ -191,11 +175,19 @@ pub async fn chat(
         let (text, model, provider, usage, outcome) =
             answer(&chain, request, &citations, &sender).await;
         let latency_ms = started.elapsed().as_millis() as u64;
+        // The question and its answer are recorded together, whatever became of the stream
+        // (the reader may have left: this task goes on).
         let recorded = async {
             let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
-            conversations::add(
+            conversations::record_turn(
                 &mut tx,
-                conversation_id,
+                &conversations::Turn {
+                    conversation: conversation_id,
+                    new_for: new_conversation.then_some(user_id),
+                    title: &question.chars().take(80).collect::<String>(),
+                    question: &question,
+                    asked_at,
+                },
                 &conversations::NewMessage {
                     role: "assistant",
                     content: &text,

@@ -177,7 +177,7 @@ const OVERSAMPLE: usize = 4;
 /// (PostgreSQL full text) or both fused by weighted reciprocal rank (`ils_ai::retrieval`).
 pub async fn search(
     state: &AppState,
-    tx: &mut TenantTx,
+    tenant: &crate::db::TenantCtx,
     caller: &Caller,
     query: &str,
     mode: SearchMode,
@@ -187,15 +187,36 @@ pub async fn search(
     let query = decide::check_search(query, limit)?;
     let query = query.as_str();
     let depth = i64::try_from(limit * OVERSAMPLE).unwrap_or(400);
-    let vector = if mode == SearchMode::Keyword {
-        Vec::new()
+    // The question is embedded before the transaction opens, so that no database connection
+    // waits on the model.
+    let embedded = if mode == SearchMode::Keyword {
+        None
     } else {
         let embedder = embedder(state).await?;
-        let v = embed(embedder, vec![query.to_owned()])
-            .await?
-            .pop()
-            .unwrap_or_default();
-        kb::vector_search(tx, &v, depth).await?
+        Some(
+            embed(embedder, vec![query.to_owned()])
+                .await?
+                .pop()
+                .unwrap_or_default(),
+        )
+    };
+    let mut tx = state.db.tenant_tx(tenant).await?;
+    let hits = search_in(&mut tx, query, embedded.as_deref(), mode, limit, depth).await?;
+    tx.end_read();
+    Ok(hits)
+}
+
+async fn search_in(
+    tx: &mut TenantTx,
+    query: &str,
+    embedded: Option<&[f32]>,
+    mode: SearchMode,
+    limit: usize,
+    depth: i64,
+) -> Result<Vec<Hit>> {
+    let vector = match embedded {
+        Some(v) => kb::vector_search(tx, v, depth).await?,
+        None => Vec::new(),
     };
     let keyword = if mode == SearchMode::Vector {
         Vec::new()

@@ -2,8 +2,12 @@
 
 use uuid::Uuid;
 
-use crate::db::TenantTx;
-use crate::error::Result;
+use ils_core::AiConfig;
+use ils_core::fine_tune::FineTunedModel;
+use sqlx::types::Json;
+
+use crate::db::{Db, ReadById, TenantCtx, TenantTx};
+use crate::error::{Error, Result};
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct ConversationRow {
@@ -26,38 +30,151 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<ConversationRow>
     .await?)
 }
 
-pub async fn create(tx: &mut TenantTx, id: Uuid, user: Uuid, title: &str) -> Result<()> {
-    let tenant = tx.tenant();
-    sqlx::query(
-        "INSERT INTO ai_conversations (company_id, id, user_id, title) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(tenant)
-    .bind(id)
-    .bind(user)
-    .bind(title)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
+/// What a turn of the assistant needs from the database.
+#[derive(Debug)]
+pub struct TurnState {
+    pub config: AiConfig,
+    pub config_version: i32,
+    /// The practice's ready fine-tuned chat models.
+    pub fine_tuned: Vec<FineTunedModel>,
+    /// Who started the conversation the question continues (`None`: no such conversation).
+    pub owner: Option<Uuid>,
+    /// Its last messages, oldest first: (role, content).
+    pub history: Vec<(String, String)>,
 }
 
-/// The last `limit` messages, oldest first: (role, content).
-pub async fn recent(
-    tx: &mut TenantTx,
+#[derive(sqlx::FromRow)]
+struct TurnRow {
+    ai_config: Json<serde_json::Value>,
+    ai_config_version: i32,
+    fine_tuned: Option<Json<Vec<FineTunedModel>>>,
+    owner: Option<Uuid>,
+    history: Option<Json<Vec<(String, String)>>>,
+}
+
+/// Loads a turn's state in one round trip (`Db::read_tenant_rows`): the practice's AI
+/// configuration and its version, its ready fine-tuned chat models, and the conversation's
+/// owner and last `history` messages (`conversation` may be nil for a new one).
+pub async fn load_turn(
+    db: &Db,
+    tenant: &TenantCtx,
     conversation: Uuid,
-    limit: i64,
-) -> Result<Vec<(String, String)>> {
+    history: u32,
+) -> Result<TurnState> {
+    let company = tenant.company_id().into_uuid();
+    let template = format!(
+        "SELECT c.ai_config, c.ai_config_version,
+            (SELECT jsonb_agg(to_jsonb(f) - 'company_id') FROM fine_tuned_models f
+              WHERE f.company_id = {{}} AND f.purpose = 'chat' AND f.status = 'ready') AS fine_tuned,
+            (SELECT user_id FROM ai_conversations WHERE company_id = {{}} AND id = {{}}) AS owner,
+            (SELECT jsonb_agg(jsonb_build_array(h.role, h.content) ORDER BY h.created_at, h.id)
+               FROM (SELECT role, content, created_at, id FROM ai_messages
+                      WHERE company_id = {{}} AND conversation_id = {{}}
+                      ORDER BY created_at DESC, id DESC LIMIT {history}) h) AS history
+         FROM companies c WHERE c.id = {{}}"
+    );
+    let rows: Vec<TurnRow> = db
+        .read_tenant_rows(
+            tenant,
+            ReadById::new(
+                &template,
+                &[
+                    company,
+                    company,
+                    conversation,
+                    company,
+                    conversation,
+                    company,
+                ],
+            ),
+        )
+        .await?;
+    let row = rows
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Internal("the tenant's company row is missing".into()))?;
+    Ok(TurnState {
+        config: serde_json::from_value(row.ai_config.0).unwrap_or_default(),
+        config_version: row.ai_config_version,
+        fine_tuned: row.fine_tuned.map(|j| j.0).unwrap_or_default(),
+        owner: row.owner,
+        history: row.history.map(|j| j.0).unwrap_or_default(),
+    })
+}
+
+/// The question of a turn.
+#[derive(Debug)]
+pub struct Turn<'a> {
+    pub conversation: Uuid,
+    /// The user a new conversation is started for (`None`: it continues an existing one).
+    pub new_for: Option<Uuid>,
+    pub title: &'a str,
+    pub question: &'a str,
+    pub asked_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Records a question and its answer in one statement: the conversation created (or its
+/// `updated_at` moved on), the user's message at the time it was asked, the assistant's now.
+pub async fn record_turn(
+    tx: &mut TenantTx,
+    turn: &Turn<'_>,
+    answer: &NewMessage<'_>,
+) -> Result<()> {
     let tenant = tx.tenant();
-    let mut rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT role, content FROM ai_messages WHERE company_id = $1 AND conversation_id = $2
-         ORDER BY created_at DESC, id DESC LIMIT $3",
+    let done = sqlx::query(
+        "WITH conversation AS (
+             INSERT INTO ai_conversations (company_id, id, user_id, title)
+             SELECT $1, $2, $3, $4 WHERE $3::uuid IS NOT NULL
+             ON CONFLICT (company_id, id) DO UPDATE SET updated_at = now()
+             RETURNING id
+         ), touched AS (
+             UPDATE ai_conversations SET updated_at = now()
+              WHERE company_id = $1 AND id = $2 AND $3::uuid IS NULL
+             RETURNING id
+         ), target AS (
+             SELECT id FROM conversation UNION ALL SELECT id FROM touched
+         )
+         INSERT INTO ai_messages (company_id, id, conversation_id, role, content, model, provider,
+             prompt_tokens, output_tokens, latency_ms, config_version, passage_ids, outcome,
+             created_at)
+         SELECT $1, m.id, target.id, m.role, m.content, m.model, m.provider, m.prompt_tokens,
+                m.output_tokens, m.latency_ms, m.config_version, m.passage_ids, m.outcome,
+                m.created_at
+         FROM target, (VALUES
+             ($5::uuid, 'user', $6::text, NULL::text, NULL::text, NULL::int, NULL::int,
+              NULL::int, NULL::int, '{}'::uuid[], NULL::text, $7::timestamptz),
+             ($8::uuid, $9::text, $10::text, $11::text, $12::text, $13::int, $14::int, $15::int,
+              $16::int, $17::uuid[], $18::text, now())
+         ) AS m(id, role, content, model, provider, prompt_tokens, output_tokens, latency_ms,
+                config_version, passage_ids, outcome, created_at)",
     )
     .bind(tenant)
-    .bind(conversation)
-    .bind(limit)
-    .fetch_all(tx.conn())
+    .bind(turn.conversation)
+    .bind(turn.new_for)
+    .bind(turn.title)
+    .bind(Uuid::now_v7())
+    .bind(turn.question)
+    .bind(turn.asked_at)
+    .bind(Uuid::now_v7())
+    .bind(answer.role)
+    .bind(answer.content)
+    .bind(answer.model)
+    .bind(answer.provider)
+    .bind(answer.prompt_tokens)
+    .bind(answer.output_tokens)
+    .bind(answer.latency_ms)
+    .bind(answer.config_version)
+    .bind(&answer.passage_ids)
+    .bind(answer.outcome)
+    .execute(tx.conn())
     .await?;
-    rows.reverse();
-    Ok(rows)
+    if done.rows_affected() != 2 {
+        return Err(Error::Internal(format!(
+            "conversation {} is gone: its turn was not recorded",
+            turn.conversation
+        )));
+    }
+    Ok(())
 }
 
 /// A message to record.
@@ -73,36 +190,6 @@ pub struct NewMessage<'a> {
     pub config_version: Option<i32>,
     pub passage_ids: Vec<Uuid>,
     pub outcome: Option<&'a str>,
-}
-
-pub async fn add(tx: &mut TenantTx, conversation: Uuid, m: &NewMessage<'_>) -> Result<()> {
-    let tenant = tx.tenant();
-    sqlx::query(
-        "INSERT INTO ai_messages (company_id, id, conversation_id, role, content, model, provider,
-             prompt_tokens, output_tokens, latency_ms, config_version, passage_ids, outcome)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(tenant)
-    .bind(Uuid::now_v7())
-    .bind(conversation)
-    .bind(m.role)
-    .bind(m.content)
-    .bind(m.model)
-    .bind(m.provider)
-    .bind(m.prompt_tokens)
-    .bind(m.output_tokens)
-    .bind(m.latency_ms)
-    .bind(m.config_version)
-    .bind(&m.passage_ids)
-    .bind(m.outcome)
-    .execute(tx.conn())
-    .await?;
-    sqlx::query("UPDATE ai_conversations SET updated_at = now() WHERE company_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(conversation)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
 }
 
 /// Conversations newest first: `user`'s, or everyone's when `None`.

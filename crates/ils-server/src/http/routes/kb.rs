@@ -139,16 +139,14 @@ pub async fn search(
     Query(q): Query<SearchParams>,
 ) -> Result<Json<Vec<Hit>>> {
     let limit = q.limit.map_or(5, |n| n as usize);
-    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let hits = knowledge::search(
         &state,
-        &mut tx,
+        &p.tenant(),
         &p.caller(),
         &q.q,
         q.mode.unwrap_or(SearchMode::Hybrid),
         limit,
     )
     .await?;
-    tx.end_read();
     Ok(Json(hits))
 }

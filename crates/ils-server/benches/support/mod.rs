@@ -1,0 +1,303 @@
+//! What the benchmarks against a real `ils-server` process share: starting it on a fresh
+//! database (bootstrapped, healthy, the operator signed in), creating practices, CPU sampling
+//! from /proc, the machine's CPU model.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+pub fn random_password() -> String {
+    format!(
+        "bench-{}-{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// CPU time (user + system, in clock ticks of 1/100 s) of the server, of every PostgreSQL
+/// process and of this load generator, read from /proc: where a request's cost goes, and a
+/// figure far steadier than throughput on a shared, noisy machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub server: u64,
+    pub database: u64,
+    pub client: u64,
+}
+
+pub fn proc_ticks(stat: &str) -> Option<u64> {
+    // Fields after the command name (which may hold spaces) start with the state (field 3);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+pub fn cpu_now(server_pid: u32) -> Cpu {
+    let ticks = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| proc_ticks(&s))
+            .unwrap_or(0)
+    };
+    let database = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|pid| ticks(&pid))
+        .sum();
+    Cpu {
+        server: ticks(&server_pid.to_string()),
+        database,
+        client: ticks("self"),
+    }
+}
+
+/// Prints the CPU each request cost, between two samples.
+pub fn report_cpu(before: Cpu, after: Cpu, requests: u64) {
+    let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 * 10_000.0 / requests.max(1) as f64;
+    let (server, database, client) = (
+        per(before.server, after.server),
+        per(before.database, after.database),
+        per(before.client, after.client),
+    );
+    println!(
+        "  CPU per request: server {server:.0} µs + database {database:.0} µs = {:.0} µs (load generator {client:.0} µs)",
+        server + database
+    );
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+pub async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let body: Value = response.json().await?;
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    Ok(body)
+}
+
+/// A running server on a fresh database, with the platform operator signed in.
+pub struct Running {
+    pub server: Server,
+    pub db: ils_testkit::TestDb,
+    pub http: reqwest::Client,
+    pub platform_token: String,
+}
+
+/// Bootstraps and starts `ils-server` (or the binary named by `ILS_BENCH_SERVER`) on a new
+/// database, with `env` added to its environment, and waits until it is healthy.
+pub async fn start_server(
+    db_connections: u64,
+    env: &[(String, String)],
+) -> anyhow::Result<Running> {
+    let db = ils_testkit::TestDb::create(&ils_server::db::MIGRATOR).await?;
+    let port = free_port()?;
+    // Another build of the server (an older commit, for a back-to-back comparison) may be named.
+    let binary = std::env::var("ILS_BENCH_SERVER")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ils-server").to_owned());
+    let platform_password = random_password();
+    let key_encryption_key = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
+    };
+    let common_env = |cmd: &mut Command| {
+        cmd.env("ILS_DATABASE__URL", &db.service_url)
+            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &key_encryption_key)
+            .env("ILS_DATABASE__MAX_CONNECTIONS", db_connections.to_string())
+            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ILS_LOG__FILTER", "warn")
+            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+    };
+    let mut bootstrap = Command::new(&binary);
+    common_env(&mut bootstrap);
+    let status = bootstrap
+        .args([
+            "bootstrap",
+            "--domain",
+            "platform.bench.example",
+            "--email",
+            "op@platform.bench.example",
+        ])
+        .env("ILS_BOOTSTRAP_PASSWORD", &platform_password)
+        .stdout(Stdio::null())
+        .status()
+        .context("bootstrap")?;
+    if !status.success() {
+        bail!("bootstrap failed");
+    }
+    let mut serve = Command::new(&binary);
+    common_env(&mut serve);
+    let server = Server {
+        child: serve
+            .arg("serve")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting ils-server")?,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2048)
+        .build()?;
+    let started = Instant::now();
+    loop {
+        if http
+            .get(format!("{}/api/health", server.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("ils-server did not become healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let platform = login(
+        &http,
+        &server.base,
+        "platform.bench.example",
+        "op@platform.bench.example",
+        &platform_password,
+    )
+    .await?;
+    let platform_token = platform["access_token"]
+        .as_str()
+        .context("token")?
+        .to_owned();
+    Ok(Running {
+        server,
+        db,
+        http,
+        platform_token,
+    })
+}
+
+pub async fn login(
+    http: &reqwest::Client,
+    base: &str,
+    domain: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Value> {
+    post(
+        http,
+        format!("{base}/api/auth/login"),
+        None,
+        json!({"domain": domain, "email": email, "password": password}),
+    )
+    .await
+}
+
+/// A practice (enterprise tier) with its administrator signed in: (domain, password, the
+/// administrator's sign-in answer).
+pub async fn create_practice(
+    running: &Running,
+    index: u64,
+) -> anyhow::Result<(String, String, Value)> {
+    let domain = format!("tenant{index}.bench.example");
+    let password = random_password();
+    post(
+        &running.http,
+        format!("{}/api/platform/companies", running.server.base),
+        Some(&running.platform_token),
+        json!({"name": format!("Bench {index}"), "domain": domain, "tier": "enterprise",
+               "admin": {"email": format!("admin@{domain}"), "password": password, "first_name": "B", "last_name": "A"}}),
+    )
+    .await?;
+    let pair = login(
+        &running.http,
+        &running.server.base,
+        &domain,
+        &format!("admin@{domain}"),
+        &password,
+    )
+    .await?;
+    Ok((domain, password, pair))
+}
+
+/// Adds a user of `role` to a practice and signs them in: their access token.
+pub async fn add_user(
+    running: &Running,
+    domain: &str,
+    password: &str,
+    admin_token: &str,
+    role: &str,
+) -> anyhow::Result<String> {
+    let email = format!("{role}@{domain}");
+    post(
+        &running.http,
+        format!("{}/api/users", running.server.base),
+        Some(admin_token),
+        json!({"email": email, "password": password, "first_name": "B", "last_name": "S", "role": role}),
+    )
+    .await?;
+    let pair = login(
+        &running.http,
+        &running.server.base,
+        domain,
+        &email,
+        password,
+    )
+    .await?;
+    Ok(pair["access_token"].as_str().context("token")?.to_owned())
+}
