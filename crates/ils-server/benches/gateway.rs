@@ -504,9 +504,11 @@ async fn main() -> anyhow::Result<()> {
             let (d, de) = run(&http, &direct, concurrency, secs).await;
             print_row("provider directly", concurrency, &d, de);
             run(&http, &ils, concurrency.min(100), 1).await;
+            statements_reset(&running).await;
             let before = cpu_now(server_pid);
             let (i, ie) = run(&http, &ils, concurrency, secs).await;
             let after = cpu_now(server_pid);
+            statements_report(&running, i.done).await;
             let ils_rps = print_row("ILS Central", concurrency, &i, ie);
             report_cpu(before, after, i.done);
             println!(
@@ -747,4 +749,42 @@ fn search_url(running: &Running, q: &str) -> anyhow::Result<reqwest::Url> {
         &format!("{}/api/kb/search", running.server.base),
         &[("q", q), ("mode", "vector"), ("limit", "10")],
     )?)
+}
+
+/// With ILS_BENCH_PG_STATS=1 (and `ILS_TESTKIT_PG_OPTIONS="-c shared_preload_libraries=pg_stat_statements"`),
+/// the database's time per statement kind over a run: where a request's database cost goes.
+async fn statements_reset(running: &Running) {
+    if std::env::var("ILS_BENCH_PG_STATS").is_err() {
+        return;
+    }
+    if let Ok(owner) = sqlx::PgPool::connect(&running.db.owner_url).await {
+        let _ = sqlx::raw_sql(
+            "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset();",
+        )
+        .execute(&owner)
+        .await;
+    }
+}
+
+async fn statements_report(running: &Running, requests: u64) {
+    if std::env::var("ILS_BENCH_PG_STATS").is_err() {
+        return;
+    }
+    let Ok(owner) = sqlx::PgPool::connect(&running.db.owner_url).await else {
+        return;
+    };
+    let rows: Vec<(String, i64, f64, f64)> = sqlx::query_as(
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 90), calls,
+                total_exec_time + total_plan_time, mean_exec_time
+         FROM pg_stat_statements ORDER BY 3 DESC LIMIT 12",
+    )
+    .fetch_all(&owner)
+    .await
+    .unwrap_or_default();
+    for (query, calls, total, mean) in rows {
+        println!(
+            "    {:>7.0} µs/request {calls:>8} calls {mean:>7.3} ms mean  {query}",
+            total * 1000.0 / requests.max(1) as f64
+        );
+    }
 }

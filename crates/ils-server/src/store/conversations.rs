@@ -45,14 +45,15 @@ pub struct TurnState {
 
 #[derive(sqlx::FromRow)]
 struct TurnRow {
-    ai_config: Json<serde_json::Value>,
-    ai_config_version: i32,
-    fine_tuned: Option<Json<Vec<FineTunedModel>>>,
-    owner: Option<Uuid>,
-    history: Option<Json<Vec<(String, String)>>>,
+    turn_config: Json<serde_json::Value>,
+    turn_config_version: i32,
+    turn_fine_tuned: Option<Json<Vec<FineTunedModel>>>,
+    turn_owner: Option<Uuid>,
+    turn_history: Option<Json<Vec<(String, String)>>>,
 }
 
-/// Loads a turn's state in one round trip (`Db::read_tenant_rows`): the practice's AI
+/// Loads a turn's state in one round trip (`Db::read_tenant_rows` over the
+/// `ils_assistant_turn` function, whose plans PostgreSQL keeps): the practice's AI
 /// configuration and its version, its ready fine-tuned chat models, and the conversation's
 /// owner and last `history` messages (`conversation` may be nil for a new one).
 pub async fn load_turn(
@@ -62,43 +63,20 @@ pub async fn load_turn(
     history: u32,
 ) -> Result<TurnState> {
     let company = tenant.company_id().into_uuid();
-    let template = format!(
-        "SELECT c.ai_config, c.ai_config_version,
-            (SELECT jsonb_agg(to_jsonb(f) - 'company_id') FROM fine_tuned_models f
-              WHERE f.company_id = {{}} AND f.purpose = 'chat' AND f.status = 'ready') AS fine_tuned,
-            (SELECT user_id FROM ai_conversations WHERE company_id = {{}} AND id = {{}}) AS owner,
-            (SELECT jsonb_agg(jsonb_build_array(h.role, h.content) ORDER BY h.created_at, h.id)
-               FROM (SELECT role, content, created_at, id FROM ai_messages
-                      WHERE company_id = {{}} AND conversation_id = {{}}
-                      ORDER BY created_at DESC, id DESC LIMIT {history}) h) AS history
-         FROM companies c WHERE c.id = {{}}"
-    );
+    let template = format!("SELECT * FROM ils_assistant_turn({{}}, {{}}, {history})");
     let rows: Vec<TurnRow> = db
-        .read_tenant_rows(
-            tenant,
-            ReadById::new(
-                &template,
-                &[
-                    company,
-                    company,
-                    conversation,
-                    company,
-                    conversation,
-                    company,
-                ],
-            ),
-        )
+        .read_tenant_rows(tenant, ReadById::new(&template, &[company, conversation]))
         .await?;
     let row = rows
         .into_iter()
         .next()
         .ok_or_else(|| Error::Internal("the tenant's company row is missing".into()))?;
     Ok(TurnState {
-        config: serde_json::from_value(row.ai_config.0).unwrap_or_default(),
-        config_version: row.ai_config_version,
-        fine_tuned: row.fine_tuned.map(|j| j.0).unwrap_or_default(),
-        owner: row.owner,
-        history: row.history.map(|j| j.0).unwrap_or_default(),
+        config: serde_json::from_value(row.turn_config.0).unwrap_or_default(),
+        config_version: row.turn_config_version,
+        fine_tuned: row.turn_fine_tuned.map(|j| j.0).unwrap_or_default(),
+        owner: row.turn_owner,
+        history: row.turn_history.map(|j| j.0).unwrap_or_default(),
     })
 }
 
