@@ -40,19 +40,39 @@ pub async fn chat(
     Json(body): Json<ChatBody>,
 ) -> Result<Sse<impl Stream<Item = std::result::Result<Event, Infallible>>>> {
     let receiver = assistant::chat(&state, &p, &body.question, body.conversation_id).await?;
-    let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        let event = receiver.recv().await?;
-        let name = match &event {
-            ChatEvent::Passages { .. } => "passages",
-            ChatEvent::Delta { .. } => "delta",
-            ChatEvent::Done { .. } => "done",
-        };
-        let sse = Event::default()
-            .event(name)
-            .json_data(&event)
-            .unwrap_or_else(|_| Event::default().event(name));
-        Some((Ok(sse), receiver))
-    });
+    // Pieces of the answer that are already waiting go out as one event: under load the
+    // model is often ahead of the client, and each event would otherwise cost a write.
+    let stream = futures::stream::unfold(
+        (receiver, None::<ChatEvent>),
+        |(mut receiver, pending)| async move {
+            let mut event = match pending {
+                Some(event) => event,
+                None => receiver.recv().await?,
+            };
+            let mut next = None;
+            if let ChatEvent::Delta { text } = &mut event {
+                while let Ok(more) = receiver.try_recv() {
+                    match more {
+                        ChatEvent::Delta { text: piece } => text.push_str(&piece),
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
+            }
+            let name = match &event {
+                ChatEvent::Passages { .. } => "passages",
+                ChatEvent::Delta { .. } => "delta",
+                ChatEvent::Done { .. } => "done",
+            };
+            let sse = Event::default()
+                .event(name)
+                .json_data(&event)
+                .unwrap_or_else(|_| Event::default().event(name));
+            Some((Ok(sse), (receiver, next)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
