@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run test setup check-toolchain bench bench-node fuzz-api lint fmt
+.PHONY: run test setup check-toolchain bench bench-gateway bench-node fuzz-api lint fmt
 
 ## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
 run: setup
@@ -27,6 +27,12 @@ check-toolchain:
 ## The load generator (N tenants × M clients against the server on loopback).
 bench: setup
 	$(CARGO) bench -p ils-server --bench loadgen --locked
+
+## The AI gateway: ILS Central's assistant against a local provider server, side by side with
+## LiteLLM's proxy (a venv made once under ~/.cache), retrieval-augmented chat against the
+## embedding ceiling, and the 100-user load target. See crates/ils-server/benches/gateway.rs.
+bench-gateway: setup
+	@scripts/bench-gateway.sh
 
 ## The desktop engine's benchmarks: embedding speed side by side with sentence-transformers
 ## (which needs a ~4.8 GB Python environment, made once under ~/.cache), search latency over

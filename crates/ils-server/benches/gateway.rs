@@ -582,13 +582,15 @@ async fn main() -> anyhow::Result<()> {
         let loaded = seeding.elapsed();
         let building = Instant::now();
         let mut conn = owner.acquire().await?;
-        sqlx::raw_sql(
-            "SET maintenance_work_mem = '1GB'; SET max_parallel_maintenance_workers = 1;
-             CREATE INDEX kb_chunks_embedding ON kb_chunks USING hnsw (embedding vector_cosine_ops);
-             VACUUM ANALYZE kb_chunks; VACUUM ANALYZE kb_documents;",
-        )
-        .execute(&mut *conn)
-        .await?;
+        for statement in [
+            "SET maintenance_work_mem = '1GB'",
+            "SET max_parallel_maintenance_workers = 1",
+            "CREATE INDEX kb_chunks_embedding ON kb_chunks USING hnsw (embedding vector_cosine_ops)",
+            "VACUUM ANALYZE kb_chunks",
+            "VACUUM ANALYZE kb_documents",
+        ] {
+            sqlx::raw_sql(statement).execute(&mut *conn).await?;
+        }
         drop(conn);
         println!(
             "  loaded in {:.1} s, HNSW index built in {:.1} s",
@@ -621,9 +623,11 @@ async fn main() -> anyhow::Result<()> {
             header();
             for concurrency in [8, 32] {
                 run(&http, &ils, concurrency, 2).await;
+                statements_reset(&running).await;
                 let before = cpu_now(server_pid);
                 let (r, re) = run(&http, &ils, concurrency, secs).await;
                 let after = cpu_now(server_pid);
+                statements_report(&running, r.done).await;
                 let rps = print_row("ILS Central (RAG)", concurrency, &r, re);
                 report_cpu(before, after, r.done);
                 println!(

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::TestApp;
+use crate::kb::urlencode;
 
 const KEY: &str = "sk-central-test";
 
@@ -337,15 +338,6 @@ async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
         foreign(&b_events[0].1.to_string()),
         "B's own passages do reach B, so the checks above could fail"
     );
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[tokio::test]

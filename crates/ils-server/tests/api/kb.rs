@@ -31,7 +31,8 @@ async fn search(app: &TestApp, token: &str, q: &str, mode: &str) -> Vec<Value> {
     reply.body.as_array().expect("hits").clone()
 }
 
-fn urlencode(q: &str) -> String {
+/// A query-string value, percent-encoded.
+pub fn urlencode(q: &str) -> String {
     q.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
@@ -344,4 +345,53 @@ async fn another_tenants_passages_never_appear_and_a_small_tenant_gets_its_full_
             rows.len()
         );
     }
+}
+
+#[tokio::test]
+async fn common_words_weigh_in_but_the_rare_ones_choose_the_passages() {
+    let app = TestApp::spawn().await;
+    let (tenant, ecp) = tenant_with_ecp(&app, "common").await;
+    // 700 passages that all say "lenses" (more than COMMON_WORD_PASSAGES), written in bulk, and
+    // one that also names a rare coating.
+    let owner = app.owner_pool().await;
+    let document = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO kb_documents (company_id, id, source, title, format, content_sha256, bytes, chunks, model)
+         VALUES ($1::uuid, $2, 'bulk.txt', 'Bulk', 'text', repeat('0', 64), 0, 701, 'test')",
+    )
+    .bind(&tenant.id)
+    .bind(document)
+    .execute(&owner)
+    .await
+    .expect("document");
+    sqlx::query(
+        "INSERT INTO kb_chunks (company_id, id, document_id, ordinal, heading, text, byte_start, byte_end, embedding)
+         SELECT $1::uuid, gen_random_uuid(), $2, n, '',
+                CASE WHEN n = 350 THEN 'Our lenses take the Zircoat hard coating.'
+                     ELSE 'Lenses number ' || n || ' for everyday glasses.' END,
+                0, 10, array_fill(0.05, ARRAY[384])::vector
+         FROM generate_series(0, 700) n",
+    )
+    .bind(&tenant.id)
+    .bind(document)
+    .execute(&owner)
+    .await
+    .expect("chunks");
+
+    let hits = search(&app, &ecp, "lenses zircoat", "keyword").await;
+    assert_eq!(
+        hits.len(),
+        1,
+        "only the passage with the rare word is ranked: {hits:?}"
+    );
+    assert!(hits[0]["text"].as_str().expect("text").contains("Zircoat"));
+    // Every word common: the passages holding all of them, still ranked.
+    let hits = search(&app, &ecp, "lenses glasses", "keyword").await;
+    assert_eq!(hits.len(), 5);
+    assert!(
+        hits.iter()
+            .all(|h| h["text"].as_str().is_some_and(|t| t.contains("glasses")))
+    );
+    let hits = search(&app, &ecp, "lenses", "keyword").await;
+    assert_eq!(hits.len(), 5);
 }
