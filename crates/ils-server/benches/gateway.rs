@@ -598,6 +598,12 @@ async fn main() -> anyhow::Result<()> {
             building.elapsed().as_secs_f64()
         );
         knowledge_base(&running, &admins, true).await?;
+        if std::env::var("ILS_BENCH_EXPLAIN").is_ok() {
+            let service = sqlx::PgPool::connect(&running.db.service_url).await?;
+            for _ in 0..3 {
+                explain_keyword(&service, &companies[0]).await?;
+            }
+        }
         let questions: Vec<String> = sentences.iter().step_by(7).take(100).cloned().collect();
         search_quality(
             &running,
@@ -791,4 +797,33 @@ async fn statements_report(running: &Running, requests: u64) {
             total * 1000.0 / requests.max(1) as f64
         );
     }
+}
+
+/// ILS_BENCH_EXPLAIN=1: the plans of the keyword search's statements for the benchmark's
+/// question, as the first practice.
+async fn explain_keyword(pool: &sqlx::PgPool, company: &str) -> anyhow::Result<()> {
+    let words = ils_ai::retrieval::query_words(QUESTION);
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL ils.company_id = '{company}'"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let plan: Vec<(String,)> = sqlx::query_as(
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT w, (SELECT count(*) FROM (
+                        SELECT 1 FROM kb_chunks c
+                        WHERE c.company_id = $1::uuid AND c.tsv @@ to_tsquery('simple', quote_literal(w))
+                        LIMIT $3) found)
+         FROM unnest($2::text[]) w",
+    )
+    .bind(company)
+    .bind(&words)
+    .bind(501_i64)
+    .fetch_all(&mut *tx)
+    .await?;
+    println!("  words {words:?}");
+    for (line,) in plan {
+        println!("    {line}");
+    }
+    Ok(())
 }

@@ -191,17 +191,16 @@ pub async fn vector_search(
 }
 
 /// A word found in more of a practice's passages than this is common: it still counts in the
-/// rank, but does not choose which passages are ranked (the question's rarer words do). Ranking
-/// every passage that holds a common word ("lenses" in an optical practice's documents) cost
-/// 36 ms of database time per question at 10,000 passages; the rare words hold the signal.
-pub const COMMON_WORD_PASSAGES: i64 = 500;
-/// At most this many passages are ranked when every word of a question is common (they are
-/// the passages holding all of them).
-pub const MAX_RANKED: i64 = 2_000;
+/// rank, but does not choose which passages are ranked (the question's rarer words do).
+pub const COMMON_WORD_PASSAGES: i32 = 500;
+/// At most this many passages are ranked.
+pub const MAX_RANKED: i32 = 2_000;
 
 /// The `limit` chunks that best match `words` (full text, `simple` configuration: no stemming,
-/// as the desktop's FTS5), best first: ranked by all the words, among the passages that hold
-/// any of the rarer ones (or, when every word is common, all of them).
+/// as the desktop's FTS5), best first: ranked by all the words among the passages that hold any
+/// of the rarer ones (or, when every word is common, all of them). Runs in
+/// `ils_kb_keyword_search`, which can use the full-text index under row-level security and
+/// refuses any company but the transaction's tenant (see its migration).
 pub async fn keyword_search(
     tx: &mut TenantTx,
     words: &[String],
@@ -211,50 +210,15 @@ pub async fn keyword_search(
         return Ok(Vec::new());
     }
     let tenant = tx.tenant();
-    // How many passages hold each word, counted no further than the threshold.
-    let counts: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT w, (SELECT count(*) FROM (
-                        SELECT 1 FROM kb_chunks c
-                        WHERE c.company_id = $1 AND c.tsv @@ to_tsquery('simple', quote_literal(w))
-                        LIMIT $3) found)
-         FROM unnest($2::text[]) w",
-    )
-    .bind(tenant)
-    .bind(words)
-    .bind(COMMON_WORD_PASSAGES + 1)
-    .fetch_all(tx.conn())
-    .await?;
-    let rare: Vec<&String> = counts
-        .iter()
-        .filter(|(_, n)| *n <= COMMON_WORD_PASSAGES)
-        .map(|(w, _)| w)
-        .collect();
-    if counts.iter().all(|(_, n)| *n == 0) {
-        return Ok(Vec::new());
-    }
-    let (filter, joiner): (Vec<&String>, &str) = if rare.is_empty() {
-        (words.iter().collect(), " & ")
-    } else {
-        (rare, " | ")
-    };
-    let rows: Vec<(Uuid, f32)> = sqlx::query_as(
-        "WITH q AS (SELECT to_tsquery('simple', array_to_string(
-                        ARRAY(SELECT quote_literal(w) FROM unnest($2::text[]) w), ' | ')) AS query,
-                           to_tsquery('simple', array_to_string(
-                        ARRAY(SELECT quote_literal(w) FROM unnest($3::text[]) w), $4)) AS filter)
-         SELECT c.id, ts_rank(c.tsv, q.query) AS rank
-         FROM q, LATERAL (SELECT id, tsv FROM kb_chunks
-                          WHERE company_id = $1 AND tsv @@ q.filter LIMIT $6) c
-         ORDER BY rank DESC, c.id LIMIT $5",
-    )
-    .bind(tenant)
-    .bind(words)
-    .bind(&filter)
-    .bind(joiner)
-    .bind(limit)
-    .bind(MAX_RANKED)
-    .fetch_all(tx.conn())
-    .await?;
+    let rows: Vec<(Uuid, f32)> =
+        sqlx::query_as("SELECT chunk_id, rank FROM ils_kb_keyword_search($1, $2, $3, $4, $5)")
+            .bind(tenant)
+            .bind(words)
+            .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+            .bind(COMMON_WORD_PASSAGES)
+            .bind(MAX_RANKED)
+            .fetch_all(tx.conn())
+            .await?;
     Ok(rows.into_iter().map(|(id, r)| (id, f64::from(r))).collect())
 }
 

@@ -395,3 +395,54 @@ async fn common_words_weigh_in_but_the_rare_ones_choose_the_passages() {
     let hits = search(&app, &ecp, "lenses", "keyword").await;
     assert_eq!(hits.len(), 5);
 }
+
+#[tokio::test]
+async fn the_keyword_search_function_serves_the_transactions_tenant_only() {
+    let app = TestApp::spawn().await;
+    let (a, _) = tenant_with_ecp(&app, "kw-a").await;
+    let (b, _) = tenant_with_ecp(&app, "kw-b").await;
+    assert_eq!(
+        app.post("/api/kb/documents", &b.admin_token, upload("b.md", SPORTS))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let service = app.service_pool(1).await;
+    let call = |tenant: Option<String>, company: String| {
+        let service = service.clone();
+        async move {
+            let mut tx = service.begin().await.expect("begin");
+            if let Some(t) = tenant {
+                sqlx::query("SELECT set_config('ils.company_id', $1, true)")
+                    .bind(t)
+                    .execute(&mut *tx)
+                    .await
+                    .expect("tenant");
+            }
+            sqlx::query_as::<_, (uuid::Uuid, f32)>(
+                "SELECT * FROM ils_kb_keyword_search($1::uuid, ARRAY['children'], 5, 500, 2000)",
+            )
+            .bind(company)
+            .fetch_all(&mut *tx)
+            .await
+        }
+    };
+    // As B, B's passages; as A (or as no one) asking for B's: refused, not empty.
+    assert!(
+        !call(Some(b.id.clone()), b.id.clone())
+            .await
+            .expect("own")
+            .is_empty()
+    );
+    for tenant in [Some(a.id.clone()), None] {
+        let refused = call(tenant, b.id.clone())
+            .await
+            .expect_err("another tenant's");
+        assert!(
+            refused
+                .to_string()
+                .contains("not this transaction's tenant"),
+            "{refused}"
+        );
+    }
+}
