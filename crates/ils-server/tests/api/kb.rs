@@ -140,6 +140,24 @@ async fn documents_in_passages_out_replaced_and_removed() {
             "kb.document_add"
         ]
     );
+    assert_terms_match_passages(&app).await;
+}
+
+/// `kb_terms` (kept by triggers) says exactly how many passages hold each word.
+async fn assert_terms_match_passages(app: &TestApp) {
+    let owner = app.owner_pool().await;
+    let (differences,): (i64,) = sqlx::query_as(
+        "WITH kept AS (SELECT company_id, term, passages FROM kb_terms WHERE passages > 0),
+              actual AS (SELECT c.company_id, t.term, count(*)::integer AS passages
+                           FROM kb_chunks c, unnest(tsvector_to_array(c.tsv)) AS t(term)
+                          GROUP BY 1, 2)
+         SELECT count(*) FROM ((TABLE kept EXCEPT TABLE actual) UNION ALL
+                               (TABLE actual EXCEPT TABLE kept)) d",
+    )
+    .fetch_one(&owner)
+    .await
+    .expect("terms");
+    assert_eq!(differences, 0, "kb_terms and the passages disagree");
 }
 
 #[tokio::test]
@@ -394,6 +412,7 @@ async fn common_words_weigh_in_but_the_rare_ones_choose_the_passages() {
     );
     let hits = search(&app, &ecp, "lenses", "keyword").await;
     assert_eq!(hits.len(), 5);
+    assert_terms_match_passages(&app).await;
 }
 
 #[tokio::test]
