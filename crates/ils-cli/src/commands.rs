@@ -600,13 +600,13 @@ pub fn kb(engine: &Engine, cmd: KbCmd, out: Out) -> CliResult {
                         format!(
                             "{}. {} — {} [{}:{}-{}] score {:.4}\n   {}",
                             i + 1,
-                            h.title,
-                            h.heading,
-                            h.source,
+                            crate::output::for_terminal(&h.title),
+                            crate::output::for_terminal(&h.heading),
+                            crate::output::for_terminal(&h.source),
                             h.byte_start,
                             h.byte_end,
                             h.score,
-                            snippet.replace('\n', " ")
+                            crate::output::for_terminal(&snippet.replace('\n', " "))
                         )
                     })
                     .collect::<Vec<_>>()
@@ -812,7 +812,7 @@ pub fn ask(engine: &Engine, args: AskArgs, out: Out) -> CliResult {
             if let ils_node::assistant::AskEvent::Delta { text } = event {
                 streamed = true;
                 let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.write_all(crate::output::for_terminal(text).as_bytes());
                 let _ = stdout.flush();
             }
         },
@@ -824,12 +824,17 @@ pub fn ask(engine: &Engine, args: AskArgs, out: Out) -> CliResult {
     if streamed {
         println!();
     } else {
-        println!("{}", answer.text);
+        println!("{}", crate::output::for_terminal(&answer.text));
     }
     if streamed && !answer.citations.is_empty() {
         println!();
         for c in &answer.citations {
-            println!("[{}] {} — {}", c.number, c.document, c.excerpt);
+            println!(
+                "[{}] {} — {}",
+                c.number,
+                crate::output::for_terminal(&c.document),
+                crate::output::for_terminal(&c.excerpt)
+            );
         }
     }
     let usage = answer

@@ -51,3 +51,36 @@ impl Out {
         }
     }
 }
+
+/// Text from outside (a model's answer, a document's words) made safe for a terminal: control
+/// characters other than line breaks and tabs (escape sequences that could move the cursor,
+/// retitle the window or write the clipboard) are shown as U+FFFD instead of acting.
+pub fn for_terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !matches!(c, '\n' | '\t');
+    if text.chars().any(unsafe_char) {
+        text.chars()
+            .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_terminal;
+
+    #[test]
+    fn escape_sequences_from_outside_do_not_reach_the_terminal() {
+        assert_eq!(for_terminal("Trivex [1].\n\tDone"), "Trivex [1].\n\tDone");
+        let hostile = "ok\u{1b}]52;c;ZWNobyBoaQ==\u{7}\u{1b}[2J\r\u{9b}31m";
+        let shown = for_terminal(hostile);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+        );
+        assert!(shown.starts_with("ok\u{fffd}]52;"));
+    }
+}
