@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use ils_llm::loopback::{LoopbackServer, Script};
+use rand::Rng as _;
 use serde_json::{Value, json};
 
 mod support;
@@ -306,21 +307,6 @@ async fn knowledge_base(running: &Running, admins: &[String], on: bool) -> anyho
     Ok(())
 }
 
-/// A small deterministic generator (xorshift), so every run holds the same passages.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// Fills a practice's knowledge base with `count` passages: pairs of real sentences with the
 /// normalised sum of their real embeddings (so the vectors cluster as text does), written in
 /// bulk by the owner.
@@ -330,7 +316,7 @@ async fn seed_passages(
     sentences: &[String],
     vectors: &[Vec<f32>],
     count: usize,
-    rng: &mut Xorshift,
+    rng: &mut rand::rngs::StdRng,
 ) -> anyhow::Result<()> {
     let company: uuid::Uuid = company.parse()?;
     let per_document = 100;
@@ -354,7 +340,10 @@ async fn seed_passages(
         let mut texts = Vec::with_capacity(n);
         let mut embeddings = Vec::with_capacity(n);
         for _ in 0..n {
-            let (a, b) = (rng.below(sentences.len()), rng.below(sentences.len()));
+            let (a, b) = (
+                rng.random_range(0..sentences.len()),
+                rng.random_range(0..sentences.len()),
+            );
             let mut v: Vec<f32> = vectors[a]
                 .iter()
                 .zip(&vectors[b])
@@ -555,7 +544,8 @@ async fn main() -> anyhow::Result<()> {
         sqlx::query("DROP INDEX kb_chunks_embedding")
             .execute(&owner)
             .await?;
-        let mut rng = Xorshift(0x9e37_79b9_7f4a_7c15);
+        // Seeded, so every run holds the same passages.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0x9e37_79b9);
         for company in &companies {
             seed_passages(&owner, company, &sentences, &vectors, passages, &mut rng).await?;
         }

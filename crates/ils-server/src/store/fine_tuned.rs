@@ -55,21 +55,6 @@ pub async fn list(tx: &mut TenantTx) -> Result<Vec<FineTunedModel>> {
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-/// The ready models of a purpose (what routing chooses from).
-pub async fn ready_for(tx: &mut TenantTx, purpose: AiPurpose) -> Result<Vec<FineTunedModel>> {
-    let tenant = tx.tenant();
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM fine_tuned_models
-         WHERE company_id = $1 AND purpose = $2 AND status = 'ready'
-         ORDER BY deployed_at DESC"
-    )))
-    .bind(tenant)
-    .bind(purpose.as_str())
-    .fetch_all(tx.conn())
-    .await?;
-    rows.into_iter().map(TryInto::try_into).collect()
-}
-
 /// One registration, locked for a change.
 pub async fn find_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Option<FineTunedModel>> {
     let tenant = tx.tenant();
