@@ -33,6 +33,18 @@ async fn app_with(server: &LoopbackServer) -> TestApp {
     .await
 }
 
+/// The practice's document about children's sports glasses, added by its administrator.
+async fn add_sports_document(app: &TestApp, admin_token: &str) {
+    let added = app
+        .post(
+            "/api/kb/documents",
+            admin_token,
+            upload("sports.md", SPORTS),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+}
+
 fn upload(source: &str, text: &str) -> Value {
     json!({"source": source, "content_base64": base64::engine::general_purpose::STANDARD.encode(text)})
 }
@@ -98,16 +110,7 @@ async fn an_answer_streams_from_the_practices_passages_and_is_recorded() {
     let app = app_with(&server).await;
     let tenant = app.create_tenant("chat", SubscriptionTier::Pro).await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
-    assert_eq!(
-        app.post(
-            "/api/kb/documents",
-            &tenant.admin_token,
-            upload("sports.md", SPORTS)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    add_sports_document(&app, &tenant.admin_token).await;
     server.script(
         "gpt-central",
         Script::answer("Polycarbonate or Trivex [1]."),
@@ -219,16 +222,7 @@ async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
     let b = app.create_tenant("beta", SubscriptionTier::Pro).await;
     let (_, a_ecp) = app.add_user(&a, Role::Ecp).await;
     let (_, b_ecp) = app.add_user(&b, Role::Ecp).await;
-    assert_eq!(
-        app.post(
-            "/api/kb/documents",
-            &a.admin_token,
-            upload("sports.md", SPORTS)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    add_sports_document(&app, &a.admin_token).await;
     // B's documents speak of what A asks about, each with a string found nowhere else.
     let markers = ["WOMBAT-4417-HERON", "QUOKKA-2093-EGRET", "NUMBAT-7781-IBIS"];
     let topics = [
@@ -346,16 +340,7 @@ async fn without_a_model_the_passages_are_shown_and_said_so() {
     let app = app_with(&server).await;
     let tenant = app.create_tenant("down", SubscriptionTier::Pro).await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
-    assert_eq!(
-        app.post(
-            "/api/kb/documents",
-            &tenant.admin_token,
-            upload("sports.md", SPORTS)
-        )
-        .await
-        .status,
-        StatusCode::CREATED
-    );
+    add_sports_document(&app, &tenant.admin_token).await;
     server.set_default(Script::failing(Failure::Status {
         status: 400,
         retry_after: None,
@@ -375,17 +360,7 @@ async fn without_a_model_the_passages_are_shown_and_said_so() {
         .create_tenant("offline", SubscriptionTier::Pro)
         .await;
     let (_, ecp) = offline.add_user(&t, Role::Ecp).await;
-    assert_eq!(
-        offline
-            .post(
-                "/api/kb/documents",
-                &t.admin_token,
-                upload("sports.md", SPORTS)
-            )
-            .await
-            .status,
-        StatusCode::CREATED
-    );
+    add_sports_document(&offline, &t.admin_token).await;
     let (_, events) = chat(
         &offline,
         &ecp,
