@@ -21,6 +21,7 @@ mod error;
 pub mod openai;
 pub mod prompt;
 mod provider;
+pub mod redact;
 pub mod sse;
 pub mod transform;
 mod types;
