@@ -125,6 +125,9 @@ pub struct AiConfig {
     /// Model ids this tenant may use; empty means the platform's defaults.
     pub enabled_models: Vec<String>,
     pub knowledge_base_enabled: bool,
+    /// Patient identifiers are replaced by placeholders before a prompt leaves for a cloud
+    /// model (on by default; turning it off is audited as such).
+    pub redact_patient_data: bool,
     pub feature_flags: BTreeMap<String, bool>,
 }
 
@@ -136,6 +139,7 @@ impl Default for AiConfig {
             max_tokens: 1024,
             enabled_models: Vec::new(),
             knowledge_base_enabled: true,
+            redact_patient_data: true,
             feature_flags: BTreeMap::new(),
         }
     }

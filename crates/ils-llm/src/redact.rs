@@ -63,6 +63,53 @@ pub struct KnownPatient {
     pub customer_number: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    pub address: Option<String>,
+}
+
+/// What to look the practice's patients up by, from the texts a prompt is made of: the name
+/// keys (words lower-cased, with the parts of hyphenated and apostrophe names, and pairs of
+/// words for two-word names) and the tokens that could be customer numbers (with a digit).
+/// Both halves look their patients up by these, so the list given to [`Redactor::new`] holds
+/// everyone the prompt may name and no one else.
+pub fn lookup_keys(texts: &[&str]) -> (Vec<String>, Vec<String>) {
+    const MAX: usize = 2_000;
+    let mut names: Vec<String> = Vec::new();
+    let mut numbers: Vec<String> = Vec::new();
+    let push = |list: &mut Vec<String>, v: String| {
+        if !v.is_empty() && list.len() < MAX && !list.contains(&v) {
+            list.push(v);
+        }
+    };
+    for text in texts {
+        let words: Vec<&str> = text
+            .split(|c: char| {
+                !(c.is_alphanumeric() || matches!(c, '-' | '\'' | '’' | '_' | '/' | '.'))
+            })
+            .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, word) in words.iter().enumerate() {
+            if word.chars().any(|c| c.is_ascii_digit()) {
+                push(&mut numbers, (*word).to_owned());
+                continue;
+            }
+            let key = word.to_lowercase();
+            for part in key.split(['-', '\'', '’']) {
+                if part.chars().count() >= 2 {
+                    push(&mut names, part.to_owned());
+                }
+            }
+            if key.chars().count() >= 2 {
+                push(&mut names, key.clone());
+            }
+            if let Some(next) = words.get(i + 1)
+                && !next.chars().any(|c| c.is_ascii_digit())
+            {
+                push(&mut names, format!("{key} {}", next.to_lowercase()));
+            }
+        }
+    }
+    (names, numbers)
 }
 
 /// Words that are names in some patients' mouths and clinical or everyday words in others':
@@ -291,6 +338,7 @@ impl Redactor {
                 (&p.customer_number, Kind::Id),
                 (&p.email, Kind::Email),
                 (&p.phone, Kind::Phone),
+                (&p.address, Kind::Address),
             ] {
                 if let Some(v) = value.as_deref().map(str::trim).filter(|v| v.len() >= 3) {
                     for (start, end) in word_matches(text, v, false) {
@@ -444,6 +492,7 @@ mod tests {
             customer_number: Some("C-1042".into()),
             phone: Some("020 7946 0018".into()),
             email: Some("ada@example.org".into()),
+            address: None,
         }
     }
 
@@ -517,6 +566,24 @@ mod tests {
             shown,
             "Dear Ada Lovelace, we will ring 020 7946 0018 today. Ada Lovelace again."
         );
+    }
+
+    #[test]
+    fn lookup_keys_hold_every_form_of_a_name_and_the_numbers() {
+        let (names, numbers) =
+            lookup_keys(&["Mrs Smith-Jones (C-1042) and O'Brien met Van Dyke on 12/03/2020."]);
+        for key in [
+            "smith-jones",
+            "smith",
+            "jones",
+            "o'brien",
+            "brien",
+            "van dyke",
+            "mrs",
+        ] {
+            assert!(names.contains(&key.to_owned()), "{key} in {names:?}");
+        }
+        assert_eq!(numbers, ["C-1042", "12/03/2020"]);
     }
 
     #[test]

@@ -40,6 +40,7 @@ fn measure(split: &str) -> Tally {
                 customer_number: text_of(&p["customer_number"]),
                 phone: text_of(&p["phone"]),
                 email: text_of(&p["email"]),
+                address: None,
             })
             .collect();
         let mut redactor = Redactor::new(patients);

@@ -89,6 +89,8 @@ pub(crate) struct Turn {
     pub config: AiConfig,
     pub config_version: i64,
     pub fine_tuned: Vec<ils_core::fine_tune::FineTunedModel>,
+    /// The practice's patients the prompt may name (looked up by its words), for the redaction.
+    pub patients: Vec<ils_llm::redact::KnownPatient>,
     pub history: Vec<ils_llm::Message>,
     pub passages: Vec<Passage>,
 }
@@ -137,7 +139,13 @@ pub(crate) async fn converse(
         );
         return Ok((text, None, None, Outcome::Offline, built.passages));
     }
-    let mut transform = Passthrough;
+    // Patient identifiers are replaced before the prompt leaves, unless the practice turned
+    // that off.
+    let mut transform: Box<dyn Transform> = if turn.config.redact_patient_data {
+        Box::new(ils_llm::redact::Redactor::new(turn.patients.clone()))
+    } else {
+        Box::new(Passthrough)
+    };
     let request = ChatRequest {
         model: String::new(),
         messages: transform.outgoing(built.messages.clone()),
@@ -151,7 +159,7 @@ pub(crate) async fn converse(
             return Ok((text, None, None, Outcome::Unreachable, built.passages));
         }
     };
-    let (text, usage, outcome) = ils_llm::answer::relay(stream, &mut transform, &mut |piece| {
+    let (text, usage, outcome) = ils_llm::answer::relay(stream, transform.as_mut(), &mut |piece| {
         on_event(&AskEvent::Delta {
             text: piece.to_owned(),
         });

@@ -424,3 +424,49 @@ fn who_may_ask_read_and_configure() {
         2
     );
 }
+
+#[test]
+fn no_patient_identifier_reaches_the_provider_and_the_answer_names_them_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+    let patient: ils_core::patient::PatientData = serde_json::from_value(serde_json::json!({
+        "customer_number": "C-5521", "first_name": "Eulalie", "last_name": "Marchetti",
+        "date_of_birth": "1961-07-04", "email": "eulalie.m@example.org",
+        "phone": "0113 496 0871", "address": "3 Quarry Drive, Leeds", "notes": null
+    }))
+    .expect("patient");
+    engine.add_patient(&patient).expect("patient added");
+    server.script(
+        "gpt-test",
+        Script {
+            text: "Dear [PATIENT_1], your Trivex lenses are ready; we rang [PHONE_1].".into(),
+            chunk_chars: 4,
+            ..Script::default()
+        },
+    );
+    let (answer, events) = ask(
+        &engine,
+        "Write to Eulalie Marchetti (C-5521, 04/07/1961, 3 Quarry Drive) that her Trivex \
+         lenses are ready; she called from 0113 496 0871 and wrote from eulalie.m@example.org.",
+        None,
+    );
+    let prompt = server.received().last().expect("sent").body["messages"].to_string();
+    for secret in [
+        "Eulalie",
+        "Marchetti",
+        "C-5521",
+        "04/07/1961",
+        "Quarry Drive",
+        "496 0871",
+        "eulalie.m@",
+    ] {
+        assert!(
+            !prompt.contains(secret),
+            "{secret} reached the provider: {prompt}"
+        );
+    }
+    let expected = "Dear Eulalie Marchetti, your Trivex lenses are ready; we rang 0113 496 0871.";
+    assert_eq!(deltas(&events), expected);
+    assert_eq!(answer.text, expected);
+}

@@ -153,6 +153,26 @@ pub async fn chat(
     let chain = state
         .providers
         .chain(&config.enabled_models, preferred.as_ref());
+    // Patient identifiers are replaced before the prompt leaves, unless the practice turned
+    // that off (an audited change of its configuration).
+    let transform: Box<dyn Transform> = if config.redact_patient_data && !chain.targets.is_empty() {
+        let texts: Vec<&str> = built
+            .messages
+            .iter()
+            .flat_map(|m| m.parts.iter())
+            .filter_map(|p| match p {
+                ils_llm::Part::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        let (names, numbers) = ils_llm::redact::lookup_keys(&texts);
+        let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
+        let patients = crate::store::patients::for_redaction(&mut tx, &names, &numbers).await?;
+        tx.end_read();
+        Box::new(ils_llm::redact::Redactor::new(patients))
+    } else {
+        Box::new(Passthrough)
+    };
     let asked_at = chrono::Utc::now();
     let new_conversation = turn.owner.is_none();
     let user_id = principal.user_id().into_uuid();
@@ -173,7 +193,7 @@ pub async fn chat(
             citations: citations.clone(),
         });
         let (text, model, provider, usage, outcome) =
-            answer(&chain, request, &citations, &sender).await;
+            answer(&chain, request, transform, &citations, &sender).await;
         let latency_ms = started.elapsed().as_millis() as u64;
         // The question and its answer are recorded together, whatever became of the stream
         // (the reader may have left: this task goes on).
@@ -228,6 +248,7 @@ pub async fn chat(
 async fn answer(
     chain: &ils_llm::Chain,
     request: ChatRequest,
+    mut transform: Box<dyn Transform>,
     citations: &[prompt::Citation],
     sender: &tokio::sync::mpsc::UnboundedSender<ChatEvent>,
 ) -> (
@@ -245,7 +266,6 @@ async fn answer(
         let _ = sender.send(ChatEvent::Delta { text: text.clone() });
         return (text, None, None, None, Outcome::Offline);
     }
-    let mut transform = Passthrough;
     let request = ChatRequest {
         messages: transform.outgoing(request.messages),
         ..request
@@ -258,7 +278,7 @@ async fn answer(
             return (text, None, None, None, Outcome::Unreachable);
         }
     };
-    let (text, usage, outcome) = ils_llm::answer::relay(stream, &mut transform, &mut |piece| {
+    let (text, usage, outcome) = ils_llm::answer::relay(stream, transform.as_mut(), &mut |piece| {
         // The reader left when its channel is closed.
         sender
             .send(ChatEvent::Delta {

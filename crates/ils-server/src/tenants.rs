@@ -52,6 +52,21 @@ pub async fn update_own(
         .and_then(|tz| errors.check(ils_core::clock::time_zone("time_zone", tz)));
     errors.into_result()?;
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
+    // Turning the redaction of patient data on or off is named in the audit row.
+    let redaction = match &update.ai_config {
+        Some(new) => {
+            let before = companies::get_own(&mut tx)
+                .await?
+                .ai_config
+                .redact_patient_data;
+            (before != new.redact_patient_data).then_some(if new.redact_patient_data {
+                "on"
+            } else {
+                "off"
+            })
+        }
+        None => None,
+    };
     let company = companies::update_own(
         &mut tx,
         &CompanyChanges {
@@ -72,7 +87,8 @@ pub async fn update_own(
                 "name": name.is_some(),
                 "ai_config": update.ai_config.is_some(),
                 "time_zone": time_zone.is_some(),
-            }
+            },
+            "redaction_of_patient_data": redaction,
         })),
     )
     .await?;

@@ -553,7 +553,7 @@ impl Engine {
             };
             let stored = store.messages(&conversation)?;
             let skip = stored.len().saturating_sub(self.assistant.history_messages);
-            let history = stored[skip..]
+            let history: Vec<ils_llm::Message> = stored[skip..]
                 .iter()
                 .map(|m| ils_llm::Message::text(ai::role(m.role), m.content.clone()))
                 .collect();
@@ -599,10 +599,30 @@ impl Engine {
                 latency_ms: None,
             },
         )?;
+        // Whom the prompt may name: looked up by its words, for the redaction.
+        let patients = if config.redact_patient_data && !request.offline {
+            let mut texts: Vec<&str> = vec![question];
+            texts.extend(history.iter().flat_map(|m: &ils_llm::Message| {
+                m.parts.iter().filter_map(|p| match p {
+                    ils_llm::Part::Text { text } => Some(text.as_str()),
+                    _ => None,
+                })
+            }));
+            texts.extend(
+                passages
+                    .iter()
+                    .map(|p: &ils_llm::prompt::Passage| p.text.as_str()),
+            );
+            let (names, numbers) = ils_llm::redact::lookup_keys(&texts);
+            self.store().patients_for_redaction(&names, &numbers)?
+        } else {
+            Vec::new()
+        };
         let turn = ai::Turn {
             config,
             config_version,
             fine_tuned,
+            patients,
             history,
             passages,
         };

@@ -212,6 +212,39 @@ impl Store {
         Ok(rows)
     }
 
+    /// The practice's patients (deleted ones too: their names are no less private) whose first
+    /// or last name key is among `names` or whose customer number is among `numbers`: whom a
+    /// prompt may name, for the redaction before it leaves (at most 500). Not audited: nothing
+    /// is shown, the names only keep the prompt from carrying them.
+    pub fn patients_for_redaction(
+        &self,
+        names: &[String],
+        numbers: &[String],
+    ) -> Result<Vec<ils_llm::redact::KnownPatient>, StoreError> {
+        let names = serde_json::to_string(names).unwrap_or_else(|_| "[]".into());
+        let numbers = serde_json::to_string(numbers).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT first_name, last_name, customer_number, phone, email, address FROM patients
+             WHERE last_name_key IN (SELECT value FROM json_each(?1))
+                OR first_name_key IN (SELECT value FROM json_each(?1))
+                OR customer_number IN (SELECT value FROM json_each(?2))
+             LIMIT 500",
+        )?;
+        let rows = stmt
+            .query_map(params![names, numbers], |r| {
+                Ok(ils_llm::redact::KnownPatient {
+                    first_name: r.get(0)?,
+                    last_name: r.get(1)?,
+                    customer_number: r.get(2)?,
+                    phone: r.get(3)?,
+                    email: r.get(4)?,
+                    address: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     pub fn patient_count(&self) -> Result<i64, StoreError> {
         Ok(self.conn().query_row(
             "SELECT count(*) FROM patients WHERE deleted_at IS NULL",

@@ -314,6 +314,52 @@ pub async fn search(
     Ok(rows)
 }
 
+/// The practice's patients (deleted ones too: their names are no less private) whose first or
+/// last name key is among `names` or whose customer number is among `numbers`: whom a prompt
+/// may name, for the redaction before it leaves (at most 500).
+type RedactionRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+pub async fn for_redaction(
+    tx: &mut TenantTx,
+    names: &[String],
+    numbers: &[String],
+) -> Result<Vec<ils_llm::redact::KnownPatient>> {
+    let tenant = tx.tenant();
+    let rows: Vec<RedactionRow> = sqlx::query_as(
+        "SELECT first_name, last_name, customer_number, phone, email, address FROM patients
+         WHERE company_id = $1
+           AND (last_name_key = ANY($2) OR first_name_key = ANY($2) OR customer_number = ANY($3))
+         LIMIT 500",
+    )
+    .bind(tenant)
+    .bind(names)
+    .bind(numbers)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(first_name, last_name, customer_number, phone, email, address)| {
+                ils_llm::redact::KnownPatient {
+                    first_name,
+                    last_name,
+                    customer_number: Some(customer_number),
+                    phone,
+                    email,
+                    address,
+                }
+            },
+        )
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::prefix_upper_bound;

@@ -588,3 +588,98 @@ async fn a_ready_fine_tuned_model_takes_its_practices_requests_and_no_one_elses(
         "register, ready, failed, delete: {actions:?}"
     );
 }
+
+#[tokio::test]
+async fn no_patient_identifier_reaches_the_provider_and_the_answer_names_them_again() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("private", SubscriptionTier::Pro).await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    let patient = app
+        .post(
+            "/api/patients",
+            &ecp,
+            json!({
+                "customer_number": "C-77120", "first_name": "Winifred", "last_name": "Okonkwo-Hale",
+                "date_of_birth": "1948-03-17", "email": "winnie.oh@example.org",
+                "phone": "+44 20 7946 0312", "address": "14 Heron Crescent, Leeds LS6 3HN"
+            }),
+        )
+        .await;
+    assert_eq!(patient.status, StatusCode::CREATED, "{:?}", patient.body);
+    let planted = [
+        "Winifred",
+        "Okonkwo",
+        "C-77120",
+        "17/03/1948",
+        "winnie.oh@example.org",
+        "7946 0312",
+        "Heron Crescent",
+        "LS6 3HN",
+    ];
+    let question = "Draft a recall letter for Winifred Okonkwo-Hale (C-77120, born 17/03/1948) \
+                    at 14 Heron Crescent, LS6 3HN; she asked on +44 20 7946 0312 and \
+                    winnie.oh@example.org whether Trivex suits her -2.50 / -0.75 x 180.";
+    server.script(
+        "gpt-central",
+        Script {
+            text: "Dear [PATIENT_1], Trivex suits -2.50 / -0.75 x 180. We will call [PHONE_1]."
+                .into(),
+            chunk_chars: 5,
+            ..Script::default()
+        },
+    );
+    let (status, events) = chat(&app, &ecp, json!({ "question": question })).await;
+    assert_eq!(status, StatusCode::OK, "{events:?}");
+    let sent = server.received();
+    let prompt = sent.last().expect("sent").body["messages"].to_string();
+    for secret in planted {
+        assert!(
+            !prompt.contains(secret),
+            "{secret} reached the provider: {prompt}"
+        );
+    }
+    assert!(
+        prompt.contains("Trivex") && prompt.contains("-2.50 / -0.75 x 180"),
+        "{prompt}"
+    );
+    // The answer names the patient again, pieces split mid-placeholder included.
+    assert_eq!(
+        text_of(&events),
+        "Dear Winifred Okonkwo-Hale, Trivex suits -2.50 / -0.75 x 180. We will call +44 20 7946 0312."
+    );
+
+    // Turned off, explicitly: the audit row says so, and the prompt goes as written.
+    let company = app.get("/api/company", &tenant.admin_token).await;
+    let mut config = company.body["ai_config"].clone();
+    config["redact_patient_data"] = json!(false);
+    let off = app
+        .patch(
+            "/api/company",
+            &tenant.admin_token,
+            json!({"ai_config": config}),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::OK, "{:?}", off.body);
+    let audit = app
+        .get(
+            "/api/audit?action=company.update&limit=5",
+            &tenant.admin_token,
+        )
+        .await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["details"]["redaction_of_patient_data"] == "off"),
+        "{:?}",
+        audit.body
+    );
+    let _ = chat(&app, &ecp, json!({ "question": question })).await;
+    let prompt = server.received().last().expect("sent").body["messages"].to_string();
+    assert!(
+        prompt.contains("Winifred"),
+        "redaction off sends the text as written"
+    );
+}
