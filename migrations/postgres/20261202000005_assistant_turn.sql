@@ -1,36 +1,72 @@
 -- What a turn of the assistant reads before it calls a model, in one call: the practice's AI
 -- configuration and its version, its ready fine-tuned chat models, the owner of the
--- conversation the question continues, and that conversation's last messages (oldest first).
+-- conversation the question continues, that conversation's last messages (oldest first), and
+-- the practice's patients the question or the history may name (for the redaction).
 -- PL/pgSQL keeps its queries' plans for the session, so the service's one-round-trip read
 -- (BEGIN; SET LOCAL …; SELECT …; COMMIT as one simple query) does not plan them anew each
 -- time. SECURITY INVOKER: row-level security applies inside as outside, and every query also
 -- names the tenant.
-CREATE FUNCTION ils_assistant_turn(p_company uuid, p_conversation uuid, p_history integer)
+CREATE FUNCTION ils_assistant_turn(
+    p_company uuid, p_conversation uuid, p_history integer, p_names text[], p_numbers text[])
 RETURNS TABLE (
     turn_config         jsonb,
     turn_config_version integer,
     turn_fine_tuned     jsonb,
     turn_owner          uuid,
-    turn_history        jsonb
+    turn_history        jsonb,
+    turn_patients       jsonb
 )
 LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = public, pg_temp AS $$
+DECLARE
+    config  jsonb;
+    version integer;
+    history jsonb;
+    names   text[];
+    numbers text[];
 BEGIN
+    SELECT c.ai_config, c.ai_config_version INTO config, version
+      FROM companies c WHERE c.id = p_company;
+    SELECT jsonb_agg(jsonb_build_array(h.role, h.content) ORDER BY h.created_at, h.id)
+      INTO history
+      FROM (SELECT m.role, m.content, m.created_at, m.id FROM ai_messages m
+             WHERE m.company_id = p_company AND m.conversation_id = p_conversation
+             ORDER BY m.created_at DESC, m.id DESC
+             LIMIT p_history) h;
+    -- Whom the prompt may name, for the redaction of patient data (unless the practice turned
+    -- it off): the words of the question (given) and of the history (split here).
+    IF coalesce((config ->> 'redact_patient_data')::boolean, true) THEN
+        SELECT array_agg(DISTINCT lower(w)) FILTER (WHERE w !~ '[0-9]' AND length(w) >= 2),
+               array_agg(DISTINCT w) FILTER (WHERE w ~ '[0-9]')
+          INTO names, numbers
+          FROM (SELECT trim(BOTH '.-/_''’' FROM t) AS w
+                  FROM jsonb_array_elements(coalesce(history, '[]'::jsonb)) e,
+                       regexp_split_to_table(e ->> 1, '[^[:alnum:]''’_/.-]+') t
+                 UNION
+                SELECT t
+                  FROM jsonb_array_elements(coalesce(history, '[]'::jsonb)) e,
+                       regexp_split_to_table(e ->> 1, '[^[:alnum:]]+') t) words;
+        names := coalesce(names, '{}') || coalesce(p_names, '{}');
+        numbers := coalesce(numbers, '{}') || coalesce(p_numbers, '{}');
+    END IF;
     RETURN QUERY
-    SELECT c.ai_config,
-           c.ai_config_version,
+    SELECT config,
+           version,
            (SELECT jsonb_agg(to_jsonb(f) - 'company_id')
               FROM fine_tuned_models f
              WHERE f.company_id = p_company AND f.purpose = 'chat' AND f.status = 'ready'),
            (SELECT a.user_id FROM ai_conversations a
              WHERE a.company_id = p_company AND a.id = p_conversation),
-           (SELECT jsonb_agg(jsonb_build_array(h.role, h.content) ORDER BY h.created_at, h.id)
-              FROM (SELECT m.role, m.content, m.created_at, m.id FROM ai_messages m
-                     WHERE m.company_id = p_company AND m.conversation_id = p_conversation
-                     ORDER BY m.created_at DESC, m.id DESC
-                     LIMIT p_history) h)
-      FROM companies c
-     WHERE c.id = p_company;
+           history,
+           (SELECT jsonb_agg(jsonb_build_object(
+                       'first_name', p.first_name, 'last_name', p.last_name,
+                       'customer_number', p.customer_number, 'phone', p.phone,
+                       'email', p.email, 'address', p.address))
+              FROM (SELECT * FROM patients p
+                     WHERE p.company_id = p_company
+                       AND (p.last_name_key = ANY(names) OR p.first_name_key = ANY(names)
+                            OR p.customer_number = ANY(numbers))
+                     LIMIT 500) p);
 END
 $$;
-REVOKE ALL ON FUNCTION ils_assistant_turn(uuid, uuid, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION ils_assistant_turn(uuid, uuid, integer) TO ils_app;
+REVOKE ALL ON FUNCTION ils_assistant_turn(uuid, uuid, integer, text[], text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION ils_assistant_turn(uuid, uuid, integer, text[], text[]) TO ils_app;

@@ -124,6 +124,7 @@ const NOT_ALONE: &[&str] = &[
 ];
 
 const TITLES: &str = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof)\.?";
+const TITLE_WORDS: [&str; 7] = ["Mr", "Mrs", "Ms", "Miss", "Mx", "Dr", "Prof"];
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b")
@@ -302,6 +303,7 @@ impl Redactor {
             add(m.start(), m.end(), Kind::Id, m.as_str().to_uppercase());
         }
         // The practice's patients: every form of their names, and their own numbers.
+        let hay = Haystack::new(text);
         for (i, p) in self.patients.iter().enumerate() {
             let key = format!("patient-{i}");
             let (first, last) = (p.first_name.trim(), p.last_name.trim());
@@ -322,15 +324,16 @@ impl Redactor {
                 }
             }
             for (form, capital_only) in forms {
-                for (start, end) in word_matches(text, &form, capital_only) {
+                for (start, end) in word_matches(&hay, &form, capital_only) {
                     add(start, end, Kind::Patient, key.clone());
                 }
             }
             if !last.is_empty() {
-                let titled = Regex::new(&format!(r"\b{TITLES}\s+{}\b", regex::escape(last)));
-                if let Ok(titled) = titled {
-                    for m in titled.find_iter(text) {
-                        add(m.start(), m.end(), Kind::Patient, key.clone());
+                for title in TITLE_WORDS {
+                    for form in [format!("{title} {last}"), format!("{title}. {last}")] {
+                        for (start, end) in word_matches(&hay, &form, false) {
+                            add(start, end, Kind::Patient, key.clone());
+                        }
                     }
                 }
             }
@@ -341,7 +344,7 @@ impl Redactor {
                 (&p.address, Kind::Address),
             ] {
                 if let Some(v) = value.as_deref().map(str::trim).filter(|v| v.len() >= 3) {
-                    for (start, end) in word_matches(text, v, false) {
+                    for (start, end) in word_matches(&hay, v, false) {
                         add(start, end, kind, format!("{key}-{}", kind.label()));
                     }
                 }
@@ -362,13 +365,32 @@ fn looks_like_a_prescription(text: &str, start: usize) -> bool {
     before.ends_with(['+', '-', '.', 'x', 'X', '@', '/'])
 }
 
-/// Byte ranges where `needle` stands as a whole word or phrase in `text`, ignoring case (or,
+/// A text and its lower-cased form, made once for all the names looked for in it.
+struct Haystack<'a> {
+    text: &'a str,
+    /// `None` when lower-casing changed byte lengths (some scripts): exact search then.
+    lower: Option<String>,
+}
+
+impl<'a> Haystack<'a> {
+    fn new(text: &'a str) -> Self {
+        let lower = text.to_lowercase();
+        Self {
+            text,
+            lower: (lower.len() == text.len()).then_some(lower),
+        }
+    }
+}
+
+/// Byte ranges where `needle` stands as a whole word or phrase in the text, ignoring case (or,
 /// with `capital_only`, only where it starts with a capital letter).
-fn word_matches(text: &str, needle: &str, capital_only: bool) -> Vec<(usize, usize)> {
-    let lower_text = text.to_lowercase();
+fn word_matches(hay: &Haystack<'_>, needle: &str, capital_only: bool) -> Vec<(usize, usize)> {
+    let text = hay.text;
     let lower_needle = needle.to_lowercase();
-    if lower_needle.is_empty() || lower_text.len() != text.len() {
-        // Case folding changed byte lengths (rare scripts): fall back to an exact search.
+    let Some(lower_text) = hay.lower.as_deref() else {
+        return exact_word_matches(text, needle);
+    };
+    if lower_needle.is_empty() || lower_needle.len() != needle.len() {
         return exact_word_matches(text, needle);
     }
     let mut out = Vec::new();

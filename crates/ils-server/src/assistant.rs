@@ -77,6 +77,7 @@ pub async fn chat(
         &principal.tenant(),
         conversation.unwrap_or_else(Uuid::nil),
         HISTORY,
+        question,
     )
     .await?;
     if conversation.is_some() && turn.owner.is_none() {
@@ -156,19 +157,21 @@ pub async fn chat(
     // Patient identifiers are replaced before the prompt leaves, unless the practice turned
     // that off (an audited change of its configuration).
     let transform: Box<dyn Transform> = if config.redact_patient_data && !chain.targets.is_empty() {
-        let texts: Vec<&str> = built
-            .messages
-            .iter()
-            .flat_map(|m| m.parts.iter())
-            .filter_map(|p| match p {
-                ils_llm::Part::Text { text } => Some(text.as_str()),
-                _ => None,
-            })
-            .collect();
-        let (names, numbers) = ils_llm::redact::lookup_keys(&texts);
-        let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
-        let patients = crate::store::patients::for_redaction(&mut tx, &names, &numbers).await?;
-        tx.end_read();
+        // The turn's read found whom the question and the history may name; the passages
+        // (the practice's own documents) are looked up here, when they name anyone else.
+        let mut patients = turn.patients;
+        let passage_texts: Vec<&str> = built.passages.iter().map(|p| p.text.as_str()).collect();
+        if !passage_texts.is_empty() {
+            let (names, numbers) = ils_llm::redact::lookup_keys(&passage_texts);
+            let mut tx = state.db.tenant_tx(&principal.tenant()).await?;
+            let more = crate::store::patients::for_redaction(&mut tx, &names, &numbers).await?;
+            tx.end_read();
+            for p in more {
+                if !patients.contains(&p) {
+                    patients.push(p);
+                }
+            }
+        }
         Box::new(ils_llm::redact::Redactor::new(patients))
     } else {
         Box::new(Passthrough)

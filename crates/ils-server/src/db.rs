@@ -290,6 +290,18 @@ impl ReadById {
         }
         Self(sql)
     }
+
+    /// Replaces `marker` with a text array holding `values`, carried hex-encoded
+    /// (`convert_from(decode('…', 'hex'), 'UTF8')`): the SQL text gains hex digits only, so no
+    /// value can carry SQL.
+    pub fn with_texts(self, marker: &str, values: &[String]) -> Self {
+        let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
+        let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
+        let array = format!(
+            "ARRAY(SELECT jsonb_array_elements_text(convert_from(decode('{hex}', 'hex'), 'UTF8')::jsonb))"
+        );
+        Self(self.0.replacen(marker, &array, 1))
+    }
 }
 
 /// The name of a tenant's erasure lock (a UUID inside: safe in a literal).
@@ -325,5 +337,28 @@ mod tests {
             read.0,
             format!("SELECT x FROM t WHERE company_id = '{a}'::uuid AND id = '{b}'::uuid")
         );
+    }
+
+    #[test]
+    fn texts_travel_as_hex_digits_only() {
+        let hostile = vec![
+            "O'Brien'); DROP TABLE patients; --".to_owned(),
+            "Ωmega".to_owned(),
+        ];
+        let read = ReadById::new("SELECT f({words})", &[]).with_texts("{words}", &hostile);
+        let inside = read
+            .0
+            .split("decode('")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .expect("hex literal");
+        assert!(inside.chars().all(|c| c.is_ascii_hexdigit()), "{}", read.0);
+        assert!(!read.0.contains("DROP"));
+        let bytes: Vec<u8> = (0..inside.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&inside[i..i + 2], 16).expect("hex"))
+            .collect();
+        let back: Vec<String> = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(back, hostile);
     }
 }

@@ -41,6 +41,20 @@ pub struct TurnState {
     pub owner: Option<Uuid>,
     /// Its last messages, oldest first: (role, content).
     pub history: Vec<(String, String)>,
+    /// The practice's patients the question or the history may name (none when the practice
+    /// turned the redaction off).
+    pub patients: Vec<ils_llm::redact::KnownPatient>,
+}
+
+/// A patient as the turn's read returns it, for the redaction.
+#[derive(serde::Deserialize)]
+struct PatientNames {
+    first_name: String,
+    last_name: String,
+    customer_number: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    address: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,6 +64,7 @@ struct TurnRow {
     turn_fine_tuned: Option<Json<Vec<FineTunedModel>>>,
     turn_owner: Option<Uuid>,
     turn_history: Option<Json<Vec<(String, String)>>>,
+    turn_patients: Option<Json<Vec<PatientNames>>>,
 }
 
 /// Loads a turn's state in one round trip (`Db::read_tenant_rows` over the
@@ -61,12 +76,16 @@ pub async fn load_turn(
     tenant: &TenantCtx,
     conversation: Uuid,
     history: u32,
+    question: &str,
 ) -> Result<TurnState> {
     let company = tenant.company_id().into_uuid();
-    let template = format!("SELECT * FROM ils_assistant_turn({{}}, {{}}, {history})");
-    let rows: Vec<TurnRow> = db
-        .read_tenant_rows(tenant, ReadById::new(&template, &[company, conversation]))
-        .await?;
+    let (names, numbers) = ils_llm::redact::lookup_keys(&[question]);
+    let template =
+        format!("SELECT * FROM ils_assistant_turn({{}}, {{}}, {history}, {{names}}, {{numbers}})");
+    let select = ReadById::new(&template, &[company, conversation])
+        .with_texts("{names}", &names)
+        .with_texts("{numbers}", &numbers);
+    let rows: Vec<TurnRow> = db.read_tenant_rows(tenant, select).await?;
     let row = rows
         .into_iter()
         .next()
@@ -77,6 +96,20 @@ pub async fn load_turn(
         fine_tuned: row.turn_fine_tuned.map(|j| j.0).unwrap_or_default(),
         owner: row.turn_owner,
         history: row.turn_history.map(|j| j.0).unwrap_or_default(),
+        patients: row
+            .turn_patients
+            .map(|j| j.0)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| ils_llm::redact::KnownPatient {
+                first_name: p.first_name,
+                last_name: p.last_name,
+                customer_number: p.customer_number,
+                phone: p.phone,
+                email: p.email,
+                address: p.address,
+            })
+            .collect(),
     })
 }
 

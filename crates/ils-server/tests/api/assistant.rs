@@ -649,6 +649,26 @@ async fn no_patient_identifier_reaches_the_provider_and_the_answer_names_them_ag
         "Dear Winifred Okonkwo-Hale, Trivex suits -2.50 / -0.75 x 180. We will call +44 20 7946 0312."
     );
 
+    // The next turn names no one, but its history does: still nothing leaves.
+    let conversation = events[0].1["conversation_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, next) = chat(
+        &app,
+        &ecp,
+        json!({"question": "Is the phone number still right?", "conversation_id": conversation}),
+    )
+    .await;
+    assert_eq!(next.last().expect("done").0, "done");
+    let prompt = server.received().last().expect("sent").body["messages"].to_string();
+    for secret in planted {
+        assert!(
+            !prompt.contains(secret),
+            "{secret} reached the provider in the history: {prompt}"
+        );
+    }
+
     // Turned off, explicitly: the audit row says so, and the prompt goes as written.
     let company = app.get("/api/company", &tenant.admin_token).await;
     let mut config = company.body["ai_config"].clone();
