@@ -146,6 +146,18 @@ impl Default for AiConfig {
 }
 
 impl AiConfig {
+    /// How a change from `self` to `next` turns the redaction of patient data, if it does
+    /// (`"on"` or `"off"`): both halves name it in the audit row of the change.
+    pub fn redaction_change(&self, next: &AiConfig) -> Option<&'static str> {
+        (self.redact_patient_data != next.redact_patient_data).then_some(
+            if next.redact_patient_data {
+                "on"
+            } else {
+                "off"
+            },
+        )
+    }
+
     pub const MAX_SYSTEM_PROMPT_CHARS: usize = 8_000;
     pub const MAX_TOKENS: u32 = 32_768;
 

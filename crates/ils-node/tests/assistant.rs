@@ -394,6 +394,26 @@ fn who_may_ask_read_and_configure() {
     );
     engine.sign_in(ADMIN).expect("admin");
     assert_eq!(engine.set_ai_config(&config).expect("set"), 2);
+    // Turning the redaction of patient data off, and on again, is named in the audit trail.
+    let turned = |engine: &Engine| -> Vec<String> {
+        engine
+            .audit_entries(Some("ai.config"), 10)
+            .expect("audit")
+            .into_iter()
+            .filter_map(|e| {
+                e.detail
+                    .and_then(|d| d["redaction_of_patient_data"].as_str().map(str::to_owned))
+            })
+            .collect()
+    };
+    assert!(turned(&engine).is_empty());
+    config.redact_patient_data = false;
+    assert_eq!(engine.set_ai_config(&config).expect("off"), 3);
+    config.redact_patient_data = true;
+    assert_eq!(engine.set_ai_config(&config).expect("on"), 4);
+    let mut seen = turned(&engine);
+    seen.sort();
+    assert_eq!(seen, ["off", "on"]);
     config.temperature = 9.0;
     assert_eq!(
         engine.set_ai_config(&config).expect_err("invalid").code,
@@ -421,7 +441,8 @@ fn who_may_ask_read_and_configure() {
         .expect("messages");
     assert_eq!(
         stored[1].citations.as_ref().expect("record")["system_prompt_version"],
-        2
+        4,
+        "the version the answer ran under"
     );
 }
 

@@ -55,15 +55,8 @@ pub async fn update_own(
     // Turning the redaction of patient data on or off is named in the audit row.
     let redaction = match &update.ai_config {
         Some(new) => {
-            let before = companies::get_own(&mut tx)
-                .await?
-                .ai_config
-                .redact_patient_data;
-            (before != new.redact_patient_data).then_some(if new.redact_patient_data {
-                "on"
-            } else {
-                "off"
-            })
+            let before = companies::get_own(&mut tx).await?.ai_config;
+            before.redaction_change(new)
         }
         None => None,
     };

@@ -501,6 +501,7 @@ impl Engine {
             .require(ils_core::access::perm::COMPANY_UPDATE)?;
         config.validate("ai_config")?;
         let current = Self::read_ai_config(&store)?;
+        let current_config = current.config;
         let stored = StoredAiConfig {
             version: current.version + 1,
             config: config.clone(),
@@ -508,7 +509,12 @@ impl Engine {
         };
         let json = serde_json::to_string(&stored)
             .map_err(|e| EngineError::internal(format!("cannot store the configuration: {e}")))?;
-        store.set_setting(AI_CONFIG, &json)?;
+        // Turning the redaction of patient data on or off is named in the audit row.
+        let details = match current_config.redaction_change(config) {
+            Some(turned) => serde_json::json!({ "redaction_of_patient_data": turned }),
+            None => serde_json::Value::Null,
+        };
+        store.set_setting_with(AI_CONFIG, &json, details)?;
         Ok(stored.version)
     }
 

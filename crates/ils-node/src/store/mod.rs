@@ -226,6 +226,16 @@ impl Store {
 
     /// Sets one of the practice's settings (`company:update`), audited.
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.set_setting_with(key, value, serde_json::Value::Null)
+    }
+
+    /// Sets a setting, with `details` (ids, kinds of change; never values) in its audit row.
+    pub fn set_setting_with(
+        &mut self,
+        key: &str,
+        value: &str,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
         self.actor()?
             .require(ils_core::access::perm::COMPANY_UPDATE)?;
         let w = self.begin_write()?;
@@ -234,11 +244,16 @@ impl Store {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             params![key, value, now_text(w.now)],
         )?;
-        w.audit(&AuditEvent::new(
+        let event = AuditEvent::new(
             ils_core::audit::AuditAction::SettingUpdate,
             ils_core::audit::resource::SETTING,
             key,
-        ))?;
+        );
+        w.audit(&if details.is_null() {
+            event
+        } else {
+            event.with_details(details)
+        })?;
         w.commit()
     }
 
