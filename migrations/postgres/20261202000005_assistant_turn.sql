@@ -6,6 +6,13 @@
 -- (BEGIN; SET LOCAL …; SELECT …; COMMIT as one simple query) does not plan them anew each
 -- time. SECURITY INVOKER: row-level security applies inside as outside, and every query also
 -- names the tenant.
+-- The words each message may name a patient by (ils_llm::redact::lookup_keys, computed by the
+-- service when it records the message), so that a later turn finds whom its history names by
+-- the same rule as its question, without splitting the history's text here.
+ALTER TABLE ai_messages
+    ADD COLUMN lookup_names   text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN lookup_numbers text[] NOT NULL DEFAULT '{}';
+
 CREATE FUNCTION ils_assistant_turn(
     p_company uuid, p_conversation uuid, p_history integer, p_names text[], p_numbers text[])
 RETURNS TABLE (
@@ -33,20 +40,19 @@ BEGIN
              ORDER BY m.created_at DESC, m.id DESC
              LIMIT p_history) h;
     -- Whom the prompt may name, for the redaction of patient data (unless the practice turned
-    -- it off): the words of the question (given) and of the history (split here).
+    -- it off): the words of the question (given) and those recorded with the history.
     IF coalesce((config ->> 'redact_patient_data')::boolean, true) THEN
-        SELECT array_agg(DISTINCT lower(w)) FILTER (WHERE w !~ '[0-9]' AND length(w) >= 2),
-               array_agg(DISTINCT w) FILTER (WHERE w ~ '[0-9]')
+        SELECT coalesce(array_agg(DISTINCT n) FILTER (WHERE n IS NOT NULL), '{}'),
+               coalesce(array_agg(DISTINCT u) FILTER (WHERE u IS NOT NULL), '{}')
           INTO names, numbers
-          FROM (SELECT trim(BOTH '.-/_''’' FROM t) AS w
-                  FROM jsonb_array_elements(coalesce(history, '[]'::jsonb)) e,
-                       regexp_split_to_table(e ->> 1, '[^[:alnum:]''’_/.-]+') t
-                 UNION
-                SELECT t
-                  FROM jsonb_array_elements(coalesce(history, '[]'::jsonb)) e,
-                       regexp_split_to_table(e ->> 1, '[^[:alnum:]]+') t) words;
-        names := coalesce(names, '{}') || coalesce(p_names, '{}');
-        numbers := coalesce(numbers, '{}') || coalesce(p_numbers, '{}');
+          FROM (SELECT m.lookup_names, m.lookup_numbers FROM ai_messages m
+                 WHERE m.company_id = p_company AND m.conversation_id = p_conversation
+                 ORDER BY m.created_at DESC, m.id DESC
+                 LIMIT p_history) h
+          LEFT JOIN LATERAL unnest(h.lookup_names) AS n ON true
+          LEFT JOIN LATERAL unnest(h.lookup_numbers) AS u ON true;
+        names := names || coalesce(p_names, '{}');
+        numbers := numbers || coalesce(p_numbers, '{}');
     END IF;
     RETURN QUERY
     SELECT config,

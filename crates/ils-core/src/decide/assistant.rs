@@ -45,6 +45,18 @@ pub fn authorize_usage(actor: &Actor) -> Result<(), DomainError> {
     actor.require(perm::COMPANY_READ)
 }
 
+/// The days a usage report covers: 1 to 366, 30 when not given.
+pub fn usage_days(days: Option<i32>) -> Result<i32, DomainError> {
+    match days {
+        None => Ok(30),
+        Some(d @ 1..=366) => Ok(d),
+        Some(d) => Err(DomainError::invalid(
+            "usage.days_out_of_range",
+            format!("days must be between 1 and 366, got {d}"),
+        )),
+    }
+}
+
 /// May the actor see the practice's fine-tuned models (company administrators)?
 pub fn read_models(actor: &Actor) -> Result<(), DomainError> {
     actor.require(perm::COMPANY_READ)
@@ -178,6 +190,15 @@ mod tests {
             &"x".repeat(MAX_QUESTION_CHARS + 1),
         ] {
             assert!(ask(&ecp, bad, None).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn usage_covers_1_to_366_days() {
+        assert_eq!(usage_days(None).ok(), Some(30));
+        assert_eq!(usage_days(Some(366)).ok(), Some(366));
+        for bad in [0, -1, 367] {
+            assert!(usage_days(Some(bad)).is_err(), "{bad}");
         }
     }
 

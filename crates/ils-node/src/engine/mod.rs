@@ -607,18 +607,10 @@ impl Engine {
         )?;
         // Whom the prompt may name: looked up by its words, for the redaction.
         let patients = if config.redact_patient_data && !request.offline {
+            let history_texts: Vec<String> = history.iter().map(|m| m.joined_text()).collect();
             let mut texts: Vec<&str> = vec![question];
-            texts.extend(history.iter().flat_map(|m: &ils_llm::Message| {
-                m.parts.iter().filter_map(|p| match p {
-                    ils_llm::Part::Text { text } => Some(text.as_str()),
-                    _ => None,
-                })
-            }));
-            texts.extend(
-                passages
-                    .iter()
-                    .map(|p: &ils_llm::prompt::Passage| p.text.as_str()),
-            );
+            texts.extend(history_texts.iter().map(String::as_str));
+            texts.extend(passages.iter().map(|p| p.text.as_str()));
             let (names, numbers) = ils_llm::redact::lookup_keys(&texts);
             self.store().patients_for_redaction(&names, &numbers)?
         } else {

@@ -132,6 +132,9 @@ pub async fn record_turn(
     answer: &NewMessage<'_>,
 ) -> Result<()> {
     let tenant = tx.tenant();
+    // The words each message may name a patient by, for the redaction of later turns.
+    let (asked_names, asked_numbers) = ils_llm::redact::lookup_keys(&[turn.question]);
+    let (answered_names, answered_numbers) = ils_llm::redact::lookup_keys(&[answer.content]);
     let done = sqlx::query(
         "WITH conversation AS (
              INSERT INTO ai_conversations (company_id, id, user_id, title)
@@ -147,17 +150,18 @@ pub async fn record_turn(
          )
          INSERT INTO ai_messages (company_id, id, conversation_id, role, content, model, provider,
              prompt_tokens, output_tokens, latency_ms, config_version, passage_ids, outcome,
-             created_at)
+             created_at, lookup_names, lookup_numbers)
          SELECT $1, m.id, target.id, m.role, m.content, m.model, m.provider, m.prompt_tokens,
                 m.output_tokens, m.latency_ms, m.config_version, m.passage_ids, m.outcome,
-                m.created_at
+                m.created_at, m.lookup_names, m.lookup_numbers
          FROM target, (VALUES
              ($5::uuid, 'user', $6::text, NULL::text, NULL::text, NULL::int, NULL::int,
-              NULL::int, NULL::int, '{}'::uuid[], NULL::text, $7::timestamptz),
+              NULL::int, NULL::int, '{}'::uuid[], NULL::text, $7::timestamptz, $19::text[],
+              $20::text[]),
              ($8::uuid, $9::text, $10::text, $11::text, $12::text, $13::int, $14::int, $15::int,
-              $16::int, $17::uuid[], $18::text, now())
+              $16::int, $17::uuid[], $18::text, now(), $21::text[], $22::text[])
          ) AS m(id, role, content, model, provider, prompt_tokens, output_tokens, latency_ms,
-                config_version, passage_ids, outcome, created_at)",
+                config_version, passage_ids, outcome, created_at, lookup_names, lookup_numbers)",
     )
     .bind(tenant)
     .bind(turn.conversation)
@@ -177,6 +181,10 @@ pub async fn record_turn(
     .bind(answer.config_version)
     .bind(&answer.passage_ids)
     .bind(answer.outcome)
+    .bind(&asked_names)
+    .bind(&asked_numbers)
+    .bind(&answered_names)
+    .bind(&answered_numbers)
     .execute(tx.conn())
     .await?;
     if done.rows_affected() != 2 {

@@ -115,6 +115,24 @@ pub struct MessageDto {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
+impl From<crate::store::conversations::MessageRow> for MessageDto {
+    fn from(m: crate::store::conversations::MessageRow) -> Self {
+        Self {
+            id: m.id,
+            role: m.role,
+            content: m.content,
+            model: m.model,
+            provider: m.provider,
+            prompt_tokens: m.prompt_tokens,
+            output_tokens: m.output_tokens,
+            latency_ms: m.latency_ms,
+            passage_ids: m.passage_ids,
+            outcome: m.outcome,
+            created_at: m.created_at,
+        }
+    }
+}
+
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub struct ConversationWithMessages {
     pub conversation: ConversationDto,
@@ -167,22 +185,7 @@ pub async fn conversation(
     tx.commit().await?;
     Ok(Json(ConversationWithMessages {
         conversation: c.into(),
-        messages: messages
-            .into_iter()
-            .map(|m| MessageDto {
-                id: m.id,
-                role: m.role,
-                content: m.content,
-                model: m.model,
-                provider: m.provider,
-                prompt_tokens: m.prompt_tokens,
-                output_tokens: m.output_tokens,
-                latency_ms: m.latency_ms,
-                passage_ids: m.passage_ids,
-                outcome: m.outcome,
-                created_at: m.created_at,
-            })
-            .collect(),
+        messages: messages.into_iter().map(MessageDto::from).collect(),
     }))
 }
 
@@ -194,16 +197,7 @@ pub async fn usage(
     Authorized(p, ..): Authorized<need::CompanyRead>,
     crate::http::error::Query(q): crate::http::error::Query<UsageParams>,
 ) -> Result<Json<Vec<UsageDto>>> {
-    let days = match q.days {
-        None => 30,
-        Some(d @ 1..=366) => d,
-        Some(d) => {
-            return Err(crate::error::Error::bad_request(
-                "usage.days_out_of_range",
-                format!("days must be between 1 and 366, got {d}"),
-            ));
-        }
-    };
+    let days = ils_core::decide::assistant::usage_days(q.days)?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let rows = assistant::usage(&mut tx, &p.caller(), days).await?;
     tx.end_read();
