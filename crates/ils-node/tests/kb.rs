@@ -33,9 +33,10 @@ fn ingest(store: &mut Store, path: &Path) -> Result<kb::Ingested, KbError> {
     kb::ingest_file(store, &EMBEDDER, path, &mut |_| {}, &AtomicBool::new(false))
 }
 
-/// (documents, chunks, rows in the FTS index, vectors)
+/// (documents, chunks, rows in the FTS index, chunks in a fresh store's vector index)
 fn counts(store_path: &Path) -> (i64, i64, i64, i64) {
     let store = Store::open(store_path).expect("opens");
+    let indexed = kb::search::indexed_chunks(&store, &kb::model_tag(&EMBEDDER)).expect("index");
     drop(store);
     // sqlite-vec is registered process-wide by Store::open, so a raw connection sees vec0 too.
     let raw = rusqlite::Connection::open(store_path).expect("raw");
@@ -44,7 +45,7 @@ fn counts(store_path: &Path) -> (i64, i64, i64, i64) {
         n("SELECT count(*) FROM documents"),
         n("SELECT count(*) FROM chunks"),
         n("SELECT count(*) FROM chunks_fts_docsize"),
-        n("SELECT count(*) FROM chunk_vectors"),
+        indexed as i64,
     )
 }
 
@@ -386,4 +387,47 @@ fn a_document_is_not_written_without_its_outbox_change() {
     let err = ingest(&mut store, &file).expect_err("the outbox write fails");
     assert!(err.to_string().contains(common::INJECTED), "{err}");
     assert_eq!(counts(&db), (0, 0, 0, 0));
+}
+
+/// The vector index lives in each process's memory; another connection's writes (another
+/// process: the CLI while the app runs) reach it at the next search, deletions included.
+#[test]
+fn the_vector_index_follows_writes_made_by_another_connection() {
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("materials.md"), MATERIALS).expect("write");
+    std::fs::write(dir.path().join("care.md"), CARE).expect("write");
+    let mut first = open(dir.path());
+    ingest(&mut first, &dir.path().join("materials.md")).expect("ingests");
+    let sources = |store: &Store, q: &str| -> Vec<String> {
+        search(store, q, SearchMode::Vector)
+            .into_iter()
+            .map(|h| h.source)
+            .collect()
+    };
+    let tap_water = "can contact lenses be rinsed in tap water";
+    assert!(
+        sources(&first, tap_water)
+            .iter()
+            .all(|s| s.ends_with("materials.md")),
+        "the index is built with the first document only"
+    );
+
+    let mut second = open(dir.path());
+    ingest(&mut second, &dir.path().join("care.md")).expect("ingests");
+    assert!(
+        sources(&first, tap_water)[0].ends_with("care.md"),
+        "a document another connection wrote is found"
+    );
+    let materials = ingest(&mut first, &dir.path().join("materials.md")).expect("unchanged");
+    kb::delete_document(&mut second, &materials.document_id).expect("deletes");
+    let after = sources(&first, "thinnest lens for a strong prescription");
+    assert!(
+        after.iter().all(|s| s.ends_with("care.md")),
+        "a deleted document is never returned: {after:?}"
+    );
+    let model = kb::model_tag(&EMBEDDER);
+    assert_eq!(
+        kb::search::indexed_chunks(&first, &model).expect("index"),
+        kb::search::indexed_chunks(&second, &model).expect("index")
+    );
 }

@@ -433,22 +433,43 @@ fn schema(path: &std::path::Path) -> Vec<(String, String)> {
 fn write_as_old_build(path: &std::path::Path, version: usize) {
     drop(Store::open_at(path, &MIGRATIONS[..version]).expect("old build"));
     let raw = rusqlite::Connection::open(path).expect("raw");
-    raw.execute_batch(
-        "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, created_at, updated_at)
-         VALUES ('0193a5b0-0000-7000-8000-000000000001', 'P-OLD', 'Zoë', 'Ødegård', '1956-12-09', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
-         INSERT INTO outbox (change_id, entity, entity_id, operation, row_json, hlc, created_at)
-         VALUES ('0193a5b0-0000-7000-8000-0000000000aa', 'patient', '0193a5b0-0000-7000-8000-000000000001', 'upsert', '{}', '019b76daa800-00000000-0000000000000002', '2026-01-01T00:00:00Z');",
-    )
+    // Schema 3 keeps name keys beside the names and the changes of schemas 1 and 2 aside.
+    let (patient, outbox) = if version >= 3 {
+        (
+            "INSERT INTO patients (id, customer_number, first_name, last_name, first_name_key, last_name_key, date_of_birth, created_at, updated_at)
+             VALUES ('0193a5b0-0000-7000-8000-000000000001', 'P-OLD', 'Zoë', 'Ødegård', 'zoë', 'ødegård', '1956-12-09', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
+            "outbox_v1",
+        )
+    } else {
+        (
+            "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, created_at, updated_at)
+             VALUES ('0193a5b0-0000-7000-8000-000000000001', 'P-OLD', 'Zoë', 'Ødegård', '1956-12-09', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
+            "outbox",
+        )
+    };
+    raw.execute_batch(&format!(
+        "{patient}
+         INSERT INTO {outbox} (change_id, entity, entity_id, operation, row_json, hlc, created_at)
+         VALUES ('0193a5b0-0000-7000-8000-0000000000aa', 'patient', '0193a5b0-0000-7000-8000-000000000001', 'upsert', '{{}}', '019b76daa800-00000000-0000000000000002', '2026-01-01T00:00:00Z');"
+    ))
     .expect("old rows");
     if version >= 2 {
         raw.execute_batch(
             "INSERT INTO documents (id, source, title, format, sha256, byte_size, text, model, ingested_by, created_at, updated_at)
              VALUES ('0193a5b0-0000-7000-8000-0000000000dd', '/kb/care.md', 'Care', 'markdown', 'ab', 42,
-                     'Never store lenses in tap water.', 'm@1', 'old@demo', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
-             INSERT INTO chunks (document_id, ordinal, heading, text, byte_start, byte_end, embedding)
-             VALUES ('0193a5b0-0000-7000-8000-0000000000dd', 0, 'Care', 'Never store lenses in tap water.', 0, 32, zeroblob(1536));",
+                     'Never store lenses in tap water.', 'm@1', 'old@demo', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');",
         )
         .expect("old document");
+        let chunk = if version >= 3 {
+            // Schema 3: the chunk's text is its document's; the store indexes it on writing.
+            "INSERT INTO chunks (document_id, ordinal, heading, byte_start, byte_end, embedding)
+             VALUES ('0193a5b0-0000-7000-8000-0000000000dd', 0, 'Care', 0, 32, zeroblob(1536));
+             INSERT INTO chunks_fts (rowid, heading, text) VALUES (last_insert_rowid(), 'Care', 'Never store lenses in tap water.');"
+        } else {
+            "INSERT INTO chunks (document_id, ordinal, heading, text, byte_start, byte_end, embedding)
+             VALUES ('0193a5b0-0000-7000-8000-0000000000dd', 0, 'Care', 'Never store lenses in tap water.', 0, 32, zeroblob(1536));"
+        };
+        raw.execute_batch(chunk).expect("old chunk");
     }
 }
 

@@ -7,6 +7,7 @@
 //! the audit row written in one transaction, replacing the previous version of the same source.
 //! A cancelled or failed ingest leaves nothing behind.
 
+pub(crate) mod index;
 pub mod search;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +22,12 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError, embedding_to_blob, now_text, quantize_binary};
+use crate::store::{Store, StoreError, embedding_to_blob, now_text};
 
 pub use ils_ai::extract::{Extracted, Format, MAX_FILE_BYTES, extract};
-pub use search::{Hit, SearchMode, SearchOptions, search, search_with_vector};
+pub use search::{
+    Answerability, Hit, SearchMode, SearchOptions, answerability, search, search_with_vector,
+};
 
 /// Chunks embedded per forward pass.
 pub const EMBED_BATCH: usize = 32;
@@ -474,9 +477,6 @@ pub fn write_document(store: &mut Store, e: &Embedded<'_>) -> Result<Ingested, K
         )?;
         let mut insert_text =
             w.prepare_cached("INSERT INTO chunks_fts (rowid, heading, text) VALUES (?1, ?2, ?3)")?;
-        let mut insert_vector = w.prepare_cached(
-            "INSERT INTO chunk_vectors (chunk_id, embedding) VALUES (?1, vec_bit(?2))",
-        )?;
         for (c, v) in e.chunks.iter().zip(e.vectors) {
             let heading = c.headings.join(" > ");
             insert_chunk.execute(params![
@@ -489,7 +489,6 @@ pub fn write_document(store: &mut Store, e: &Embedded<'_>) -> Result<Ingested, K
             ])?;
             let chunk_id = w.last_insert_rowid();
             insert_text.execute(params![chunk_id, heading, c.text])?;
-            insert_vector.execute(params![chunk_id, quantize_binary(v)])?;
         }
     }
     w.change(plan.change.clone())?;

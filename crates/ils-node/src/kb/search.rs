@@ -1,24 +1,27 @@
-//! Searching the knowledge base: vector, keyword, or both fused by reciprocal rank.
+//! Searching the knowledge base: vector, keyword, or both fused by reciprocal rank; and whether
+//! the documents answer a question at all.
 //!
-//! - Vector: the query's 1-bit quantisation finds candidates by Hamming distance in
-//!   sqlite-vec (`chunk_vectors`), then the full-precision vectors of those candidates are
-//!   rescored by cosine similarity. `oversample` candidates per wanted result keep recall
-//!   close to exact search (the benchmark reports recall@10 against an exact scan).
-//! - Keyword: SQLite FTS5 with BM25 (the heading weighs twice the body), over the query's
-//!   words joined with OR, common English words left out.
-//! - Hybrid: both lists, fused by weighted reciprocal rank: a chunk's score is the sum of
-//!   weight / (k + rank) over the lists it appears in (k = 5; keyword weight 0.5, vector 1).
+//! - Vector: the in-memory index (`kb::index`: 8-bit codes of every chunk's vector, consistent
+//!   with the file) gives `oversample` candidates per result wanted, rescored at full precision
+//!   by cosine similarity (the benchmark reports recall@10 against an exact scan).
+//! - Keyword: SQLite FTS5 with BM25 (the heading weighs twice the body), over the question's
+//!   words, common English words left out; words held by very many passages do not choose
+//!   the passages ranked (`ils_ai::retrieval::COMMON_WORD_PASSAGES`).
+//! - Hybrid: both lists, fused by weighted reciprocal rank (`ils_ai::retrieval::fuse`: the
+//!   keyword list counts fully when the question names an identifier, little otherwise).
+//! - Every search runs in one read transaction, so the index, both lists and the passages'
+//!   text see the same file whatever another process writes meanwhile.
 
 use ils_ai::embed::Embedder;
-use rusqlite::params;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use ils_core::DomainError;
 
 use super::{KbError, model_tag};
-use crate::store::{Store, quantize_binary};
+use crate::store::Store;
 
-pub use ils_ai::retrieval::{KEYWORD_WEIGHT, RRF_K, rrf_fuse};
+pub use ils_ai::retrieval::{Answerability, Candidate, Fusion, rrf_fuse};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -48,12 +51,11 @@ pub struct SearchOptions {
     pub mode: SearchMode,
     /// Results wanted (1–100).
     pub limit: usize,
-    /// Candidates fetched by Hamming distance per result wanted, before rescoring.
+    /// Candidates taken from the vector index per result wanted, before rescoring at full
+    /// precision.
     pub oversample: usize,
-    /// Hybrid: the weight of the keyword list's reciprocal ranks (the vector list's is 1).
-    pub keyword_weight: f64,
-    /// Hybrid: the RRF constant k.
-    pub rrf_k: f64,
+    /// Hybrid: how the two lists are fused.
+    pub fusion: Fusion,
 }
 
 impl Default for SearchOptions {
@@ -61,9 +63,8 @@ impl Default for SearchOptions {
         Self {
             mode: SearchMode::Hybrid,
             limit: 5,
-            oversample: 20,
-            keyword_weight: KEYWORD_WEIGHT,
-            rrf_k: RRF_K,
+            oversample: 4,
+            fusion: Fusion::default(),
         }
     }
 }
@@ -82,30 +83,64 @@ pub struct Hit {
     pub byte_end: i64,
     /// Cosine similarity (vector), BM25 (keyword, higher is better) or the RRF score (hybrid).
     pub score: f64,
+    /// The passage's cosine similarity with the question (vector and hybrid searches).
+    pub cosine: Option<f64>,
     /// Rank (from 1) in the vector and keyword lists, where it appeared.
     pub vector_rank: Option<usize>,
     pub keyword_rank: Option<usize>,
-}
-
-/// The FTS5 query for a person's words: each word quoted (so nothing is read as FTS syntax),
-/// joined with OR. `None` when no searchable word is left.
-pub fn fts_query(text: &str) -> Option<String> {
-    let words = ils_ai::retrieval::query_words(text);
-    (!words.is_empty()).then(|| {
-        words
-            .iter()
-            .map(|w| format!("\"{w}\""))
-            .collect::<Vec<_>>()
-            .join(" OR ")
-    })
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Vector search: `candidates` nearest by Hamming distance, rescored at full precision; the
-/// best `limit` as (chunk id, cosine).
+/// The full-precision cosine of each chunk in `ids` with `query` (chunks gone are left out).
+fn exact_cosines(
+    conn: &Connection,
+    query: &[f32],
+    ids: impl IntoIterator<Item = i64>,
+) -> Result<Vec<(i64, f64)>, KbError> {
+    let mut stmt = conn.prepare_cached("SELECT embedding FROM chunks WHERE id = ?1")?;
+    let mut out = Vec::new();
+    for id in ids {
+        let blob: Option<Vec<u8>> = stmt.query_row([id], |r| r.get(0)).optional()?;
+        if let Some(v) = blob.as_deref().and_then(crate::store::blob_to_embedding) {
+            out.push((id, f64::from(dot(query, &v))));
+        }
+    }
+    Ok(out)
+}
+
+/// Vector search inside a read transaction: the in-memory index (`kb::index`, brought up to
+/// date first) gives `candidates` by 8-bit codes, rescored at full precision; the best `limit`
+/// as (chunk id, cosine).
+fn vector_in(
+    store: &Store,
+    conn: &Connection,
+    model: &str,
+    query: &[f32],
+    limit: usize,
+    candidates: usize,
+) -> Result<Vec<(i64, f64)>, KbError> {
+    let candidates = candidates.clamp(limit, 4096);
+    let approx = {
+        // A panic while refreshing leaves no index behind (it is rebuilt), so a poisoned lock
+        // holds nothing half-made.
+        let mut index = store
+            .kb_index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        index.refresh(conn, model)?;
+        index.nearest(query, candidates)
+    };
+    let mut scored = exact_cosines(conn, query, approx.into_iter().map(|(id, _)| id))?;
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(limit);
+    Ok(scored)
+}
+
+/// Vector search: `candidates` nearest by the index's 8-bit codes, rescored at full precision;
+/// the best `limit` as (chunk id, cosine).
 pub fn vector_ids(
     store: &Store,
     model: &str,
@@ -113,33 +148,19 @@ pub fn vector_ids(
     limit: usize,
     candidates: usize,
 ) -> Result<Vec<(i64, f64)>, KbError> {
-    let candidates = candidates.clamp(limit, 4096);
-    let mut stmt = store.conn().prepare_cached(
-        "WITH knn AS (
-             SELECT chunk_id FROM chunk_vectors WHERE embedding MATCH vec_bit(?1) AND k = ?2)
-         SELECT c.id, c.embedding FROM knn
-         JOIN chunks c ON c.id = knn.chunk_id
-         JOIN documents d ON d.id = c.document_id AND d.model = ?3",
-    )?;
-    let mut scored: Vec<(i64, f64)> = stmt
-        .query_map(
-            params![quantize_binary(query), candidates as i64, model],
-            |r| {
-                let id: i64 = r.get(0)?;
-                let blob: Vec<u8> = r.get(1)?;
-                Ok((id, blob))
-            },
-        )?
-        .filter_map(|row| {
-            row.map(|(id, blob)| {
-                crate::store::blob_to_embedding(&blob).map(|v| (id, f64::from(dot(query, &v))))
-            })
-            .transpose()
-        })
-        .collect::<Result<_, _>>()?;
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    scored.truncate(limit);
-    Ok(scored)
+    let tx = store.conn().unchecked_transaction()?;
+    vector_in(store, &tx, model, query, limit, candidates)
+}
+
+/// Chunks the in-memory vector index holds (after bringing it up to date for `model`).
+pub fn indexed_chunks(store: &Store, model: &str) -> Result<usize, KbError> {
+    let tx = store.conn().unchecked_transaction()?;
+    let mut index = store
+        .kb_index
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    index.refresh(&tx, model)?;
+    Ok(index.len())
 }
 
 /// Exact vector search: every chunk's full vector scored (the benchmark's reference).
@@ -166,21 +187,99 @@ pub fn exact_vector_ids(
     Ok(scored)
 }
 
-/// Keyword search: (chunk id, BM25 with higher better), best first.
-pub fn keyword_ids(store: &Store, text: &str, limit: usize) -> Result<Vec<(i64, f64)>, KbError> {
-    let Some(q) = fts_query(text) else {
+/// How many chunks hold `word` (an FTS5 query of one quoted word), counted up to `cap`: the
+/// doclist is read in rowid order and the count stops at the cap, so a common word costs no
+/// more than a rare one.
+fn passages_with(conn: &Connection, word: &str, cap: usize) -> Result<usize, KbError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT ?2)",
+    )?;
+    let n: i64 = stmt.query_row(params![format!("\"{word}\""), cap as i64], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Keyword search inside a read transaction: (chunk id, BM25 with higher better), best first.
+///
+/// The rule both halves apply (`ils_ai::retrieval::COMMON_WORD_PASSAGES`, `MAX_RANKED`): a word
+/// held by more passages than that is common and does not choose which passages are ranked;
+/// those holding any rarer word are, or, when every word is common, those holding all of
+/// them; at most `MAX_RANKED` are ranked. (FTS5 ranks by the words that choose, so here a
+/// common word does not add to the rank either.)
+fn keyword_in(conn: &Connection, text: &str, limit: usize) -> Result<Vec<(i64, f64)>, KbError> {
+    use ils_ai::retrieval::{COMMON_WORD_PASSAGES, MAX_RANKED};
+    let words = ils_ai::retrieval::query_words(text);
+    if words.is_empty() {
         return Ok(Vec::new());
+    }
+    let mut rare = Vec::new();
+    let mut present = 0usize;
+    for w in &words {
+        let n = passages_with(conn, w, COMMON_WORD_PASSAGES + 1)?;
+        if n > 0 {
+            present += 1;
+        }
+        if (1..=COMMON_WORD_PASSAGES).contains(&n) {
+            rare.push(w.as_str());
+        }
+    }
+    if present == 0 {
+        return Ok(Vec::new());
+    }
+    let quoted = |ws: &[&str], op: &str| {
+        ws.iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(op)
     };
-    let mut stmt = store.conn().prepare_cached(
-        "SELECT rowid, bm25(chunks_fts, 2.0, 1.0) AS rank FROM chunks_fts
-         WHERE chunks_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+    let query = if rare.is_empty() {
+        quoted(
+            &words.iter().map(String::as_str).collect::<Vec<_>>(),
+            " AND ",
+        )
+    } else {
+        quoted(&rare, " OR ")
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, rank FROM (
+             SELECT rowid AS id, bm25(chunks_fts, 2.0, 1.0) AS rank FROM chunks_fts
+             WHERE chunks_fts MATCH ?1 LIMIT ?2)
+         ORDER BY rank, id LIMIT ?3",
     )?;
     let rows = stmt
-        .query_map(params![q, limit as i64], |r| {
+        .query_map(params![query, MAX_RANKED as i64, limit as i64], |r| {
             Ok((r.get::<_, i64>(0)?, -r.get::<_, f64>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+/// Whether the documents answer `text`, judged from its `hits` (their best cosine) and the
+/// question's words no passage holds, by the rule both halves share
+/// (`ils_ai::retrieval::judge`).
+pub fn answerability(store: &Store, text: &str, hits: &[Hit]) -> Result<Answerability, KbError> {
+    let best = hits.iter().filter_map(|h| h.cosine).reduce(f64::max);
+    Ok(ils_ai::retrieval::judge(
+        text,
+        best,
+        &absent_words(store, text)?,
+    ))
+}
+
+/// Of the question's words (`ils_ai::retrieval::query_words`), those no passage holds.
+pub fn absent_words(store: &Store, text: &str) -> Result<Vec<String>, KbError> {
+    let mut out = Vec::new();
+    for w in ils_ai::retrieval::query_words(text) {
+        if passages_with(store.conn(), &w, 1)? == 0 {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+/// Keyword search: (chunk id, BM25 with higher better), best first.
+pub fn keyword_ids(store: &Store, text: &str, limit: usize) -> Result<Vec<(i64, f64)>, KbError> {
+    let tx = store.conn().unchecked_transaction()?;
+    keyword_in(&tx, text, limit)
 }
 
 fn check_query(text: &str, opts: &SearchOptions) -> Result<(), KbError> {
@@ -223,6 +322,69 @@ pub fn search(
     search_with_vector(store, &model_tag(embedder), text, vector.as_deref(), opts)
 }
 
+/// The candidates of a hybrid search with both scores: the vector list's and the keyword
+/// list's chunks (`depth` each), each with its full-precision cosine and, when the keyword list
+/// holds it, its BM25 score and ranks.
+fn hybrid_candidates(
+    store: &Store,
+    conn: &Connection,
+    model: &str,
+    text: &str,
+    vector: &[f32],
+    depth: usize,
+    candidates: usize,
+) -> Result<Vec<Candidate<i64>>, KbError> {
+    let v = vector_in(store, conn, model, vector, depth, candidates)?;
+    let k = keyword_in(conn, text, depth)?;
+    let mut out: Vec<Candidate<i64>> = v
+        .iter()
+        .enumerate()
+        .map(|(i, (id, cosine))| Candidate {
+            id: *id,
+            cosine: *cosine,
+            keyword: None,
+            vector_rank: Some(i + 1),
+            keyword_rank: None,
+        })
+        .collect();
+    let mut keyword_only = Vec::new();
+    for (i, (id, score)) in k.iter().enumerate() {
+        match out.iter_mut().find(|c| c.id == *id) {
+            Some(c) => {
+                c.keyword = Some(*score);
+                c.keyword_rank = Some(i + 1);
+            }
+            None => keyword_only.push((i, *id, *score)),
+        }
+    }
+    let cosines = exact_cosines(conn, vector, keyword_only.iter().map(|k| k.1))?;
+    for (i, id, score) in keyword_only {
+        if let Some((_, cosine)) = cosines.iter().find(|c| c.0 == id) {
+            out.push(Candidate {
+                id,
+                cosine: *cosine,
+                keyword: Some(score),
+                vector_rank: None,
+                keyword_rank: Some(i + 1),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The hybrid candidates of a question, before fusion (the evaluation studies them).
+#[doc(hidden)]
+pub fn candidates_for(
+    store: &Store,
+    model: &str,
+    text: &str,
+    vector: &[f32],
+    depth: usize,
+) -> Result<Vec<Candidate<i64>>, KbError> {
+    let tx = store.conn().unchecked_transaction()?;
+    hybrid_candidates(store, &tx, model, text, vector, depth, depth * 2)
+}
+
 /// `search` with the query's vector already computed (benchmarks and the evaluation use it).
 pub fn search_with_vector(
     store: &Store,
@@ -233,6 +395,9 @@ pub fn search_with_vector(
 ) -> Result<Vec<Hit>, KbError> {
     ils_core::decide::documents::authorize_search(store.actor()?)?;
     check_query(text, &opts)?;
+    // One snapshot of the file for the index, the lists and the passages' text, whatever
+    // another process writes meanwhile.
+    let tx = store.conn().unchecked_transaction()?;
     // Each list is deeper than the result so fusion can lift what both lists rank well.
     let depth = (opts.limit * 4).max(40);
     let need_vector = || {
@@ -240,50 +405,57 @@ pub fn search_with_vector(
             message: "Vector search needs the query's embedding".into(),
         })
     };
-    let ranked: Vec<(i64, f64, Option<usize>, Option<usize>)> = match opts.mode {
+    type Ranked = (i64, f64, Option<f64>, Option<usize>, Option<usize>);
+    let ranked: Vec<Ranked> = match opts.mode {
         SearchMode::Vector => {
             let candidates = opts.limit * opts.oversample;
-            vector_ids(store, model, need_vector()?, opts.limit, candidates)?
+            vector_in(store, &tx, model, need_vector()?, opts.limit, candidates)?
                 .into_iter()
                 .enumerate()
-                .map(|(i, (id, s))| (id, s, Some(i + 1), None))
+                .map(|(i, (id, s))| (id, s, Some(s), Some(i + 1), None))
                 .collect()
         }
-        SearchMode::Keyword => keyword_ids(store, text, opts.limit)?
+        SearchMode::Keyword => keyword_in(&tx, text, opts.limit)?
             .into_iter()
             .enumerate()
-            .map(|(i, (id, s))| (id, s, None, Some(i + 1)))
+            .map(|(i, (id, s))| (id, s, None, None, Some(i + 1)))
             .collect(),
         SearchMode::Hybrid => {
-            // The fused list needs the vector list's order only near its top: the same number
-            // of candidates as a plain vector search, and at least twice the depth.
             let candidates = (opts.limit * opts.oversample).max(depth * 2);
-            let v: Vec<i64> = vector_ids(store, model, need_vector()?, depth, candidates)?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            let k: Vec<i64> = keyword_ids(store, text, depth)?
-                .into_iter()
-                .map(|(id, _)| id)
-                .collect();
-            let rank_in = |list: &[i64], id| list.iter().position(|x| *x == id).map(|p| p + 1);
-            rrf_fuse(opts.rrf_k, &[(&v, 1.0), (&k, opts.keyword_weight)])
+            let found =
+                hybrid_candidates(store, &tx, model, text, need_vector()?, depth, candidates)?;
+            ils_ai::retrieval::fuse(text, found, opts.fusion)
                 .into_iter()
                 .take(opts.limit)
-                .map(|(id, s)| (id, s, rank_in(&v, id), rank_in(&k, id)))
+                .map(|(c, s)| (c.id, s, Some(c.cosine), c.vector_rank, c.keyword_rank))
                 .collect()
         }
     };
-    let mut stmt = store.conn().prepare_cached(
+    let mut hits = Vec::with_capacity(ranked.len());
+    for (id, score, cosine, vector_rank, keyword_rank) in ranked {
+        // Absent only if the chunk went between the lists and now, which one snapshot rules out.
+        if let Some(mut hit) = passage_in(&tx, id)? {
+            hit.score = score;
+            hit.cosine = cosine;
+            hit.vector_rank = vector_rank;
+            hit.keyword_rank = keyword_rank;
+            hits.push(hit);
+        }
+    }
+    Ok(hits)
+}
+
+/// One passage with what a citation needs (score and ranks empty).
+fn passage_in(conn: &Connection, id: i64) -> Result<Option<Hit>, KbError> {
+    let mut stmt = conn.prepare_cached(
         // A chunk's text is its document's between the chunk's byte offsets.
         "SELECT c.document_id, d.source, d.title, c.heading,
                 CAST(substr(CAST(d.text AS BLOB), c.byte_start + 1, c.byte_end - c.byte_start) AS TEXT),
                 c.ordinal, c.byte_start, c.byte_end
          FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ?1",
     )?;
-    let mut hits = Vec::with_capacity(ranked.len());
-    for (id, score, vector_rank, keyword_rank) in ranked {
-        let hit = stmt.query_row([id], |r| {
+    Ok(stmt
+        .query_row([id], |r| {
             Ok(Hit {
                 chunk_id: id,
                 document_id: r.get(0)?,
@@ -294,32 +466,24 @@ pub fn search_with_vector(
                 ordinal: r.get(5)?,
                 byte_start: r.get(6)?,
                 byte_end: r.get(7)?,
-                score,
-                vector_rank,
-                keyword_rank,
+                score: 0.0,
+                cosine: None,
+                vector_rank: None,
+                keyword_rank: None,
             })
-        })?;
-        hits.push(hit);
-    }
-    Ok(hits)
+        })
+        .optional()?)
+}
+
+/// One passage by chunk id (the evaluation reads them).
+#[doc(hidden)]
+pub fn passage(store: &Store, id: i64) -> Result<Option<Hit>, KbError> {
+    passage_in(store.conn(), id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fts_queries_quote_words_and_drop_common_ones() {
-        assert_eq!(
-            fts_query("What is the POL-REF-07 policy?").as_deref(),
-            Some("\"pol\" OR \"ref\" OR \"07\" OR \"policy\"")
-        );
-        assert_eq!(fts_query("\"the\" AND (is)"), None);
-        assert_eq!(
-            fts_query("NEAR(x y)").as_deref(),
-            Some("\"near\" OR \"x\" OR \"y\"")
-        );
-    }
 
     #[test]
     fn rrf_rewards_agreement() {

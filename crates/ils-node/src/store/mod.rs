@@ -40,13 +40,14 @@ pub use conversations::{Conversation, Message, MessageRole};
 pub use error::StoreError;
 pub use orders::OrderFilter;
 pub use practice::{LocalUser, NewPractice, NewUser, Practice};
-pub use vec::{EMBEDDING_BYTES, blob_to_embedding, embedding_to_blob, quantize_binary};
+pub use vec::{DIMENSIONS, EMBEDDING_BYTES, blob_to_embedding, embedding_to_blob};
 
 /// The migrations, in order; the position + 1 is the schema version it brings.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0001_init.sql"),
     include_str!("../../../../migrations/sqlite/0002_records_kb_audit.sql"),
     include_str!("../../../../migrations/sqlite/0003_identity_changes_clock.sql"),
+    include_str!("../../../../migrations/sqlite/0004_kb_vector_index.sql"),
 ];
 
 /// How long a transaction waits for another process's write to finish before giving up.
@@ -74,6 +75,9 @@ pub struct Store {
     device: DeviceId,
     actor: Option<Actor>,
     clock: Clock,
+    /// The knowledge base's vector index (`kb::index`), built at the first search and kept
+    /// consistent with the file; behind a mutex because searches take the store shared.
+    pub(crate) kb_index: std::sync::Mutex<crate::kb::index::VectorIndex>,
 }
 
 impl std::fmt::Debug for Store {
@@ -130,6 +134,7 @@ impl Store {
             device,
             actor: None,
             clock: Arc::new(Utc::now),
+            kb_index: Default::default(),
         })
     }
 
