@@ -58,8 +58,12 @@ pub use ils_llm::answer::Outcome;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AskEvent {
-    /// The passages retrieved, before the answer.
-    Passages { citations: Vec<Citation> },
+    /// The passages retrieved, before the answer, and whether the documents answer the question
+    /// at all (`ils_ai::retrieval::judge`).
+    Passages {
+        citations: Vec<Citation>,
+        answerability: Answerability,
+    },
     /// A piece of the answer.
     Delta { text: String },
 }
@@ -69,12 +73,15 @@ pub struct Answer {
     pub conversation: String,
     pub text: String,
     pub citations: Vec<Citation>,
+    /// Whether retrieval judged that the practice's documents answer the question.
+    pub answerability: Answerability,
     pub outcome: Outcome,
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub latency_ms: u64,
 }
 
+pub use ils_ai::retrieval::Answerability;
 pub use ils_llm::config::{ProviderSettings, SettingsError};
 pub use ils_llm::prompt::{Citation, citations, without_model};
 
@@ -93,6 +100,7 @@ pub(crate) struct Turn {
     pub patients: Vec<ils_llm::redact::KnownPatient>,
     pub history: Vec<ils_llm::Message>,
     pub passages: Vec<Passage>,
+    pub answerability: Answerability,
 }
 
 /// The model's part of a turn: the prompt, the chain, the stream. Returns the text, the model
@@ -109,6 +117,7 @@ pub(crate) async fn converse(
         passages: turn.passages.clone(),
         history: turn.history.clone(),
         question: question.to_owned(),
+        documents_do_not_answer: !turn.answerability.documents_answer(),
     };
     let built = prompt::build(
         &input,
@@ -120,6 +129,7 @@ pub(crate) async fn converse(
     let cites = citations(&built.passages);
     on_event(&AskEvent::Passages {
         citations: cites.clone(),
+        answerability: turn.answerability.clone(),
     });
     let preferred = ils_core::fine_tune::route(
         ils_core::fine_tune::AiPurpose::Chat,
@@ -134,7 +144,10 @@ pub(crate) async fn converse(
     let chain = providers.chain(&turn.config.enabled_models, preferred.as_ref());
     if chain.targets.is_empty() {
         let text = without_model(
-            "Offline: no model is set up on this computer, so the assistant cannot write an answer.",
+            &ils_llm::prompt::no_answer_because(
+                "Offline: no model is set up on this computer, so the assistant cannot write an answer.",
+                turn.answerability.documents_answer(),
+            ),
             &cites,
         );
         return Ok((text, None, None, Outcome::Offline, built.passages));

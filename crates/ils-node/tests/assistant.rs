@@ -132,7 +132,12 @@ fn an_answer_comes_from_the_documents_streamed_and_recorded() {
     );
     let (answer, events) = ask(&engine, "Which lenses for children's sports glasses?", None);
 
-    assert!(matches!(&events[0], AskEvent::Passages { citations } if !citations.is_empty()));
+    assert!(matches!(
+        &events[0],
+        AskEvent::Passages { citations, answerability }
+            if !citations.is_empty() && answerability.documents_answer()
+    ));
+    assert!(answer.answerability.documents_answer());
     assert_eq!(deltas(&events), "Polycarbonate or Trivex lenses [1].");
     assert_eq!(answer.text, "Polycarbonate or Trivex lenses [1].");
     assert_eq!(answer.outcome, Outcome::Answered);
@@ -154,11 +159,11 @@ fn an_answer_comes_from_the_documents_streamed_and_recorded() {
         format!("Bearer {KEY}").as_str()
     );
     let messages = sent[0].body["messages"].as_array().expect("messages");
+    let system = messages[0]["content"].as_str().expect("system");
+    assert!(system.starts_with("You are the assistant of an optical practice"));
     assert!(
-        messages[0]["content"]
-            .as_str()
-            .expect("system")
-            .starts_with("You are the assistant of an optical practice")
+        !system.contains(ils_llm::prompt::NOT_ANSWERED),
+        "the documents answer this one"
     );
     let user = messages.last().expect("user")["content"]
         .as_str()
@@ -490,4 +495,60 @@ fn no_patient_identifier_reaches_the_provider_and_the_answer_names_them_again() 
     let expected = "Dear Eulalie Marchetti, your Trivex lenses are ready; we rang 0113 496 0871.";
     assert_eq!(deltas(&events), expected);
     assert_eq!(answer.text, expected);
+}
+
+/// A question the practice's documents do not answer: retrieval says so, the model is told
+/// (in our system message, not beside the retrieved text), the person sees it with the
+/// passages, and a question naming a code no document holds is judged the same way.
+#[test]
+fn a_question_the_documents_do_not_answer_is_recognised_and_the_model_told() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+    server.script(
+        "gpt-test",
+        Script::answer("Your practice's documents do not answer this."),
+    );
+    let (answer, events) = ask(&engine, "When is the next train to London?", None);
+    assert_eq!(
+        answer.answerability,
+        ils_node::assistant::Answerability::NothingClose
+    );
+    assert!(matches!(
+        &events[0],
+        AskEvent::Passages { answerability, .. } if !answerability.documents_answer()
+    ));
+    let sent = server.received();
+    let messages = sent[0].body["messages"].as_array().expect("messages");
+    let system = messages[0]["content"].as_str().expect("system");
+    assert!(system.contains(ils_llm::prompt::NOT_ANSWERED), "{system}");
+    let user = messages.last().expect("user")["content"]
+        .as_str()
+        .expect("text");
+    assert!(!user.contains(ils_llm::prompt::NOT_ANSWERED));
+
+    let (coded, _) = ask(&engine, "what does lab rejection R99 mean", None);
+    assert_eq!(
+        coded.answerability,
+        ils_node::assistant::Answerability::UnknownIdentifiers {
+            identifiers: vec!["R99".into()]
+        }
+    );
+
+    // Offline, the answer says it plainly above the closest passages.
+    let offline = engine
+        .ask(
+            &AskRequest {
+                question: "When is the next train to London?".into(),
+                conversation: None,
+                offline: true,
+            },
+            &mut |_: &AskEvent| {},
+        )
+        .expect("offline answer");
+    assert!(
+        offline.text.contains(ils_llm::prompt::NOT_ANSWERED_PLAIN),
+        "{}",
+        offline.text
+    );
 }

@@ -20,9 +20,10 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{Error, Result};
-use crate::knowledge::{self, SearchMode};
+use crate::knowledge;
 use crate::rate_limit::LimitClass;
 use crate::store::conversations;
+use ils_ai::retrieval::Answerability;
 
 /// Earlier messages offered to the model (the budget may take fewer).
 const HISTORY: u32 = 10;
@@ -34,6 +35,9 @@ pub enum ChatEvent {
     Passages {
         conversation_id: Uuid,
         citations: Vec<prompt::Citation>,
+        /// Whether retrieval judged that the practice's documents answer the question
+        /// (`ils_ai::retrieval::judge`, as on the desktop).
+        answerability: Answerability,
     },
     Delta {
         text: String,
@@ -93,25 +97,27 @@ pub async fn chat(
     let (config, config_version) = (turn.config, turn.config_version);
     let conversation_id = conversation.unwrap_or_else(Uuid::now_v7);
     let history = turn.history;
-    let passages: Vec<Passage> = if config.knowledge_base_enabled {
-        knowledge::search(
+    let (passages, answerability): (Vec<Passage>, Answerability) = if config.knowledge_base_enabled
+    {
+        let (hits, answerability) = knowledge::search_answerable(
             state,
             &principal.tenant(),
             &caller,
             &question,
-            SearchMode::Hybrid,
             state.settings.ai.passages.clamp(1, 20),
         )
-        .await?
-        .into_iter()
-        .map(|h| Passage {
-            id: h.chunk_id.to_string(),
-            source: h.title,
-            text: h.text,
-        })
-        .collect()
+        .await?;
+        let passages = hits
+            .into_iter()
+            .map(|h| Passage {
+                id: h.chunk_id.to_string(),
+                source: h.title,
+                text: h.text,
+            })
+            .collect();
+        (passages, answerability)
     } else {
-        Vec::new()
+        (Vec::new(), Answerability::Answered)
     };
     let built = prompt::build(
         &PromptInput {
@@ -131,6 +137,7 @@ pub async fn chat(
                 })
                 .collect(),
             question: question.clone(),
+            documents_do_not_answer: !answerability.documents_answer(),
         },
         Budget {
             context_tokens: state.settings.ai.context_tokens,
@@ -194,9 +201,17 @@ pub async fn chat(
         let _ = sender.send(ChatEvent::Passages {
             conversation_id,
             citations: citations.clone(),
+            answerability: answerability.clone(),
         });
-        let (text, model, provider, usage, outcome) =
-            answer(&chain, request, transform, &citations, &sender).await;
+        let (text, model, provider, usage, outcome) = answer(
+            &chain,
+            request,
+            transform,
+            &citations,
+            &answerability,
+            &sender,
+        )
+        .await;
         let latency_ms = started.elapsed().as_millis() as u64;
         // The question and its answer are recorded together, whatever became of the stream
         // (the reader may have left: this task goes on).
@@ -253,6 +268,7 @@ async fn answer(
     request: ChatRequest,
     mut transform: Box<dyn Transform>,
     citations: &[prompt::Citation],
+    answerability: &Answerability,
     sender: &tokio::sync::mpsc::UnboundedSender<ChatEvent>,
 ) -> (
     String,
@@ -263,7 +279,10 @@ async fn answer(
 ) {
     if chain.targets.is_empty() {
         let text = prompt::without_model(
-            "No model is set up for this service, so the assistant cannot write an answer.",
+            &prompt::no_answer_because(
+                "No model is set up for this service, so the assistant cannot write an answer.",
+                answerability.documents_answer(),
+            ),
             citations,
         );
         let _ = sender.send(ChatEvent::Delta { text: text.clone() });

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use ils_ai::retrieval::{Answerability, Candidate, Fusion};
 use ils_ai::{ChunkOptions, Embedder, chunk};
 use ils_core::decide::documents::{self as decide, DocumentInput};
 use ils_core::record::DocumentFormat;
@@ -166,6 +167,8 @@ pub struct Hit {
     pub text: String,
     /// Cosine similarity (vector), rank (keyword) or the fused score (hybrid).
     pub score: f64,
+    /// The passage's cosine similarity with the question, where the vector list holds it.
+    pub cosine: Option<f64>,
     pub vector_rank: Option<usize>,
     pub keyword_rank: Option<usize>,
 }
@@ -183,6 +186,44 @@ pub async fn search(
     mode: SearchMode,
     limit: usize,
 ) -> Result<Vec<Hit>> {
+    Ok(
+        search_judged(state, tenant, caller, query, mode, limit, false)
+            .await?
+            .0,
+    )
+}
+
+/// `search`, and whether the practice's documents answer the question at all, by the rule the
+/// desktop applies (`ils_ai::retrieval::judge`: the best cosine found, and the question's words
+/// that no passage holds).
+pub async fn search_answerable(
+    state: &AppState,
+    tenant: &crate::db::TenantCtx,
+    caller: &Caller,
+    query: &str,
+    limit: usize,
+) -> Result<(Vec<Hit>, Answerability)> {
+    search_judged(
+        state,
+        tenant,
+        caller,
+        query,
+        SearchMode::Hybrid,
+        limit,
+        true,
+    )
+    .await
+}
+
+async fn search_judged(
+    state: &AppState,
+    tenant: &crate::db::TenantCtx,
+    caller: &Caller,
+    query: &str,
+    mode: SearchMode,
+    limit: usize,
+    judge: bool,
+) -> Result<(Vec<Hit>, Answerability)> {
     decide::authorize_search(&caller.actor)?;
     let query = decide::check_search(query, limit)?;
     let query = query.as_str();
@@ -202,8 +243,15 @@ pub async fn search(
     };
     let mut tx = state.db.tenant_tx(tenant).await?;
     let hits = search_in(&mut tx, query, embedded.as_deref(), mode, limit, depth).await?;
+    let answerability = if judge {
+        let absent = kb::absent_words(&mut tx, &ils_ai::retrieval::query_words(query)).await?;
+        let best = hits.iter().filter_map(|h| h.cosine).reduce(f64::max);
+        ils_ai::retrieval::judge(query, best, &absent)
+    } else {
+        Answerability::Answered
+    };
     tx.end_read();
-    Ok(hits)
+    Ok((hits, answerability))
 }
 
 async fn search_in(
@@ -228,10 +276,40 @@ async fn search_in(
     let ranked: Vec<(Uuid, f64)> = match mode {
         SearchMode::Vector => vector.clone(),
         SearchMode::Keyword => keyword.clone(),
-        SearchMode::Hybrid => ils_ai::retrieval::rrf_fuse(
-            ils_ai::retrieval::RRF_K,
-            &[(&v_ids, 1.0), (&k_ids, ils_ai::retrieval::KEYWORD_WEIGHT)],
-        ),
+        SearchMode::Hybrid => {
+            // Fusion weighs ranks only; a passage only the keyword list holds has no cosine
+            // here (it is not needed to fuse).
+            let mut candidates: Vec<Candidate<Uuid>> = vector
+                .iter()
+                .enumerate()
+                .map(|(i, (id, cosine))| Candidate {
+                    id: *id,
+                    cosine: *cosine,
+                    keyword: None,
+                    vector_rank: Some(i + 1),
+                    keyword_rank: None,
+                })
+                .collect();
+            for (i, (id, score)) in keyword.iter().enumerate() {
+                match candidates.iter_mut().find(|c| c.id == *id) {
+                    Some(c) => {
+                        c.keyword = Some(*score);
+                        c.keyword_rank = Some(i + 1);
+                    }
+                    None => candidates.push(Candidate {
+                        id: *id,
+                        cosine: f64::NAN,
+                        keyword: Some(*score),
+                        vector_rank: None,
+                        keyword_rank: Some(i + 1),
+                    }),
+                }
+            }
+            ils_ai::retrieval::fuse(query, candidates, Fusion::default())
+                .into_iter()
+                .map(|(c, s)| (c.id, s))
+                .collect()
+        }
     };
     let ranked: Vec<(Uuid, f64)> = ranked.into_iter().take(limit).collect();
     let ids: Vec<Uuid> = ranked.iter().map(|(id, _)| *id).collect();
@@ -248,6 +326,7 @@ async fn search_in(
                 heading: row.heading.clone(),
                 text: row.text.clone(),
                 score,
+                cosine: vector.iter().find(|(v, _)| *v == id).map(|(_, c)| *c),
                 vector_rank: v_ids.iter().position(|x| *x == id).map(|p| p + 1),
                 keyword_rank: k_ids.iter().position(|x| *x == id).map(|p| p + 1),
             })

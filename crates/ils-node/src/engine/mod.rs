@@ -571,7 +571,7 @@ impl Engine {
         };
         let question = question.as_str();
         let (config, config_version, fine_tuned, history) = turn_base;
-        let passages = if config.knowledge_base_enabled {
+        let (passages, answerability) = if config.knowledge_base_enabled {
             let hits = self.search_documents(
                 question,
                 SearchOptions {
@@ -579,7 +579,9 @@ impl Engine {
                     ..SearchOptions::default()
                 },
             )?;
-            hits.into_iter()
+            let answerability = kb::answerability(&self.store(), question, &hits)?;
+            let passages = hits
+                .into_iter()
                 .map(|h| ils_llm::prompt::Passage {
                     id: h.chunk_id.to_string(),
                     source: if h.title.is_empty() {
@@ -589,9 +591,10 @@ impl Engine {
                     },
                     text: h.text,
                 })
-                .collect()
+                .collect();
+            (passages, answerability)
         } else {
-            Vec::new()
+            (Vec::new(), ai::Answerability::Answered)
         };
         self.store().add_message(
             &conversation,
@@ -623,6 +626,7 @@ impl Engine {
             patients,
             history,
             passages,
+            answerability,
         };
         let (text, model, usage, outcome, used) = if request.offline {
             let built = ils_llm::prompt::build(
@@ -640,9 +644,13 @@ impl Engine {
             let cites = ai::citations(&built.passages);
             on_event(&AskEvent::Passages {
                 citations: cites.clone(),
+                answerability: turn.answerability.clone(),
             });
             let text = ai::without_model(
-                "Offline: showing the passages from your documents only, without a written answer.",
+                &ils_llm::prompt::no_answer_because(
+                    "Offline: showing the passages from your documents only, without a written answer.",
+                    turn.answerability.documents_answer(),
+                ),
                 &cites,
             );
             (text, None, None, ai::Outcome::Offline, built.passages)
@@ -686,6 +694,7 @@ impl Engine {
             conversation,
             text,
             citations,
+            answerability: turn.answerability,
             outcome,
             model,
             usage,

@@ -191,10 +191,31 @@ pub async fn vector_search(
 }
 
 /// A word found in more of a practice's passages than this is common: it still counts in the
-/// rank, but does not choose which passages are ranked (the question's rarer words do).
-pub const COMMON_WORD_PASSAGES: i32 = 500;
+/// rank, but does not choose which passages are ranked (the question's rarer words do). The
+/// desktop applies the same numbers (`ils_ai::retrieval`).
+pub const COMMON_WORD_PASSAGES: i32 = ils_ai::retrieval::COMMON_WORD_PASSAGES as i32;
 /// At most this many passages are ranked.
-pub const MAX_RANKED: i32 = 2_000;
+pub const MAX_RANKED: i32 = ils_ai::retrieval::MAX_RANKED as i32;
+
+/// Of `words`, those that none of this tenant's passages holds (from `kb_terms`, so it costs
+/// one index lookup a word).
+pub async fn absent_words(tx: &mut TenantTx, words: &[String]) -> Result<Vec<String>> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tx.tenant();
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT w FROM unnest($2::text[]) WITH ORDINALITY AS u(w, n)
+         WHERE NOT EXISTS (SELECT 1 FROM kb_terms t
+                           WHERE t.company_id = $1 AND t.term = u.w AND t.passages > 0)
+         ORDER BY n",
+    )
+    .bind(tenant)
+    .bind(words)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(w,)| w).collect())
+}
 
 /// The `limit` chunks that best match `words` (full text, `simple` configuration: no stemming,
 /// as the desktop's FTS5), best first: ranked by all the words among the passages that hold any

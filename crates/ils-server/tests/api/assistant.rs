@@ -132,6 +132,7 @@ async fn an_answer_streams_from_the_practices_passages_and_is_recorded() {
         events[0].1["citations"][0]["document"],
         "Children's sports glasses"
     );
+    assert_eq!(events[0].1["answerability"]["verdict"], "answered");
     assert_eq!(text_of(&events), "Polycarbonate or Trivex [1].");
     let done = &events.last().expect("done").1;
     assert_eq!(events.last().expect("done").0, "done");
@@ -274,9 +275,18 @@ async fn another_tenants_passages_never_reach_a_prompt_or_an_answer() {
                 hits.body
             );
         }
-        let (status, events) = chat(&app, &a_ecp, json!({"question": question})).await;
+        let (status, mut events) = chat(&app, &a_ecp, json!({"question": question})).await;
         assert_eq!(status, StatusCode::OK);
         conversations += 1;
+        // The judgement of whether A's documents answer names only codes of the question A
+        // typed, and B's documents do not vouch for B's markers: unknown to A.
+        let judged = events[0].1["answerability"].take();
+        for id in judged["identifiers"].as_array().into_iter().flatten() {
+            assert!(question.contains(id.as_str().expect("text")), "{judged}");
+        }
+        if markers.contains(&question.as_str()) {
+            assert_eq!(judged["verdict"], "unknown_identifiers", "{question}");
+        }
         // Only the passages and the answer: the question A typed is not in these events.
         assert!(
             !foreign(&serde_json::to_string(&events).expect("json")),
@@ -702,4 +712,66 @@ async fn no_patient_identifier_reaches_the_provider_and_the_answer_names_them_ag
         prompt.contains("Winifred"),
         "redaction off sends the text as written"
     );
+}
+
+/// Retrieval's "your documents do not answer this" on ILS Central, by the desktop's rule: said
+/// in the passages event, told to the model in our system message; a code that no passage of
+/// this practice holds is unknown here even when another practice's documents hold it.
+#[tokio::test]
+async fn a_question_the_documents_do_not_answer_is_recognised_and_the_model_told() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("unanswered", SubscriptionTier::Pro).await;
+    let other = app
+        .create_tenant("unanswered-other", SubscriptionTier::Pro)
+        .await;
+    add_sports_document(&app, &tenant.admin_token).await;
+    let added = app
+        .post(
+            "/api/kb/documents",
+            &other.admin_token,
+            upload(
+                "codes.md",
+                "# Lab codes\n\nRejection R77 means the frame was too big for the lens blank.\n",
+            ),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{:?}", added.body);
+    server.script(
+        "gpt-central",
+        Script::answer("Your documents do not answer this."),
+    );
+
+    let (status, events) = chat(
+        &app,
+        &tenant.admin_token,
+        json!({"question": "When is the next train to London?"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{events:?}");
+    assert_eq!(events[0].1["answerability"]["verdict"], "nothing_close");
+    let sent = server.received();
+    let system = sent.last().expect("sent").body["messages"][0]["content"]
+        .as_str()
+        .expect("system")
+        .to_owned();
+    assert!(system.contains(ils_llm::prompt::NOT_ANSWERED), "{system}");
+
+    let (_, events) = chat(
+        &app,
+        &tenant.admin_token,
+        json!({"question": "what does lab rejection R77 mean"}),
+    )
+    .await;
+    assert_eq!(
+        events[0].1["answerability"],
+        json!({"verdict": "unknown_identifiers", "identifiers": ["R77"]})
+    );
+    let (_, events) = chat(
+        &app,
+        &other.admin_token,
+        json!({"question": "what does lab rejection R77 mean"}),
+    )
+    .await;
+    assert_eq!(events[0].1["answerability"]["verdict"], "answered");
 }
