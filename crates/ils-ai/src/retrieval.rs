@@ -201,6 +201,40 @@ pub struct Candidate<T> {
     pub keyword_rank: Option<usize>,
 }
 
+/// The candidates of a hybrid search from its two lists, best first each, as (id, cosine) and
+/// (id, keyword score): every passage once, with its ranks. A passage only the keyword list
+/// holds has no cosine yet (NaN): fusion weighs ranks only, and a store that needs the cosine
+/// (the desktop's, for `judge`) fills it in.
+pub fn candidates<T: Copy + Eq>(vector: &[(T, f64)], keyword: &[(T, f64)]) -> Vec<Candidate<T>> {
+    let mut out: Vec<Candidate<T>> = vector
+        .iter()
+        .enumerate()
+        .map(|(i, (id, cosine))| Candidate {
+            id: *id,
+            cosine: *cosine,
+            keyword: None,
+            vector_rank: Some(i + 1),
+            keyword_rank: None,
+        })
+        .collect();
+    for (i, (id, score)) in keyword.iter().enumerate() {
+        match out.iter_mut().find(|c| c.id == *id) {
+            Some(c) => {
+                c.keyword = Some(*score);
+                c.keyword_rank = Some(i + 1);
+            }
+            None => out.push(Candidate {
+                id: *id,
+                cosine: f64::NAN,
+                keyword: Some(*score),
+                vector_rank: None,
+                keyword_rank: Some(i + 1),
+            }),
+        }
+    }
+    out
+}
+
 /// How a hybrid search fuses its two lists (the constants above by default).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Fusion {

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ils_ai::retrieval::{Answerability, Candidate, Fusion};
+use ils_ai::retrieval::{Answerability, Fusion};
 use ils_ai::{ChunkOptions, Embedder, chunk};
 use ils_core::decide::documents::{self as decide, DocumentInput};
 use ils_core::record::DocumentFormat;
@@ -279,32 +279,7 @@ async fn search_in(
         SearchMode::Hybrid => {
             // Fusion weighs ranks only; a passage only the keyword list holds has no cosine
             // here (it is not needed to fuse).
-            let mut candidates: Vec<Candidate<Uuid>> = vector
-                .iter()
-                .enumerate()
-                .map(|(i, (id, cosine))| Candidate {
-                    id: *id,
-                    cosine: *cosine,
-                    keyword: None,
-                    vector_rank: Some(i + 1),
-                    keyword_rank: None,
-                })
-                .collect();
-            for (i, (id, score)) in keyword.iter().enumerate() {
-                match candidates.iter_mut().find(|c| c.id == *id) {
-                    Some(c) => {
-                        c.keyword = Some(*score);
-                        c.keyword_rank = Some(i + 1);
-                    }
-                    None => candidates.push(Candidate {
-                        id: *id,
-                        cosine: f64::NAN,
-                        keyword: Some(*score),
-                        vector_rank: None,
-                        keyword_rank: Some(i + 1),
-                    }),
-                }
-            }
+            let candidates = ils_ai::retrieval::candidates(&vector, &keyword);
             ils_ai::retrieval::fuse(query, candidates, Fusion::default())
                 .into_iter()
                 .map(|(c, s)| (c.id, s))

@@ -336,39 +336,27 @@ fn hybrid_candidates(
 ) -> Result<Vec<Candidate<i64>>, KbError> {
     let v = vector_in(store, conn, model, vector, depth, candidates)?;
     let k = keyword_in(conn, text, depth)?;
-    let mut out: Vec<Candidate<i64>> = v
+    let mut out = ils_ai::retrieval::candidates(&v, &k);
+    // The cosine of what only the keyword list found, for the "not answered" judgement.
+    let keyword_only: Vec<i64> = out
         .iter()
-        .enumerate()
-        .map(|(i, (id, cosine))| Candidate {
-            id: *id,
-            cosine: *cosine,
-            keyword: None,
-            vector_rank: Some(i + 1),
-            keyword_rank: None,
-        })
+        .filter(|c| c.vector_rank.is_none())
+        .map(|c| c.id)
         .collect();
-    let mut keyword_only = Vec::new();
-    for (i, (id, score)) in k.iter().enumerate() {
-        match out.iter_mut().find(|c| c.id == *id) {
-            Some(c) => {
-                c.keyword = Some(*score);
-                c.keyword_rank = Some(i + 1);
+    let cosines = exact_cosines(conn, vector, keyword_only)?;
+    out.retain_mut(|c| {
+        if c.vector_rank.is_some() {
+            return true;
+        }
+        match cosines.iter().find(|x| x.0 == c.id) {
+            Some((_, cosine)) => {
+                c.cosine = *cosine;
+                true
             }
-            None => keyword_only.push((i, *id, *score)),
+            // Gone since the keyword list was read: impossible within one snapshot.
+            None => false,
         }
-    }
-    let cosines = exact_cosines(conn, vector, keyword_only.iter().map(|k| k.1))?;
-    for (i, id, score) in keyword_only {
-        if let Some((_, cosine)) = cosines.iter().find(|c| c.0 == id) {
-            out.push(Candidate {
-                id,
-                cosine: *cosine,
-                keyword: Some(score),
-                vector_rank: None,
-                keyword_rank: Some(i + 1),
-            });
-        }
-    }
+    });
     Ok(out)
 }
 
