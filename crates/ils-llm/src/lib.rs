@@ -18,6 +18,7 @@ pub mod anthropic;
 mod chain;
 pub mod config;
 mod error;
+pub mod guard;
 pub mod openai;
 pub mod prompt;
 mod provider;

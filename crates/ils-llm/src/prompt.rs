@@ -213,7 +213,11 @@ pub fn without_model(why: &str, citations: &[Citation]) -> String {
     } else {
         text.push_str("These passages from your documents match best:\n");
         for c in citations {
-            text.push_str(&format!("[{}] {} — {}\n", c.number, c.document, c.excerpt));
+            // Documents' words, shown as the answer: no link, image or markup of theirs renders.
+            text.push_str(&crate::guard::sanitize(&format!(
+                "[{}] {} — {}\n",
+                c.number, c.document, c.excerpt
+            )));
         }
     }
     text.trim_end().to_owned()

@@ -154,11 +154,14 @@ pub(crate) async fn converse(
     }
     // Patient identifiers are replaced before the prompt leaves, unless the practice turned
     // that off.
-    let mut transform: Box<dyn Transform> = if turn.config.redact_patient_data {
+    let inner: Box<dyn Transform> = if turn.config.redact_patient_data {
         Box::new(ils_llm::redact::Redactor::new(turn.patients.clone()))
     } else {
         Box::new(Passthrough)
     };
+    // Whatever the model writes, no link, image or markup reaches the screen, nor our
+    // instructions to it (`ils_llm::guard`): documents may carry planted instructions.
+    let mut transform: Box<dyn Transform> = Box::new(ils_llm::guard::OutputGuard::new(inner));
     let request = ChatRequest {
         model: String::new(),
         messages: transform.outgoing(built.messages.clone()),

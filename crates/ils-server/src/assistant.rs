@@ -163,7 +163,7 @@ pub async fn chat(
         .chain(&config.enabled_models, preferred.as_ref());
     // Patient identifiers are replaced before the prompt leaves, unless the practice turned
     // that off (an audited change of its configuration).
-    let transform: Box<dyn Transform> = if config.redact_patient_data && !chain.targets.is_empty() {
+    let inner: Box<dyn Transform> = if config.redact_patient_data && !chain.targets.is_empty() {
         // The turn's read found whom the question and the history may name; the passages
         // (the practice's own documents) are looked up here, when they name anyone else.
         let mut patients = turn.patients;
@@ -183,6 +183,9 @@ pub async fn chat(
     } else {
         Box::new(Passthrough)
     };
+    // Whatever the model writes, no link, image or markup reaches the client, nor our
+    // instructions to it (`ils_llm::guard`): documents may carry planted instructions.
+    let transform: Box<dyn Transform> = Box::new(ils_llm::guard::OutputGuard::new(inner));
     let asked_at = chrono::Utc::now();
     let new_conversation = turn.owner.is_none();
     let user_id = principal.user_id().into_uuid();

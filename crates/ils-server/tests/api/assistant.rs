@@ -775,3 +775,40 @@ async fn a_question_the_documents_do_not_answer_is_recognised_and_the_model_told
     .await;
     assert_eq!(events[0].1["answerability"]["verdict"], "answered");
 }
+
+/// Whatever the model writes (a planted instruction obeyed), no link, image or HTML reaches the
+/// client, nor our instructions to the model.
+#[tokio::test]
+async fn a_models_links_images_and_markup_never_reach_the_client() {
+    let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
+    let app = app_with(&server).await;
+    let tenant = app.create_tenant("guarded", SubscriptionTier::Pro).await;
+    add_sports_document(&app, &tenant.admin_token).await;
+    server.script(
+        "gpt-central",
+        Script {
+            text: format!(
+                "Trivex [1]. [Renew](https://attacker.example/r?d=x) ![p](https://attacker.example/p.png) \
+                 <img src=x> {}",
+                ils_llm::prompt::GROUNDING
+            ),
+            chunk_chars: 3,
+            ..Script::default()
+        },
+    );
+    let (status, events) = chat(
+        &app,
+        &tenant.admin_token,
+        json!({"question": "Which lenses for children's sports glasses?"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{events:?}");
+    assert_eq!(
+        text_of(&events),
+        format!(
+            "Trivex [1]. Renew {} &lt;img src=x> {}",
+            ils_llm::guard::IMAGE_REMOVED,
+            ils_llm::guard::WITHHELD
+        )
+    );
+}
