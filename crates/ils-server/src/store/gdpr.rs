@@ -186,6 +186,7 @@ pub async fn erase_patient(
     let tenant = tx.tenant();
     let mut ids = patient_record_ids(tx, patient).await?;
     ids.push(patient.to_string());
+    erase_from_conversations(tx, patient).await?;
     let deleted = sqlx::query("DELETE FROM patients WHERE company_id = $1 AND id = $2")
         .bind(tenant)
         .bind(patient)
@@ -198,6 +199,91 @@ pub async fn erase_patient(
         .fetch_one(tx.conn())
         .await?;
     Ok((deleted, redacted))
+}
+
+/// What the assistant's conversations hold of a patient: in the messages whose words may name
+/// them (`ai_messages.lookup_names` / `lookup_numbers`, the keys of `ils_llm::redact::lookup_keys`),
+/// and in those conversations' titles, the patient's full name, surname, customer number,
+/// phone, e-mail and address are replaced by `[erased]`, and the message no longer lists the
+/// patient's keys. A first name alone is left: it names too many people to be the patient's.
+async fn erase_from_conversations(tx: &mut TenantTx, patient: Uuid) -> Result<()> {
+    let tenant = tx.tenant();
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT first_name, last_name, customer_number, phone, email, address
+         FROM patients WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(patient)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((first, last, number, phone, email, address)) = row else {
+        return Ok(());
+    };
+    let (names, numbers) = ils_llm::redact::lookup_keys(&[last.as_str()]);
+    let numbers: Vec<String> = numbers.into_iter().chain(number.clone()).collect();
+    // Longest first, so "Grace Hopper" goes whole before "Hopper" alone.
+    let mut phrases: Vec<String> = [
+        Some(format!("{first} {last}")),
+        Some(format!("{last}, {first}")),
+        Some(last.clone()),
+        number,
+        phone,
+        email,
+        address,
+    ]
+    .into_iter()
+    .flatten()
+    .map(|p| p.trim().to_owned())
+    .filter(|p| p.chars().count() >= 2)
+    .collect();
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    phrases.dedup();
+    // One case-insensitive pattern of the phrases, each whole (PostgreSQL's \m \M: word
+    // boundaries), every character outside letters and digits escaped.
+    let pattern = phrases
+        .iter()
+        .map(|p| {
+            let escaped: String = p
+                .chars()
+                .map(|c| {
+                    if c.is_alphanumeric() || c == ' ' {
+                        c.to_string()
+                    } else {
+                        format!("\\{c}")
+                    }
+                })
+                .collect();
+            format!("\\m{}\\M", escaped.replace(' ', "\\s+"))
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    sqlx::query(
+        "WITH touched AS (
+             UPDATE ai_messages m
+                SET content = regexp_replace(m.content, $4, '[erased]', 'gi'),
+                    lookup_names = ARRAY(SELECT unnest(m.lookup_names) EXCEPT SELECT unnest($2::text[])),
+                    lookup_numbers = ARRAY(SELECT unnest(m.lookup_numbers) EXCEPT SELECT unnest($3::text[]))
+              WHERE m.company_id = $1
+                AND (m.lookup_names && $2::text[] OR m.lookup_numbers && $3::text[])
+             RETURNING m.conversation_id)
+         UPDATE ai_conversations c SET title = regexp_replace(c.title, $4, '[erased]', 'gi')
+          WHERE c.company_id = $1 AND c.id IN (SELECT conversation_id FROM touched)",
+    )
+    .bind(tenant)
+    .bind(&names)
+    .bind(&numbers)
+    .bind(&pattern)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 pub async fn insert_tombstone(

@@ -879,6 +879,15 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
     // An order list that shows the patient's order only by its id.
     let listed = app.get("/api/orders?limit=50", &c.ecp).await;
     assert_eq!(listed.status, StatusCode::OK);
+    // A question to the assistant that names them (kept with its answer in the conversations).
+    let asked = app
+        .post(
+            "/api/master-ai/chat",
+            &c.ecp,
+            json!({"question": "Is order C-1001 for Grace Hopper (grace@example.org) ready? Ask Survivor too."}),
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK);
 
     let export = app
         .get(
@@ -977,6 +986,18 @@ async fn erasing_a_patient_leaves_nothing_of_them_in_any_table() {
     );
 
     let owner = app.owner_pool().await;
+    // The question is kept, without the erased patient; the other patient it named stays.
+    let (question,): (String,) = sqlx::query_as(
+        "SELECT content FROM ai_messages WHERE company_id = $1::uuid AND role = 'user'",
+    )
+    .bind(&c.tenant.id)
+    .fetch_one(&owner)
+    .await
+    .expect("the question");
+    assert_eq!(
+        question,
+        "Is order [erased] for [erased] ([erased]) ready? Ask Survivor too."
+    );
     let (count,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM tombstones WHERE id = $1::uuid AND entity = 'patient'",
     )
