@@ -31,6 +31,10 @@ pub enum AuditAction {
     PrescriptionStatus,
     #[serde(rename = "prescription.export_fhir")]
     PrescriptionExportFhir,
+    /// A photo of a paper prescription read by the practice's vision model into a draft (the
+    /// image left unredacted; the details hold the model and counts, never the values).
+    #[serde(rename = "prescription.capture")]
+    PrescriptionCapture,
     #[serde(rename = "order.create")]
     OrderCreate,
     #[serde(rename = "order.read")]
@@ -78,6 +82,7 @@ impl AuditAction {
             AuditAction::PatientDelete => "patient.delete",
             AuditAction::PatientSearch => "patient.search",
             AuditAction::PrescriptionCreate => "prescription.create",
+            AuditAction::PrescriptionCapture => "prescription.capture",
             AuditAction::PrescriptionRead => "prescription.read",
             AuditAction::PrescriptionList => "prescription.list",
             AuditAction::PrescriptionUpdate => "prescription.update",
@@ -109,6 +114,8 @@ impl AuditAction {
 pub mod resource {
     pub const PATIENT: &str = "patient";
     pub const PRESCRIPTION: &str = "prescription";
+    /// A prescription read from a photo, before anyone confirms it.
+    pub const PRESCRIPTION_CAPTURE: &str = "prescription_capture";
     pub const ORDER: &str = "order";
     pub const DOCUMENT: &str = "document";
     pub const COMPANY: &str = "company";

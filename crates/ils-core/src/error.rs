@@ -64,6 +64,8 @@ pub mod code {
     pub const RX_STATUS_CHANGE_NOT_ALLOWED: &str = "rx.status_change_not_allowed";
     pub const RX_HAS_OPEN_ORDERS: &str = "rx.has_open_orders";
     pub const RX_NOT_EDITABLE: &str = "rx.not_editable";
+    /// The practice's AI configuration does not allow reading prescriptions from photos.
+    pub const RX_CAPTURE_NOT_ALLOWED: &str = "rx.capture_not_allowed";
     pub const USER_EMAIL_TAKEN: &str = "user.email_taken";
     pub const PAGINATION_INVALID_CURSOR: &str = "pagination.invalid_cursor";
 }

@@ -128,6 +128,9 @@ pub struct AiConfig {
     /// Patient identifiers are replaced by placeholders before a prompt leaves for a cloud
     /// model (on by default; turning it off is audited as such).
     pub redact_patient_data: bool,
+    /// Photos of paper prescriptions may be read by the practice's vision model. Off by default:
+    /// an image cannot be redacted, so it leaves as it is; turning it on is audited as such.
+    pub prescription_capture: bool,
     pub feature_flags: BTreeMap<String, bool>,
 }
 
@@ -140,6 +143,7 @@ impl Default for AiConfig {
             enabled_models: Vec::new(),
             knowledge_base_enabled: true,
             redact_patient_data: true,
+            prescription_capture: false,
             feature_flags: BTreeMap::new(),
         }
     }
@@ -151,6 +155,18 @@ impl AiConfig {
     pub fn redaction_change(&self, next: &AiConfig) -> Option<&'static str> {
         (self.redact_patient_data != next.redact_patient_data).then_some(
             if next.redact_patient_data {
+                "on"
+            } else {
+                "off"
+            },
+        )
+    }
+
+    /// How a change from `self` to `next` turns prescription capture from photos, if it does
+    /// (`"on"` or `"off"`): both halves name it in the audit row of the change.
+    pub fn capture_change(&self, next: &AiConfig) -> Option<&'static str> {
+        (self.prescription_capture != next.prescription_capture).then_some(
+            if next.prescription_capture {
                 "on"
             } else {
                 "off"

@@ -4,6 +4,7 @@ use serde::Serialize;
 
 /// One problem with one input field.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// The field's name as the client sent it, e.g. `email` or `ai_config.temperature`.
     pub field: String,

@@ -15,6 +15,7 @@
 
 pub mod answer;
 pub mod anthropic;
+pub mod capture;
 mod chain;
 pub mod config;
 mod error;

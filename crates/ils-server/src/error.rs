@@ -42,6 +42,10 @@ pub enum Error {
     #[error("the database is unavailable")]
     Unavailable(#[source] sqlx::Error),
 
+    /// No model the request may use answered (a provider down, none set up for images).
+    #[error("{message}")]
+    ModelUnavailable { message: String },
+
     #[error("database error")]
     Database(#[source] sqlx::Error),
 

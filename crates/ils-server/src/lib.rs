@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod app;
 pub mod assistant;
 pub mod auth;
+pub mod capture;
 pub mod clinical;
 pub mod config;
 pub mod db;

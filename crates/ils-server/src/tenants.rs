@@ -52,13 +52,14 @@ pub async fn update_own(
         .and_then(|tz| errors.check(ils_core::clock::time_zone("time_zone", tz)));
     errors.into_result()?;
     let mut tx = state.db.tenant_tx(&caller.tenant()).await?;
-    // Turning the redaction of patient data on or off is named in the audit row.
-    let redaction = match &update.ai_config {
+    // Turning the redaction of patient data, or prescription capture from photos, on or off is
+    // named in the audit row.
+    let (redaction, capture) = match &update.ai_config {
         Some(new) => {
             let before = companies::get_own(&mut tx).await?.ai_config;
-            before.redaction_change(new)
+            (before.redaction_change(new), before.capture_change(new))
         }
-        None => None,
+        None => (None, None),
     };
     let company = companies::update_own(
         &mut tx,
@@ -82,6 +83,7 @@ pub async fn update_own(
                 "time_zone": time_zone.is_some(),
             },
             "redaction_of_patient_data": redaction,
+            "prescription_capture": capture,
         })),
     )
     .await?;

@@ -28,6 +28,47 @@ impl Source {
     }
 }
 
+/// Who may have a photo of a paper prescription read, and whether the practice allows it: the
+/// image goes to the practice's vision model as it is (an image cannot be redacted), so the
+/// practice must have turned prescription capture on (`AiConfig::prescription_capture`, an
+/// audited change). Checked before any image leaves.
+pub fn authorize_capture(
+    actor: &crate::identity::Actor,
+    config: &crate::tenant::AiConfig,
+) -> Result<(), DomainError> {
+    actor.require(perm::PRESCRIPTIONS_WRITE)?;
+    if !config.prescription_capture {
+        return Err(DomainError::conflict(
+            code::RX_CAPTURE_NOT_ALLOWED,
+            "This practice does not allow prescriptions to be read from photos: an administrator \
+             can turn on prescription capture in the AI configuration (the photo then goes to the \
+             practice's vision model as it is)",
+        ));
+    }
+    Ok(())
+}
+
+/// The audit row of a capture: which model read it and how much it could not, never a value.
+pub fn capture_audited(
+    capture_id: impl ToString,
+    model: &str,
+    provider: &str,
+    draft: &crate::rx::capture::CaptureDraft,
+) -> AuditEvent {
+    AuditEvent::new(
+        AuditAction::PrescriptionCapture,
+        resource::PRESCRIPTION_CAPTURE,
+        capture_id,
+    )
+    .with_details(json!({
+        "model": model,
+        "provider": provider,
+        "unread_fields": draft.unread.len(),
+        "problems": draft.problems.errors.len(),
+        "reply_readable": draft.reply_readable,
+    }))
+}
+
 fn live_patient(patient: Option<&PatientRecord>) -> Result<&PatientRecord, DomainError> {
     found(
         patient.filter(|p| p.deleted_at.is_none()),

@@ -12,7 +12,23 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::ids::{PatientId, PrescriptionId};
 use crate::validation::{FieldError, ValidationErrors};
 
+pub mod capture;
 mod json;
+
+/// The issue date must be a real one: not before 1900 and not after `today` (one day of
+/// tolerance for time zones).
+pub fn check_issue_date(issue_date: NaiveDate, today: NaiveDate) -> Result<(), FieldError> {
+    let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+    let latest = today.succ_opt().unwrap_or(today);
+    if issue_date < earliest || issue_date > latest {
+        return Err(FieldError::new(
+            "issue_date",
+            "rx.issue_date_out_of_range",
+            format!("The issue date {issue_date} must be between 1900-01-01 and today"),
+        ));
+    }
+    Ok(())
+}
 
 /// How many decimal places the shortest text that reads back as `value` has: the number a
 /// person wrote (JSON `2.25` is read as the double nearest 2.25, whose shortest form is `2.25`).
@@ -695,19 +711,7 @@ impl RxData {
     /// The issue date must be a real one: not before 1900 and not after `today` (one day of
     /// tolerance for time zones).
     pub fn check_issue_date(&self, today: NaiveDate) -> Result<(), FieldError> {
-        let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-        let latest = today.succ_opt().unwrap_or(today);
-        if self.issue_date < earliest || self.issue_date > latest {
-            return Err(FieldError::new(
-                "issue_date",
-                "rx.issue_date_out_of_range",
-                format!(
-                    "The issue date {} must be between 1900-01-01 and today",
-                    self.issue_date
-                ),
-            ));
-        }
-        Ok(())
+        check_issue_date(self.issue_date, today)
     }
 
     /// Whether a lens order may be made from this prescription on `day`.

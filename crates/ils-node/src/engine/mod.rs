@@ -509,10 +509,17 @@ impl Engine {
         };
         let json = serde_json::to_string(&stored)
             .map_err(|e| EngineError::internal(format!("cannot store the configuration: {e}")))?;
-        // Turning the redaction of patient data on or off is named in the audit row.
-        let details = match current_config.redaction_change(config) {
-            Some(turned) => serde_json::json!({ "redaction_of_patient_data": turned }),
-            None => serde_json::Value::Null,
+        // Turning the redaction of patient data, or prescription capture from photos, on or off
+        // is named in the audit row.
+        let details = match (
+            current_config.redaction_change(config),
+            current_config.capture_change(config),
+        ) {
+            (None, None) => serde_json::Value::Null,
+            (redaction, capture) => serde_json::json!({
+                "redaction_of_patient_data": redaction,
+                "prescription_capture": capture,
+            }),
         };
         store.set_setting_with(AI_CONFIG, &json, details)?;
         Ok(stored.version)

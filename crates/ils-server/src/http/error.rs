@@ -98,6 +98,12 @@ impl IntoResponse for Error {
                 ),
                 wait,
             ),
+            Error::ModelUnavailable { .. } => body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ai.unavailable",
+                message,
+                None,
+            ),
             Error::Unavailable(source) => {
                 tracing::error!(error = %source, "database unavailable");
                 body(

@@ -22,7 +22,7 @@ use tracing::Level;
 
 use crate::app::AppState;
 use routes::{
-    assistant, auth, company, gdpr, kb, models, orders, patients, platform, system, users,
+    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, system, users,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -92,6 +92,12 @@ pub fn router(state: AppState) -> Router {
                 .patch(patients::set_prescription_status),
         )
         .route("/api/prescriptions/{id}/fhir", get(patients::export_fhir))
+        .route(
+            PRESCRIPTION_CAPTURE,
+            post(capture::capture).layer(DefaultBodyLimit::max(
+                state.settings.http.upload_limit_bytes,
+            )),
+        )
         .route("/api/orders", get(orders::list).post(orders::create))
         .route("/api/orders/{id}", get(orders::get))
         .route("/api/orders/{id}/transitions", post(orders::transition))
@@ -172,8 +178,10 @@ async fn within_deadline(State(state): State<AppState>, request: Request, next: 
     }
 }
 
-/// The route of knowledge-base uploads, whose bodies may be larger.
+/// The routes whose bodies carry a whole file and may be larger: knowledge-base uploads and
+/// photos of prescriptions.
 const KB_UPLOAD: &str = "/api/kb/documents";
+const PRESCRIPTION_CAPTURE: &str = "/api/prescriptions/capture";
 
 /// Reads the whole body before any handler runs, within the body-read timeout and the size
 /// limit: a client that announces more than it sends, or sends it too slowly, gets 408 instead
@@ -181,11 +189,12 @@ const KB_UPLOAD: &str = "/api/kb/documents";
 async fn read_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let http = &state.settings.http;
     let (parts, body) = request.into_parts();
-    // Knowledge-base uploads carry a whole file; every other body is a small document.
+    // Knowledge-base uploads and photos carry a whole file; every other body is a small
+    // document.
     let limit = if parts
         .extensions
         .get::<MatchedPath>()
-        .is_some_and(|p| p.as_str() == KB_UPLOAD)
+        .is_some_and(|p| [KB_UPLOAD, PRESCRIPTION_CAPTURE].contains(&p.as_str()))
     {
         http.upload_limit_bytes
     } else {

@@ -5,7 +5,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto;
 use super::routes::{
-    assistant, auth, company, gdpr, kb, models, orders, patients, platform, system, users,
+    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, system, users,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use super::routes::{
         patients::search, patients::create, patients::get, patients::update, patients::delete,
         patients::list_prescriptions, patients::create_prescription, patients::import_fhir,
         patients::get_prescription, patients::update_prescription, patients::set_prescription_status, patients::export_fhir,
+        capture::capture,
         orders::list, orders::create, orders::get, orders::transition, orders::timeline, orders::dcs,
         orders::production,
         gdpr::export_patient, gdpr::export_company, gdpr::erase_patient, gdpr::erase_company,

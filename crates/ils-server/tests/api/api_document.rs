@@ -11,7 +11,10 @@ use serde_json::{Value, json};
 use crate::common::{Reply, TestApp};
 
 /// Object schemas that are free-form on purpose, and why.
-const FREE_FORM: [(&str, &str); 3] = [
+const FREE_FORM: [(&str, &str); 4] = [
+    // A prescription read from a photo: the ILS form's fields as read, only those read (a
+    // person completes it; the complete form is RxData).
+    ("Captured", "prescription"),
     // A GDPR export holds each row as its table holds it.
     ("ExportDocument", "tables"),
     // An audit row's details differ by action (ids, counts, kinds of change).

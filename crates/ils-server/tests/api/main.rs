@@ -7,6 +7,7 @@ mod api_document;
 mod assistant;
 mod auth_jwt;
 mod bad_input;
+mod capture;
 mod clinical;
 mod cross_tenant;
 mod kb;

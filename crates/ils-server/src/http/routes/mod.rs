@@ -3,6 +3,7 @@
 
 pub mod assistant;
 pub mod auth;
+pub mod capture;
 pub mod company;
 pub mod gdpr;
 pub mod kb;
