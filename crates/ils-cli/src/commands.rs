@@ -378,6 +378,14 @@ pub enum RxCmd {
     Status { id: PrescriptionId, status: String },
     /// Prints a prescription as a FHIR R4 VisionPrescription.
     ExportFhir { id: PrescriptionId },
+    /// Reads a photo of a paper prescription (JPEG, PNG, WebP) with the practice's vision model
+    /// into a draft: nothing is saved. Check it, complete it, and add it with `rx add`.
+    Capture {
+        photo: PathBuf,
+        /// Write the draft (the ILS form, as read) to this file, to correct and add.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn eye_line(label: &str, e: &ils_core::rx::EyeRx) -> String {
@@ -433,6 +441,33 @@ pub fn rx(engine: &Engine, cmd: RxCmd, out: Out) -> CliResult {
             let rx = engine.set_prescription_status(id, status)?;
             out.emit(&rx, |rx| {
                 format!("prescription {} is now {}", rx.id, rx.data.status.as_str())
+            });
+        }
+        RxCmd::Capture { photo, out: file } => {
+            let captured = engine.capture_prescription_file(&photo)?;
+            if let Some(file) = &file {
+                let text = serde_json::to_string_pretty(&captured.prescription)
+                    .map_err(|e| EngineError::internal(e.to_string()))?;
+                std::fs::write(file, text).map_err(|e| {
+                    EngineError::input(
+                        "file.unwritable",
+                        format!("cannot write {}: {e}", file.display()),
+                    )
+                })?;
+            }
+            out.emit(&captured, |c| {
+                let mut s = format!("read by {} (nothing saved)", c.model);
+                s.push_str(&format!(
+                    "\n{}",
+                    serde_json::to_string_pretty(&c.prescription).unwrap_or_default()
+                ));
+                if !c.unread.is_empty() {
+                    s.push_str(&format!("\nnot read: {}", c.unread.join(", ")));
+                }
+                for p in &c.problems {
+                    s.push_str(&format!("\nproblem: {}: {}", p.field, p.message));
+                }
+                s
             });
         }
         RxCmd::ExportFhir { id } => {

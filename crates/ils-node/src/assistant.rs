@@ -82,6 +82,24 @@ pub struct Answer {
 }
 
 pub use ils_ai::retrieval::Answerability;
+
+/// A photo of a paper prescription read into a draft (`Engine::capture_prescription`): nothing
+/// is saved until a person confirms the draft, corrected, as a new prescription.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Captured {
+    /// The audit row's id for this capture.
+    pub capture_id: String,
+    /// The prescription as read, in the ILS form: only the fields read.
+    pub prescription: serde_json::Value,
+    /// Fields that could not be read, by path: left empty for a person to fill in.
+    pub unread: Vec<String>,
+    /// Every rule the draft breaks, by field, as saving it would report.
+    pub problems: Vec<ils_core::FieldError>,
+    /// Whether the model's reply was a JSON object at all.
+    pub reply_readable: bool,
+    pub model: String,
+    pub provider: String,
+}
 pub use ils_llm::config::{ProviderSettings, SettingsError};
 pub use ils_llm::prompt::{Citation, citations, without_model};
 

@@ -552,3 +552,93 @@ fn a_question_the_documents_do_not_answer_is_recognised_and_the_model_told() {
         offline.text
     );
 }
+
+/// Prescription capture on the desktop: the practice must allow it, the photo is checked
+/// before it leaves, the draft names what was not read and the rules broken, nothing is saved,
+/// and the capture is audited without a value.
+#[test]
+fn a_photo_of_a_prescription_becomes_a_draft_only_when_the_practice_allows_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let mut assistant = settings(Some(&server));
+    assistant.providers[0].models.push("gpt-vision".into());
+    assistant.providers[0].vision_models = vec!["gpt-vision".into()];
+    let engine = practice(dir.path(), assistant);
+    let jpeg: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, b'J', b'F', b'I', b'F'];
+
+    let refused = engine
+        .capture_prescription("image/jpeg", jpeg)
+        .expect_err("not allowed yet");
+    assert_eq!(refused.code, "rx.capture_not_allowed");
+    engine.sign_in(ADMIN).expect("admin");
+    let mut config = engine.ai_config().expect("config").0;
+    config.prescription_capture = true;
+    engine.set_ai_config(&config).expect("allowed");
+    engine.sign_in(ECP).expect("ecp");
+    let bad = engine
+        .capture_prescription("image/gif", jpeg)
+        .expect_err("not a kind read");
+    assert_eq!(bad.fields[0].field, "media_type");
+    assert!(
+        server.received().is_empty(),
+        "nothing left before it was allowed and sound"
+    );
+
+    server.script(
+        "gpt-vision",
+        Script::answer(
+            "{\"kind\": \"spectacle\", \"right.sphere\": \"+1.25\", \"right.cylinder\": \"DS\", \
+             \"left.sphere\": \"+1.50\", \"left.cylinder\": \"-0.25\", \"left.axis\": \"95\", \
+             \"issue_date\": \"2025-01-10\", \"prescriber\": \"R. Osei\"}",
+        ),
+    );
+    let good = engine
+        .capture_prescription("image/jpeg", jpeg)
+        .expect("read");
+    assert_eq!(good.model, "gpt-vision");
+    assert!(
+        good.unread.is_empty() && good.problems.is_empty(),
+        "{good:?}"
+    );
+    assert_eq!(good.prescription["left"]["axis"], 95);
+    let sent = server.received();
+    assert_eq!(sent[0].body["model"], "gpt-vision");
+
+    server.script("gpt-vision", Script::answer("{\"right.sphere\": \"?\"}"));
+    let partial = engine
+        .capture_prescription("image/jpeg", jpeg)
+        .expect("read");
+    assert_eq!(
+        partial.unread,
+        [
+            "kind",
+            "right.sphere",
+            "left.sphere",
+            "issue_date",
+            "prescriber"
+        ]
+    );
+    assert!(!partial.problems.is_empty());
+
+    engine.sign_in(ADMIN).expect("admin");
+    let audit = engine.audit_entries(None, 100).expect("audit");
+    let captures: Vec<_> = audit
+        .iter()
+        .filter(|e| e.action == "prescription.capture")
+        .collect();
+    assert_eq!(captures.len(), 2);
+    let details = serde_json::to_string(&captures[0].detail).expect("json");
+    assert!(
+        !details.contains("1.25") && !details.contains("Osei"),
+        "{details}"
+    );
+    let changes = audit
+        .iter()
+        .filter(|e| {
+            e.detail
+                .as_ref()
+                .is_some_and(|d| d["prescription_capture"] == "on")
+        })
+        .count();
+    assert_eq!(changes, 1, "turning capture on is named in the audit row");
+}

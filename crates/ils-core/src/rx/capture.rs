@@ -79,6 +79,17 @@ const IMAGE_KINDS: [(&str, &[u8]); 3] = [
     ("image/webp", b"RIFF"),
 ];
 
+/// The kind of image `bytes` hold, by their first bytes (for a photo read from a file).
+pub fn media_type_of(bytes: &[u8]) -> Option<&'static str> {
+    IMAGE_KINDS
+        .iter()
+        .find(|(kind, magic)| {
+            bytes.starts_with(magic)
+                && (*kind != "image/webp" || bytes.get(8..12) == Some(b"WEBP".as_slice()))
+        })
+        .map(|(kind, _)| *kind)
+}
+
 /// Whether `bytes` are a photo that may be read: a JPEG, PNG or WebP image, as `media_type`
 /// says and as its first bytes show, of at most `MAX_IMAGE_BYTES`. Both halves check it before
 /// any image leaves.
@@ -406,6 +417,8 @@ mod tests {
             ["rx.capture_image_unreadable"]
         );
         assert!(check_image("image", "image/webp", b"RIFF\0\0\0\0WEBPVP8 ").is_ok());
+        assert_eq!(media_type_of(&jpeg), Some("image/jpeg"));
+        assert_eq!(media_type_of(b"RIFF\0\0\0\0WAVE"), None);
     }
 
     #[test]

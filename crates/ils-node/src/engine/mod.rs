@@ -525,6 +525,107 @@ impl Engine {
         Ok(stored.version)
     }
 
+    /// Reads a photo of a paper prescription (`media_type`: JPEG, PNG or WebP) with the
+    /// practice's vision model into a draft that the ils-core rules judge; nothing is saved.
+    /// The practice must allow capture (`AiConfig::prescription_capture`: the photo leaves as it
+    /// is); the photo is checked before it leaves, and the capture is audited with the model
+    /// and counts, never a value.
+    pub fn capture_prescription(
+        &self,
+        media_type: &str,
+        image: &[u8],
+    ) -> EngineResult<ai::Captured> {
+        use base64::Engine as _;
+        use ils_core::rx::capture;
+        ils_core::rx::capture::check_image("image", media_type, image)?;
+        let (stored, actor, today) = {
+            let store = self.store();
+            let actor = store.actor()?.clone();
+            (Self::read_ai_config(&store)?, actor, store.moment()?.0)
+        };
+        ils_core::decide::prescriptions::authorize_capture(&actor, &stored.config)?;
+        let preferred = ils_core::fine_tune::route(
+            ils_core::fine_tune::AiPurpose::PrescriptionCapture,
+            &stored.config,
+            &stored.fine_tuned,
+        )
+        .map(|m| ils_llm::config::Preferred {
+            provider: m.provider.clone(),
+            model: m.provider_model_id.clone(),
+            vision: m.vision,
+        });
+        let chain = self
+            .providers()?
+            .chain(&stored.config.enabled_models, preferred.as_ref());
+        let request = ils_llm::capture::request(
+            ils_llm::ImagePart {
+                media_type: media_type.to_owned(),
+                data_base64: base64::engine::general_purpose::STANDARD.encode(image),
+            },
+            &capture::FIELDS,
+            1_200,
+        );
+        let (reply, target) = self
+            .runtime()?
+            .block_on(ils_llm::capture::read(&chain, &request))
+            .map_err(|e| {
+                EngineError::input(
+                    "ai.unavailable",
+                    format!(
+                        "No vision model could read the photo ({e}); enter the prescription by \
+                         hand or try again when a model is reachable"
+                    ),
+                )
+            })?;
+        let draft = capture::draft(ils_llm::capture::parse_reply(&reply).as_ref(), today);
+        let capture_id = uuid::Uuid::now_v7().to_string();
+        self.store()
+            .record_audit(&ils_core::decide::prescriptions::capture_audited(
+                &capture_id,
+                &target.model,
+                target.provider.name(),
+                &draft,
+            ))?;
+        Ok(ai::Captured {
+            capture_id,
+            prescription: draft.prescription,
+            unread: draft.unread,
+            problems: draft.problems.errors,
+            reply_readable: draft.reply_readable,
+            model: target.model,
+            provider: target.provider.name().to_owned(),
+        })
+    }
+
+    /// `capture_prescription` with the photo in a file (its kind told by its first bytes).
+    pub fn capture_prescription_file(&self, path: &Path) -> EngineResult<ai::Captured> {
+        let unreadable = |e: std::io::Error| {
+            EngineError::input(
+                "file.unreadable",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        };
+        let size = std::fs::metadata(path).map_err(unreadable)?.len();
+        if size > ils_core::rx::capture::MAX_IMAGE_BYTES as u64 {
+            return Err(EngineError::input(
+                "rx.capture_image_size",
+                format!(
+                    "{} holds {size} bytes; a photo of a prescription may hold at most {} MB",
+                    path.display(),
+                    ils_core::rx::capture::MAX_IMAGE_BYTES / (1024 * 1024)
+                ),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(unreadable)?;
+        let media_type = ils_core::rx::capture::media_type_of(&bytes).ok_or_else(|| {
+            EngineError::input(
+                "rx.capture_image_type",
+                format!("{} is not a JPEG, PNG or WebP photo", path.display()),
+            )
+        })?;
+        self.capture_prescription(media_type, &bytes)
+    }
+
     /// Asks the assistant. `on_event` gets the passages, then the answer as it is written.
     /// Both messages are recorded, the assistant's with the model, the provider's token
     /// counts, the latency, the system prompt's version and the passages, whatever happens to

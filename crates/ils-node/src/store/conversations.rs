@@ -190,6 +190,14 @@ impl Store {
         Ok((conversation, messages))
     }
 
+    /// Writes an audit row of the signed-in user for an act that changes no record (a photo of
+    /// a prescription read into a draft).
+    pub(crate) fn record_audit(&mut self, event: &AuditEvent) -> Result<(), StoreError> {
+        let w = self.begin_write()?;
+        w.audit(event)?;
+        w.commit()
+    }
+
     /// A conversation's messages, oldest first.
     pub fn messages(&self, conversation: &str) -> Result<Vec<Message>, StoreError> {
         let mut stmt = self.conn().prepare(

@@ -176,7 +176,8 @@ impl Store {
     }
 
     /// The practice's date and the time now, as decisions see them.
-    fn moment(&self) -> Result<(NaiveDate, DateTime<Utc>), StoreError> {
+    /// The practice's date now, and now.
+    pub(crate) fn moment(&self) -> Result<(NaiveDate, DateTime<Utc>), StoreError> {
         let now = self.now();
         let zone = practice::time_zone(&self.conn)?;
         Ok((ils_core::clock::practice_date(now, zone), now))
