@@ -52,14 +52,9 @@ pub enum ChatEvent {
     },
 }
 
-/// Checks, retrieves and records the question; returns the events to stream.
-pub async fn chat(
-    state: &AppState,
-    principal: &Principal,
-    question: &str,
-    conversation: Option<Uuid>,
-) -> Result<tokio::sync::mpsc::UnboundedReceiver<ChatEvent>> {
-    let started = Instant::now();
+/// Takes one request from the practice's AI budget (its tier's AI rate limit), or refuses with
+/// 429 and the wait: every call to a model (chat, prescription capture) goes through it.
+pub fn spend_ai_budget(state: &AppState, principal: &Principal) -> Result<()> {
     if let Err(wait) = state
         .limiter
         .check(principal.company_id(), principal.tier, LimitClass::Ai)
@@ -72,6 +67,18 @@ pub async fn chat(
             retry_after: wait,
         });
     }
+    Ok(())
+}
+
+/// Checks, retrieves and records the question; returns the events to stream.
+pub async fn chat(
+    state: &AppState,
+    principal: &Principal,
+    question: &str,
+    conversation: Option<Uuid>,
+) -> Result<tokio::sync::mpsc::UnboundedReceiver<ChatEvent>> {
+    let started = Instant::now();
+    spend_ai_budget(state, principal)?;
     let caller = principal.caller();
     ils_core::decide::assistant::authorize(&caller.actor)?;
     // Everything the turn needs, in one round trip before any model is called: the

@@ -19,7 +19,6 @@ use crate::app::AppState;
 use crate::auth::Principal;
 use crate::clinical::record;
 use crate::error::{Error, Result};
-use crate::rate_limit::LimitClass;
 use crate::store::{companies, fine_tuned};
 
 /// A capture's result: the draft, and which model read it.
@@ -49,18 +48,7 @@ pub async fn capture(
     media_type: &str,
     image_base64: &str,
 ) -> Result<Captured> {
-    if let Err(wait) = state
-        .limiter
-        .check(principal.company_id(), principal.tier, LimitClass::Ai)
-    {
-        state
-            .metrics
-            .rate_limited(&principal.company_id().to_string(), LimitClass::Ai.as_str());
-        return Err(Error::RateLimited {
-            code: "rate_limit.ai",
-            retry_after: wait,
-        });
-    }
+    crate::assistant::spend_ai_budget(state, principal)?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(image_base64.trim())
         .map_err(|_| {
