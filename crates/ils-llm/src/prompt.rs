@@ -205,6 +205,44 @@ pub fn citations(passages: &[Passage]) -> Vec<Citation> {
         .collect()
 }
 
+/// The passages (by number, from 1 to `passages`) that `answer` cites as `[n]`, `[n, m]` or
+/// `[n-m]`, in order, once each. An answer given passages that cites none of them is not
+/// grounded in the practice's documents (a model that followed instructions planted in one
+/// usually cites nothing): both halves report it so the person can see it.
+pub fn cited(answer: &str, passages: usize) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::new();
+    let mut push = |n: usize| {
+        if (1..=passages).contains(&n) && !out.contains(&n) {
+            out.push(n);
+        }
+    };
+    let mut rest = answer;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else { break };
+        let inside = &after[..close];
+        if !inside.is_empty()
+            && inside
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ',' | ' ' | '-' | '–'))
+        {
+            for part in inside.split(',') {
+                let bounds: Vec<usize> = part
+                    .split(['-', '–'])
+                    .filter_map(|n| n.trim().parse().ok())
+                    .collect();
+                match bounds[..] {
+                    [n] => push(n),
+                    [a, b] if a <= b && b - a < 50 => (a..=b).for_each(&mut push),
+                    _ => {}
+                }
+            }
+        }
+        rest = &after[close..];
+    }
+    out
+}
+
 /// The answer when no model is asked or none answers: said plainly, with the passages.
 pub fn without_model(why: &str, citations: &[Citation]) -> String {
     let mut text = format!("{why}\n");
@@ -233,6 +271,13 @@ mod tests {
             source: format!("doc{n}.md"),
             text: "lens ".repeat(words),
         }
+    }
+
+    #[test]
+    fn citations_are_read_from_the_answer() {
+        assert_eq!(cited("Trivex [2] or polycarbonate [1, 3].", 3), [2, 1, 3]);
+        assert_eq!(cited("See [1-3] and [2][9] [x] [ ] [", 4), [1, 2, 3]);
+        assert_eq!(cited("Arr, matey!", 2), Vec::<usize>::new());
     }
 
     #[test]

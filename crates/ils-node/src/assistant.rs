@@ -75,6 +75,9 @@ pub struct Answer {
     pub citations: Vec<Citation>,
     /// Whether retrieval judged that the practice's documents answer the question.
     pub answerability: Answerability,
+    /// The passages the answer cites, by number (`ils_llm::prompt::cited`): none, when it was
+    /// given passages, means it is not grounded in the practice's documents.
+    pub cited: Vec<usize>,
     pub outcome: Outcome,
     pub model: Option<String>,
     pub usage: Option<Usage>,

@@ -140,6 +140,7 @@ fn an_answer_comes_from_the_documents_streamed_and_recorded() {
     assert!(answer.answerability.documents_answer());
     assert_eq!(deltas(&events), "Polycarbonate or Trivex lenses [1].");
     assert_eq!(answer.text, "Polycarbonate or Trivex lenses [1].");
+    assert_eq!(answer.cited, [1], "the answer cites its passage");
     assert_eq!(answer.outcome, Outcome::Answered);
     assert_eq!(answer.model.as_deref(), Some("gpt-test"));
     let usage = answer.usage.expect("usage from the provider");

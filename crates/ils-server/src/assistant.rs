@@ -46,6 +46,9 @@ pub enum ChatEvent {
         conversation_id: Uuid,
         /// answered, truncated, cut, cancelled, offline or unreachable.
         outcome: Outcome,
+        /// The passages the answer cites, by number (`ils_llm::prompt::cited`): none, when it
+        /// was given passages, means it is not grounded in the practice's documents.
+        cited: Vec<usize>,
         model: Option<String>,
         usage: Option<Usage>,
         latency_ms: u64,
@@ -264,6 +267,7 @@ pub async fn chat(
         let _ = sender.send(ChatEvent::Done {
             conversation_id,
             outcome,
+            cited: prompt::cited(&text, citations.len()),
             model,
             usage,
             latency_ms,

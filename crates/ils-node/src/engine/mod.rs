@@ -800,6 +800,7 @@ impl Engine {
         )?;
         Ok(Answer {
             conversation,
+            cited: ils_llm::prompt::cited(&text, citations.len()),
             text,
             citations,
             answerability: turn.answerability,

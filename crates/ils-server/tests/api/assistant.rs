@@ -137,6 +137,7 @@ async fn an_answer_streams_from_the_practices_passages_and_is_recorded() {
     let done = &events.last().expect("done").1;
     assert_eq!(events.last().expect("done").0, "done");
     assert_eq!(done["outcome"], "answered");
+    assert_eq!(done["cited"], json!([1]), "the answer cites its passage");
     assert_eq!(done["model"], "gpt-central");
     assert_eq!(done["usage"]["input_tokens"], 42);
 
