@@ -19,7 +19,7 @@ use super::RxData;
 use crate::validation::ValidationErrors;
 
 /// The fields a capture reads, by their path in the ILS form.
-pub const FIELDS: [&str; 33] = [
+pub const FIELDS: [&str; 36] = [
     "kind",
     "right.sphere",
     "right.cylinder",
@@ -29,6 +29,7 @@ pub const FIELDS: [&str; 33] = [
     "right.prism_horizontal.base",
     "right.prism_vertical.amount",
     "right.prism_vertical.base",
+    "right.power",
     "right.base_curve",
     "right.diameter",
     "left.sphere",
@@ -39,6 +40,7 @@ pub const FIELDS: [&str; 33] = [
     "left.prism_horizontal.base",
     "left.prism_vertical.amount",
     "left.prism_vertical.base",
+    "left.power",
     "left.base_curve",
     "left.diameter",
     "pd.binocular_distance",
@@ -53,6 +55,7 @@ pub const FIELDS: [&str; 33] = [
     "expiry_date",
     "prescriber",
     "contact_lens.brand",
+    "contact_lens.wear_duration",
 ];
 
 /// The fields every prescription has; the others are often absent from the paper, and an
@@ -234,12 +237,12 @@ fn read_field(field: &str, value: &Value) -> Read {
     let leaf = field.rsplit('.').next().unwrap_or(field);
     match leaf {
         "kind" => kind(&raw),
-        "sphere" | "add" | "amount" => dioptres(&raw, false),
+        "sphere" | "add" | "amount" | "power" => dioptres(&raw, false),
         "cylinder" => dioptres(&raw, true),
         "axis" => axis(&raw),
         "base" => base(&raw),
         "issue_date" | "expiry_date" => date(&raw),
-        "prescriber" | "brand" => text(&raw),
+        "prescriber" | "brand" | "wear_duration" => text(&raw),
         _ => millimetres(&raw),
     }
 }
@@ -419,6 +422,25 @@ mod tests {
         assert!(check_image("image", "image/webp", b"RIFF\0\0\0\0WEBPVP8 ").is_ok());
         assert_eq!(media_type_of(&jpeg), Some("image/jpeg"));
         assert_eq!(media_type_of(b"RIFF\0\0\0\0WAVE"), None);
+    }
+
+    #[test]
+    fn a_contact_lens_prescription_reads_with_its_own_fields() {
+        let d = draft(
+            Some(&json!({
+                "kind": "Contact lenses", "right.sphere": "-3.00", "right.power": "-2.75",
+                "right.base_curve": "8.6", "right.diameter": "14.2 mm", "left.sphere": "-2.50",
+                "left.power": "-2.50", "left.base_curve": "8.6", "left.diameter": "14.2",
+                "contact_lens.brand": "Acme Daily", "contact_lens.wear_duration": "daily",
+                "issue_date": "2026-10-01", "prescriber": "L. Ng",
+            })),
+            today(),
+        );
+        assert!(d.unread.is_empty(), "{:?}", d.unread);
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert_eq!(d.prescription["kind"], "contact_lens");
+        assert_eq!(d.prescription["right"]["power"], -2.75);
+        assert_eq!(d.prescription["contact_lens"]["wear_duration"], "daily");
     }
 
     #[test]
