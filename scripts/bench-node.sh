@@ -3,7 +3,7 @@
 #   1. embedding throughput and single-query latency: sentence-transformers (PyTorch, PyPI) and
 #      ils-ai (candle) on the same model, sentences, batch size and thread count, one after
 #      the other; ratios printed;
-#   2. knowledge-base search latency over 10k and 100k chunks: quantised search against plain
+#   2. knowledge-base search latency over 10k and 100k chunks: the in-memory 8-bit index against plain
 #      sqlite-vec float KNN and an exact scan (recall@10);
 #   3. ingest throughput end to end, and peak memory.
 # The peer needs a ~4.8 GB virtual environment (made once, see scripts/bench-embed-peer.sh).
