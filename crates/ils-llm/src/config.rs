@@ -53,7 +53,31 @@ pub struct Preferred {
     pub vision: bool,
 }
 
+impl Preferred {
+    /// A practice's fine-tuned model, as the chain tries it.
+    pub fn of(model: &ils_core::fine_tune::FineTunedModel) -> Self {
+        Self {
+            provider: model.provider.clone(),
+            model: model.provider_model_id.clone(),
+            vision: model.vision,
+        }
+    }
+}
+
 impl Providers {
+    /// The fallback chain of a request for `purpose`, the same on both halves: the practice's
+    /// fine-tuned model for it first, when `ils_core::fine_tune::route` picks one, then the
+    /// shared models the practice enables.
+    pub fn chain_for(
+        &self,
+        purpose: ils_core::fine_tune::AiPurpose,
+        config: &ils_core::AiConfig,
+        fine_tuned: &[ils_core::fine_tune::FineTunedModel],
+    ) -> Chain {
+        let preferred = ils_core::fine_tune::route(purpose, config, fine_tuned).map(Preferred::of);
+        self.chain(&config.enabled_models, preferred.as_ref())
+    }
+
     pub fn from_settings(providers: &[ProviderSettings]) -> Result<Self, SettingsError> {
         let mut entries = Vec::new();
         for p in providers {

@@ -152,17 +152,11 @@ pub(crate) async fn converse(
         citations: cites.clone(),
         answerability: turn.answerability.clone(),
     });
-    let preferred = ils_core::fine_tune::route(
+    let chain = providers.chain_for(
         ils_core::fine_tune::AiPurpose::Chat,
         &turn.config,
         &turn.fine_tuned,
-    )
-    .map(|m| ils_llm::config::Preferred {
-        provider: m.provider.clone(),
-        model: m.provider_model_id.clone(),
-        vision: m.vision,
-    });
-    let chain = providers.chain(&turn.config.enabled_models, preferred.as_ref());
+    );
     if chain.targets.is_empty() {
         let text = without_model(
             &ils_llm::prompt::no_answer_because(

@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use ils_core::fine_tune::AiPurpose;
 use ils_llm::answer::Outcome;
-use ils_llm::config::Preferred;
 use ils_llm::prompt::{self, Budget, Passage, PromptInput};
 use ils_llm::transform::{Passthrough, Transform};
 use ils_llm::{ChatRequest, Message, Role, Usage};
@@ -162,15 +161,9 @@ pub async fn chat(
         ))
     })?;
     // The practice's fine-tuned chat model, when one is ready, goes first.
-    let preferred =
-        ils_core::fine_tune::route(AiPurpose::Chat, &config, &turn.fine_tuned).map(|m| Preferred {
-            provider: m.provider.clone(),
-            model: m.provider_model_id.clone(),
-            vision: m.vision,
-        });
     let chain = state
         .providers
-        .chain(&config.enabled_models, preferred.as_ref());
+        .chain_for(AiPurpose::Chat, &config, &turn.fine_tuned);
     // Patient identifiers are replaced before the prompt leaves, unless the practice turned
     // that off (an audited change of its configuration).
     let inner: Box<dyn Transform> = if config.redact_patient_data && !chain.targets.is_empty() {

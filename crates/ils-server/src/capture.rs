@@ -7,11 +7,10 @@
 
 use base64::Engine as _;
 use ils_core::decide::prescriptions as decide;
-use ils_core::fine_tune::{AiPurpose, route};
+use ils_core::fine_tune::AiPurpose;
 use ils_core::rx::capture::{self, CaptureDraft};
 use ils_core::{ValidationErrors, validation::FieldError};
 use ils_llm::ImagePart;
-use ils_llm::config::Preferred;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -66,15 +65,9 @@ pub async fn capture(
     tx.end_read();
     // Before anything leaves: may this user, and does the practice allow photos out?
     decide::authorize_capture(&caller.actor, &config)?;
-    let preferred =
-        route(AiPurpose::PrescriptionCapture, &config, &fine_tuned).map(|m| Preferred {
-            provider: m.provider.clone(),
-            model: m.provider_model_id.clone(),
-            vision: m.vision,
-        });
     let chain = state
         .providers
-        .chain(&config.enabled_models, preferred.as_ref());
+        .chain_for(AiPurpose::PrescriptionCapture, &config, &fine_tuned);
     let request = ils_llm::capture::request(
         ImagePart {
             media_type: media_type.to_owned(),

@@ -544,19 +544,11 @@ impl Engine {
             (Self::read_ai_config(&store)?, actor, store.moment()?.0)
         };
         ils_core::decide::prescriptions::authorize_capture(&actor, &stored.config)?;
-        let preferred = ils_core::fine_tune::route(
+        let chain = self.providers()?.chain_for(
             ils_core::fine_tune::AiPurpose::PrescriptionCapture,
             &stored.config,
             &stored.fine_tuned,
-        )
-        .map(|m| ils_llm::config::Preferred {
-            provider: m.provider.clone(),
-            model: m.provider_model_id.clone(),
-            vision: m.vision,
-        });
-        let chain = self
-            .providers()?
-            .chain(&stored.config.enabled_models, preferred.as_ref());
+        );
         let request = ils_llm::capture::request(
             ils_llm::ImagePart {
                 media_type: media_type.to_owned(),
