@@ -2,7 +2,6 @@
 //! the vector and keyword lists are fused (weighted reciprocal rank), so that a question finds
 //! the same passages on the desktop and on ILS Central.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 /// Hybrid fusion is weighted reciprocal rank: a passage scores weight / (k + rank) in each
@@ -203,8 +202,8 @@ pub struct Candidate<T> {
 
 /// The candidates of a hybrid search from its two lists, best first each, as (id, cosine) and
 /// (id, keyword score): every passage once, with its ranks. A passage only the keyword list
-/// holds has no cosine yet (NaN): fusion weighs ranks only, and a store that needs the cosine
-/// (the desktop's, for `judge`) fills it in.
+/// holds has no cosine (NaN): fusion weighs ranks only, and `judge` takes the best cosine of the
+/// vector list, which holds the closest passages.
 pub fn candidates<T: Copy + Eq>(vector: &[(T, f64)], keyword: &[(T, f64)]) -> Vec<Candidate<T>> {
     let mut out: Vec<Candidate<T>> = vector
         .iter()
@@ -365,19 +364,6 @@ pub fn judge(question: &str, best_cosine: Option<f64>, absent_words: &[String]) 
     }
 }
 
-/// Fuses ranked lists of ids by weighted reciprocal rank; best first, ties by id.
-pub fn rrf_fuse<T: Copy + Eq + Hash + Ord>(k: f64, lists: &[(&[T], f64)]) -> Vec<(T, f64)> {
-    let mut scores: HashMap<T, f64> = HashMap::new();
-    for (list, weight) in lists {
-        for (rank, id) in list.iter().enumerate() {
-            *scores.entry(*id).or_default() += weight / (k + rank as f64 + 1.0);
-        }
-    }
-    let mut fused: Vec<(T, f64)> = scores.into_iter().collect();
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,8 +423,33 @@ mod tests {
             query_words("What is the BEST lens for the best kids?"),
             ["best", "lens", "kids"]
         );
-        let fused = rrf_fuse(5.0, &[(&[1, 2, 3][..], 1.0), (&[3, 1][..], 0.5)]);
+        let rrf = |k: f64, v: &[i64], kw: &[i64], weight: f64| {
+            let scored = |l: &[i64]| l.iter().map(|id| (*id, 0.0)).collect::<Vec<_>>();
+            let fusion = Fusion {
+                keyword_weight: weight,
+                keyword_weight_identifier: weight,
+                rrf_k: k,
+            };
+            fuse("a question", candidates(&scored(v), &scored(kw)), fusion)
+                .into_iter()
+                .map(|(c, s)| (c.id, s))
+                .collect::<Vec<_>>()
+        };
+        let fused = rrf(5.0, &[1, 2, 3], &[3, 1], 0.5);
         assert_eq!(fused.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 3, 2]);
+        // With k = 60, 3 (second in both lists) beats 1 and 2, each first in one list only.
+        let fused = rrf(60.0, &[1, 3, 4], &[2, 3, 5], 1.0);
+        assert_eq!(fused[0].0, 3);
+        assert_eq!(fused[1].0, 1, "ties between 1 and 2 go to the smaller id");
+        assert!((fused[0].1 - 2.0 / 62.0).abs() < 1e-12);
+        assert_eq!(fused.len(), 5);
+        // A weight scales a list's say: 3, fifth in both, beats the first of each list at equal
+        // weights, but not once the second list counts half.
+        let (a, b): (&[i64], &[i64]) = (&[1, 4, 6, 7, 3], &[2, 8, 9, 10, 3]);
+        assert_eq!(rrf(5.0, a, b, 1.0)[0].0, 3);
+        let weighted = rrf(5.0, a, b, 0.5);
+        assert_eq!(weighted[0].0, 1);
+        assert!((weighted[0].1 - 1.0 / 6.0).abs() < 1e-12);
         // The keyword list's first passage is fused above the vector list's first when the
         // question names an identifier, and below it otherwise.
         let found = || {

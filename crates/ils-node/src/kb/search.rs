@@ -21,7 +21,7 @@ use ils_core::DomainError;
 use super::{KbError, model_tag};
 use crate::store::Store;
 
-pub use ils_ai::retrieval::{Answerability, Candidate, Fusion, rrf_fuse};
+pub use ils_ai::retrieval::{Answerability, Candidate, Fusion};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -83,7 +83,7 @@ pub struct Hit {
     pub byte_end: i64,
     /// Cosine similarity (vector), BM25 (keyword, higher is better) or the RRF score (hybrid).
     pub score: f64,
-    /// The passage's cosine similarity with the question (vector and hybrid searches).
+    /// The passage's cosine similarity with the question, where the vector list holds it.
     pub cosine: Option<f64>,
     /// Rank (from 1) in the vector and keyword lists, where it appeared.
     pub vector_rank: Option<usize>,
@@ -322,9 +322,10 @@ pub fn search(
     search_with_vector(store, &model_tag(embedder), text, vector.as_deref(), opts)
 }
 
-/// The candidates of a hybrid search with both scores: the vector list's and the keyword
-/// list's chunks (`depth` each), each with its full-precision cosine and, when the keyword list
-/// holds it, its BM25 score and ranks.
+/// The candidates of a hybrid search: the vector list's and the keyword list's chunks (`depth`
+/// each), with their scores and ranks. Fusion weighs ranks only, so a chunk only the keyword list
+/// holds has no cosine (as on ILS Central): reading its vector would cost a read per chunk for
+/// nothing.
 fn hybrid_candidates(
     store: &Store,
     conn: &Connection,
@@ -336,41 +337,7 @@ fn hybrid_candidates(
 ) -> Result<Vec<Candidate<i64>>, KbError> {
     let v = vector_in(store, conn, model, vector, depth, candidates)?;
     let k = keyword_in(conn, text, depth)?;
-    let mut out = ils_ai::retrieval::candidates(&v, &k);
-    // The cosine of what only the keyword list found, for the "not answered" judgement.
-    let keyword_only: Vec<i64> = out
-        .iter()
-        .filter(|c| c.vector_rank.is_none())
-        .map(|c| c.id)
-        .collect();
-    let cosines = exact_cosines(conn, vector, keyword_only)?;
-    out.retain_mut(|c| {
-        if c.vector_rank.is_some() {
-            return true;
-        }
-        match cosines.iter().find(|x| x.0 == c.id) {
-            Some((_, cosine)) => {
-                c.cosine = *cosine;
-                true
-            }
-            // Gone since the keyword list was read: impossible within one snapshot.
-            None => false,
-        }
-    });
-    Ok(out)
-}
-
-/// The hybrid candidates of a question, before fusion (the evaluation studies them).
-#[doc(hidden)]
-pub fn candidates_for(
-    store: &Store,
-    model: &str,
-    text: &str,
-    vector: &[f32],
-    depth: usize,
-) -> Result<Vec<Candidate<i64>>, KbError> {
-    let tx = store.conn().unchecked_transaction()?;
-    hybrid_candidates(store, &tx, model, text, vector, depth, depth * 2)
+    Ok(ils_ai::retrieval::candidates(&v, &k))
 }
 
 /// `search` with the query's vector already computed (benchmarks and the evaluation use it).
@@ -415,7 +382,10 @@ pub fn search_with_vector(
             ils_ai::retrieval::fuse(text, found, opts.fusion)
                 .into_iter()
                 .take(opts.limit)
-                .map(|(c, s)| (c.id, s, Some(c.cosine), c.vector_rank, c.keyword_rank))
+                .map(|(c, s)| {
+                    let cosine = c.vector_rank.map(|_| c.cosine);
+                    (c.id, s, cosine, c.vector_rank, c.keyword_rank)
+                })
                 .collect()
         }
     };
@@ -461,32 +431,4 @@ fn passage_in(conn: &Connection, id: i64) -> Result<Option<Hit>, KbError> {
             })
         })
         .optional()?)
-}
-
-/// One passage by chunk id (the evaluation reads them).
-#[doc(hidden)]
-pub fn passage(store: &Store, id: i64) -> Result<Option<Hit>, KbError> {
-    passage_in(store.conn(), id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rrf_rewards_agreement() {
-        // With k = 60, 3 (second in both lists) beats 1 and 2, each first in one list only.
-        let fused = rrf_fuse(60.0, &[(&[1, 3, 4], 1.0), (&[2, 3, 5], 1.0)]);
-        assert_eq!(fused[0].0, 3);
-        assert_eq!(fused[1].0, 1, "ties between 1 and 2 go to the smaller id");
-        assert!((fused[0].1 - 2.0 / 62.0).abs() < 1e-12);
-        assert_eq!(fused.len(), 5);
-        // A weight scales a list's say: 3, fifth in both, beats the first of each list at equal
-        // weights, but not once the second list counts half.
-        let (a, b): (&[i64], &[i64]) = (&[1, 4, 6, 7, 3], &[2, 8, 9, 10, 3]);
-        assert_eq!(rrf_fuse(5.0, &[(a, 1.0), (b, 1.0)])[0].0, 3);
-        let weighted = rrf_fuse(5.0, &[(a, 1.0), (b, 0.5)]);
-        assert_eq!(weighted[0].0, 1);
-        assert!((weighted[0].1 - 1.0 / 6.0).abs() < 1e-12);
-    }
 }
