@@ -21,8 +21,11 @@ const JPEG: &[u8] = &[
     0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0, 1,
 ];
 
-async fn app_with(server: &LoopbackServer) -> TestApp {
+/// ILS Central with the loopback provider serving `models`, of which `vision` take images.
+async fn app_with(server: &LoopbackServer, models: &[&str], vision: &[&str]) -> TestApp {
     let base = server.openai_base();
+    let names = |list: &[&str]| list.iter().map(|m| (*m).to_owned()).collect::<Vec<_>>();
+    let (models, vision_models) = (names(models), names(vision));
     TestApp::spawn_with(move |s| {
         s.ai.providers = vec![ProviderSettings {
             name: "loopback".into(),
@@ -30,13 +33,18 @@ async fn app_with(server: &LoopbackServer) -> TestApp {
             base_url: base,
             api_key: Some(ApiKey::new(KEY)),
             api_key_env: None,
-            models: vec!["gpt-text".into(), "gpt-vision".into()],
-            vision_models: vec!["gpt-vision".into()],
+            models,
+            vision_models,
             first_token_timeout_secs: Some(5),
             total_timeout_secs: Some(20),
         }];
     })
     .await
+}
+
+/// A capture of `body` by the user of `token`.
+async fn capture(app: &TestApp, token: &str, body: Value) -> crate::common::Reply {
+    app.post("/api/prescriptions/capture", token, body).await
 }
 
 fn photo(media_type: &str, bytes: &[u8]) -> Value {
@@ -73,7 +81,7 @@ fn paths(v: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() {
     let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
-    let app = app_with(&server).await;
+    let app = app_with(&server, &["gpt-text", "gpt-vision"], &["gpt-vision"]).await;
     let tenant = app.create_tenant("capture", SubscriptionTier::Pro).await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
     let (_, lab) = app.add_user(&tenant, Role::LabTech).await;
@@ -87,13 +95,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
     let patient = patient.body["id"].as_str().expect("id").to_owned();
 
     // Not allowed by the practice yet: refused before the photo leaves.
-    let refused = app
-        .post(
-            "/api/prescriptions/capture",
-            &ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let refused = capture(&app, &ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(refused.status, StatusCode::CONFLICT, "{:?}", refused.body);
     assert_eq!(refused.body["code"], "rx.capture_not_allowed");
     assert!(server.received().is_empty());
@@ -107,13 +109,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
     );
 
     // A role that may not write prescriptions, and bad photos: refused, nothing leaves.
-    let forbidden = app
-        .post(
-            "/api/prescriptions/capture",
-            &lab,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let forbidden = capture(&app, &lab, photo("image/jpeg", JPEG)).await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
     for (body, field) in [
         (photo("application/pdf", JPEG), "media_type"),
@@ -124,7 +120,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
             "image_base64",
         ),
     ] {
-        let bad = app.post("/api/prescriptions/capture", &ecp, body).await;
+        let bad = capture(&app, &ecp, body).await;
         assert_eq!(
             bad.status,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,13 +146,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
              \"prescriber\": \"A. Khan MCOptom\", \"expiry_date\": null}\n```",
         ),
     );
-    let good = app
-        .post(
-            "/api/prescriptions/capture",
-            &ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let good = capture(&app, &ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(good.status, StatusCode::OK, "{:?}", good.body);
     assert_eq!(
         good.body["model"], "gpt-vision",
@@ -182,13 +172,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
              \"right.axis\": 200, \"left.sphere\": \"+1.00\", \"issue_date\": \"2026-11-20\"}",
         ),
     );
-    let wrong = app
-        .post(
-            "/api/prescriptions/capture",
-            &ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let wrong = capture(&app, &ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(wrong.status, StatusCode::OK, "{:?}", wrong.body);
     assert_eq!(paths(&wrong.body["unread"]), ["right.sphere", "prescriber"]);
     let problems = paths(&wrong.body["problems"]);
@@ -219,13 +203,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
         "gpt-vision",
         Script::answer("Sorry, the photo is too blurred to read."),
     );
-    let blurred = app
-        .post(
-            "/api/prescriptions/capture",
-            &ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let blurred = capture(&app, &ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(blurred.status, StatusCode::OK);
     assert_eq!(blurred.body["reply_readable"], false);
     assert_eq!(
@@ -287,13 +265,7 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
         .create_tenant("capture-other", SubscriptionTier::Pro)
         .await;
     let (_, other_ecp) = app.add_user(&other, Role::Ecp).await;
-    let elsewhere = app
-        .post(
-            "/api/prescriptions/capture",
-            &other_ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let elsewhere = capture(&app, &other_ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(
         elsewhere.status,
         StatusCode::CONFLICT,
@@ -307,31 +279,11 @@ async fn a_photo_becomes_a_draft_the_rules_judge_and_nothing_invalid_is_saved() 
 #[tokio::test]
 async fn without_a_vision_model_the_capture_says_so() {
     let server = LoopbackServer::start(Some(KEY)).await.expect("loopback");
-    let base = server.openai_base();
-    let app = TestApp::spawn_with(move |s| {
-        s.ai.providers = vec![ProviderSettings {
-            name: "loopback".into(),
-            kind: "openai".into(),
-            base_url: base,
-            api_key: Some(ApiKey::new(KEY)),
-            api_key_env: None,
-            models: vec!["gpt-text".into()],
-            vision_models: vec![],
-            first_token_timeout_secs: Some(5),
-            total_timeout_secs: Some(20),
-        }];
-    })
-    .await;
+    let app = app_with(&server, &["gpt-text"], &[]).await;
     let tenant = app.create_tenant("novision", SubscriptionTier::Pro).await;
     allow_capture(&app, &tenant, true).await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
-    let reply = app
-        .post(
-            "/api/prescriptions/capture",
-            &ecp,
-            photo("image/jpeg", JPEG),
-        )
-        .await;
+    let reply = capture(&app, &ecp, photo("image/jpeg", JPEG)).await;
     assert_eq!(
         reply.status,
         StatusCode::SERVICE_UNAVAILABLE,
