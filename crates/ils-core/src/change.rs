@@ -206,6 +206,10 @@ pub struct Change {
     pub entity: Entity,
     pub entity_id: Uuid,
     pub record: Option<Record>,
+    /// The stamp of the version of the record this change was made from, when the maker had
+    /// one: a replica that holds another version than this one records a conflict when it
+    /// applies the change (the maker did not see what it overwrites).
+    pub base: Option<HlcStamp>,
 }
 
 /// Why a change could not be read.
@@ -247,6 +251,8 @@ struct Envelope {
     entity_id: Uuid,
     schema: u32,
     record: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base: Option<HlcStamp>,
 }
 
 impl Change {
@@ -268,7 +274,14 @@ impl Change {
             entity: draft.entity,
             entity_id: draft.entity_id,
             record: draft.record,
+            base: None,
         }
+    }
+
+    /// Names the version of the record this change was made from.
+    pub fn with_base(mut self, base: Option<HlcStamp>) -> Self {
+        self.base = base;
+        self
     }
 
     /// The wire form: one JSON object.
@@ -285,6 +298,7 @@ impl Change {
             schema: self.entity.schema(),
             // Records are plain data (strings, numbers, dates): they always serialise.
             record: self.record.as_ref().and_then(|r| r.to_value().ok()),
+            base: self.base,
         };
         serde_json::to_string(&envelope).unwrap_or_default()
     }
@@ -370,6 +384,7 @@ impl Change {
             entity,
             entity_id: envelope.entity_id,
             record,
+            base: envelope.base,
         })
     }
 }

@@ -68,6 +68,13 @@ pub mod code {
     pub const RX_CAPTURE_NOT_ALLOWED: &str = "rx.capture_not_allowed";
     pub const USER_EMAIL_TAKEN: &str = "user.email_taken";
     pub const PAGINATION_INVALID_CURSOR: &str = "pagination.invalid_cursor";
+    /// A pushed change whose operation the record does not allow (an erasure from a device, a
+    /// deleted order).
+    pub const SYNC_OPERATION_NOT_ALLOWED: &str = "sync.operation_not_allowed";
+    /// A pushed change about a kind of record that does not sync yet.
+    pub const SYNC_ENTITY_NOT_SUPPORTED: &str = "sync.entity_not_supported";
+    /// A pushed change that alters what never changes once written.
+    pub const SYNC_RECORD_IMMUTABLE: &str = "sync.record_immutable";
 }
 
 /// How a [`DomainError`] is answered: the HTTP status and the CLI exit code follow from it.

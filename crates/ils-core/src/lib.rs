@@ -21,6 +21,7 @@ pub mod order;
 pub mod patient;
 pub mod record;
 pub mod rx;
+pub mod sync;
 pub mod tenant;
 pub mod user;
 pub mod validation;

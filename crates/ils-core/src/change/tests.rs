@@ -66,6 +66,7 @@ fn arb_change() -> impl Strategy<Value = Change> {
                 entity: Entity::Patient,
                 entity_id,
                 record,
+                base: None,
             }
         })
 }
@@ -263,4 +264,27 @@ fn newer_and_broken_changes_are_refused_with_a_reason() {
         Change::decode("{not json"),
         Err(CodecError::NotJson(_))
     ));
+}
+
+#[test]
+fn the_base_stamp_travels_and_is_optional() {
+    let base = HlcStamp {
+        wall_ms: 1_764_331_100_000,
+        counter: 0,
+        device: 0xdef,
+    };
+    let change = sample().with_base(Some(base));
+    let text = change.encode();
+    assert!(text.contains(&format!("\"base\":\"{base}\"")), "{text}");
+    assert_eq!(Change::decode(&text).expect("decodes"), change);
+    assert!(!sample().encode().contains("base"), "no base, no field");
+    assert_eq!(
+        tampered(|o| {
+            o.insert("base".into(), Value::String("yesterday".into()));
+        })
+        .map(|_| ()),
+        Err(CodecError::Malformed(
+            "\"yesterday\" is not a clock stamp like 0192b3c4d5e6-00000000-0000000000000001".into()
+        ))
+    );
 }

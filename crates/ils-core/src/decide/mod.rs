@@ -17,6 +17,7 @@ pub mod documents;
 pub mod orders;
 pub mod patients;
 pub mod prescriptions;
+pub mod sync;
 
 use chrono::{DateTime, NaiveDate, Utc};
 

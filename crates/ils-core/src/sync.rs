@@ -1,0 +1,129 @@
+//! The sync protocol's messages (version [`PROTOCOL`]), shared by ILS Central's endpoint and the
+//! desktop's client; described for people in `docs/sync-protocol.md`.
+//!
+//! A push carries a bounded batch of one device's changes, each in the wire form of
+//! [`crate::change::Change`], and is answered change by change: applied, duplicate (already
+//! applied once) or rejected with a code and a message. A pull returns the tenant's changes made
+//! elsewhere after a cursor, in the tenant's one total order, a page at a time.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{ChangeId, DeviceId};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// The most changes one push may carry.
+pub const MAX_PUSH_CHANGES: usize = 500;
+
+/// The most changes one pull returns, and the default.
+pub const MAX_PULL_LIMIT: u32 = 1_000;
+pub const DEFAULT_PULL_LIMIT: u32 = 500;
+
+/// `POST /api/sync/push`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// [`PROTOCOL`].
+    pub protocol: u32,
+    /// The pushing device: registered, approved and not revoked; every change must be its own.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1f3a5c7e9b2d4f61"))]
+    pub device: DeviceId,
+    /// The changes, oldest first, each a change envelope (`docs/sync-changes.md`); read one by
+    /// one, so that one unreadable change is rejected alone.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub changes: Vec<Value>,
+}
+
+/// What became of one pushed change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// Applied now (or kept as a superseded version, see `conflict`).
+    Applied,
+    /// Applied by an earlier push; nothing was done again.
+    Duplicate,
+    /// Refused: `code` and `message` say why. Nothing of it was applied.
+    Rejected,
+}
+
+/// The answer for one change, in the order they were pushed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PushResult {
+    /// The change's id (absent when the change was too broken to name one).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub change_id: Option<ChangeId>,
+    pub status: PushStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The change met another version of its record that its maker had not seen; the version
+    /// that lost is in the practice's conflict log.
+    #[serde(default)]
+    pub conflict: bool,
+    /// For a new order: the practice's number that ILS Central gave it (the device's own number
+    /// stays findable as its local number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_number: Option<String>,
+}
+
+/// The answer to a push.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PushResponse {
+    pub protocol: u32,
+    pub results: Vec<PushResult>,
+}
+
+/// One page of `GET /api/sync/pull`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PullPage {
+    pub protocol: u32,
+    /// Changes made elsewhere (other devices, the API) after the cursor, in the tenant's order.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub changes: Vec<Value>,
+    /// The cursor to pull from next (the position of the last change this page covered).
+    pub cursor: i64,
+    /// Whether more changes follow the cursor now.
+    pub more: bool,
+}
+
+impl PushResult {
+    pub fn applied(change_id: ChangeId) -> Self {
+        Self {
+            change_id: Some(change_id),
+            status: PushStatus::Applied,
+            code: None,
+            message: None,
+            conflict: false,
+            order_number: None,
+        }
+    }
+
+    pub fn duplicate(change_id: ChangeId) -> Self {
+        Self {
+            status: PushStatus::Duplicate,
+            ..Self::applied(change_id)
+        }
+    }
+
+    pub fn rejected(change_id: Option<ChangeId>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            change_id,
+            status: PushStatus::Rejected,
+            code: Some(code.to_owned()),
+            message: Some(message.into()),
+            conflict: false,
+            order_number: None,
+        }
+    }
+}
