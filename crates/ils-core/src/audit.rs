@@ -55,6 +55,22 @@ pub enum AuditAction {
     DocumentDelete,
     #[serde(rename = "company.create")]
     CompanyCreate,
+    /// A device registered with the practice (approved at once with a registration code).
+    #[serde(rename = "device.register")]
+    DeviceRegister,
+    #[serde(rename = "device.approve")]
+    DeviceApprove,
+    #[serde(rename = "device.revoke")]
+    DeviceRevoke,
+    /// A one-time registration code made (its value is never stored or logged).
+    #[serde(rename = "device.code_create")]
+    DeviceCodeCreate,
+    /// A push that met a version of a record its maker had not seen.
+    #[serde(rename = "sync.conflict")]
+    SyncConflict,
+    /// A pushed change refused (the code says why).
+    #[serde(rename = "sync.reject")]
+    SyncReject,
     #[serde(rename = "user.create")]
     UserCreate,
     #[serde(rename = "setting.update")]
@@ -98,6 +114,12 @@ impl AuditAction {
             AuditAction::DocumentReplace => "kb.document_replace",
             AuditAction::DocumentDelete => "kb.document_delete",
             AuditAction::CompanyCreate => "company.create",
+            AuditAction::DeviceRegister => "device.register",
+            AuditAction::DeviceApprove => "device.approve",
+            AuditAction::DeviceRevoke => "device.revoke",
+            AuditAction::DeviceCodeCreate => "device.code_create",
+            AuditAction::SyncConflict => "sync.conflict",
+            AuditAction::SyncReject => "sync.reject",
             AuditAction::UserCreate => "user.create",
             AuditAction::SettingUpdate => "setting.update",
             AuditAction::ConversationCreate => "conversation.create",
@@ -121,6 +143,10 @@ pub mod resource {
     pub const COMPANY: &str = "company";
     pub const USER: &str = "user";
     pub const SETTING: &str = "setting";
+    pub const DEVICE: &str = "device";
+    pub const DEVICE_CODE: &str = "device_code";
+    /// A change pushed by a device (its id).
+    pub const CHANGE: &str = "change";
     pub const CONVERSATION: &str = "conversation";
     pub const FINE_TUNED_MODEL: &str = "fine_tuned_model";
 }

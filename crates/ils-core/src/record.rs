@@ -10,6 +10,7 @@ use crate::patient::PatientData;
 use crate::rx::RxData;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PatientRecord {
     pub id: PatientId,
@@ -21,6 +22,7 @@ pub struct PatientRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrescriptionRecord {
     pub id: PrescriptionId,
@@ -32,6 +34,7 @@ pub struct PrescriptionRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrderRecord {
     pub id: OrderId,
@@ -94,10 +97,13 @@ impl<'de> Deserialize<'de> for TimelineAction {
 
 /// One entry of an order's timeline: who moved it from what to what, when, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OrderEventRecord {
     pub id: OrderEventId,
     pub order_id: OrderId,
+    /// `create`, `create_remake` or an order action (`submit`, `cancel`, …).
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "submit"))]
     pub action: TimelineAction,
     pub from_status: Option<OrderStatus>,
     pub to_status: OrderStatus,
@@ -107,6 +113,7 @@ pub struct OrderEventRecord {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DocumentFormat {
     Text,
@@ -138,6 +145,7 @@ impl DocumentFormat {
 /// the model that embedded it. The text itself is read from the document's one stored copy when
 /// the change is sent, so the outbox never holds copies of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DocumentRecord {
     pub id: DocumentId,

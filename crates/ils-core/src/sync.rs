@@ -33,7 +33,7 @@ pub struct PushRequest {
     pub device: DeviceId,
     /// The changes, oldest first, each a change envelope (`docs/sync-changes.md`); read one by
     /// one, so that one unreadable change is rejected alone.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::ChangeEnvelope>))]
     pub changes: Vec<Value>,
 }
 
@@ -89,7 +89,7 @@ pub struct PushResponse {
 pub struct PullPage {
     pub protocol: u32,
     /// Changes made elsewhere (other devices, the API) after the cursor, in the tenant's order.
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::ChangeEnvelope>))]
     pub changes: Vec<Value>,
     /// The cursor to pull from next (the position of the last change this page covered).
     pub cursor: i64,
@@ -125,5 +125,53 @@ impl PushResult {
             conflict: false,
             order_number: None,
         }
+    }
+}
+
+/// The change envelope as the API document describes it (the codec is
+/// [`crate::change::Change::encode`] / [`crate::change::Change::decode`]).
+#[cfg(feature = "openapi")]
+pub mod schema {
+    use crate::record::{
+        DocumentRecord, OrderEventRecord, OrderRecord, PatientRecord, PrescriptionRecord,
+    };
+
+    /// One change (`docs/sync-changes.md`).
+    #[derive(Debug, utoipa::ToSchema)]
+    pub struct ChangeEnvelope {
+        /// The envelope format, 1.
+        pub format: u32,
+        #[schema(format = Uuid)]
+        pub id: String,
+        /// The hybrid-logical-clock stamp: wall ms (12 hex), counter (8), device (16).
+        #[schema(example = "019aca559e00-00000002-0000000000000abc")]
+        pub hlc: String,
+        /// The device that made the change (16 hexadecimal digits).
+        pub device: String,
+        #[schema(format = Uuid)]
+        pub user: String,
+        /// `upsert`, `delete` or `erase`.
+        pub operation: String,
+        /// `patient`, `prescription`, `order`, `order_event` or `document`.
+        pub entity: String,
+        #[schema(format = Uuid)]
+        pub entity_id: String,
+        /// The record's schema version (1).
+        pub schema: u32,
+        /// The whole record (none for an erasure).
+        pub record: Option<AnyRecord>,
+        /// The stamp of the version this change was made from.
+        pub base: Option<String>,
+    }
+
+    /// The record of a change, by its entity.
+    #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+    #[serde(untagged)]
+    pub enum AnyRecord {
+        Patient(PatientRecord),
+        Prescription(PrescriptionRecord),
+        Order(OrderRecord),
+        OrderEvent(OrderEventRecord),
+        Document(DocumentRecord),
     }
 }

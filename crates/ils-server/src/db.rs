@@ -84,6 +84,9 @@ pub struct TenantTx {
     company_id: CompanyId,
     /// Whether the tenant's erasure lock is held shared (`store::gdpr::lock_for_listing`).
     pub(crate) listing_locked: bool,
+    /// Changes of the tenant's records made in this transaction, with the user who made each:
+    /// appended to the tenant's sync feed when it commits (`sync::flush`).
+    staged: Vec<(ils_core::change::ChangeDraft, UserId)>,
 }
 
 impl TenantTx {
@@ -100,7 +103,17 @@ impl TenantTx {
         &mut self.tx
     }
 
-    pub async fn commit(self) -> Result<()> {
+    /// Notes a change of one of the tenant's records, made in this transaction by `user`, for
+    /// the tenant's sync feed.
+    pub fn stage(&mut self, draft: ils_core::change::ChangeDraft, user: UserId) {
+        self.staged.push((draft, user));
+    }
+
+    /// Commits; the changes staged are appended to the tenant's sync feed first, in the same
+    /// transaction.
+    pub async fn commit(mut self) -> Result<()> {
+        let staged = std::mem::take(&mut self.staged);
+        crate::sync::flush(&mut self, staged).await?;
         self.tx.commit().await.map_err(Error::from)
     }
 
@@ -256,6 +269,7 @@ impl Db {
             tx,
             company_id,
             listing_locked: listing,
+            staged: Vec::new(),
         })
     }
 

@@ -19,6 +19,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod rate_limit;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod tenants;
 

@@ -45,7 +45,9 @@ impl Principal {
 
     /// The caller as the domain's decisions see them, acting now in the practice's calendar.
     pub fn caller(&self) -> crate::clinical::Caller {
-        let now = chrono::Utc::now();
+        // Microseconds, as PostgreSQL and the desktop's file keep times: a record's times are
+        // then the same in every copy of it (sync compares them).
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         crate::clinical::Caller {
             actor: ils_core::Actor::from(&self.claims),
             audit: self.actor(),

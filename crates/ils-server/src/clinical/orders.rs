@@ -24,6 +24,9 @@ async fn insert(tx: &mut TenantTx, caller: &Caller, mut plan: NewOrderPlan) -> R
     let row = orders::insert(tx, &plan.order).await?;
     orders::record_event(tx, &plan.event).await?;
     record(tx, caller, &plan.audit).await?;
+    for change in plan.changes() {
+        tx.stage(change, caller.actor.user_id);
+    }
     Ok(row)
 }
 
@@ -122,6 +125,9 @@ pub async fn apply(
     let plan = decide::apply(&caller.ctx(), order.as_ref(), rx.as_ref(), action, note)?;
     let updated = orders::set_status(tx, &plan.order).await?;
     orders::record_event(tx, &plan.event).await?;
+    for change in plan.changes() {
+        tx.stage(change, caller.actor.user_id);
+    }
     let remake = match plan.remake {
         Some(remake) => Some(insert(tx, caller, remake).await?),
         None => None,

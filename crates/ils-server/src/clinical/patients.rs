@@ -14,6 +14,7 @@ pub async fn create(tx: &mut TenantTx, caller: &Caller, input: &PatientData) -> 
     let plan = decide::create(&caller.ctx(), input)?;
     let row = patients::insert(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }
 
@@ -36,6 +37,7 @@ pub async fn update(
     let plan = decide::update(&caller.ctx(), current.map(|r| r.record()).as_ref(), changes)?;
     let row = patients::update(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }
 
@@ -53,6 +55,7 @@ pub async fn delete(tx: &mut TenantTx, caller: &Caller, id: PatientId) -> Result
     )?;
     patients::soft_delete(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(())
 }
 

@@ -35,6 +35,7 @@ pub async fn create(
     )?;
     let row = prescriptions::insert(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }
 
@@ -111,6 +112,7 @@ pub async fn update(
     )?;
     let row = prescriptions::update(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }
 
@@ -134,5 +136,6 @@ pub async fn set_status(
     )?;
     let row = prescriptions::update(tx, &plan.record).await?;
     record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }

@@ -22,7 +22,8 @@ use tracing::Level;
 
 use crate::app::AppState;
 use routes::{
-    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, system, users,
+    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, sync, system,
+    users,
 };
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -130,6 +131,18 @@ pub fn router(state: AppState) -> Router {
             "/api/master-ai/fine-tuned-models/{id}",
             axum::routing::patch(models::change_status).delete(models::delete),
         )
+        .route("/api/sync/devices", get(sync::list).post(sync::register))
+        .route("/api/sync/devices/{id}/approval", post(sync::approve))
+        .route("/api/sync/devices/{id}/revocation", post(sync::revoke))
+        .route("/api/sync/device-codes", post(sync::create_code))
+        .route(
+            SYNC_PUSH,
+            post(sync::push).layer(DefaultBodyLimit::max(
+                state.settings.http.upload_limit_bytes,
+            )),
+        )
+        .route("/api/sync/pull", get(sync::pull))
+        .route("/api/sync/conflicts", get(sync::conflicts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(
@@ -182,6 +195,8 @@ async fn within_deadline(State(state): State<AppState>, request: Request, next: 
 /// photos of prescriptions.
 const KB_UPLOAD: &str = "/api/kb/documents";
 const PRESCRIPTION_CAPTURE: &str = "/api/prescriptions/capture";
+/// A push carries up to `ils_core::sync::MAX_PUSH_CHANGES` whole records.
+const SYNC_PUSH: &str = "/api/sync/push";
 
 /// Reads the whole body before any handler runs, within the body-read timeout and the size
 /// limit: a client that announces more than it sends, or sends it too slowly, gets 408 instead
@@ -194,7 +209,7 @@ async fn read_body(State(state): State<AppState>, request: Request, next: Next) 
     let limit = if parts
         .extensions
         .get::<MatchedPath>()
-        .is_some_and(|p| [KB_UPLOAD, PRESCRIPTION_CAPTURE].contains(&p.as_str()))
+        .is_some_and(|p| [KB_UPLOAD, PRESCRIPTION_CAPTURE, SYNC_PUSH].contains(&p.as_str()))
     {
         http.upload_limit_bytes
     } else {

@@ -5,7 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::dto;
 use super::routes::{
-    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, system, users,
+    assistant, auth, capture, company, gdpr, kb, models, orders, patients, platform, sync, system,
+    users,
 };
 
 #[derive(OpenApi)]
@@ -28,6 +29,8 @@ use super::routes::{
         kb::ingest, kb::list, kb::delete, kb::search,
         assistant::chat, assistant::conversations, assistant::conversation, assistant::usage,
         models::list, models::register, models::change_status, models::delete,
+        sync::register, sync::list, sync::approve, sync::revoke, sync::create_code, sync::push,
+        sync::pull, sync::conflicts,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

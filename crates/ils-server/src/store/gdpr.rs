@@ -153,6 +153,19 @@ pub async fn tenant_export(tx: &mut TenantTx) -> Result<Vec<(&'static str, Vec<V
             "SELECT to_jsonb(t) FROM fine_tuned_models t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),
         (
+            "devices",
+            "SELECT to_jsonb(t) FROM devices t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
+            // Every version of every record as sync carried it.
+            "sync_feed",
+            "SELECT to_jsonb(t) FROM sync_feed t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY seq",
+        ),
+        (
+            "sync_conflicts",
+            "SELECT to_jsonb(t) FROM sync_conflicts t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
+        ),
+        (
             "audit_log",
             "SELECT to_jsonb(t) FROM audit_log t WHERE company_id = $1 AND $2::uuid IS NULL ORDER BY id",
         ),
@@ -187,6 +200,21 @@ pub async fn erase_patient(
     let mut ids = patient_record_ids(tx, patient).await?;
     ids.push(patient.to_string());
     erase_from_conversations(tx, patient).await?;
+    // Sync's copies of every version of the patient's records, their timelines included.
+    let events: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT e.id FROM order_events e JOIN orders o ON o.company_id = e.company_id AND o.id = e.order_id
+         WHERE o.company_id = $1 AND o.patient_id = $2",
+    )
+    .bind(tenant)
+    .bind(patient)
+    .fetch_all(tx.conn())
+    .await?;
+    let records: Vec<Uuid> = ids
+        .iter()
+        .filter_map(|id| id.parse().ok())
+        .chain(events.into_iter().map(|(id,)| id))
+        .collect();
+    crate::store::sync::erase_records(tx, &records).await?;
     let deleted = sqlx::query("DELETE FROM patients WHERE company_id = $1 AND id = $2")
         .bind(tenant)
         .bind(patient)

@@ -13,6 +13,7 @@ pub mod patients;
 pub mod prescriptions;
 pub mod refresh_tokens;
 pub mod signing_keys;
+pub mod sync;
 pub mod users;
 
 use crate::error::Error;

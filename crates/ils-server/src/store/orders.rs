@@ -180,6 +180,48 @@ pub async fn record_event(tx: &mut TenantTx, e: &OrderEventRecord) -> Result<()>
     Ok(())
 }
 
+/// One timeline entry, as sync carries it.
+pub async fn find_event(
+    tx: &mut TenantTx,
+    id: ils_core::OrderEventId,
+) -> Result<Option<OrderEventRecord>> {
+    let tenant = tx.tenant();
+    type Row = (
+        Uuid,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+        Option<Uuid>,
+        DateTime<Utc>,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT order_id, action, from_status, to_status, note, actor_user_id, occurred_at
+         FROM order_events WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((order_id, action, from, to, note, actor, at)) = row else {
+        return Ok(None);
+    };
+    let status = |s: &str| {
+        OrderStatus::parse(s).ok_or_else(|| Error::Internal(format!("stored order status {s:?}")))
+    };
+    Ok(Some(OrderEventRecord {
+        id,
+        order_id: OrderId::from_uuid(order_id),
+        action: ils_core::record::TimelineAction::parse(&action)
+            .ok_or_else(|| Error::Internal(format!("stored timeline action {action:?}")))?,
+        from_status: from.as_deref().map(status).transpose()?,
+        to_status: status(&to)?,
+        note,
+        actor: actor.map(UserId::from_uuid),
+        at,
+    }))
+}
+
 pub async fn timeline(tx: &mut TenantTx, order: OrderId) -> Result<Vec<OrderEventRow>> {
     let tenant = tx.tenant();
     let rows = sqlx::query_as(

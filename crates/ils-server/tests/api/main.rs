@@ -17,4 +17,5 @@ mod rate_limits;
 mod rls;
 mod role_matrix;
 mod sign_in;
+mod sync;
 mod timeouts;

@@ -11,6 +11,7 @@ pub mod models;
 pub mod orders;
 pub mod patients;
 pub mod platform;
+pub mod sync;
 pub mod system;
 pub mod users;
 

@@ -1,0 +1,211 @@
+//! `/api/sync/*`: devices, push, pull and the conflict log (`docs/sync-protocol.md`).
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use ils_core::DeviceId;
+use ils_core::sync::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, PullPage, PushRequest, PushResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{Created, created, page_limit};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::http::error::{ErrorBody, Json, Path, Query};
+use crate::http::extract::{Auth, Authorized, need};
+use crate::store::sync::{ConflictRow, DeviceRow};
+use crate::sync;
+
+/// A device id from a path or a query: 16 hexadecimal digits, never 0.
+fn device_id(text: &str) -> Result<DeviceId> {
+    text.parse().map_err(|_| {
+        Error::bad_request(
+            "device.invalid_id",
+            format!("{text:?} is not a device id (16 hexadecimal digits)"),
+        )
+    })
+}
+
+/// A device's registration. With a registration code from an administrator the device is
+/// approved at once; without, it waits for an administrator's approval.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"device": "1f3a5c7e9b2d4f61", "name": "Front desk", "code": "7KQ2-M9XP-4TRW"}))]
+pub struct NewDevice {
+    /// The device's id: 16 hexadecimal digits, made once by the installation.
+    #[schema(value_type = String)]
+    pub device: String,
+    /// What people call it: 1–100 printable characters.
+    pub name: String,
+    pub code: Option<String>,
+}
+
+/// Registers this device with the caller's practice.
+#[utoipa::path(post, path = "/api/sync/devices", tag = "sync", request_body = NewDevice,
+    responses((status = 201, body = DeviceRow, headers(("location" = String))),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn register(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Json(body): Json<NewDevice>,
+) -> Result<Created<DeviceRow>> {
+    let registration = sync::Registration {
+        device: device_id(&body.device)?,
+        name: body.name,
+        code: body.code,
+    };
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = sync::register(&mut tx, &p.caller(), &registration).await?;
+    tx.commit().await?;
+    Ok(created(format!("/api/sync/devices/{}", row.id), row))
+}
+
+/// The practice's devices (company administrators).
+#[utoipa::path(get, path = "/api/sync/devices", tag = "sync",
+    responses((status = 200, body = Vec<DeviceRow>), (status = 403, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::CompanyUpdate>,
+) -> Result<Json<Vec<DeviceRow>>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows = sync::list(&mut tx, &p.caller()).await?;
+    tx.end_read();
+    Ok(Json(rows))
+}
+
+/// Approves a pending device.
+#[utoipa::path(post, path = "/api/sync/devices/{id}/approval", tag = "sync",
+    params(("id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = DeviceRow), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn approve(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::CompanyUpdate>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceRow>> {
+    let device = device_id(&id)?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = sync::approve(&mut tx, &p.caller(), device).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// Revokes a device: its pushes and pulls are refused from now on.
+#[utoipa::path(post, path = "/api/sync/devices/{id}/revocation", tag = "sync",
+    params(("id" = String, Path, description = "16 hexadecimal digits")),
+    responses((status = 200, body = DeviceRow), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::CompanyUpdate>,
+    Path(id): Path<String>,
+) -> Result<Json<DeviceRow>> {
+    let device = device_id(&id)?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = sync::revoke(&mut tx, &p.caller(), device).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
+
+/// A one-time registration code, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceCode {
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Makes a one-time registration code (valid 24 hours).
+#[utoipa::path(post, path = "/api/sync/device-codes", tag = "sync",
+    responses((status = 201, body = DeviceCode), (status = 403, body = ErrorBody)))]
+pub async fn create_code(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::CompanyUpdate>,
+) -> Result<Created<DeviceCode>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let (code, expires_at) = sync::create_code(&mut tx, &p.caller()).await?;
+    tx.commit().await?;
+    Ok(created(
+        "/api/sync/devices".into(),
+        DeviceCode { code, expires_at },
+    ))
+}
+
+/// Pushes a batch of the device's changes; each is answered: applied, duplicate or rejected.
+#[utoipa::path(post, path = "/api/sync/push", tag = "sync", request_body = PushRequest,
+    responses((status = 200, body = PushResponse), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn push(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+    Json(body): Json<PushRequest>,
+) -> Result<Json<PushResponse>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let response = sync::push(&mut tx, &p.caller(), p.time_zone, &body).await?;
+    tx.commit().await?;
+    Ok(Json(response))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    /// The pulling device (16 hexadecimal digits).
+    pub device: String,
+    /// The cursor of the last page (0 for the first).
+    #[serde(default)]
+    pub cursor: i64,
+    /// At most 1,000; 500 when absent.
+    pub limit: Option<u32>,
+}
+
+/// The practice's changes made elsewhere after the cursor, in order, a page at a time.
+#[utoipa::path(get, path = "/api/sync/pull", tag = "sync", params(PullQuery),
+    responses((status = 200, body = PullPage), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn pull(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsRead>,
+    Query(query): Query<PullQuery>,
+) -> Result<Json<PullPage>> {
+    let device = device_id(&query.device)?;
+    if query.cursor < 0 {
+        return Err(Error::bad_request(
+            "pagination.invalid_cursor",
+            "The cursor is 0 or a cursor a pull returned",
+        ));
+    }
+    let limit = match query.limit {
+        None => DEFAULT_PULL_LIMIT,
+        some => page_limit(some, MAX_PULL_LIMIT)?,
+    };
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    sync::authorize(&mut tx, device).await?;
+    let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictQuery {
+    /// Only the conflicts nobody has resolved (default true).
+    pub open: Option<bool>,
+    pub after: Option<Uuid>,
+    pub limit: Option<u32>,
+}
+
+/// The conflict log: versions of records that lost to a concurrent one, oldest first.
+#[utoipa::path(get, path = "/api/sync/conflicts", tag = "sync", params(ConflictQuery),
+    responses((status = 200, body = Vec<ConflictRow>), (status = 403, body = ErrorBody)))]
+pub async fn conflicts(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsRead>,
+    Query(query): Query<ConflictQuery>,
+) -> Result<Json<Vec<ConflictRow>>> {
+    let limit = page_limit(query.limit, 200)?;
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let rows =
+        crate::store::sync::conflicts(&mut tx, query.open.unwrap_or(true), query.after, limit)
+            .await?;
+    tx.end_read();
+    Ok(Json(rows))
+}

@@ -1,0 +1,456 @@
+//! `sync_heads`, `sync_feed`, `sync_versions`, `sync_received`, `sync_conflicts`, `devices`,
+//! `device_codes`: the tables of sync (see the migration `20261203000001_sync.sql`).
+
+use chrono::{DateTime, Utc};
+use ils_core::change::{Entity, Operation};
+use ils_core::hlc::HlcStamp;
+use ils_core::{ChangeId, DeviceId, UserId};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::error::{Error, Result};
+
+/// The tenant's head, locked until the transaction ends: the next feed position follows `seq`,
+/// and `hlc` is the newest stamp ILS Central has made or accepted for the tenant.
+pub async fn lock_head(tx: &mut TenantTx) -> Result<(i64, Option<HlcStamp>)> {
+    let tenant = tx.tenant();
+    let (seq, hlc): (i64, String) = sqlx::query_as(
+        "INSERT INTO sync_heads (company_id, seq, hlc) VALUES ($1, 0, '')
+         ON CONFLICT (company_id) DO UPDATE SET seq = sync_heads.seq
+         RETURNING seq, hlc",
+    )
+    .bind(tenant)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((seq, hlc.parse().ok()))
+}
+
+/// One change appended to the feed.
+#[derive(Debug)]
+pub struct FeedRow {
+    pub change_id: ChangeId,
+    pub device: DeviceId,
+    pub entity: Entity,
+    pub entity_id: Uuid,
+    pub operation: Operation,
+    pub hlc: HlcStamp,
+    pub change: String,
+}
+
+/// Appends `rows` after position `after`, makes each the version of its record (the last row
+/// of a record wins: rows come in stamp order), and moves the head, in one statement.
+pub async fn append(
+    tx: &mut TenantTx,
+    after: i64,
+    rows: &[FeedRow],
+    head_hlc: HlcStamp,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    let mut latest: std::collections::HashMap<(Entity, Uuid), usize> = Default::default();
+    for (i, r) in rows.iter().enumerate() {
+        latest.insert((r.entity, r.entity_id), i);
+    }
+    let mut versions: Vec<&FeedRow> = latest.values().map(|&i| &rows[i]).collect();
+    versions.sort_by_key(|r| r.hlc);
+    let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+    sqlx::query(
+        "WITH feed AS (
+             INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change)
+             SELECT $1, $2 + f.n, f.change_id, f.device, f.entity, f.entity_id, f.operation, f.hlc, f.change
+             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[])
+                  WITH ORDINALITY AS f(change_id, device, entity, entity_id, operation, hlc, change, n)
+         ), versions AS (
+             INSERT INTO sync_versions (company_id, entity, entity_id, operation, hlc, change_id)
+             SELECT $1, v.entity, v.entity_id, v.operation, v.hlc, v.change_id
+             FROM unnest($10::text[], $11::uuid[], $12::text[], $13::text[], $14::uuid[])
+                  AS v(entity, entity_id, operation, hlc, change_id)
+             ON CONFLICT (company_id, entity, entity_id) DO UPDATE
+                SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
+         )
+         UPDATE sync_heads SET seq = $2 + $15, hlc = $16 WHERE company_id = $1",
+    )
+    .bind(tenant)
+    .bind(after)
+    .bind(rows.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.device.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.entity_id).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
+    .bind(n)
+    .bind(head_hlc.to_string())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Moves only the head's clock (a push whose every change was superseded or a duplicate).
+pub async fn set_head_clock(tx: &mut TenantTx, hlc: HlcStamp) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query("UPDATE sync_heads SET hlc = $2 WHERE company_id = $1")
+        .bind(tenant)
+        .bind(hlc.to_string())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// The version of a record that won so far.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Version {
+    pub operation: Operation,
+    pub hlc: HlcStamp,
+    pub change_id: ChangeId,
+}
+
+pub async fn version(tx: &mut TenantTx, entity: Entity, id: Uuid) -> Result<Option<Version>> {
+    let tenant = tx.tenant();
+    let row: Option<(String, String, Uuid)> = sqlx::query_as(
+        "SELECT operation, hlc, change_id FROM sync_versions
+         WHERE company_id = $1 AND entity = $2 AND entity_id = $3",
+    )
+    .bind(tenant)
+    .bind(entity.as_str())
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(|(operation, hlc, change_id)| {
+        Ok(Version {
+            operation: Operation::parse(&operation)
+                .ok_or_else(|| Error::Internal(format!("stored operation {operation:?}")))?,
+            hlc: hlc
+                .parse()
+                .map_err(|e| Error::Internal(format!("stored stamp: {e}")))?,
+            change_id: ChangeId::from_uuid(change_id),
+        })
+    })
+    .transpose()
+}
+
+/// Which of `ids` were accepted before.
+pub async fn received(tx: &mut TenantTx, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT change_id FROM sync_received WHERE company_id = $1 AND change_id = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Records changes as accepted (applied or superseded).
+pub async fn mark_received(tx: &mut TenantTx, rows: &[(ChangeId, Entity, Uuid)]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tenant = tx.tenant();
+    sqlx::query(
+        "INSERT INTO sync_received (company_id, change_id, entity, entity_id)
+         SELECT $1, r.change_id, r.entity, r.entity_id
+         FROM unnest($2::uuid[], $3::text[], $4::uuid[]) AS r(change_id, entity, entity_id)",
+    )
+    .bind(tenant)
+    .bind(rows.iter().map(|r| r.0.into_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A change as the feed holds it, if it is there.
+pub async fn feed_change(tx: &mut TenantTx, change_id: ChangeId) -> Result<Option<String>> {
+    let tenant = tx.tenant();
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT change FROM sync_feed WHERE company_id = $1 AND change_id = $2")
+            .bind(tenant)
+            .bind(change_id.into_uuid())
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.map(|(c,)| c))
+}
+
+/// A version that lost to a concurrent one.
+#[derive(Debug)]
+pub struct NewConflict {
+    pub entity: Entity,
+    pub entity_id: Uuid,
+    pub lost_change_id: ChangeId,
+    pub lost: String,
+    pub won_change_id: ChangeId,
+}
+
+pub async fn record_conflicts(tx: &mut TenantTx, rows: &[NewConflict]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let tenant = tx.tenant();
+    sqlx::query(
+        "INSERT INTO sync_conflicts (company_id, id, entity, entity_id, lost_change_id, lost, won_change_id)
+         SELECT $1, c.id, c.entity, c.entity_id, c.lost_change_id, c.lost, c.won_change_id
+         FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::uuid[])
+              AS c(id, entity, entity_id, lost_change_id, lost, won_change_id)",
+    )
+    .bind(tenant)
+    .bind(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.lost_change_id.into_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.lost.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.won_change_id.into_uuid()).collect::<Vec<_>>())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// A conflict, for a person to review.
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct ConflictRow {
+    pub id: Uuid,
+    pub entity: String,
+    pub entity_id: Uuid,
+    pub lost_change_id: Uuid,
+    /// The version that lost, as it travelled (a change envelope).
+    #[schema(value_type = ils_core::sync::schema::ChangeEnvelope)]
+    pub lost: sqlx::types::Json<serde_json::Value>,
+    pub won_change_id: Uuid,
+    pub recorded_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolution: Option<String>,
+}
+
+pub async fn conflicts(
+    tx: &mut TenantTx,
+    open_only: bool,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<ConflictRow>> {
+    let tenant = tx.tenant();
+    let rows = sqlx::query_as(
+        "SELECT id, entity, entity_id, lost_change_id, lost::jsonb AS lost, won_change_id, recorded_at,
+                resolved_at, resolution
+         FROM sync_conflicts
+         WHERE company_id = $1 AND (NOT $2 OR resolved_at IS NULL) AND ($3::uuid IS NULL OR id > $3)
+         ORDER BY id LIMIT $4",
+    )
+    .bind(tenant)
+    .bind(open_only)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows)
+}
+
+/// The changes after `cursor` that `device` did not make, and the position they reach.
+pub async fn pull(
+    tx: &mut TenantTx,
+    device: DeviceId,
+    cursor: i64,
+    limit: u32,
+) -> Result<(Vec<(i64, String)>, i64, bool)> {
+    let tenant = tx.tenant();
+    // One more than asked, to know whether more follow; rows of the pulling device are
+    // skipped but still move the cursor.
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, device, change FROM sync_feed
+         WHERE company_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(cursor)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(tx.conn())
+    .await?;
+    let more = rows.len() > limit as usize;
+    let own = device.to_string();
+    let mut reached = cursor;
+    let mut out = Vec::new();
+    for (seq, by, change) in rows.into_iter().take(limit as usize) {
+        reached = seq;
+        if by != own {
+            out.push((seq, change));
+        }
+    }
+    Ok((out, reached, more))
+}
+
+/// A registered device.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DeviceRow {
+    /// 16 hexadecimal digits.
+    pub id: String,
+    pub name: String,
+    /// `pending`, `approved` or `revoked`.
+    pub status: String,
+    pub registered_by: Uuid,
+    pub approved_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+const DEVICE_COLUMNS: &str = "id, name, status, registered_by, approved_by, created_at, approved_at, \
+                              revoked_at, last_seen_at";
+
+pub async fn device(tx: &mut TenantTx, id: DeviceId) -> Result<Option<DeviceRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id.to_string())
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn devices(tx: &mut TenantTx) -> Result<Vec<DeviceRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {DEVICE_COLUMNS} FROM devices WHERE company_id = $1 ORDER BY created_at, id"
+    )))
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+pub async fn insert_device(
+    tx: &mut TenantTx,
+    id: DeviceId,
+    name: &str,
+    by: UserId,
+    approved: bool,
+) -> Result<DeviceRow> {
+    let tenant = tx.tenant();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO devices (company_id, id, name, status, registered_by, approved_by, approved_at)
+         VALUES ($1, $2, $3, CASE WHEN $5 THEN 'approved' ELSE 'pending' END, $4,
+                 CASE WHEN $5 THEN $4 END, CASE WHEN $5 THEN now() END)
+         RETURNING {DEVICE_COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.to_string())
+    .bind(name)
+    .bind(by.into_uuid())
+    .bind(approved)
+    .fetch_one(tx.conn())
+    .await
+    .map_err(Error::on_unique_violation(
+        "device.already_registered",
+        "This device is registered with the practice already",
+    ))
+}
+
+/// Moves a device to `approved` or `revoked`; `None` when there is no such device.
+pub async fn set_device_status(
+    tx: &mut TenantTx,
+    id: DeviceId,
+    status: &str,
+    by: UserId,
+) -> Result<Option<DeviceRow>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE devices SET status = $3,
+                approved_by = CASE WHEN $3 = 'approved' THEN $4 ELSE approved_by END,
+                approved_at = CASE WHEN $3 = 'approved' THEN now() ELSE approved_at END,
+                revoked_at = CASE WHEN $3 = 'revoked' THEN now() ELSE revoked_at END
+         WHERE company_id = $1 AND id = $2 RETURNING {DEVICE_COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id.to_string())
+    .bind(status)
+    .bind(by.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+pub async fn touch_device(tx: &mut TenantTx, id: DeviceId) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query("UPDATE devices SET last_seen_at = now() WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id.to_string())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub async fn insert_code(
+    tx: &mut TenantTx,
+    sha256: &[u8],
+    by: UserId,
+    expires_at: DateTime<Utc>,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "INSERT INTO device_codes (company_id, code_sha256, created_by, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(tenant)
+    .bind(sha256)
+    .bind(by.into_uuid())
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Uses a registration code once: true when it was valid, unused and unexpired.
+pub async fn use_code(tx: &mut TenantTx, sha256: &[u8], device: DeviceId) -> Result<bool> {
+    let tenant = tx.tenant();
+    let done = sqlx::query(
+        "UPDATE device_codes SET used_at = now(), used_by = $3
+         WHERE company_id = $1 AND code_sha256 = $2 AND used_at IS NULL AND expires_at > now()",
+    )
+    .bind(tenant)
+    .bind(sha256)
+    .bind(device.to_string())
+    .execute(tx.conn())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Gives a new order pushed by a device the practice's number, keeping the device's as its
+/// local number.
+pub async fn set_local_number(
+    tx: &mut TenantTx,
+    order: Uuid,
+    number: &str,
+    local: &str,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE orders SET order_number = $3, local_number = $4 WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(order)
+    .bind(number)
+    .bind(local)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Removes what sync holds of the records `ids` (an erased patient's): their changes in the
+/// feed, their versions, the conflicts and the receipts that name them.
+pub async fn erase_records(tx: &mut TenantTx, ids: &[Uuid]) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "WITH f AS (DELETE FROM sync_feed WHERE company_id = $1 AND entity_id = ANY($2)),
+              v AS (DELETE FROM sync_versions WHERE company_id = $1 AND entity_id = ANY($2)),
+              r AS (DELETE FROM sync_received WHERE company_id = $1 AND entity_id = ANY($2))
+         DELETE FROM sync_conflicts WHERE company_id = $1 AND entity_id = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Sync with the desktops (`docs/sync-protocol.md`): the tenant's feed of changes, push, pull,
+//! devices and the conflict log.
+//!
+//! Every change of a practice's records enters one feed per tenant, in one total order
+//! (`sync_feed.seq`), whoever made it: a device's push (`push`) or the API (the clinical use
+//! cases stage their plans' changes on the tenant transaction, which appends them when it
+//! commits, [`flush`]). Positions and ILS Central's own clock stamps are taken under the tenant's
+//! head row, last in the transaction, so that readers never skip a position and ILS Central's
+//! stamps order after every stamp it has seen for the tenant.
+
+mod devices;
+mod push;
+
+pub use devices::{Registration, approve, authorize, create_code, list, register, revoke};
+pub use push::push;
+
+use std::sync::OnceLock;
+
+use chrono::Utc;
+use ils_core::change::{Change, ChangeDraft};
+use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
+use ils_core::sync::{PROTOCOL, PullPage};
+use ils_core::{ChangeId, DeviceId, UserId};
+
+use crate::db::TenantTx;
+use crate::error::Result;
+use crate::store::sync::{self as store, FeedRow};
+
+/// This process's device id for the changes it stamps (the API's writes): random at start, so
+/// that replicas never share one. Its low bit is clear, while desktops set theirs, so the two
+/// cannot meet.
+pub fn replica_device() -> DeviceId {
+    static DEVICE: OnceLock<DeviceId> = OnceLock::new();
+    const FALLBACK: DeviceId = match DeviceId::new(2) {
+        Some(id) => id,
+        None => panic!("2 names a device"),
+    };
+    *DEVICE.get_or_init(|| {
+        let raw = (uuid::Uuid::new_v4().as_u64_pair().0 >> 1) & !1;
+        DeviceId::new(raw).unwrap_or(FALLBACK)
+    })
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0)
+}
+
+/// Appends the changes staged on `tx` by the API's use cases, stamped by this replica: called
+/// by `TenantTx::commit`, last before the commit.
+pub(crate) async fn flush(tx: &mut TenantTx, staged: Vec<(ChangeDraft, UserId)>) -> Result<()> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let (seq, last) = store::lock_head(tx).await?;
+    let device = replica_device();
+    let mut clock = HybridClock::new(device.get(), last, MAX_DRIFT_MS);
+    if let Some(last) = last {
+        // The head's stamp may be another replica's: order after it.
+        let _ = clock.observe(last, now_ms());
+    }
+    let rows: Vec<FeedRow> = staged
+        .into_iter()
+        .map(|(draft, user)| {
+            let change = Change::stamp(draft, ChangeId::new(), clock.tick(now_ms()), device, user);
+            feed_row(&change)
+        })
+        .collect();
+    store::append(tx, seq, &rows, clock.last()).await
+}
+
+pub(crate) fn feed_row(change: &Change) -> FeedRow {
+    FeedRow {
+        change_id: change.id,
+        device: change.device,
+        entity: change.entity,
+        entity_id: change.entity_id,
+        operation: change.operation,
+        hlc: change.hlc,
+        change: change.encode(),
+    }
+}
+
+/// One page of the tenant's changes made elsewhere than `device`, after `cursor`.
+pub async fn pull(
+    tx: &mut TenantTx,
+    device: DeviceId,
+    cursor: i64,
+    limit: u32,
+) -> Result<PullPage> {
+    let (rows, reached, more) = store::pull(tx, device, cursor, limit).await?;
+    let changes = rows
+        .into_iter()
+        .map(|(_, text)| serde_json::from_str(&text))
+        .collect::<std::result::Result<Vec<serde_json::Value>, _>>()
+        .map_err(|e| crate::error::Error::Internal(format!("a stored change: {e}")))?;
+    Ok(PullPage {
+        protocol: PROTOCOL,
+        changes,
+        cursor: reached,
+        more,
+    })
+}

@@ -1,0 +1,516 @@
+//! A device's push: its changes checked by the API's own decisions, merged with the versions
+//! ILS Central holds, applied in one transaction, answered change by change.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use ils_core::audit::{AuditAction, resource};
+use ils_core::change::{Change, Entity, Operation, Record, precedence};
+use ils_core::decide::Ctx;
+use ils_core::decide::sync::{self as decide, Loaded, OpenOrdersOf};
+use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
+use ils_core::sync::{MAX_PUSH_CHANGES, PROTOCOL, PushRequest, PushResponse, PushResult};
+use ils_core::{Actor, ChangeId, OrderEventId, OrderId, PatientId, PrescriptionId, Role, UserId};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{devices, feed_row, now_ms};
+use crate::clinical::Caller;
+use crate::db::{AuditActor, TenantTx};
+use crate::error::{Error, Result};
+use crate::store::audit::{self, Entry, Outcome};
+use crate::store::sync::{self as store, FeedRow, NewConflict, Version};
+use crate::store::{orders, patients, prescriptions};
+
+/// Why a change was refused: its code and a message a person can act on.
+struct Refusal {
+    code: String,
+    message: String,
+}
+
+impl From<ils_core::DomainError> for Refusal {
+    fn from(e: ils_core::DomainError) -> Self {
+        Refusal {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
+
+fn refusal(code: &str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        code: code.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// A refusal from writing a change (a customer number another patient holds, …); errors of
+/// the database itself are not the change's fault and end the push.
+fn write_refusal(error: Error) -> std::result::Result<Refusal, Error> {
+    match error {
+        Error::Conflict { code, message }
+        | Error::BadRequest { code, message }
+        | Error::Forbidden { code, message } => Ok(refusal(code, message)),
+        Error::Validation(v) => Ok(Refusal::from(ils_core::DomainError::Validation(v))),
+        Error::NotFound { resource } => Ok(refusal(
+            &format!("{resource}.not_found"),
+            format!("{resource} not found"),
+        )),
+        other => Err(other),
+    }
+}
+
+/// What a push keeps while it walks the batch.
+struct Batch {
+    feed: Vec<FeedRow>,
+    received: Vec<(ChangeId, Entity, Uuid)>,
+    conflicts: Vec<NewConflict>,
+    /// The versions this batch made, over the stored ones.
+    versions: HashMap<(Entity, Uuid), (Version, String)>,
+    seen: HashSet<ChangeId>,
+    makers: HashMap<UserId, Option<(Actor, Role)>>,
+}
+
+/// Applies a device's push in `tx` (the caller commits). The device must be approved.
+pub async fn push(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    time_zone: chrono_tz::Tz,
+    request: &PushRequest,
+) -> Result<PushResponse> {
+    if request.protocol != PROTOCOL {
+        return Err(Error::bad_request(
+            "sync.protocol_unsupported",
+            format!(
+                "This server speaks sync protocol {PROTOCOL}, the device {}; update the older one",
+                request.protocol
+            ),
+        ));
+    }
+    if request.changes.len() > MAX_PUSH_CHANGES {
+        return Err(Error::bad_request(
+            "sync.batch_too_large",
+            format!(
+                "A push carries at most {MAX_PUSH_CHANGES} changes; this one carries {}",
+                request.changes.len()
+            ),
+        ));
+    }
+    devices::authorize(tx, request.device).await?;
+    let (seq, last) = store::lock_head(tx).await?;
+    let mut clock = HybridClock::new(super::replica_device().get(), last, MAX_DRIFT_MS);
+    let decoded: Vec<std::result::Result<Change, Refusal>> = request
+        .changes
+        .iter()
+        .map(|value| {
+            Change::decode(&value.to_string()).map_err(|e| {
+                let code = match e {
+                    ils_core::change::CodecError::NewerFormat { .. }
+                    | ils_core::change::CodecError::NewerSchema { .. }
+                    | ils_core::change::CodecError::UnknownEntity(_) => "sync.newer_change",
+                    _ => "sync.malformed_change",
+                };
+                refusal(code, e.to_string())
+            })
+        })
+        .collect();
+    let ids: Vec<Uuid> = decoded
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|c| c.id.into_uuid()))
+        .collect();
+    let already: HashSet<Uuid> = store::received(tx, &ids).await?.into_iter().collect();
+    let mut batch = Batch {
+        feed: Vec::new(),
+        received: Vec::new(),
+        conflicts: Vec::new(),
+        versions: HashMap::new(),
+        seen: HashSet::new(),
+        makers: HashMap::new(),
+    };
+    let mut results = Vec::with_capacity(decoded.len());
+    for (raw, change) in request.changes.iter().zip(decoded) {
+        let result = match change {
+            Err(refused) => {
+                let id = raw
+                    .get("id")
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| s.parse().ok());
+                PushResult::rejected(id, &refused.code, refused.message)
+            }
+            Ok(change) => {
+                if already.contains(&change.id.into_uuid()) || batch.seen.contains(&change.id) {
+                    PushResult::duplicate(change.id)
+                } else {
+                    let id = change.id;
+                    let outcome = one(
+                        tx, caller, time_zone, request, &mut clock, &mut batch, change,
+                    )
+                    .await?;
+                    match outcome {
+                        Ok(result) => {
+                            batch.seen.insert(id);
+                            result
+                        }
+                        Err(refused) => {
+                            reject_audited(tx, caller, request, id, &refused).await?;
+                            PushResult::rejected(Some(id), &refused.code, refused.message)
+                        }
+                    }
+                }
+            }
+        };
+        results.push(result);
+    }
+    if batch.feed.is_empty() {
+        store::set_head_clock(tx, clock.last()).await?;
+    } else {
+        store::append(tx, seq, &batch.feed, clock.last()).await?;
+    }
+    store::mark_received(tx, &batch.received).await?;
+    store::record_conflicts(tx, &batch.conflicts).await?;
+    Ok(PushResponse {
+        protocol: PROTOCOL,
+        results,
+    })
+}
+
+/// The audit actor of a change: its maker, on the pushing device, in the push's request.
+fn audit_actor(caller: &Caller, request: &PushRequest, maker: UserId, role: Role) -> AuditActor {
+    AuditActor {
+        user_id: Some(maker),
+        company_id: caller.audit.company_id,
+        role: Some(role),
+        request_id: caller.audit.request_id.clone(),
+        device: Some(request.device.to_string()),
+    }
+}
+
+async fn reject_audited(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    request: &PushRequest,
+    id: ChangeId,
+    refused: &Refusal,
+) -> Result<()> {
+    let actor = AuditActor {
+        device: Some(request.device.to_string()),
+        ..caller.audit.clone()
+    };
+    audit::record(
+        tx,
+        &actor,
+        Entry {
+            action: AuditAction::SyncReject.as_str(),
+            resource_type: resource::CHANGE,
+            resource_id: Some(id.to_string()),
+            outcome: Outcome::Denied,
+            details: json!({ "code": refused.code }),
+        },
+    )
+    .await
+}
+
+/// One change: checked, merged, applied. `Err(Refusal)` rejects the change alone.
+async fn one(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    time_zone: chrono_tz::Tz,
+    request: &PushRequest,
+    clock: &mut HybridClock,
+    batch: &mut Batch,
+    mut change: Change,
+) -> Result<std::result::Result<PushResult, Refusal>> {
+    if change.device != request.device {
+        return Ok(Err(refusal(
+            "sync.wrong_device",
+            format!(
+                "The change was made by device {}, not by the pushing device {}; a device pushes \
+                 its own changes",
+                change.device, request.device
+            ),
+        )));
+    }
+    if let Err(drift) = clock.observe(change.hlc, now_ms()) {
+        return Ok(Err(refusal(
+            "sync.clock_ahead",
+            format!("{drift}; set this computer's date and time right, then sync again"),
+        )));
+    }
+    let Some((actor, role)) = maker(tx, batch, change.user).await? else {
+        return Ok(Err(refusal(
+            "sync.unknown_user",
+            "The change was made by a user who is not an active user of this practice",
+        )));
+    };
+    let key = (change.entity, change.entity_id);
+    let stored = match batch.versions.get(&key) {
+        Some((version, _)) => Some(version.clone()),
+        None => store::version(tx, change.entity, change.entity_id).await?,
+    };
+    let audit_as = audit_actor(caller, request, change.user, role);
+    if let Some(version) = &stored {
+        let current = version_change(version, &change);
+        if precedence(&change, &current) == std::cmp::Ordering::Less {
+            // A concurrent version already won: this one is kept in the conflict log only.
+            batch.conflicts.push(NewConflict {
+                entity: change.entity,
+                entity_id: change.entity_id,
+                lost_change_id: change.id,
+                lost: change.encode(),
+                won_change_id: version.change_id,
+            });
+            batch
+                .received
+                .push((change.id, change.entity, change.entity_id));
+            conflict_audited(tx, &audit_as, &change, version.change_id, change.id).await?;
+            return Ok(Ok(PushResult {
+                conflict: true,
+                ..PushResult::applied(change.id)
+            }));
+        }
+    }
+    // The rules apply at the moment the maker acted, never later than now.
+    let now = Utc::now();
+    let at: DateTime<Utc> = decide::acted_at(&change).map_or(now, |t| t.min(now));
+    let ctx = Ctx {
+        actor: &actor,
+        today: ils_core::clock::practice_date(at, time_zone),
+        now: at,
+    };
+    let loaded = load(tx, &change).await?;
+    let event = match decide::check(&ctx, &change, &loaded) {
+        Ok(event) => event,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    sqlx::raw_sql("SAVEPOINT sync_change")
+        .execute(tx.conn())
+        .await?;
+    let order_number = match apply(tx, &mut change, &loaded).await {
+        Ok(number) => number,
+        Err(e) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT sync_change")
+                .execute(tx.conn())
+                .await?;
+            return Ok(Err(write_refusal(e)?));
+        }
+    };
+    sqlx::raw_sql("RELEASE SAVEPOINT sync_change")
+        .execute(tx.conn())
+        .await?;
+    if let Some(event) = &event {
+        let mut details = event.details.clone();
+        if let Some(object) = details.as_object_mut() {
+            object.insert("pushed_by".into(), json!(caller.actor.user_id));
+        }
+        audit::record(
+            tx,
+            &audit_as,
+            Entry {
+                action: event.action.as_str(),
+                resource_type: event.resource_type,
+                resource_id: event.resource_id.clone(),
+                outcome: Outcome::Success,
+                details,
+            },
+        )
+        .await?;
+    }
+    // The maker had not seen the version this change replaces: keep that one for review.
+    let mut conflict = false;
+    if let Some(version) = &stored
+        && change.base != Some(version.hlc)
+        && version.hlc.device != change.device.get()
+    {
+        let lost = match batch.versions.get(&key) {
+            Some((_, text)) => Some(text.clone()),
+            None => store::feed_change(tx, version.change_id).await?,
+        };
+        if let Some(lost) = lost {
+            batch.conflicts.push(NewConflict {
+                entity: change.entity,
+                entity_id: change.entity_id,
+                lost_change_id: version.change_id,
+                lost,
+                won_change_id: change.id,
+            });
+            conflict_audited(tx, &audit_as, &change, change.id, version.change_id).await?;
+            conflict = true;
+        }
+    }
+    let row = feed_row(&change);
+    batch.versions.insert(
+        key,
+        (
+            Version {
+                operation: change.operation,
+                hlc: change.hlc,
+                change_id: change.id,
+            },
+            row.change.clone(),
+        ),
+    );
+    batch
+        .received
+        .push((change.id, change.entity, change.entity_id));
+    batch.feed.push(row);
+    Ok(Ok(PushResult {
+        conflict,
+        order_number,
+        ..PushResult::applied(change.id)
+    }))
+}
+
+async fn conflict_audited(
+    tx: &mut TenantTx,
+    actor: &AuditActor,
+    change: &Change,
+    won: ChangeId,
+    lost: ChangeId,
+) -> Result<()> {
+    audit::record(
+        tx,
+        actor,
+        Entry {
+            action: AuditAction::SyncConflict.as_str(),
+            resource_type: change.entity.as_str(),
+            resource_id: Some(change.entity_id.to_string()),
+            outcome: Outcome::Success,
+            details: json!({ "won": won, "lost": lost }),
+        },
+    )
+    .await
+}
+
+/// The stored version as a change, for the merge rule (which compares operation, stamp, id).
+fn version_change(version: &Version, change: &Change) -> Change {
+    Change {
+        id: version.change_id,
+        hlc: version.hlc,
+        device: change.device,
+        user: change.user,
+        operation: version.operation,
+        entity: change.entity,
+        entity_id: change.entity_id,
+        record: None,
+        base: None,
+    }
+}
+
+async fn maker(
+    tx: &mut TenantTx,
+    batch: &mut Batch,
+    user: UserId,
+) -> Result<Option<(Actor, Role)>> {
+    if let Some(known) = batch.makers.get(&user) {
+        return Ok(known.clone());
+    }
+    let found = devices::maker(tx, user).await?;
+    batch.makers.insert(user, found.clone());
+    Ok(found)
+}
+
+/// Loads what the decision needs, as `decide::sync::needs` says.
+async fn load(tx: &mut TenantTx, change: &Change) -> Result<Loaded> {
+    let needs = decide::needs(change);
+    let current = match change.entity {
+        Entity::Patient => patients::find(
+            tx,
+            PatientId::from_uuid(change.entity_id),
+            patients::Lock::Update,
+        )
+        .await?
+        .map(|r| Record::Patient(r.record())),
+        Entity::Prescription => prescriptions::find(
+            tx,
+            PrescriptionId::from_uuid(change.entity_id),
+            prescriptions::Lock::Update,
+        )
+        .await?
+        .map(|r| Record::Prescription(r.record())),
+        Entity::Order => orders::find(
+            tx,
+            OrderId::from_uuid(change.entity_id),
+            orders::Lock::Update,
+        )
+        .await?
+        .map(|r| r.record())
+        .transpose()?
+        .map(Record::Order),
+        Entity::OrderEvent => orders::find_event(tx, OrderEventId::from_uuid(change.entity_id))
+            .await?
+            .map(Record::OrderEvent),
+        Entity::Document => None,
+    };
+    let patient = match needs.patient {
+        Some(id) => patients::find(tx, id, patients::Lock::Read)
+            .await?
+            .map(|r| r.record()),
+        None => None,
+    };
+    let prescription = match needs.prescription {
+        Some(id) => prescriptions::find(tx, id, prescriptions::Lock::Share)
+            .await?
+            .map(|r| r.record()),
+        None => None,
+    };
+    let order = match needs.order {
+        Some(id) => orders::find(tx, id, orders::Lock::Read)
+            .await?
+            .map(|r| r.record())
+            .transpose()?,
+        None => None,
+    };
+    let open_orders = match needs.open_orders {
+        Some(OpenOrdersOf::Patient(id)) => patients::open_orders(tx, id).await?,
+        Some(OpenOrdersOf::Prescription(id)) => {
+            orders::open_for_prescription(tx, id.into_uuid()).await?
+        }
+        None => 0,
+    };
+    Ok(Loaded {
+        current,
+        patient,
+        prescription,
+        order,
+        open_orders: u64::try_from(open_orders).unwrap_or(0),
+    })
+}
+
+/// Writes the change's record. A new order gets the practice's number (returned), the device's
+/// kept as its local number; an order's number is always the one ILS Central holds, so the
+/// feed carries it.
+async fn apply(tx: &mut TenantTx, change: &mut Change, loaded: &Loaded) -> Result<Option<String>> {
+    let exists = loaded.current.is_some();
+    match (&mut change.record, change.operation) {
+        (Some(Record::Patient(p)), Operation::Upsert) if exists => {
+            patients::update(tx, p).await?;
+        }
+        (Some(Record::Patient(p)), Operation::Upsert) => {
+            patients::insert(tx, p).await?;
+        }
+        (Some(Record::Patient(p)), Operation::Delete) => patients::soft_delete(tx, p).await?,
+        (Some(Record::Prescription(rx)), _) if exists => {
+            prescriptions::update(tx, rx).await?;
+        }
+        (Some(Record::Prescription(rx)), _) => {
+            prescriptions::insert(tx, rx).await?;
+        }
+        (Some(Record::Order(o)), _) => {
+            if let Some(Record::Order(current)) = &loaded.current {
+                o.order_number = current.order_number.clone();
+                if current.status != o.status {
+                    orders::set_status(tx, o).await?;
+                }
+            } else {
+                let local = std::mem::take(&mut o.order_number);
+                o.order_number = orders::next_number(tx).await?;
+                orders::insert(tx, o).await?;
+                store::set_local_number(tx, o.id.into_uuid(), &o.order_number, &local).await?;
+                return Ok(Some(o.order_number.clone()));
+            }
+        }
+        (Some(Record::OrderEvent(e)), _) if !exists => orders::record_event(tx, e).await?,
+        _ => {}
+    }
+    Ok(None)
+}
