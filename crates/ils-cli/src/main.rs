@@ -6,6 +6,7 @@
 
 mod commands;
 mod output;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,9 @@ enum Command {
     Audit(commands::AuditArgs),
     /// Asks the assistant; the answer streams as it is written, then the passages it used.
     Ask(commands::AskArgs),
+    /// Sync with ILS Central: `sync connect`, `sync` (push and pull now), `sync status`,
+    /// `sync rejected`, `sync conflicts`.
+    Sync(sync::SyncArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,9 +98,11 @@ fn run(cli: Cli, out: Out) -> Result<(), EngineError> {
         settings.model_dir = cli.model;
     }
     let engine = Engine::open(&settings)?;
-    if let Command::Init(args) = cli.command {
-        return commands::init(&engine, args, out);
-    }
+    let command = match cli.command {
+        Command::Init(args) => return commands::init(&engine, args, out),
+        Command::Sync(args) => return sync::sync(&engine, args, settings.user.as_deref(), out),
+        other => other,
+    };
     let Some(user) = settings.user.as_deref() else {
         return Err(EngineError::input(
             "auth.not_signed_in",
@@ -104,8 +110,8 @@ fn run(cli: Cli, out: Out) -> Result<(), EngineError> {
         ));
     };
     engine.sign_in(user)?;
-    match cli.command {
-        Command::Init(_) => Ok(()),
+    match command {
+        Command::Init(_) | Command::Sync(_) => Ok(()),
         Command::Users(c) => commands::users(&engine, c, out),
         Command::Patients(c) => commands::patients(&engine, c, out),
         Command::Rx(c) => commands::rx(&engine, c, out),

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{ChangeId, DeviceId};
+use crate::access::Role;
+use crate::ids::{ChangeId, CompanyId, DeviceId, UserId};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL: u32 = 1;
@@ -95,6 +96,35 @@ pub struct PullPage {
     pub cursor: i64,
     /// Whether more changes follow the cursor now.
     pub more: bool,
+}
+
+/// `GET /api/sync/practice`: what a device needs to hold the practice and act as the signed-in
+/// user (any user of the practice may read it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PracticeInfo {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub company_id: CompanyId,
+    pub name: String,
+    pub domain: String,
+    /// The practice's IANA time zone.
+    pub time_zone: String,
+    pub user: PracticeUser,
+}
+
+/// The signed-in user, as a device keeps them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PracticeUser {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
+    pub id: UserId,
+    pub email: String,
+    pub first_name: String,
+    pub last_name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub role: Role,
 }
 
 impl PushResult {

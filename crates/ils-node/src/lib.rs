@@ -8,6 +8,7 @@ pub mod assistant;
 pub mod engine;
 pub mod kb;
 pub mod store;
+pub mod sync;
 
 pub use engine::{Engine, EngineError, EngineResult, NodeSettings};
 pub use store::{OutboxRow, Store, StoreError};

@@ -22,6 +22,7 @@
 
 mod error;
 mod settings;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -39,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::EngineError;
 pub use settings::{MODEL_FOLDER, NodeSettings, SettingsError};
+pub use sync::{ConnectRequest, SyncReport};
 
 use crate::assistant::{self as ai, Answer, AskEvent, AskRequest, AssistantSettings};
 use crate::kb::{self, Document, Hit, Ingested, KbError, Progress, SearchOptions};
@@ -133,8 +135,10 @@ pub struct Engine {
     assistant: AssistantSettings,
     /// The providers the settings name, built on first use (one connection pool each).
     providers: OnceLock<ils_llm::config::Providers>,
-    /// The assistant's network calls run on this (one worker), started on first use.
+    /// The assistant's and sync's network calls run on this (one worker), started on first use.
     runtime: OnceLock<tokio::runtime::Runtime>,
+    /// The session with ILS Central, once signed in against it (in memory only).
+    central: Mutex<Option<sync::CentralSession>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -181,6 +185,7 @@ impl Engine {
             assistant: AssistantSettings::default(),
             providers: OnceLock::new(),
             runtime: OnceLock::new(),
+            central: Mutex::new(None),
         }
     }
 

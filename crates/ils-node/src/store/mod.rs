@@ -20,6 +20,7 @@ mod orders;
 mod patients;
 mod practice;
 mod prescriptions;
+pub(crate) mod sync;
 mod vec;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,9 @@ pub use audit::AuditEntry;
 pub use conversations::{Conversation, Message, MessageRole};
 pub use error::StoreError;
 pub use orders::OrderFilter;
+pub(crate) use practice::password_verifier as practice_verifier;
 pub use practice::{LocalUser, NewPractice, NewUser, Practice};
+pub use sync::{LocalConflict, PullTally, PushTally, RejectedChange, SyncState};
 pub use vec::{DIMENSIONS, EMBEDDING_BYTES, blob_to_embedding, embedding_to_blob};
 
 /// The migrations, in order; the position + 1 is the schema version it brings.
@@ -48,6 +51,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0002_records_kb_audit.sql"),
     include_str!("../../../../migrations/sqlite/0003_identity_changes_clock.sql"),
     include_str!("../../../../migrations/sqlite/0004_kb_vector_index.sql"),
+    include_str!("../../../../migrations/sqlite/0005_sync.sql"),
 ];
 
 /// How long a transaction waits for another process's write to finish before giving up.
@@ -211,7 +215,7 @@ impl Store {
     pub fn pending_changes(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, change_id, entity, entity_id, operation, hlc, change FROM outbox
-             WHERE pushed_at IS NULL ORDER BY seq",
+             WHERE pushed_at IS NULL AND rejected_at IS NULL ORDER BY seq",
         )?;
         let rows = stmt
             .query_map([], |r| {
@@ -312,13 +316,17 @@ impl Write<'_> {
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [stamp.to_string()],
         )?;
+        let base =
+            sync::version(&self.tx, draft.entity, &draft.entity_id.to_string())?.map(|v| v.hlc);
         let change = Change::stamp(
             draft,
             ChangeId::new(),
             stamp,
             self.device,
             self.actor.user_id,
-        );
+        )
+        .with_base(base);
+        sync::set_version(&self.tx, &change)?;
         self.tx.execute(
             "INSERT INTO outbox (change_id, entity, entity_id, operation, hlc, change, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

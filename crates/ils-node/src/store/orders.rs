@@ -67,14 +67,19 @@ fn not_found() -> StoreError {
     StoreError::Domain(DomainError::NotFound(Resource::Order))
 }
 
-fn write_order(w: &Write<'_>, o: &OrderRecord) -> Result<(), StoreError> {
+pub(crate) fn write_order(w: &Connection, o: &OrderRecord) -> Result<(), StoreError> {
     let data = serde_json::to_string(&o.data).map_err(|e| StoreError::Encoding(e.to_string()))?;
     w.execute(
         "INSERT INTO orders (id, order_number, patient_id, prescription_id, status, remake_of, promised_date,
                              data, created_at, updated_at, remake_reason, created_by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, promised_date = excluded.promised_date,
-             data = excluded.data, updated_at = excluded.updated_at",
+             data = excluded.data, updated_at = excluded.updated_at,
+             -- ILS Central's number replaces this device's, which stays findable.
+             local_number = CASE WHEN orders.order_number <> excluded.order_number
+                                 THEN coalesce(orders.local_number, orders.order_number)
+                                 ELSE orders.local_number END,
+             order_number = excluded.order_number",
         params![
             o.id.to_string(),
             o.order_number,
@@ -93,10 +98,11 @@ fn write_order(w: &Write<'_>, o: &OrderRecord) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn write_event(w: &Write<'_>, e: &OrderEventRecord) -> Result<(), StoreError> {
+pub(crate) fn write_event(w: &Connection, e: &OrderEventRecord) -> Result<(), StoreError> {
     w.execute(
         "INSERT INTO order_events (event_id, order_id, action, from_status, to_status, note, actor, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (event_id) DO NOTHING",
         params![
             e.id.to_string(),
             e.order_id.to_string(),

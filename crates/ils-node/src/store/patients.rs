@@ -9,7 +9,7 @@ use ils_core::{DomainError, PatientId};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    OrdersOf, Store, StoreError, Write, bad_column, now_text, open_orders, parse_time, time_column,
+    OrdersOf, Store, StoreError, bad_column, now_text, open_orders, parse_time, time_column,
 };
 
 const COLUMNS: &str = "id, customer_number, first_name, last_name, date_of_birth, email, phone, \
@@ -49,7 +49,7 @@ pub(crate) fn find(conn: &Connection, id: PatientId) -> Result<Option<PatientRec
 }
 
 /// Writes the record (insert or update) with its name keys.
-fn write(w: &Write<'_>, p: &PatientRecord) -> Result<(), StoreError> {
+pub(crate) fn write(w: &Connection, p: &PatientRecord) -> Result<(), StoreError> {
     let d = &p.data;
     w.execute(
         "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, email, phone,

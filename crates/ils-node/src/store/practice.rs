@@ -329,3 +329,150 @@ fn insert_user(
     )?;
     Ok(())
 }
+
+/// An Argon2id verifier of a password, for signing in offline (never the password itself).
+pub(crate) fn password_verifier(password: &str) -> Result<String, StoreError> {
+    use argon2::password_hash::PasswordHasher as _;
+    let salt = *uuid::Uuid::new_v4().as_bytes();
+    argon2::Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| StoreError::Encoding(format!("password verifier: {e}")))
+}
+
+fn verifies(password: &str, verifier: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    PasswordVerifier::<str>::verify_password(
+        &argon2::Argon2::default(),
+        password.as_bytes(),
+        verifier,
+    )
+    .is_ok()
+}
+
+impl Store {
+    /// Makes this file the practice ILS Central described and its signed-in user a user here,
+    /// with a verifier of their password for offline sign-in; then acts as them. A file that
+    /// holds another practice (one started offline) is refused: it cannot be mixed in.
+    pub fn adopt_practice(
+        &mut self,
+        info: &ils_core::sync::PracticeInfo,
+        verifier: &str,
+    ) -> Result<LocalUser, StoreError> {
+        let zone: Tz = info.time_zone.parse().map_err(|_| {
+            StoreError::Encoding(format!(
+                "ILS Central sent the time zone {:?}",
+                info.time_zone
+            ))
+        })?;
+        let now = self.now();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match meta(&tx, "company_id")? {
+            Some(id) if id != info.company_id.to_string() => {
+                return Err(DomainError::conflict(
+                    "sync.practice_mismatch",
+                    "This database holds another practice (one created on this computer); \
+                     connect with a new data folder, or keep working offline",
+                )
+                .into());
+            }
+            _ => {}
+        }
+        for (key, value) in [
+            ("company_id", info.company_id.to_string()),
+            ("practice_name", info.name.clone()),
+            ("time_zone", zone.name().to_owned()),
+        ] {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+        }
+        let u = &info.user;
+        tx.execute(
+            "INSERT INTO users (id, email, first_name, last_name, role, status, created_at, updated_at,
+                                password_verifier)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?6, ?7)
+             ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
+                 last_name = excluded.last_name, role = excluded.role, status = 'active',
+                 updated_at = excluded.updated_at, password_verifier = excluded.password_verifier",
+            params![
+                u.id.to_string(),
+                u.email,
+                u.first_name,
+                u.last_name,
+                u.role.as_str(),
+                now_text(now),
+                verifier
+            ],
+        )
+        .map_err(super::conflict(
+            code::USER_EMAIL_TAKEN,
+            "Another user of this device has this e-mail address",
+        ))?;
+        tx.commit()?;
+        self.act_as(Actor::with_role(u.id, info.company_id, u.role));
+        Ok(LocalUser {
+            id: u.id,
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            role: u.role,
+            status: UserStatus::Active,
+            created_at: now,
+        })
+    }
+
+    /// Signs in without ILS Central: a user who signed in against it on this device before,
+    /// with the same password. A wrong password, or a user who never signed in here, is refused
+    /// alike.
+    pub fn sign_in_offline(
+        &mut self,
+        email: &str,
+        password: &str,
+    ) -> Result<LocalUser, StoreError> {
+        let practice = self.practice()?.ok_or_else(|| {
+            DomainError::invalid(
+                "practice.missing",
+                "This database has no practice yet; connect to ILS Central first",
+            )
+        })?;
+        let found: Option<(LocalUser, Option<String>)> = self
+            .conn
+            .query_row(
+                &format!("SELECT {USER_COLUMNS}, password_verifier FROM users WHERE email = ?1"),
+                [email.trim()],
+                |r| Ok((user_row(r)?, r.get(7)?)),
+            )
+            .optional()?;
+        let refused = || {
+            StoreError::Domain(DomainError::invalid(
+                "auth.invalid_credentials",
+                "The e-mail address or password is wrong (offline, only users who signed in on \
+                 this computer before can sign in)",
+            ))
+        };
+        let (user, verifier) = match found {
+            Some((user, Some(verifier))) => (user, verifier),
+            _ => {
+                // The same work as a real check, so that timing tells nothing.
+                let _ = verifies(password, &password_verifier("timing")?);
+                return Err(refused());
+            }
+        };
+        if !verifies(password, &verifier) {
+            return Err(refused());
+        }
+        if user.status != UserStatus::Active {
+            return Err(DomainError::Forbidden {
+                message: format!("The user {} is disabled", user.email),
+            }
+            .into());
+        }
+        self.act_as(Actor::with_role(user.id, practice.company_id, user.role));
+        Ok(user)
+    }
+}

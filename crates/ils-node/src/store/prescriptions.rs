@@ -8,7 +8,7 @@ use ils_core::{DomainError, PatientId, PrescriptionId, Resource, fhir};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    OrdersOf, Store, StoreError, Write, bad_column, now_text, open_orders, patients, time_column,
+    OrdersOf, Store, StoreError, bad_column, now_text, open_orders, patients, time_column,
 };
 
 const COLUMNS: &str = "r.id, r.patient_id, r.data, r.created_by, r.created_at, r.updated_at";
@@ -46,7 +46,7 @@ pub(crate) fn find(
         .optional()?)
 }
 
-fn write(w: &Write<'_>, rx: &PrescriptionRecord) -> Result<(), StoreError> {
+pub(crate) fn write(w: &Connection, rx: &PrescriptionRecord) -> Result<(), StoreError> {
     let data = serde_json::to_string(&rx.data).map_err(|e| StoreError::Encoding(e.to_string()))?;
     let kind = match rx.data.kind {
         ils_core::rx::RxKind::Spectacle => "spectacle",

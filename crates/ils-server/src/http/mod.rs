@@ -131,17 +131,29 @@ pub fn router(state: AppState) -> Router {
             "/api/master-ai/fine-tuned-models/{id}",
             axum::routing::patch(models::change_status).delete(models::delete),
         )
+        .route("/api/sync/practice", get(sync::practice))
         .route("/api/sync/devices", get(sync::list).post(sync::register))
         .route("/api/sync/devices/{id}/approval", post(sync::approve))
         .route("/api/sync/devices/{id}/revocation", post(sync::revoke))
         .route("/api/sync/device-codes", post(sync::create_code))
         .route(
             SYNC_PUSH,
-            post(sync::push).layer(DefaultBodyLimit::max(
-                state.settings.http.upload_limit_bytes,
-            )),
+            post(sync::push)
+                .layer(DefaultBodyLimit::max(
+                    state.settings.http.upload_limit_bytes,
+                ))
+                .layer(
+                    ServiceBuilder::new()
+                        .layer(axum::error_handling::HandleErrorLayer::new(
+                            |_: tower::BoxError| async { undecodable_body() },
+                        ))
+                        .layer(tower_http::decompression::RequestDecompressionLayer::new()),
+                ),
         )
-        .route("/api/sync/pull", get(sync::pull))
+        .route(
+            "/api/sync/pull",
+            get(sync::pull).layer(tower_http::compression::CompressionLayer::new()),
+        )
         .route("/api/sync/conflicts", get(sync::conflicts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -171,6 +183,15 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
+}
+
+/// A compressed body that does not decompress.
+fn undecodable_body() -> Response {
+    crate::error::Error::bad_request(
+        "request.undecodable_body",
+        "The request body is not valid gzip; send it again (or uncompressed)",
+    )
+    .into_response()
 }
 
 fn timeout() -> Response {

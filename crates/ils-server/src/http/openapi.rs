@@ -29,7 +29,7 @@ use super::routes::{
         kb::ingest, kb::list, kb::delete, kb::search,
         assistant::chat, assistant::conversations, assistant::conversation, assistant::usage,
         models::list, models::register, models::change_status, models::delete,
-        sync::register, sync::list, sync::approve, sync::revoke, sync::create_code, sync::push,
+        sync::practice, sync::register, sync::list, sync::approve, sync::revoke, sync::create_code, sync::push,
         sync::pull, sync::conflicts,
     ),
     components(schemas(

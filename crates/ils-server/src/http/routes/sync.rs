@@ -26,6 +26,30 @@ fn device_id(text: &str) -> Result<DeviceId> {
     })
 }
 
+/// The practice and the signed-in user, as a device keeps them.
+#[utoipa::path(get, path = "/api/sync/practice", tag = "sync",
+    responses((status = 200, body = ils_core::sync::PracticeInfo), (status = 401, body = ErrorBody)))]
+pub async fn practice(
+    State(state): State<AppState>,
+    Auth(p): Auth,
+) -> Result<Json<ils_core::sync::PracticeInfo>> {
+    let company = crate::tenants::own(&state, &p).await?;
+    let user = crate::accounts::get(&state, &p, p.user_id()).await?;
+    Ok(Json(ils_core::sync::PracticeInfo {
+        company_id: company.id,
+        name: company.name,
+        domain: company.domain,
+        time_zone: company.time_zone.name().to_owned(),
+        user: ils_core::sync::PracticeUser {
+            id: user.id,
+            email: user.email,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            role: user.role,
+        },
+    }))
+}
+
 /// A device's registration. With a registration code from an administrator the device is
 /// approved at once; without, it waits for an administrator's approval.
 #[derive(Debug, Deserialize, ToSchema)]

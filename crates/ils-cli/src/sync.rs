@@ -1,0 +1,172 @@
+//! `ils-node sync …`: connect this computer to a practice on ILS Central, sync, and see where
+//! sync stands. The password is read from `ILS_PASSWORD` or, when that is not set, from the
+//! first line of standard input; it is never an argument (arguments show in process lists).
+
+use std::io::BufRead as _;
+
+use clap::{Args, Subcommand};
+use ils_node::engine::ConnectRequest;
+use ils_node::{Engine, EngineError};
+
+use crate::output::{Out, for_terminal};
+
+type CliResult = Result<(), EngineError>;
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(subcommand)]
+    command: Option<SyncCmd>,
+    /// Sync as this user (default: the --user of the command line).
+    #[arg(long)]
+    email: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCmd {
+    /// Connects this computer to a practice on ILS Central and registers it as a device.
+    Connect {
+        /// ILS Central's address, e.g. https://ils.example.com.
+        #[arg(long)]
+        server: String,
+        /// The practice's domain on ILS Central.
+        #[arg(long)]
+        domain: String,
+        #[arg(long)]
+        email: String,
+        /// What the practice calls this computer.
+        #[arg(long, default_value = "ILS Desktop")]
+        name: String,
+        /// A one-time registration code from an administrator (approves the device at once).
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Where sync stands: server, last sync, pending, rejected and conflicts.
+    Status,
+    /// The changes ILS Central refused, with their reasons.
+    Rejected,
+    /// The conflicts waiting for review.
+    Conflicts,
+}
+
+fn password() -> Result<String, EngineError> {
+    if let Ok(p) = std::env::var("ILS_PASSWORD") {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|e| {
+        EngineError::input("auth.no_password", format!("cannot read the password: {e}"))
+    })?;
+    let line = line.trim_end_matches(['\r', '\n']).to_owned();
+    if line.is_empty() {
+        return Err(EngineError::input(
+            "auth.no_password",
+            "give the password in ILS_PASSWORD or on the first line of standard input",
+        ));
+    }
+    Ok(line)
+}
+
+pub fn sync(engine: &Engine, args: SyncArgs, user: Option<&str>, out: Out) -> CliResult {
+    match args.command {
+        Some(SyncCmd::Connect {
+            server,
+            domain,
+            email,
+            name,
+            code,
+        }) => {
+            let state = engine.connect(&ConnectRequest {
+                server,
+                domain,
+                email,
+                password: password()?,
+                device_name: name,
+                code,
+            })?;
+            out.emit(&state, |s| {
+                format!(
+                    "connected to {} ({}) as device {}",
+                    s.server.as_deref().unwrap_or("?"),
+                    s.domain.as_deref().unwrap_or("?"),
+                    s.device
+                )
+            });
+        }
+        Some(SyncCmd::Status) => {
+            let state = engine.sync_state()?;
+            out.emit(&state, |s| {
+                let last = s
+                    .last_success
+                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+                let mut text = format!(
+                    "server {}\ndevice {}\nlast sync {last}\npending {}, rejected {}, conflicts {}",
+                    s.server.as_deref().unwrap_or("(not connected)"),
+                    s.device,
+                    s.pending,
+                    s.rejected,
+                    s.conflicts
+                );
+                if let Some(e) = &s.last_error {
+                    text.push_str(&format!("\nlast error: {}", for_terminal(e)));
+                }
+                text
+            });
+        }
+        Some(SyncCmd::Rejected) => {
+            let list = engine.sync_rejected()?;
+            out.emit(&list, |l| {
+                l.iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {}: {} — {}",
+                            r.operation,
+                            r.entity,
+                            r.entity_id,
+                            r.code,
+                            for_terminal(&r.message)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Some(SyncCmd::Conflicts) => {
+            let list = engine.sync_conflicts()?;
+            out.emit(&list, |l| {
+                l.iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}: version {} lost to {}",
+                            c.entity, c.entity_id, c.lost_change_id, c.won_change_id
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        None => {
+            let Some(email) = args.email.as_deref().or(user) else {
+                return Err(EngineError::input(
+                    "auth.not_signed_in",
+                    "name the user who syncs: --email EMAIL (or --user EMAIL)",
+                ));
+            };
+            engine.sign_in_with_password(email, &password()?)?;
+            let report = engine.sync_now()?;
+            out.emit(&report, |r| {
+                format!(
+                    "pushed {} (duplicates {}, rejected {}, conflicts {}); pulled {} (superseded {}, conflicts {}); at {}",
+                    r.pushed.applied,
+                    r.pushed.duplicate,
+                    r.pushed.rejected,
+                    r.pushed.conflicts,
+                    r.pulled.applied,
+                    r.pulled.superseded,
+                    r.pulled.conflicts,
+                    r.cursor
+                )
+            });
+        }
+    }
+    Ok(())
+}

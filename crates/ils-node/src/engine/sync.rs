@@ -1,0 +1,280 @@
+//! The engine's sync with ILS Central: connecting this device (the practice, the user, the
+//! device's registration), signing in online or offline, and one sync run — push every pending
+//! change in bounded batches, then pull every page after the cursor. Network calls run on the
+//! engine's runtime without holding the store; each answer is recorded in one transaction.
+
+use std::time::{Duration, Instant};
+
+use ils_core::change::Change;
+use ils_core::sync::{DEFAULT_PULL_LIMIT, MAX_PUSH_CHANGES, PROTOCOL, PushRequest};
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, EngineError, EngineResult};
+use crate::store::sync::{LocalConflict, PullTally, PushTally, RejectedChange, SyncState};
+use crate::store::{LocalUser, StoreError};
+use crate::sync::{Central, SyncError, Tokens};
+
+/// How to connect this device to a practice on ILS Central.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectRequest {
+    /// ILS Central's address, e.g. `https://ils.example.com`.
+    pub server: String,
+    /// The practice's domain there.
+    pub domain: String,
+    pub email: String,
+    pub password: String,
+    /// What the practice calls this computer ("Front desk").
+    pub device_name: String,
+    /// A one-time registration code from an administrator (approves the device at once).
+    pub code: Option<String>,
+}
+
+/// What one sync run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncReport {
+    pub pushed: PushTally,
+    pub pulled: PullTally,
+    /// The feed position pulled up to.
+    pub cursor: i64,
+}
+
+/// The signed-in session with ILS Central (kept in memory only).
+#[derive(Debug)]
+pub(crate) struct CentralSession {
+    central: Central,
+    tokens: Tokens,
+    /// When the access token stops being good (with a margin).
+    renew_at: Instant,
+}
+
+impl CentralSession {
+    fn new(central: Central, tokens: Tokens) -> Self {
+        let life = Duration::from_secs(tokens.expires_in.saturating_sub(30).max(1));
+        Self {
+            central,
+            tokens,
+            renew_at: Instant::now() + life,
+        }
+    }
+}
+
+impl From<SyncError> for EngineError {
+    fn from(e: SyncError) -> Self {
+        Self {
+            code: e.code().to_owned(),
+            user_error: e.is_user_error(),
+            message: e.to_string(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+fn not_connected() -> EngineError {
+    EngineError::input(
+        "sync.not_connected",
+        "This device is not connected to ILS Central; connect it first (ils-node sync connect)",
+    )
+}
+
+impl Engine {
+    fn block_on<F: std::future::Future>(&self, f: F) -> EngineResult<F::Output> {
+        Ok(self.runtime()?.block_on(f))
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Option<CentralSession>> {
+        self.central
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Connects this device to a practice on ILS Central: signs in, makes this file that
+    /// practice's (a new file, or one connected to it before), keeps a verifier of the
+    /// password for offline sign-in, and registers the device (approved at once with a code,
+    /// else waiting for an administrator).
+    pub fn connect(&self, req: &ConnectRequest) -> EngineResult<SyncState> {
+        let central = Central::new(&req.server)?;
+        let (tokens, info) = self.block_on(async {
+            let tokens = central
+                .login(&req.domain, &req.email, &req.password)
+                .await?;
+            let info = central.practice(&tokens.access_token).await?;
+            Ok::<_, SyncError>((tokens, info))
+        })??;
+        let verifier = crate::store::practice_verifier(&req.password)?;
+        let device = {
+            let mut store = self.store();
+            let user = store.adopt_practice(&info, &verifier)?;
+            store.set_sync_server(central.server(), &info.domain)?;
+            self.remember(&user.email);
+            store.device()
+        };
+        self.block_on(central.register(
+            &tokens.access_token,
+            device,
+            &req.device_name,
+            req.code.as_deref(),
+        ))??;
+        *self.session() = Some(CentralSession::new(central, tokens));
+        Ok(self.store().sync_state()?)
+    }
+
+    /// Signs in a user of the connected practice: against ILS Central when it can be
+    /// reached (the local verifier follows a changed password), else offline with the verifier
+    /// kept here. A wrong password is refused either way.
+    pub fn sign_in_with_password(&self, email: &str, password: &str) -> EngineResult<LocalUser> {
+        let state = self.store().sync_state()?;
+        let (Some(server), Some(domain)) = (state.server, state.domain) else {
+            return Err(not_connected());
+        };
+        let central = Central::new(&server)?;
+        let online = self.block_on(async {
+            let tokens = central.login(&domain, email, password).await?;
+            let info = central.practice(&tokens.access_token).await?;
+            Ok::<_, SyncError>((tokens, info))
+        })?;
+        match online {
+            Ok((tokens, info)) => {
+                let verifier = crate::store::practice_verifier(password)?;
+                let user = self.store().adopt_practice(&info, &verifier)?;
+                self.remember(&user.email);
+                *self.session() = Some(CentralSession::new(central, tokens));
+                Ok(user)
+            }
+            Err(SyncError::Offline { .. }) => {
+                let user = self.store().sign_in_offline(email, password)?;
+                self.remember(&user.email);
+                Ok(user)
+            }
+            Err(refused) => Err(refused.into()),
+        }
+    }
+
+    /// A valid access token: the session's, refreshed first when it is about to expire.
+    fn access_token(&self, force_refresh: bool) -> EngineResult<(Central, String)> {
+        let (central, refresh) = {
+            let guard = self.session();
+            let Some(session) = guard.as_ref() else {
+                return Err(EngineError::input(
+                    "sync.not_signed_in",
+                    "Sign in against ILS Central to sync (ils-node sync --password …)",
+                ));
+            };
+            if !force_refresh && Instant::now() < session.renew_at {
+                return Ok((session.central.clone(), session.tokens.access_token.clone()));
+            }
+            (
+                session.central.clone(),
+                session.tokens.refresh_token.clone(),
+            )
+        };
+        let tokens = self.block_on(central.refresh(&refresh))??;
+        let access = tokens.access_token.clone();
+        *self.session() = Some(CentralSession::new(central.clone(), tokens));
+        Ok((central, access))
+    }
+
+    /// Runs `call` with a valid token, refreshing it once if ILS Central says it expired.
+    fn with_token<T, F, Fut>(&self, call: F) -> EngineResult<T>
+    where
+        F: Fn(Central, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, SyncError>>,
+    {
+        let (central, token) = self.access_token(false)?;
+        match self.block_on(call(central, token))? {
+            Err(e) if e.is_expired_token() => {
+                let (central, token) = self.access_token(true)?;
+                Ok(self.block_on(call(central, token))??)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// One sync run: every pending change pushed (in batches of at most 500), then every page
+    /// of changes made elsewhere pulled and applied. Its outcome is recorded for the status.
+    pub fn sync_now(&self) -> EngineResult<SyncReport> {
+        let outcome = self.sync_once();
+        let error = outcome.as_ref().err().map(|e| e.message.clone());
+        self.store().record_sync_outcome(error.as_deref())?;
+        outcome
+    }
+
+    fn sync_once(&self) -> EngineResult<SyncReport> {
+        let device = self.store().device();
+        let mut report = SyncReport::default();
+        loop {
+            let batch = self.store().outgoing(MAX_PUSH_CHANGES)?;
+            if batch.is_empty() {
+                break;
+            }
+            let (seqs, changes): (Vec<i64>, Vec<serde_json::Value>) = batch
+                .into_iter()
+                .map(|(seq, text)| {
+                    serde_json::from_str(&text)
+                        .map(|v| (seq, v))
+                        .map_err(|e| StoreError::Encoding(format!("outbox change {seq}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .unzip();
+            let request = PushRequest {
+                protocol: PROTOCOL,
+                device,
+                changes,
+            };
+            let response = self.with_token(|central, token| {
+                let request = request.clone();
+                async move { central.push(&token, &request).await }
+            })?;
+            let tally = self.store().record_push(&seqs, &response.results)?;
+            report.pushed.applied += tally.applied;
+            report.pushed.duplicate += tally.duplicate;
+            report.pushed.rejected += tally.rejected;
+            report.pushed.conflicts += tally.conflicts;
+        }
+        let mut cursor = self.store().sync_state()?.cursor;
+        loop {
+            let page = self.with_token(|central, token| async move {
+                central
+                    .pull(&token, device, cursor, DEFAULT_PULL_LIMIT)
+                    .await
+            })?;
+            let changes = page
+                .changes
+                .iter()
+                .map(|v| Change::decode(&v.to_string()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    EngineError::input(
+                        "sync.newer_change",
+                        format!("A change from ILS Central could not be read: {e}"),
+                    )
+                })?;
+            let tally = self.store().apply_pulled(&changes, page.cursor)?;
+            report.pulled.applied += tally.applied;
+            report.pulled.superseded += tally.superseded;
+            report.pulled.conflicts += tally.conflicts;
+            cursor = page.cursor;
+            if !page.more {
+                break;
+            }
+        }
+        report.cursor = cursor;
+        Ok(report)
+    }
+
+    /// Where sync stands: the server, the last success or error, pending, rejected, conflicts.
+    pub fn sync_state(&self) -> EngineResult<SyncState> {
+        Ok(self.store().sync_state()?)
+    }
+
+    /// The changes ILS Central refused, with their reasons.
+    pub fn sync_rejected(&self) -> EngineResult<Vec<RejectedChange>> {
+        Ok(self.store().rejected_changes()?)
+    }
+
+    /// The conflicts waiting for review on this device.
+    pub fn sync_conflicts(&self) -> EngineResult<Vec<LocalConflict>> {
+        Ok(self.store().sync_conflicts()?)
+    }
+}

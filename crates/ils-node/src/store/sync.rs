@@ -1,0 +1,534 @@
+//! What sync keeps in the file: the version of each record (`sync_versions`), the conflict log,
+//! the outbox's answers from ILS Central (sent, or refused with a reason), and the pull cursor.
+//!
+//! A pulled page is applied in one transaction with the cursor's move, so a crash leaves either
+//! the page and its cursor or neither. Pulled changes are merged by `ils_core::change::merge`
+//! against the version this device holds; the losing version goes to the conflict log when its
+//! maker had not seen the winner. The device's clock observes every pulled stamp, so what is
+//! changed here afterwards orders after what was pulled.
+
+use chrono::{DateTime, Utc};
+use ils_core::change::{Change, Entity, Operation, Record, precedence};
+use ils_core::hlc::{HlcStamp, HybridClock, MAX_DRIFT_MS};
+use ils_core::sync::{PushResult, PushStatus};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, now_text, orders, patients, prescriptions};
+
+/// The version of a record this device holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub operation: Operation,
+    pub hlc: HlcStamp,
+    pub change_id: String,
+    pub change: String,
+}
+
+pub(crate) fn version(
+    conn: &Connection,
+    entity: Entity,
+    id: &str,
+) -> Result<Option<Version>, StoreError> {
+    let row: Option<(String, String, String, String)> = conn
+        .query_row(
+            "SELECT operation, hlc, change_id, change FROM sync_versions
+             WHERE entity = ?1 AND entity_id = ?2",
+            params![entity.as_str(), id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    row.map(|(operation, hlc, change_id, change)| {
+        Ok(Version {
+            operation: Operation::parse(&operation).ok_or_else(|| {
+                StoreError::Encoding(format!("sync_versions.operation {operation:?}"))
+            })?,
+            hlc: hlc
+                .parse()
+                .map_err(|e| StoreError::Encoding(format!("sync_versions.hlc: {e}")))?,
+            change_id,
+            change,
+        })
+    })
+    .transpose()
+}
+
+/// Makes `change` the version of its record.
+pub(crate) fn set_version(conn: &Connection, change: &Change) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_versions (entity, entity_id, operation, hlc, change_id, change)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (entity, entity_id) DO UPDATE SET operation = excluded.operation,
+             hlc = excluded.hlc, change_id = excluded.change_id, change = excluded.change",
+        params![
+            change.entity.as_str(),
+            change.entity_id.to_string(),
+            change.operation.as_str(),
+            change.hlc.to_string(),
+            change.id.to_string(),
+            change.encode(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Where sync stands, for the interface and `ils-node sync status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SyncState {
+    /// The ILS Central this device syncs with, once connected.
+    pub server: Option<String>,
+    /// The practice's domain there.
+    pub domain: Option<String>,
+    pub device: String,
+    /// The feed position pulled up to.
+    pub cursor: i64,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// Changes made here and not yet accepted by ILS Central.
+    pub pending: u64,
+    /// Changes ILS Central refused, kept for a person to see.
+    pub rejected: u64,
+    /// Conflicts not yet reviewed.
+    pub conflicts: u64,
+}
+
+/// A change ILS Central refused, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RejectedChange {
+    pub change_id: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub operation: String,
+    pub code: String,
+    pub message: String,
+    pub rejected_at: DateTime<Utc>,
+}
+
+/// A version that lost to a concurrent one on this device.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LocalConflict {
+    pub id: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub lost_change_id: String,
+    /// The version that lost, as it travelled.
+    pub lost: serde_json::Value,
+    pub won_change_id: String,
+    /// `concurrent_edit`, or `customer_number_taken` (this device's patient kept a
+    /// provisional number).
+    pub reason: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What a push's answers did here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PushTally {
+    pub applied: u64,
+    pub duplicate: u64,
+    pub rejected: u64,
+    /// Applied, but met a version its maker had not seen (kept in ILS Central's conflict log).
+    pub conflicts: u64,
+}
+
+/// What a pulled page did here.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PullTally {
+    pub applied: u64,
+    /// Older than the version held here: kept in the conflict log instead.
+    pub superseded: u64,
+    pub conflicts: u64,
+}
+
+pub(crate) const SERVER: &str = "sync.server";
+pub(crate) const DOMAIN: &str = "sync.domain";
+const CURSOR: &str = "sync.cursor";
+const LAST_SUCCESS: &str = "sync.last_success";
+const LAST_ERROR: &str = "sync.last_error";
+
+fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Why a version lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reason {
+    ConcurrentEdit,
+    CustomerNumberTaken,
+}
+
+impl Reason {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Reason::ConcurrentEdit => "concurrent_edit",
+            Reason::CustomerNumberTaken => "customer_number_taken",
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_conflict(
+    conn: &Connection,
+    entity: Entity,
+    entity_id: &str,
+    lost_change_id: &str,
+    lost: &str,
+    won_change_id: &str,
+    reason: Reason,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_conflicts (id, entity, entity_id, lost_change_id, lost, won_change_id, reason,
+                                     recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            uuid::Uuid::now_v7().to_string(),
+            entity.as_str(),
+            entity_id,
+            lost_change_id,
+            lost,
+            won_change_id,
+            reason.as_str(),
+            now_text(now)
+        ],
+    )?;
+    Ok(())
+}
+
+/// A pulled patient takes a customer number another patient holds here (one ILS Central never
+/// accepted with it: it refused it, or has not seen it yet). ILS Central's patient keeps the
+/// number; the one here gets a provisional number ("C-7.dup-1a2b3c") and a conflict entry, so
+/// a person gives it another number. Nothing is lost or merged.
+fn free_customer_number(
+    conn: &Connection,
+    pulled: &ils_core::record::PatientRecord,
+    won_change_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let holder: Option<String> = conn
+        .query_row(
+            "SELECT id FROM patients WHERE customer_number = ?1 AND id <> ?2",
+            params![pulled.data.customer_number, pulled.id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(holder) = holder else {
+        return Ok(());
+    };
+    let number = &pulled.data.customer_number;
+    let keep: String = number.chars().take(32 - ".dup-000000".len()).collect();
+    let provisional = format!(
+        "{keep}.dup-{}",
+        &uuid::Uuid::now_v7().simple().to_string()[26..]
+    );
+    conn.execute(
+        "UPDATE patients SET customer_number = ?2 WHERE id = ?1",
+        params![holder, provisional],
+    )?;
+    let lost = version(conn, Entity::Patient, &holder)?;
+    record_conflict(
+        conn,
+        Entity::Patient,
+        &holder,
+        lost.as_ref().map_or("", |v| v.change_id.as_str()),
+        lost.as_ref().map_or("{}", |v| v.change.as_str()),
+        won_change_id,
+        Reason::CustomerNumberTaken,
+        now,
+    )
+}
+
+/// Writes a pulled record into its table.
+fn write_record(conn: &Connection, record: &Record) -> Result<(), StoreError> {
+    match record {
+        Record::Patient(p) => patients::write(conn, p),
+        Record::Prescription(rx) => prescriptions::write(conn, rx),
+        Record::Order(o) => orders::write_order(conn, o),
+        Record::OrderEvent(e) => orders::write_event(conn, e),
+        // Documents do not sync yet (ILS Central refuses them and sends none).
+        Record::Document(_) => Ok(()),
+    }
+}
+
+impl Store {
+    /// Where sync stands.
+    pub fn sync_state(&self) -> Result<SyncState, StoreError> {
+        let conn = &self.conn;
+        Ok(SyncState {
+            server: meta(conn, SERVER)?,
+            domain: meta(conn, DOMAIN)?,
+            device: self.device.to_string(),
+            cursor: meta(conn, CURSOR)?
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            last_success: meta(conn, LAST_SUCCESS)?
+                .as_deref()
+                .and_then(super::parse_time),
+            last_error: meta(conn, LAST_ERROR)?,
+            pending: count(
+                conn,
+                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL",
+            )?,
+            rejected: count(
+                conn,
+                "SELECT count(*) FROM outbox WHERE rejected_at IS NOT NULL",
+            )?,
+            conflicts: count(
+                conn,
+                "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL",
+            )?,
+        })
+    }
+
+    /// Records the ILS Central this device syncs with.
+    pub fn set_sync_server(&mut self, server: &str, domain: &str) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        set_meta(&tx, SERVER, server)?;
+        set_meta(&tx, DOMAIN, domain)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Notes how the last sync ended: `None` for success.
+    pub fn record_sync_outcome(&mut self, error: Option<&str>) -> Result<(), StoreError> {
+        let now = now_text(self.now());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        match error {
+            None => {
+                set_meta(&tx, LAST_SUCCESS, &now)?;
+                tx.execute("DELETE FROM meta WHERE key = ?1", [LAST_ERROR])?;
+            }
+            Some(e) => set_meta(&tx, LAST_ERROR, e)?,
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` changes waiting to be pushed, oldest first: (outbox position, wire form).
+    pub fn outgoing(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT seq, change FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
+             ORDER BY seq LIMIT ?1",
+        )?;
+        let rows = stmt
+            .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Records ILS Central's answers to a push (`results[i]` answers outbox row `seqs[i]`) in
+    /// one transaction: applied and duplicate changes are sent; refused ones keep their reason;
+    /// a new order takes the practice's number, its own kept as its local number.
+    pub fn record_push(
+        &mut self,
+        seqs: &[i64],
+        results: &[PushResult],
+    ) -> Result<PushTally, StoreError> {
+        if seqs.len() != results.len() {
+            return Err(StoreError::Encoding(format!(
+                "ILS Central answered {} of {} changes",
+                results.len(),
+                seqs.len()
+            )));
+        }
+        let now = now_text(self.now());
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut tally = PushTally::default();
+        for (seq, result) in seqs.iter().zip(results) {
+            let (entity, entity_id): (String, String) = tx.query_row(
+                "SELECT entity, entity_id FROM outbox WHERE seq = ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            match result.status {
+                PushStatus::Applied | PushStatus::Duplicate => {
+                    tx.execute(
+                        "UPDATE outbox SET pushed_at = ?2 WHERE seq = ?1",
+                        params![seq, now],
+                    )?;
+                    if result.status == PushStatus::Applied {
+                        tally.applied += 1;
+                    } else {
+                        tally.duplicate += 1;
+                    }
+                    tally.conflicts += u64::from(result.conflict);
+                }
+                PushStatus::Rejected => {
+                    tx.execute(
+                        "UPDATE outbox SET rejected_at = ?2, rejected_code = ?3, rejected_message = ?4
+                         WHERE seq = ?1",
+                        params![
+                            seq,
+                            now,
+                            result.code.as_deref().unwrap_or("sync.rejected"),
+                            result.message.as_deref().unwrap_or("")
+                        ],
+                    )?;
+                    tally.rejected += 1;
+                }
+            }
+            if let (Some(number), "order") = (&result.order_number, entity.as_str()) {
+                tx.execute(
+                    "UPDATE orders SET local_number = coalesce(local_number, order_number),
+                                       order_number = ?2
+                     WHERE id = ?1 AND order_number <> ?2",
+                    params![entity_id, number],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(tally)
+    }
+
+    /// Applies a pulled page and moves the cursor to `cursor`, in one transaction.
+    pub fn apply_pulled(
+        &mut self,
+        changes: &[Change],
+        cursor: i64,
+    ) -> Result<PullTally, StoreError> {
+        let now = self.now();
+        let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or(0);
+        let device = self.device;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let last = meta(&tx, "hlc")?.and_then(|s| s.parse::<HlcStamp>().ok());
+        let mut clock = HybridClock::new(device.get(), last, MAX_DRIFT_MS);
+        let mut tally = PullTally::default();
+        for change in changes {
+            if change.device == device {
+                continue;
+            }
+            // ILS Central refuses stamps far ahead; one that still is ahead of this computer's
+            // clock (this clock is behind) is taken as it is, the clock following it.
+            let _ = clock.observe(change.hlc, now_ms);
+            let id = change.entity_id.to_string();
+            let held = version(&tx, change.entity, &id)?;
+            if let Some(held) = &held {
+                if held.change_id == change.id.to_string() {
+                    continue;
+                }
+                let current = Change {
+                    id: held.change_id.parse().map_err(|e| {
+                        StoreError::Encoding(format!("sync_versions.change_id: {e}"))
+                    })?,
+                    hlc: held.hlc,
+                    operation: held.operation,
+                    record: None,
+                    base: None,
+                    ..change.clone()
+                };
+                if precedence(change, &current) == std::cmp::Ordering::Less {
+                    record_conflict(
+                        &tx,
+                        change.entity,
+                        &id,
+                        &change.id.to_string(),
+                        &change.encode(),
+                        &held.change_id,
+                        Reason::ConcurrentEdit,
+                        now,
+                    )?;
+                    tally.superseded += 1;
+                    continue;
+                }
+                if change.base != Some(held.hlc) && held.hlc.device != change.device.get() {
+                    record_conflict(
+                        &tx,
+                        change.entity,
+                        &id,
+                        &held.change_id,
+                        &held.change,
+                        &change.id.to_string(),
+                        Reason::ConcurrentEdit,
+                        now,
+                    )?;
+                    tally.conflicts += 1;
+                }
+            }
+            if let Some(Record::Patient(p)) = &change.record {
+                free_customer_number(&tx, p, &change.id.to_string(), now)?;
+            }
+            if let Some(record) = &change.record {
+                write_record(&tx, record)?;
+            }
+            set_version(&tx, change)?;
+            tally.applied += 1;
+        }
+        set_meta(&tx, "hlc", &clock.last().to_string())?;
+        set_meta(&tx, CURSOR, &cursor.to_string())?;
+        tx.commit()?;
+        Ok(tally)
+    }
+
+    /// The changes ILS Central refused, newest first.
+    pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT change_id, entity, entity_id, operation, rejected_code, rejected_message, rejected_at
+             FROM outbox WHERE rejected_at IS NOT NULL ORDER BY seq DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(RejectedChange {
+                    change_id: r.get(0)?,
+                    entity: r.get(1)?,
+                    entity_id: r.get(2)?,
+                    operation: r.get(3)?,
+                    code: r.get(4)?,
+                    message: r.get(5)?,
+                    rejected_at: super::time_column(r, 6)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// The conflicts no one has reviewed, oldest first.
+    pub fn sync_conflicts(&self) -> Result<Vec<LocalConflict>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, entity, entity_id, lost_change_id, lost, won_change_id, recorded_at, reason
+             FROM sync_conflicts WHERE resolved_at IS NULL ORDER BY recorded_at, id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                let lost: String = r.get(4)?;
+                Ok(LocalConflict {
+                    id: r.get(0)?,
+                    entity: r.get(1)?,
+                    entity_id: r.get(2)?,
+                    lost_change_id: r.get(3)?,
+                    lost: serde_json::from_str(&lost)
+                        .map_err(|e| super::bad_column(4, Box::new(e)))?,
+                    won_change_id: r.get(5)?,
+                    recorded_at: super::time_column(r, 6)?,
+                    reason: r.get(7)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+}

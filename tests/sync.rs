@@ -1,0 +1,427 @@
+//! Sync end to end: ILS Central on a real PostgreSQL over real HTTP, and desktop engines on
+//! real SQLite files, each connected as a device of one practice. Offline work on each device,
+//! then syncs in different orders: every replica ends with the same records as ILS Central;
+//! concurrent edits of one patient end the same everywhere; the API's own writes reach the
+//! devices; a change ILS Central refuses stays on the device with its reason; a user who signed
+//! in online can sign in offline, and a wrong password offline is refused; an expired access
+//! token is refreshed without the person noticing.
+
+#[path = "../crates/ils-server/tests/api/common.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ils_core::order::OrderAction;
+use ils_core::patient::{PatientChanges, PatientData};
+use ils_core::{Role, SubscriptionTier};
+use ils_node::engine::{ConnectRequest, PrescriptionInput};
+use ils_node::{Engine, Store};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use common::{PASSWORD, Tenant, TestApp};
+
+/// A desktop: an engine on its own file in its own folder.
+struct Desk {
+    engine: Option<Arc<Engine>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Desk {
+    /// The engine owns a runtime, which must not be dropped on the test's own.
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let _ = std::thread::spawn(move || drop(engine)).join();
+        }
+    }
+}
+
+impl Desk {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("ils.db")).expect("store");
+        Self {
+            engine: Some(Arc::new(Engine::with_store(
+                store,
+                dir.path().join("no-model"),
+            ))),
+            _dir: dir,
+        }
+    }
+
+    /// Runs engine work off the test's runtime (the engine blocks on its own).
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> T {
+        let engine = Arc::clone(self.engine.as_ref().expect("an engine until dropped"));
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .expect("engine task")
+    }
+}
+
+/// A user of the practice with a known e-mail address.
+async fn user(app: &TestApp, tenant: &Tenant, role: Role, name: &str) -> String {
+    let email = format!("{name}@{}", tenant.domain);
+    let reply = app
+        .post(
+            "/api/users",
+            &tenant.admin_token,
+            json!({"email": email, "password": PASSWORD, "first_name": name, "last_name": "Staff", "role": role.as_str()}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    email
+}
+
+async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str, name: &str) {
+    let code = app
+        .post("/api/sync/device-codes", &tenant.admin_token, json!({}))
+        .await;
+    assert_eq!(code.status, StatusCode::CREATED, "{:?}", code.body);
+    let request = ConnectRequest {
+        server: app.base.clone(),
+        domain: tenant.domain.clone(),
+        email: email.to_owned(),
+        password: PASSWORD.to_owned(),
+        device_name: name.to_owned(),
+        code: code.body["code"].as_str().map(str::to_owned),
+    };
+    let state = desk
+        .run(move |e| e.connect(&request))
+        .await
+        .expect("connected");
+    assert_eq!(state.pending, 0);
+}
+
+async fn sync(desk: &Desk) -> ils_node::engine::SyncReport {
+    desk.run(|e| e.sync_now()).await.expect("sync")
+}
+
+fn patient(number: &str, last: &str) -> PatientData {
+    serde_json::from_value(json!({
+        "customer_number": number, "first_name": "Grace", "last_name": last,
+        "date_of_birth": "1956-12-09", "email": null, "phone": null, "address": null, "notes": null
+    }))
+    .expect("patient")
+}
+
+fn rx() -> Value {
+    json!({
+        "kind": "spectacle",
+        "right": {"sphere": -2.25, "cylinder": -0.75, "axis": 180, "add": 2.0},
+        "left": {"sphere": -2.0, "cylinder": -0.5, "axis": 170, "add": 2.0},
+        "issue_date": "2026-11-01", "expiry_date": "2030-11-01",
+        "prescriber": "Dr. Rosalind Franklin"
+    })
+}
+
+fn order(patient: &str, rx: &str) -> Value {
+    json!({
+        "patient_id": patient, "prescription_id": rx,
+        "lens_type": "progressive", "material": "1.6 MR-8", "coatings": ["AR"],
+        "frame": {"box_a": 52.0, "box_b": 38.0, "dbl": 18.0, "ed": 56.0},
+        "measurements": {"right_pd": 32.0, "left_pd": 31.5, "right_segment_height": 19.0, "left_segment_height": 19.0},
+        "promised_date": "2099-01-31"
+    })
+}
+
+/// What a replica holds, comparably: patients (number → name, phone, deleted), prescriptions
+/// (id → status), orders (id → number, status), timeline entries per order.
+#[derive(Debug, PartialEq, Eq)]
+struct Holdings {
+    patients: BTreeMap<String, (String, String, Option<String>)>,
+    prescriptions: BTreeMap<String, String>,
+    orders: BTreeMap<String, (String, String, usize)>,
+}
+
+async fn desk_holdings(desk: &Desk) -> Holdings {
+    desk.run(|e| {
+        let patients = e.search_patients(&Default::default(), 1000, 0);
+        let mut h = Holdings {
+            patients: BTreeMap::new(),
+            prescriptions: BTreeMap::new(),
+            orders: BTreeMap::new(),
+        };
+        for p in patients.expect("patients") {
+            h.patients.insert(
+                p.data.customer_number.clone(),
+                (
+                    p.data.first_name.clone(),
+                    p.data.last_name.clone(),
+                    p.data.phone.clone(),
+                ),
+            );
+            for rx in e.prescriptions_of(p.id).expect("prescriptions") {
+                h.prescriptions
+                    .insert(rx.id.to_string(), rx.data.status.as_str().to_owned());
+            }
+        }
+        for o in e.orders(Default::default()).expect("orders") {
+            let timeline = e.order_timeline(o.id).expect("timeline").len();
+            h.orders.insert(
+                o.id.to_string(),
+                (
+                    o.order_number.clone(),
+                    o.status.as_str().to_owned(),
+                    timeline,
+                ),
+            );
+        }
+        h
+    })
+    .await
+}
+
+async fn central_holdings(app: &TestApp, token: &str) -> Holdings {
+    let mut h = Holdings {
+        patients: BTreeMap::new(),
+        prescriptions: BTreeMap::new(),
+        orders: BTreeMap::new(),
+    };
+    let owner = app.owner_pool().await;
+    let rows: Vec<(String, String, String, Option<String>, String)> = sqlx::query_as(
+        "SELECT customer_number, first_name, last_name, phone, company_id::text FROM patients
+         WHERE deleted_at IS NULL",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("patients");
+    let company = app.get("/api/me", token).await.body["company_id"]
+        .as_str()
+        .expect("company")
+        .to_owned();
+    for (number, first, last, phone, c) in rows {
+        if c == company {
+            h.patients.insert(number, (first, last, phone));
+        }
+    }
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT id::text, status FROM prescriptions WHERE company_id = $1::uuid")
+            .bind(&company)
+            .fetch_all(&owner)
+            .await
+            .expect("prescriptions");
+    h.prescriptions.extend(rows);
+    let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT o.id::text, o.order_number, o.status,
+                (SELECT count(*) FROM order_events e WHERE e.company_id = o.company_id AND e.order_id = o.id)
+         FROM orders o WHERE o.company_id = $1::uuid",
+    )
+    .bind(&company)
+    .fetch_all(&owner)
+    .await
+    .expect("orders");
+    for (id, number, status, events) in rows {
+        h.orders
+            .insert(id, (number, status, usize::try_from(events).unwrap_or(0)));
+    }
+    h
+}
+
+#[tokio::test]
+async fn offline_work_on_two_devices_and_the_api_converges_everywhere() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("converge", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
+    let ecp_token = app.login(&tenant.domain, &ada, PASSWORD).await;
+    let a = Desk::new();
+    let b = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+    connect(&app, &tenant, &b, &bob, "Exam room").await;
+
+    // Offline: A registers a patient, a prescription and an order and submits it; B registers
+    // another patient. The API registers a third.
+    let (p_a, o_a) = a
+        .run(|e| {
+            let p = e.add_patient(&patient("A-1", "Hopper")).expect("patient");
+            let rx = e
+                .add_prescription(p.id, &PrescriptionInput(rx()))
+                .expect("rx");
+            let o = e
+                .create_order(&order(&p.id.to_string(), &rx.id.to_string()))
+                .expect("order");
+            e.transition_order(o.id, OrderAction::Submit, None)
+                .expect("submit");
+            (p, o)
+        })
+        .await;
+    assert!(o_a.order_number.starts_with('L'), "a local number offline");
+    b.run(|e| e.add_patient(&patient("B-1", "Lovelace")).expect("patient"))
+        .await;
+    let api = app
+        .post(
+            "/api/patients",
+            &ecp_token,
+            json!({"customer_number": "W-1", "first_name": "Alan", "last_name": "Turing",
+                   "date_of_birth": "1912-06-23"}),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::CREATED, "{:?}", api.body);
+
+    // Sync in one order, then the other.
+    let first = sync(&b).await;
+    assert_eq!(first.pushed.applied, 1);
+    let report = sync(&a).await;
+    assert_eq!(
+        report.pushed.applied, 6,
+        "patient, rx, order + entry, submit + entry"
+    );
+    assert_eq!(report.pushed.rejected, 0);
+    sync(&b).await;
+
+    // The order has the practice's number everywhere; A keeps its own as the local one.
+    let numbered = a.run(move |e| e.order(o_a.id).expect("order")).await;
+    assert!(numbered.order_number.starts_with("ORD-"), "{numbered:?}");
+    let on_a = desk_holdings(&a).await;
+    let on_b = desk_holdings(&b).await;
+    let central = central_holdings(&app, &ecp_token).await;
+    assert_eq!(on_a, central);
+    assert_eq!(on_b, central);
+    assert_eq!(central.patients.len(), 3, "{central:?}");
+    assert_eq!(
+        central.orders.values().next().map(|o| (o.1.as_str(), o.2)),
+        Some(("submitted", 2))
+    );
+
+    // Both edit A's patient offline; B's edit is later. Whatever order they sync in, the later
+    // edit wins on every replica, and the earlier one is in a conflict log.
+    let id = p_a.id;
+    a.run(move |e| {
+        let changes: PatientChanges =
+            serde_json::from_value(json!({"phone": "+44 20 7946 0001"})).expect("changes");
+        e.update_patient(id, &changes).expect("update on A")
+    })
+    .await;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    b.run(move |e| {
+        let changes: PatientChanges =
+            serde_json::from_value(json!({"phone": "+44 20 7946 0002"})).expect("changes");
+        e.update_patient(id, &changes).expect("update on B")
+    })
+    .await;
+    sync(&b).await;
+    let late = sync(&a).await;
+    assert_eq!(
+        late.pushed.conflicts, 1,
+        "A's edit lost on ILS Central: {late:?}"
+    );
+    sync(&b).await;
+    let on_a = desk_holdings(&a).await;
+    let on_b = desk_holdings(&b).await;
+    let central = central_holdings(&app, &ecp_token).await;
+    assert_eq!(on_a, central);
+    assert_eq!(on_b, central);
+    assert_eq!(
+        central.patients["A-1"].2.as_deref(),
+        Some("+44 20 7946 0002")
+    );
+    let kept = app.get("/api/sync/conflicts", &ecp_token).await;
+    assert_eq!(
+        kept.body.as_array().map(Vec::len),
+        Some(1),
+        "{:?}",
+        kept.body
+    );
+
+    // Nothing more to do: a second run moves nothing.
+    let idle = sync(&a).await;
+    assert_eq!(
+        (idle.pushed.applied, idle.pulled.applied),
+        (0, 0),
+        "{idle:?}"
+    );
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!((state.pending, state.rejected), (0, 0));
+    assert!(state.last_success.is_some() && state.last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_refused_change_stays_with_its_reason_and_sign_in_works_offline() {
+    let app = TestApp::spawn_with(|s| s.auth.access_ttl_secs = 2).await;
+    let tenant = app.create_tenant("refused", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let a = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+
+    // The same customer number as a patient the API registered meanwhile: refused with the
+    // API's code, kept on the device with its reason, never sent again unchanged.
+    let token = app.login(&tenant.domain, &ada, PASSWORD).await;
+    let api = app
+        .post(
+            "/api/patients",
+            &token,
+            json!({"customer_number": "C-7", "first_name": "Alan", "last_name": "Turing",
+                   "date_of_birth": "1912-06-23"}),
+        )
+        .await;
+    assert_eq!(api.status, StatusCode::CREATED);
+    a.run(|e| e.add_patient(&patient("C-7", "Hopper")).expect("patient"))
+        .await;
+    // The access token (2 s) has expired by now: the run refreshes it on its own.
+    std::thread::sleep(std::time::Duration::from_millis(2_500));
+    let report = sync(&a).await;
+    assert_eq!(report.pushed.rejected, 1, "{report:?}");
+    let rejected = a.run(|e| e.sync_rejected()).await.expect("rejected");
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].code, "patient.customer_number_taken");
+    let again = sync(&a).await;
+    assert_eq!(
+        again.pushed.rejected, 0,
+        "a refused change is not sent again unchanged"
+    );
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!((state.pending, state.rejected, state.conflicts), (0, 1, 1));
+    // ILS Central's patient holds C-7 here too; this device's keeps a provisional number and a
+    // conflict entry that says why.
+    let held = desk_holdings(&a).await;
+    let numbers: Vec<&String> = held.patients.keys().collect();
+    assert_eq!(numbers.len(), 2, "{numbers:?}");
+    assert_eq!(held.patients["C-7"].1, "Turing");
+    assert!(numbers[1].starts_with("C-7.dup-"), "{numbers:?}");
+    let conflicts = a.run(|e| e.sync_conflicts()).await.expect("conflicts");
+    assert_eq!(conflicts[0].reason, "customer_number_taken");
+
+    // Offline (ILS Central unreachable): the right password signs in, a wrong one does not.
+    let email = ada.clone();
+    let offline = a
+        .run(move |e| {
+            e.with_store_mut(|s| s.set_sync_server("http://127.0.0.1:9", "refused.example"))
+                .expect("server");
+            e.sign_out();
+            let wrong = e.sign_in_with_password(&email, "not the password");
+            let right = e.sign_in_with_password(&email, PASSWORD);
+            (wrong.map(|u| u.email), right.map(|u| u.email))
+        })
+        .await;
+    assert_eq!(
+        offline.0.expect_err("a wrong password offline").code,
+        "auth.invalid_credentials"
+    );
+    assert_eq!(offline.1.expect("the right password offline"), ada);
+    let who = a
+        .run(|e| e.search_patients(&Default::default(), 10, 0))
+        .await;
+    assert!(who.is_ok(), "signed in offline, the user works: {who:?}");
+
+    // A device that was never approved cannot sync, and says why.
+    let pending = Desk::new();
+    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
+    let request = ConnectRequest {
+        server: app.base.clone(),
+        domain: tenant.domain.clone(),
+        email: bob,
+        password: PASSWORD.to_owned(),
+        device_name: "Back office".into(),
+        code: None,
+    };
+    pending
+        .run(move |e| e.connect(&request))
+        .await
+        .expect("registered, waiting for approval");
+    let refused = pending.run(|e| e.sync_now()).await;
+    assert_eq!(
+        refused.expect_err("not approved").code,
+        "device.not_approved"
+    );
+}
