@@ -425,3 +425,96 @@ async fn a_refused_change_stays_with_its_reason_and_sign_in_works_offline() {
         "device.not_approved"
     );
 }
+
+#[tokio::test]
+async fn an_erased_patient_leaves_every_device_and_never_comes_back_from_an_offline_outbox() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("erasure", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
+    let a = Desk::new();
+    let b = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+    connect(&app, &tenant, &b, &bob, "Exam room").await;
+    let p = a
+        .run(|e| {
+            let p = e.add_patient(&patient("E-1", "Erasmus")).expect("patient");
+            let rx = e
+                .add_prescription(p.id, &PrescriptionInput(rx()))
+                .expect("rx");
+            e.create_order(&order(&p.id.to_string(), &rx.id.to_string()))
+                .expect("order");
+            e.add_patient(&patient("K-1", "Kept")).expect("another");
+            p
+        })
+        .await;
+    sync(&a).await;
+    sync(&b).await;
+    assert_eq!(desk_holdings(&b).await.patients.len(), 2);
+
+    // A edits the patient offline while ILS Central erases them.
+    let id = p.id;
+    a.run(move |e| {
+        let changes: PatientChanges =
+            serde_json::from_value(json!({"phone": "+44 20 7946 0009"})).expect("changes");
+        e.update_patient(id, &changes).expect("offline edit")
+    })
+    .await;
+    let erased = app
+        .post(
+            &format!("/api/patients/{id}/erasure"),
+            &tenant.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+
+    // A's edit is refused, and the erasure reaches A and B.
+    let on_a = sync(&a).await;
+    assert_eq!(on_a.pushed.rejected, 1, "{on_a:?}");
+    assert_eq!(on_a.pulled.erased, 1, "{on_a:?}");
+    let on_b = sync(&b).await;
+    assert_eq!(on_b.pulled.erased, 1, "{on_b:?}");
+    for desk in [&a, &b] {
+        let held = desk_holdings(desk).await;
+        assert_eq!(
+            held.patients.keys().collect::<Vec<_>>(),
+            ["K-1"],
+            "{held:?}"
+        );
+        assert!(held.prescriptions.is_empty() && held.orders.is_empty());
+        // Nothing of the patient is left in the file: no row, no change, no id in the log.
+        let text = id.to_string();
+        let left = desk
+            .run(move |e| {
+                e.with_store_mut(|s| {
+                    let path = s.path().to_owned();
+                    let conn = rusqlite_free_text(&path);
+                    conn.contains(&text) || conn.contains("Erasmus")
+                })
+            })
+            .await;
+        assert!(!left, "the erased patient is gone from the file");
+    }
+    let central = central_holdings(&app, &tenant.admin_token).await;
+    assert_eq!(central.patients.keys().collect::<Vec<_>>(), ["K-1"]);
+
+    // Another sync sends nothing about them again, and nothing comes back.
+    let again = sync(&a).await;
+    assert_eq!((again.pushed.applied, again.pushed.rejected), (0, 0));
+    let central = central_holdings(&app, &tenant.admin_token).await;
+    assert_eq!(central.patients.len(), 1);
+}
+
+/// Every text value of every table of the file, and the raw bytes of the file and its
+/// write-ahead log (deleted content must not linger in free pages either).
+fn rusqlite_free_text(path: &std::path::Path) -> String {
+    let store = Store::open(path).expect("store");
+    let mut text = store.dump_text().expect("dump");
+    for file in [path.to_owned(), path.with_extension("db-wal")] {
+        if let Ok(bytes) = std::fs::read(&file) {
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    text
+}

@@ -53,3 +53,18 @@ ALTER TABLE orders ADD COLUMN local_number TEXT;
 CREATE INDEX orders_local_number ON orders (local_number) WHERE local_number IS NOT NULL;
 
 ALTER TABLE users ADD COLUMN password_verifier TEXT;
+
+-- The audit log stays append-only, with one exception: an erasure (GDPR) redacts the ids of
+-- the erased patient's records ("erased:<subject>") in the rows that name them; nothing else
+-- of a row may change, and no row may go.
+DROP TRIGGER audit_log_append_only_update;
+CREATE TRIGGER audit_log_append_only_update BEFORE UPDATE ON audit_log
+WHEN NOT (
+    new.id = old.id AND new.at = old.at AND new.actor = old.actor AND new.action = old.action
+    AND new.entity = old.entity
+    AND (new.entity_id IS old.entity_id OR new.entity_id LIKE 'erased:%')
+    AND (new.detail IS old.detail OR new.detail LIKE '%erased:%')
+)
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only (only an erasure redacts it)');
+END;

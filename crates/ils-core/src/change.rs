@@ -389,6 +389,16 @@ impl Change {
     }
 }
 
+/// The id an erasure travels under: a name-based UUID (version 5) of `entity:id` in the
+/// namespace of the practice's company id. The feed never names an erased record by its own id;
+/// a device finds the record it erases by computing this for the records it holds.
+pub fn erased_subject(company: crate::ids::CompanyId, entity: Entity, id: Uuid) -> Uuid {
+    Uuid::new_v5(
+        &company.into_uuid(),
+        format!("{}:{id}", entity.as_str()).as_bytes(),
+    )
+}
+
 /// The order of precedence between two versions of one record: erasures, then deletions, then
 /// upserts; among equals the higher stamp (wall time, counter, device id), then the higher
 /// change id.

@@ -254,6 +254,7 @@ impl Engine {
             report.pulled.applied += tally.applied;
             report.pulled.superseded += tally.superseded;
             report.pulled.conflicts += tally.conflicts;
+            report.pulled.erased += tally.erased;
             cursor = page.cursor;
             if !page.more {
                 break;

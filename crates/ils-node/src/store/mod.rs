@@ -123,6 +123,9 @@ impl Store {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "FULL")?;
             conn.pragma_update(None, "foreign_keys", "ON")?;
+            // Deleted content is overwritten, not left in free pages: an erased patient must
+            // not survive in the file's bytes.
+            conn.pragma_update(None, "secure_delete", "ON")?;
             // Reads (search scans vectors and the full-text index) go through memory mapping
             // and a 64 MiB page cache instead of a read system call per page.
             conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
@@ -265,6 +268,41 @@ impl Store {
             event.with_details(details)
         })?;
         w.commit()
+    }
+
+    /// Every value of every table, as text (tests look for what must not be there).
+    #[doc(hidden)]
+    pub fn dump_text(&self) -> Result<String, StoreError> {
+        let mut tables = self.conn.prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'",
+        )?;
+        let names = tables
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = String::new();
+        for name in names {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM \"{}\"", name.replace('"', "\"\"")))?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                for i in 0..columns {
+                    match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Text(t) => {
+                            out.push_str(&String::from_utf8_lossy(t));
+                        }
+                        rusqlite::types::ValueRef::Blob(b) => {
+                            out.push_str(&String::from_utf8_lossy(b));
+                        }
+                        _ => {}
+                    }
+                    out.push('\t');
+                }
+                out.push('\n');
+            }
+        }
+        Ok(out)
     }
 
     /// A setting of the practice's, if set.

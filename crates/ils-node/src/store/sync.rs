@@ -153,6 +153,8 @@ pub struct PullTally {
     /// Older than the version held here: kept in the conflict log instead.
     pub superseded: u64,
     pub conflicts: u64,
+    /// Patients erased here because ILS Central erased them.
+    pub erased: u64,
 }
 
 pub(crate) const SERVER: &str = "sync.server";
@@ -252,6 +254,130 @@ fn free_customer_number(
         Reason::CustomerNumberTaken,
         now,
     )
+}
+
+/// Erases the patient an erasure names (by its subject, see `ils_core::change::erased_subject`)
+/// and everything of theirs: prescriptions, orders and timelines, the outbox's changes about
+/// them (sent or not: they hold the patient's data, and must never be sent again), their
+/// versions and conflicts; the audit log's rows keep their events with the ids redacted; the
+/// assistant's messages and conversation titles lose the patient's names and numbers. Returns
+/// whether this device held the patient.
+fn erase_patient(
+    conn: &Connection,
+    company: ils_core::CompanyId,
+    subject: uuid::Uuid,
+) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare("SELECT id FROM patients")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(stmt);
+    let Some(patient) = ids.into_iter().find(|id| {
+        id.parse::<uuid::Uuid>().is_ok_and(|uuid| {
+            ils_core::change::erased_subject(company, Entity::Patient, uuid) == subject
+        })
+    }) else {
+        return Ok(false);
+    };
+    let mut records: Vec<String> = vec![patient.clone()];
+    for sql in [
+        "SELECT id FROM prescriptions WHERE patient_id = ?1",
+        "SELECT id FROM orders WHERE patient_id = ?1",
+        "SELECT e.event_id FROM order_events e JOIN orders o ON o.id = e.order_id
+         WHERE o.patient_id = ?1 AND e.event_id IS NOT NULL",
+    ] {
+        let mut stmt = conn.prepare(sql)?;
+        let found = stmt
+            .query_map([&patient], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        records.extend(found);
+    }
+    // What the assistant's messages may hold of them, longest first.
+    let who: Option<(
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = conn
+        .query_row(
+            "SELECT first_name, last_name, customer_number, phone, email, address
+             FROM patients WHERE id = ?1",
+            [&patient],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    let mut phrases: Vec<String> = match who {
+        Some((first, last, number, phone, email, address)) => [
+            Some(format!("{first} {last}")),
+            Some(format!("{last}, {first}")),
+            Some(last),
+            Some(number),
+            phone,
+            email,
+            address,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.chars().count() >= 3)
+        .collect(),
+        None => Vec::new(),
+    };
+    phrases.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
+    for phrase in &phrases {
+        conn.execute(
+            "UPDATE messages SET content = replace(content, ?1, '[erased]')
+             WHERE instr(content, ?1) > 0",
+            [phrase],
+        )?;
+        conn.execute(
+            "UPDATE conversations SET title = replace(title, ?1, '[erased]')
+             WHERE instr(title, ?1) > 0",
+            [phrase],
+        )?;
+    }
+    conn.execute(
+        "DELETE FROM order_events WHERE order_id IN (SELECT id FROM orders WHERE patient_id = ?1)",
+        [&patient],
+    )?;
+    conn.execute("DELETE FROM orders WHERE patient_id = ?1", [&patient])?;
+    conn.execute(
+        "DELETE FROM prescriptions WHERE patient_id = ?1",
+        [&patient],
+    )?;
+    conn.execute("DELETE FROM patients WHERE id = ?1", [&patient])?;
+    let replacement = format!("erased:{subject}");
+    let list = serde_json::to_string(&records).map_err(|e| StoreError::Encoding(e.to_string()))?;
+    for sql in [
+        "DELETE FROM outbox WHERE entity_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM outbox_v1 WHERE entity_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM sync_versions WHERE entity_id IN (SELECT value FROM json_each(?1))",
+        "DELETE FROM sync_conflicts WHERE entity_id IN (SELECT value FROM json_each(?1))",
+    ] {
+        conn.execute(sql, [&list])?;
+    }
+    conn.execute(
+        "UPDATE audit_log SET entity_id = ?2
+         WHERE entity_id IN (SELECT value FROM json_each(?1))",
+        params![list, replacement],
+    )?;
+    for id in &records {
+        conn.execute(
+            "UPDATE audit_log SET detail = replace(detail, ?1, ?2) WHERE instr(detail, ?1) > 0",
+            params![id, replacement],
+        )?;
+    }
+    Ok(true)
 }
 
 /// Writes a pulled record into its table.
@@ -417,6 +543,8 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let last = meta(&tx, "hlc")?.and_then(|s| s.parse::<HlcStamp>().ok());
+        let company: Option<ils_core::CompanyId> =
+            meta(&tx, "company_id")?.and_then(|s| s.parse().ok());
         let mut clock = HybridClock::new(device.get(), last, MAX_DRIFT_MS);
         let mut tally = PullTally::default();
         for change in changes {
@@ -426,6 +554,15 @@ impl Store {
             // ILS Central refuses stamps far ahead; one that still is ahead of this computer's
             // clock (this clock is behind) is taken as it is, the clock following it.
             let _ = clock.observe(change.hlc, now_ms);
+            if change.operation == Operation::Erase {
+                if change.entity == Entity::Patient
+                    && let Some(company) = company
+                    && erase_patient(&tx, company, change.entity_id)?
+                {
+                    tally.erased += 1;
+                }
+                continue;
+            }
             let id = change.entity_id.to_string();
             let held = version(&tx, change.entity, &id)?;
             if let Some(held) = &held {
@@ -482,6 +619,11 @@ impl Store {
         set_meta(&tx, "hlc", &clock.last().to_string())?;
         set_meta(&tx, CURSOR, &cursor.to_string())?;
         tx.commit()?;
+        if tally.erased > 0 {
+            // The erased pages leave the write-ahead log now, not at the next checkpoint.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(tally)
     }
 

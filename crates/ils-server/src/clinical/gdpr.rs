@@ -103,6 +103,19 @@ pub async fn erase_patient(state: &AppState, caller: &Principal, id: PatientId) 
         &subject_hash(caller.company_id(), "patient", id.into_uuid()),
     )
     .await?;
+    // Every device erases the patient too, when it pulls this; the feed names them only by
+    // their erased subject, never by their id.
+    tx.stage(
+        ils_core::change::ChangeDraft::erase(
+            ils_core::change::Entity::Patient,
+            ils_core::change::erased_subject(
+                caller.company_id(),
+                ils_core::change::Entity::Patient,
+                id.into_uuid(),
+            ),
+        ),
+        caller.user_id(),
+    );
     audit::record(
         &mut tx,
         &caller.actor(),

@@ -314,6 +314,22 @@ async fn erase_from_conversations(tx: &mut TenantTx, patient: Uuid) -> Result<()
     Ok(())
 }
 
+/// Which of the subject hashes name an erased record of the tenant.
+pub async fn erased(tx: &mut TenantTx, hashes: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tx.tenant();
+    let rows: Vec<(Vec<u8>,)> = sqlx::query_as(
+        "SELECT subject_hash FROM tombstones WHERE company_id = $1 AND subject_hash = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(hashes)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
 pub async fn insert_tombstone(
     tx: &mut TenantTx,
     id: Uuid,

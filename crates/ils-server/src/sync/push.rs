@@ -119,6 +119,22 @@ pub async fn push(
         .filter_map(|c| c.as_ref().ok().map(|c| c.id.into_uuid()))
         .collect();
     let already: HashSet<Uuid> = store::received(tx, &ids).await?.into_iter().collect();
+    // Nothing about an erased patient comes back, from any outbox however old.
+    let company = caller.actor.company_id;
+    let named: Vec<Option<Vec<u8>>> = decoded
+        .iter()
+        .map(|c| {
+            c.as_ref()
+                .ok()
+                .and_then(named_patient)
+                .map(|p| crate::clinical::gdpr::subject_hash(company, "patient", p.into_uuid()))
+        })
+        .collect();
+    let hashes: Vec<Vec<u8>> = named.iter().flatten().cloned().collect();
+    let erased: HashSet<Vec<u8>> = crate::store::gdpr::erased(tx, &hashes)
+        .await?
+        .into_iter()
+        .collect();
     let mut batch = Batch {
         feed: Vec::new(),
         received: Vec::new(),
@@ -128,9 +144,23 @@ pub async fn push(
         makers: HashMap::new(),
     };
     let mut results = Vec::with_capacity(decoded.len());
-    for (raw, change) in request.changes.iter().zip(decoded) {
+    for ((raw, change), hash) in request.changes.iter().zip(decoded).zip(named) {
+        let change = match change {
+            Ok(c) if hash.is_some_and(|h| erased.contains(&h)) => Err(refusal(
+                "sync.erased",
+                "The patient this change is about was erased (GDPR); the change is dropped and \
+                 the patient does not come back",
+            ))
+            .map_err(|r| (Some(c.id), r)),
+            Ok(c) => Ok(c),
+            Err(r) => Err((None, r)),
+        };
         let result = match change {
-            Err(refused) => {
+            Err((Some(id), refused)) => {
+                reject_audited(tx, caller, request, id, &refused).await?;
+                PushResult::rejected(Some(id), &refused.code, refused.message)
+            }
+            Err((None, refused)) => {
                 let id = raw
                     .get("id")
                     .and_then(|v| v.as_str())
@@ -172,6 +202,16 @@ pub async fn push(
         protocol: PROTOCOL,
         results,
     })
+}
+
+/// The patient a change is about, if it names one.
+fn named_patient(change: &Change) -> Option<PatientId> {
+    match &change.record {
+        Some(Record::Patient(p)) => Some(p.id),
+        Some(Record::Prescription(rx)) => Some(rx.patient_id),
+        Some(Record::Order(o)) => Some(o.data.patient_id),
+        _ => None,
+    }
 }
 
 /// The audit actor of a change: its maker, on the pushing device, in the push's request.

@@ -659,3 +659,66 @@ async fn concurrent_edits_end_the_same_whatever_the_push_order_and_the_loser_is_
         .await;
     assert_eq!(read.body["email"], "grace@navy.example");
 }
+
+#[tokio::test]
+async fn an_erasure_travels_by_its_subject_and_the_patient_never_comes_back() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "erase-sync").await;
+    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
+    let mut device = Device::new(&ecp_id, &ecp_token);
+    enrol(&app, &c.tenant.admin_token, &device).await;
+    let (before, cursor) = pull_all(&app, &device, 0, 500).await;
+    let Some(Record::Patient(mut held)) = before[0].record.clone() else {
+        panic!("the clinic's patient");
+    };
+    let erased = app
+        .post(
+            &format!("/api/patients/{}/erasure", c.patient),
+            &c.tenant.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+
+    // The feed now holds the erasure, named by its subject; nothing names the patient.
+    let (after, _) = pull_all(&app, &device, 0, 500).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    let company: ils_core::CompanyId = c.tenant.id.parse().expect("company");
+    assert_eq!(after[0].operation, ils_core::change::Operation::Erase);
+    assert_eq!(
+        after[0].entity_id,
+        ils_core::change::erased_subject(
+            company,
+            ils_core::change::Entity::Patient,
+            c.patient.parse().expect("id")
+        )
+    );
+    let (since, _) = pull_all(&app, &device, cursor, 500).await;
+    assert_eq!(
+        since.len(),
+        1,
+        "a device that held the patient gets the erasure"
+    );
+    let owner = app.owner_pool().await;
+    let (rows,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM sync_feed WHERE change LIKE '%' || $1 || '%'")
+            .bind(&c.patient)
+            .fetch_one(&owner)
+            .await
+            .expect("count");
+    assert_eq!(rows, 0);
+
+    // An offline device's old edit of the patient is refused, and so is a re-creation.
+    held.data.phone = Some("+44 20 7946 0003".into());
+    held.updated_at = now();
+    let edit = device.upsert(Record::Patient(held));
+    let reply = push(&app, &device, &[&edit]).await;
+    assert_eq!(
+        statuses(&reply),
+        vec![("rejected".to_owned(), Some("sync.erased".to_owned()))]
+    );
+    let gone = app
+        .get(&format!("/api/patients/{}", c.patient), &c.ecp)
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+}
