@@ -293,14 +293,15 @@ fn erase_patient(
         records.extend(found);
     }
     // What the assistant's messages may hold of them, longest first.
-    let who: Option<(
+    type Who = (
         String,
         String,
         String,
         Option<String>,
         Option<String>,
         Option<String>,
-    )> = conn
+    );
+    let who: Option<Who> = conn
         .query_row(
             "SELECT first_name, last_name, customer_number, phone, email, address
              FROM patients WHERE id = ?1",
