@@ -237,11 +237,9 @@ fn patient(
                     "A delete carries a patient without its deletion time",
                 ));
             }
-            found(
-                current.filter(|p| p.deleted_at.is_none()),
-                Resource::Patient,
-            )?;
-            if open_orders > 0 {
+            let current = found(current, Resource::Patient)?;
+            // Deleted on two devices: the later deletion's version wins everywhere.
+            if current.deleted_at.is_none() && open_orders > 0 {
                 return Err(DomainError::conflict(
                     code::PATIENT_HAS_OPEN_ORDERS,
                     "The patient has orders in progress; finish or cancel them first",

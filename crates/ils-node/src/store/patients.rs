@@ -114,6 +114,18 @@ fn like_prefix(text: &str) -> String {
 }
 
 impl Store {
+    /// Every patient, deleted ones included, unaudited (tests compare replicas with it).
+    #[doc(hidden)]
+    pub fn dump_patients(&self) -> Result<Vec<PatientRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {COLUMNS} FROM patients ORDER BY id"))?;
+        let rows = stmt
+            .query_map([], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// Adds a patient.
     pub fn add_patient(&mut self, data: &PatientData) -> Result<PatientRecord, StoreError> {
         let w = self.begin_write()?;

@@ -628,6 +628,18 @@ impl Store {
         Ok(tally)
     }
 
+    /// Every change this device made, as it travels (tests build their oracle from it).
+    #[doc(hidden)]
+    pub fn outbox_changes(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT change FROM outbox ORDER BY seq")?;
+        let rows = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
     /// The changes ILS Central refused, newest first.
     pub fn rejected_changes(&self) -> Result<Vec<RejectedChange>, StoreError> {
         let mut stmt = self.conn.prepare(

@@ -179,6 +179,38 @@ pub async fn update(tx: &mut TenantTx, record: &PatientRecord) -> Result<Patient
     row.ok_or_else(not_found)
 }
 
+/// The patient, deleted or not, locked for a change (sync merges deleted patients too).
+pub async fn find_any(tx: &mut TenantTx, id: PatientId) -> Result<Option<PatientRow>> {
+    let tenant = tx.tenant();
+    let row: Option<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM patients WHERE company_id = $1 AND id = $2 FOR UPDATE"
+    )))
+    .bind(tenant)
+    .bind(id.into_uuid())
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+/// Writes the whole record, its deletion included: a deletion that sync carries brings the
+/// record as its maker last saw it, and every replica keeps that version.
+pub async fn overwrite(tx: &mut TenantTx, record: &PatientRecord) -> Result<()> {
+    let tenant = tx.tenant();
+    let query = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE patients SET customer_number = $3, first_name = $4, last_name = $5, date_of_birth = $6,
+                email = $7, phone = $8, address = $9, notes = $10, last_name_key = $11, first_name_key = $12,
+                updated_at = $13, deleted_at = $14
+         WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )));
+    let row: Option<PatientRow> = bind_patient(query, tenant, record.id, &record.data)
+        .bind(record.updated_at)
+        .bind(record.deleted_at)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(taken)?;
+    row.map(|_| ()).ok_or_else(not_found)
+}
+
 /// Orders of the patient still in progress (a patient with open orders is not soft-deleted).
 pub async fn open_orders(tx: &mut TenantTx, id: PatientId) -> Result<i64> {
     let tenant = tx.tenant();

@@ -453,13 +453,9 @@ async fn maker(
 async fn load(tx: &mut TenantTx, change: &Change) -> Result<Loaded> {
     let needs = decide::needs(change);
     let current = match change.entity {
-        Entity::Patient => patients::find(
-            tx,
-            PatientId::from_uuid(change.entity_id),
-            patients::Lock::Update,
-        )
-        .await?
-        .map(|r| Record::Patient(r.record())),
+        Entity::Patient => patients::find_any(tx, PatientId::from_uuid(change.entity_id))
+            .await?
+            .map(|r| Record::Patient(r.record())),
         Entity::Prescription => prescriptions::find(
             tx,
             PrescriptionId::from_uuid(change.entity_id),
@@ -528,7 +524,7 @@ async fn apply(tx: &mut TenantTx, change: &mut Change, loaded: &Loaded) -> Resul
         (Some(Record::Patient(p)), Operation::Upsert) => {
             patients::insert(tx, p).await?;
         }
-        (Some(Record::Patient(p)), Operation::Delete) => patients::soft_delete(tx, p).await?,
+        (Some(Record::Patient(p)), Operation::Delete) => patients::overwrite(tx, p).await?,
         (Some(Record::Prescription(rx)), _) if exists => {
             prescriptions::update(tx, rx).await?;
         }
