@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use ils_core::DeviceId;
-use ils_core::sync::{PracticeInfo, PullPage, PushRequest, PushResponse};
+use ils_core::sync::{PracticeInfo, PushRequest, PushResponse};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -51,6 +51,16 @@ impl SyncError {
     pub(crate) fn is_expired_token(&self) -> bool {
         matches!(self, SyncError::Refused { status: 401, .. })
     }
+}
+
+/// A pulled page, its changes left as the text they came in (each is read once, by the codec).
+#[derive(Debug, Deserialize)]
+pub(crate) struct RawPage {
+    #[allow(dead_code)]
+    pub protocol: u32,
+    pub changes: Vec<Box<serde_json::value::RawValue>>,
+    pub cursor: i64,
+    pub more: bool,
 }
 
 /// A token pair from sign-in or refresh (only what the client uses).
@@ -230,15 +240,19 @@ impl Central {
         self.answer(response).await
     }
 
+    /// A page after `cursor`; with `wait` (seconds), ILS Central holds the request until the
+    /// practice's next change when nothing follows the cursor (a long poll).
     pub async fn pull(
         &self,
         token: &str,
         device: DeviceId,
         cursor: i64,
         limit: u32,
-    ) -> Result<PullPage, SyncError> {
+        wait: Option<u32>,
+    ) -> Result<RawPage, SyncError> {
+        let wait = wait.map(|s| format!("&wait={s}")).unwrap_or_default();
         self.get(
-            &format!("/api/sync/pull?device={device}&cursor={cursor}&limit={limit}"),
+            &format!("/api/sync/pull?device={device}&cursor={cursor}&limit={limit}{wait}"),
             token,
         )
         .await

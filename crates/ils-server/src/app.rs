@@ -28,6 +28,8 @@ pub struct Inner {
     pub embedder: tokio::sync::OnceCell<std::sync::Arc<ils_ai::Embedder>>,
     /// The shared models' providers (`ai.providers`), built once: one connection pool each.
     pub providers: ils_llm::config::Providers,
+    /// News of the tenants' sync feeds, for long polls.
+    pub feed_news: crate::sync::notify::FeedNews,
 }
 
 impl std::ops::Deref for AppState {
@@ -68,6 +70,8 @@ impl AppState {
         let providers = ils_llm::config::Providers::from_settings(&settings.ai.providers)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let settings_auth = settings.auth.clone();
+        let feed_news =
+            crate::sync::notify::FeedNews::start(settings.database.url.expose().to_owned());
         let state = AppState(Arc::new(Inner {
             standing: StandingCache::new(Duration::from_secs(settings.auth.status_cache_secs)),
             settings,
@@ -84,6 +88,7 @@ impl AppState {
             ),
             embedder: tokio::sync::OnceCell::new(),
             providers,
+            feed_news,
         }));
         state.spawn_housekeeping();
         Ok(state)

@@ -6,13 +6,16 @@
 use std::time::{Duration, Instant};
 
 use ils_core::change::Change;
-use ils_core::sync::{DEFAULT_PULL_LIMIT, MAX_PUSH_CHANGES, PROTOCOL, PushRequest};
+use ils_core::sync::{MAX_PUSH_CHANGES, PROTOCOL, PushRequest};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError, EngineResult};
 use crate::store::sync::{LocalConflict, PullTally, PushTally, RejectedChange, SyncState};
 use crate::store::{LocalUser, StoreError};
-use crate::sync::{Central, SyncError, Tokens};
+use crate::sync::{Central, RawPage, SyncError, Tokens};
+
+/// Changes per pulled page (ILS Central's most).
+const PULL_PAGE: u32 = ils_core::sync::MAX_PULL_LIMIT;
 
 /// How to connect this device to a practice on ILS Central.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -199,7 +202,21 @@ impl Engine {
         outcome
     }
 
+    /// Pushes what is pending, then waits up to `wait` (at most 25 s) for the practice's next
+    /// change on ILS Central and applies what came: how a device learns of changes at once.
+    pub fn sync_wait(&self, wait: Duration) -> EngineResult<SyncReport> {
+        let seconds = u32::try_from(wait.as_secs().clamp(1, 25)).unwrap_or(25);
+        let outcome = self.sync_run(Some(seconds));
+        let error = outcome.as_ref().err().map(|e| e.message.clone());
+        self.store().record_sync_outcome(error.as_deref())?;
+        outcome
+    }
+
     fn sync_once(&self) -> EngineResult<SyncReport> {
+        self.sync_run(None)
+    }
+
+    fn sync_run(&self, mut wait: Option<u32>) -> EngineResult<SyncReport> {
         let device = self.store().device();
         let mut report = SyncReport::default();
         loop {
@@ -233,16 +250,21 @@ impl Engine {
             report.pushed.conflicts += tally.conflicts;
         }
         let mut cursor = self.store().sync_state()?.cursor;
-        loop {
-            let page = self.with_token(|central, token| async move {
-                central
-                    .pull(&token, device, cursor, DEFAULT_PULL_LIMIT)
-                    .await
-            })?;
+        // The next page is fetched while this one is applied: ILS Central and this computer
+        // work at the same time.
+        let mut next = Some(self.fetch_page(device, cursor, wait.take())?);
+        while let Some(fetching) = next.take() {
+            let page = self.page(fetching, device, cursor)?;
+            if page.more {
+                next = Some(self.fetch_page(device, page.cursor, None)?);
+            }
             let changes = page
                 .changes
                 .iter()
-                .map(|v| Change::decode(&v.to_string()))
+                .map(|raw| {
+                    let text = raw.get();
+                    Change::decode(text).map(|c| (c, text.to_owned()))
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| {
                     EngineError::input(
@@ -256,12 +278,41 @@ impl Engine {
             report.pulled.conflicts += tally.conflicts;
             report.pulled.erased += tally.erased;
             cursor = page.cursor;
-            if !page.more {
-                break;
-            }
         }
         report.cursor = cursor;
         Ok(report)
+    }
+
+    /// Starts fetching the page after `cursor` on the engine's runtime.
+    fn fetch_page(
+        &self,
+        device: ils_core::DeviceId,
+        cursor: i64,
+        wait: Option<u32>,
+    ) -> EngineResult<tokio::task::JoinHandle<Result<RawPage, SyncError>>> {
+        let (central, token) = self.access_token(false)?;
+        Ok(self
+            .runtime()?
+            .spawn(async move { central.pull(&token, device, cursor, PULL_PAGE, wait).await }))
+    }
+
+    /// The page a fetch brought; fetched again once with a fresh token if it had expired.
+    fn page(
+        &self,
+        fetching: tokio::task::JoinHandle<Result<RawPage, SyncError>>,
+        device: ils_core::DeviceId,
+        cursor: i64,
+    ) -> EngineResult<RawPage> {
+        let fetched = self
+            .block_on(fetching)?
+            .map_err(|e| EngineError::internal(format!("the pull stopped: {e}")))?;
+        match fetched {
+            Err(e) if e.is_expired_token() => {
+                let (central, token) = self.access_token(true)?;
+                Ok(self.block_on(central.pull(&token, device, cursor, PULL_PAGE, None))??)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// Where sync stands: the server, the last success or error, pending, rejected, conflicts.

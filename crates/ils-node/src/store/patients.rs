@@ -51,7 +51,7 @@ pub(crate) fn find(conn: &Connection, id: PatientId) -> Result<Option<PatientRec
 /// Writes the record (insert or update) with its name keys.
 pub(crate) fn write(w: &Connection, p: &PatientRecord) -> Result<(), StoreError> {
     let d = &p.data;
-    w.execute(
+    w.prepare_cached(
         "INSERT INTO patients (id, customer_number, first_name, last_name, date_of_birth, email, phone,
                                address, notes, created_at, updated_at, deleted_at, last_name_key, first_name_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
@@ -61,7 +61,8 @@ pub(crate) fn write(w: &Connection, p: &PatientRecord) -> Result<(), StoreError>
              address = excluded.address, notes = excluded.notes, updated_at = excluded.updated_at,
              deleted_at = excluded.deleted_at, last_name_key = excluded.last_name_key,
              first_name_key = excluded.first_name_key",
-        params![
+    )?
+    .execute(params![
             p.id.to_string(),
             d.customer_number,
             d.first_name,

@@ -31,12 +31,13 @@ pub(crate) fn version(
     id: &str,
 ) -> Result<Option<Version>, StoreError> {
     let row: Option<(String, String, String, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT operation, hlc, change_id, change FROM sync_versions
              WHERE entity = ?1 AND entity_id = ?2",
-            params![entity.as_str(), id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row(params![entity.as_str(), id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     row.map(|(operation, hlc, change_id, change)| {
         Ok(Version {
@@ -55,20 +56,25 @@ pub(crate) fn version(
 
 /// Makes `change` the version of its record.
 pub(crate) fn set_version(conn: &Connection, change: &Change) -> Result<(), StoreError> {
-    conn.execute(
+    set_version_text(conn, change, &change.encode())
+}
+
+/// Makes `change`, whose wire form is `text`, the version of its record.
+fn set_version_text(conn: &Connection, change: &Change, text: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "INSERT INTO sync_versions (entity, entity_id, operation, hlc, change_id, change)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (entity, entity_id) DO UPDATE SET operation = excluded.operation,
              hlc = excluded.hlc, change_id = excluded.change_id, change = excluded.change",
-        params![
-            change.entity.as_str(),
-            change.entity_id.to_string(),
-            change.operation.as_str(),
-            change.hlc.to_string(),
-            change.id.to_string(),
-            change.encode(),
-        ],
-    )?;
+    )?
+    .execute(params![
+        change.entity.as_str(),
+        change.entity_id.to_string(),
+        change.operation.as_str(),
+        change.hlc.to_string(),
+        change.id.to_string(),
+        text,
+    ])?;
     Ok(())
 }
 
@@ -224,8 +230,8 @@ fn free_customer_number(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let holder: Option<String> = conn
+        .prepare_cached("SELECT id FROM patients WHERE customer_number = ?1 AND id <> ?2")?
         .query_row(
-            "SELECT id FROM patients WHERE customer_number = ?1 AND id <> ?2",
             params![pulled.data.customer_number, pulled.id.to_string()],
             |r| r.get(0),
         )
@@ -534,7 +540,7 @@ impl Store {
     /// Applies a pulled page and moves the cursor to `cursor`, in one transaction.
     pub fn apply_pulled(
         &mut self,
-        changes: &[Change],
+        changes: &[(Change, String)],
         cursor: i64,
     ) -> Result<PullTally, StoreError> {
         let now = self.now();
@@ -548,7 +554,7 @@ impl Store {
             meta(&tx, "company_id")?.and_then(|s| s.parse().ok());
         let mut clock = HybridClock::new(device.get(), last, MAX_DRIFT_MS);
         let mut tally = PullTally::default();
-        for change in changes {
+        for (change, text) in changes {
             if change.device == device {
                 continue;
             }
@@ -614,7 +620,7 @@ impl Store {
             if let Some(record) = &change.record {
                 write_record(&tx, record)?;
             }
-            set_version(&tx, change)?;
+            set_version_text(&tx, change, text)?;
             tally.applied += 1;
         }
         set_meta(&tx, "hlc", &clock.last().to_string())?;

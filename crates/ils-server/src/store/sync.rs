@@ -68,7 +68,8 @@ pub async fn append(
              ON CONFLICT (company_id, entity, entity_id) DO UPDATE
                 SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
          )
-         UPDATE sync_heads SET seq = $2 + $15, hlc = $16 WHERE company_id = $1",
+         UPDATE sync_heads SET seq = $2 + $15, hlc = $16 WHERE company_id = $1
+         RETURNING pg_notify('ils_sync', $1::text)",
     )
     .bind(tenant)
     .bind(after)
@@ -132,6 +133,48 @@ pub async fn version(tx: &mut TenantTx, entity: Entity, id: Uuid) -> Result<Opti
         })
     })
     .transpose()
+}
+
+/// The versions held of many records at once.
+pub async fn versions(
+    tx: &mut TenantTx,
+    records: &[(Entity, Uuid)],
+) -> Result<std::collections::HashMap<(Entity, Uuid), Version>> {
+    let mut out = std::collections::HashMap::new();
+    if records.is_empty() {
+        return Ok(out);
+    }
+    let tenant = tx.tenant();
+    let rows: Vec<(String, Uuid, String, String, Uuid)> = sqlx::query_as(
+        "SELECT v.entity, v.entity_id, v.operation, v.hlc, v.change_id
+         FROM sync_versions v
+         JOIN unnest($2::text[], $3::uuid[]) AS r(entity, entity_id)
+           ON v.entity = r.entity AND v.entity_id = r.entity_id
+         WHERE v.company_id = $1",
+    )
+    .bind(tenant)
+    .bind(records.iter().map(|r| r.0.as_str()).collect::<Vec<_>>())
+    .bind(records.iter().map(|r| r.1).collect::<Vec<_>>())
+    .fetch_all(tx.conn())
+    .await?;
+    for (entity, id, operation, hlc, change_id) in rows {
+        let (Some(entity), Some(operation), Ok(hlc)) = (
+            Entity::parse(&entity),
+            Operation::parse(&operation),
+            hlc.parse::<HlcStamp>(),
+        ) else {
+            return Err(Error::Internal(format!("stored version of {entity} {id}")));
+        };
+        out.insert(
+            (entity, id),
+            Version {
+                operation,
+                hlc,
+                change_id: ChangeId::from_uuid(change_id),
+            },
+        );
+    }
+    Ok(out)
 }
 
 /// Which of `ids` were accepted before.

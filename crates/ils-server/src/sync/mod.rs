@@ -9,6 +9,7 @@
 //! stamps order after every stamp it has seen for the tenant.
 
 mod devices;
+pub mod notify;
 mod push;
 
 pub use devices::{Registration, approve, authorize, create_code, list, register, revoke};

@@ -69,6 +69,13 @@ struct Batch {
     versions: HashMap<(Entity, Uuid), (Version, String)>,
     seen: HashSet<ChangeId>,
     makers: HashMap<UserId, Option<(Actor, Role)>>,
+    /// The versions ILS Central held of the batch's records when it began.
+    stored: HashMap<(Entity, Uuid), Version>,
+    /// The audit rows, written together at the end.
+    audits: Vec<(AuditActor, Entry<'static>)>,
+    /// Whether a savepoint is open (the next change releases it and opens its own in one
+    /// round trip).
+    savepoint: bool,
 }
 
 /// Applies a device's push in `tx` (the caller commits). The device must be approved.
@@ -135,7 +142,15 @@ pub async fn push(
         .await?
         .into_iter()
         .collect();
+    let records: Vec<(Entity, Uuid)> = decoded
+        .iter()
+        .filter_map(|c| c.as_ref().ok().map(|c| (c.entity, c.entity_id)))
+        .collect();
+    let stored = store::versions(tx, &records).await?;
     let mut batch = Batch {
+        stored,
+        audits: Vec::new(),
+        savepoint: false,
         feed: Vec::new(),
         received: Vec::new(),
         conflicts: Vec::new(),
@@ -157,7 +172,7 @@ pub async fn push(
         };
         let result = match change {
             Err((Some(id), refused)) => {
-                reject_audited(tx, caller, request, id, &refused).await?;
+                reject_audited(&mut batch, caller, request, id, &refused);
                 PushResult::rejected(Some(id), &refused.code, refused.message)
             }
             Err((None, refused)) => {
@@ -182,7 +197,7 @@ pub async fn push(
                             result
                         }
                         Err(refused) => {
-                            reject_audited(tx, caller, request, id, &refused).await?;
+                            reject_audited(&mut batch, caller, request, id, &refused);
                             PushResult::rejected(Some(id), &refused.code, refused.message)
                         }
                     }
@@ -198,6 +213,7 @@ pub async fn push(
     }
     store::mark_received(tx, &batch.received).await?;
     store::record_conflicts(tx, &batch.conflicts).await?;
+    audit::record_many(tx, std::mem::take(&mut batch.audits)).await?;
     Ok(PushResponse {
         protocol: PROTOCOL,
         results,
@@ -225,20 +241,19 @@ fn audit_actor(caller: &Caller, request: &PushRequest, maker: UserId, role: Role
     }
 }
 
-async fn reject_audited(
-    tx: &mut TenantTx,
+fn reject_audited(
+    batch: &mut Batch,
     caller: &Caller,
     request: &PushRequest,
     id: ChangeId,
     refused: &Refusal,
-) -> Result<()> {
+) {
     let actor = AuditActor {
         device: Some(request.device.to_string()),
         ..caller.audit.clone()
     };
-    audit::record(
-        tx,
-        &actor,
+    batch.audits.push((
+        actor,
         Entry {
             action: AuditAction::SyncReject.as_str(),
             resource_type: resource::CHANGE,
@@ -246,8 +261,7 @@ async fn reject_audited(
             outcome: Outcome::Denied,
             details: json!({ "code": refused.code }),
         },
-    )
-    .await
+    ));
 }
 
 /// One change: checked, merged, applied. `Err(Refusal)` rejects the change alone.
@@ -285,7 +299,7 @@ async fn one(
     let key = (change.entity, change.entity_id);
     let stored = match batch.versions.get(&key) {
         Some((version, _)) => Some(version.clone()),
-        None => store::version(tx, change.entity, change.entity_id).await?,
+        None => batch.stored.get(&key).cloned(),
     };
     let audit_as = audit_actor(caller, request, change.user, role);
     if let Some(version) = &stored {
@@ -302,7 +316,7 @@ async fn one(
             batch
                 .received
                 .push((change.id, change.entity, change.entity_id));
-            conflict_audited(tx, &audit_as, &change, version.change_id, change.id).await?;
+            conflict_audited(batch, &audit_as, &change, version.change_id, change.id);
             return Ok(Ok(PushResult {
                 conflict: true,
                 ..PushResult::applied(change.id)
@@ -322,9 +336,14 @@ async fn one(
         Ok(event) => event,
         Err(e) => return Ok(Err(e.into())),
     };
-    sqlx::raw_sql("SAVEPOINT sync_change")
-        .execute(tx.conn())
-        .await?;
+    // A write that fails (a customer number taken) undoes itself alone.
+    let open = if batch.savepoint {
+        "RELEASE SAVEPOINT sync_change; SAVEPOINT sync_change"
+    } else {
+        "SAVEPOINT sync_change"
+    };
+    sqlx::raw_sql(open).execute(tx.conn()).await?;
+    batch.savepoint = true;
     let order_number = match apply(tx, &mut change, &loaded).await {
         Ok(number) => number,
         Err(e) => {
@@ -334,17 +353,13 @@ async fn one(
             return Ok(Err(write_refusal(e)?));
         }
     };
-    sqlx::raw_sql("RELEASE SAVEPOINT sync_change")
-        .execute(tx.conn())
-        .await?;
     if let Some(event) = &event {
         let mut details = event.details.clone();
         if let Some(object) = details.as_object_mut() {
             object.insert("pushed_by".into(), json!(caller.actor.user_id));
         }
-        audit::record(
-            tx,
-            &audit_as,
+        batch.audits.push((
+            audit_as.clone(),
             Entry {
                 action: event.action.as_str(),
                 resource_type: event.resource_type,
@@ -352,8 +367,7 @@ async fn one(
                 outcome: Outcome::Success,
                 details,
             },
-        )
-        .await?;
+        ));
     }
     // The maker had not seen the version this change replaces: keep that one for review.
     let mut conflict = false;
@@ -373,7 +387,7 @@ async fn one(
                 lost,
                 won_change_id: change.id,
             });
-            conflict_audited(tx, &audit_as, &change, change.id, version.change_id).await?;
+            conflict_audited(batch, &audit_as, &change, change.id, version.change_id);
             conflict = true;
         }
     }
@@ -400,16 +414,15 @@ async fn one(
     }))
 }
 
-async fn conflict_audited(
-    tx: &mut TenantTx,
+fn conflict_audited(
+    batch: &mut Batch,
     actor: &AuditActor,
     change: &Change,
     won: ChangeId,
     lost: ChangeId,
-) -> Result<()> {
-    audit::record(
-        tx,
-        actor,
+) {
+    batch.audits.push((
+        actor.clone(),
         Entry {
             action: AuditAction::SyncConflict.as_str(),
             resource_type: change.entity.as_str(),
@@ -417,8 +430,7 @@ async fn conflict_audited(
             outcome: Outcome::Success,
             details: json!({ "won": won, "lost": lost }),
         },
-    )
-    .await
+    ));
 }
 
 /// The stored version as a change, for the merge rule (which compares operation, stamp, id).

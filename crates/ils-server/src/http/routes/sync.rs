@@ -16,6 +16,9 @@ use crate::http::extract::{Auth, Authorized, need};
 use crate::store::sync::{ConflictRow, DeviceRow};
 use crate::sync;
 
+/// The longest a pull waits for news (under the per-request deadline).
+const MAX_WAIT_SECS: u32 = 25;
+
 /// A device id from a path or a query: 16 hexadecimal digits, never 0.
 fn device_id(text: &str) -> Result<DeviceId> {
     text.parse().map_err(|_| {
@@ -179,6 +182,9 @@ pub struct PullQuery {
     pub cursor: i64,
     /// At most 1,000; 500 when absent.
     pub limit: Option<u32>,
+    /// A long poll: when nothing follows the cursor, wait up to this many seconds (at most 25)
+    /// for the practice's next change before answering.
+    pub wait: Option<u32>,
 }
 
 /// The practice's changes made elsewhere after the cursor, in order, a page at a time.
@@ -201,10 +207,31 @@ pub async fn pull(
         None => DEFAULT_PULL_LIMIT,
         some => page_limit(some, MAX_PULL_LIMIT)?,
     };
+    let wait = match query.wait {
+        None | Some(0) => None,
+        Some(s) if s <= MAX_WAIT_SECS => Some(std::time::Duration::from_secs(u64::from(s))),
+        Some(s) => {
+            return Err(Error::bad_request(
+                "sync.wait_out_of_range",
+                format!("wait is at most {MAX_WAIT_SECS} seconds, got {s}"),
+            ));
+        }
+    };
+    // Subscribed before reading, so that a change committed in between still wakes the wait.
+    let mut news = wait.map(|_| state.feed_news.subscribe());
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     sync::authorize(&mut tx, device).await?;
     let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
     tx.commit().await?;
+    if let (Some(wait), Some(news)) = (wait, news.as_mut())
+        && page.cursor == query.cursor
+    {
+        sync::notify::wait(news, p.company_id(), wait).await;
+        let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+        let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
+        tx.end_read();
+        return Ok(Json(page));
+    }
     Ok(Json(page))
 }
 

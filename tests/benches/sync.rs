@@ -1,0 +1,361 @@
+//! Sync benchmark (`make bench-sync`): ILS Central in this process on a real PostgreSQL, desktop
+//! engines on real SQLite files, real HTTP on loopback.
+//!
+//! 1. Initial sync of a new device: the practice's feed holds `ILS_BENCH_SYNC_RECORDS` patient
+//!    changes (default 1,000,000, about 250 bytes of record each), written straight into the
+//!    feed; the device connects and pulls everything. Goal: 1M records in at most 30 s.
+//! 2. Steady push: a device records `ILS_BENCH_SYNC_PUSH` patients offline (default 20,000),
+//!    then pushes them.
+//! 3. Visibility: device A changes a patient and syncs; device B, waiting on a long poll, has
+//!    the change applied. p50 and p99 over `ILS_BENCH_SYNC_ROUNDS` rounds (default 50).
+//!    Goal: p50 under 1 s.
+//!
+//! Peers for scale: PowerSync and atuin document 2,000–20,000 operations/s per client; the
+//! ratios printed are against the upper figure. The CPU model is printed with the figures.
+
+#[path = "../../crates/ils-server/tests/api/common.rs"]
+#[allow(dead_code)]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ils_core::change::{Change, ChangeDraft, Record};
+use ils_core::hlc::HlcStamp;
+use ils_core::patient::{PatientChanges, PatientData};
+use ils_core::record::PatientRecord;
+use ils_core::{ChangeId, DeviceId, PatientId, Role, SubscriptionTier, UserId};
+use ils_node::engine::ConnectRequest;
+use ils_node::{Engine, Store};
+use serde_json::json;
+
+use common::{PASSWORD, Tenant, TestApp};
+
+const PEER_OPS_PER_SEC: f64 = 20_000.0;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+struct Desk {
+    engine: Option<Arc<Engine>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Desk {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("ils.db")).expect("store");
+        Self {
+            engine: Some(Arc::new(Engine::with_store(
+                store,
+                dir.path().join("no-model"),
+            ))),
+            _dir: dir,
+        }
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> T {
+        self.spawn(f).await.expect("engine task")
+    }
+
+    /// Starts engine work now, off the runtime's workers.
+    fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        let engine = Arc::clone(self.engine.as_ref().expect("engine"));
+        tokio::task::spawn_blocking(move || f(&engine))
+    }
+}
+
+impl Drop for Desk {
+    fn drop(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let _ = std::thread::spawn(move || drop(engine)).join();
+        }
+    }
+}
+
+async fn user(app: &TestApp, tenant: &Tenant, name: &str) -> (String, String) {
+    let email = format!("{name}@{}", tenant.domain);
+    let reply = app
+        .post(
+            "/api/users",
+            &tenant.admin_token,
+            json!({"email": email, "password": PASSWORD, "first_name": name, "last_name": "Bench", "role": Role::Ecp.as_str()}),
+        )
+        .await;
+    assert!(reply.status.is_success(), "{:?}", reply.body);
+    (reply.body["id"].as_str().expect("id").to_owned(), email)
+}
+
+async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str) {
+    let code = app
+        .post("/api/sync/device-codes", &tenant.admin_token, json!({}))
+        .await;
+    let request = ConnectRequest {
+        server: app.base.clone(),
+        domain: tenant.domain.clone(),
+        email: email.to_owned(),
+        password: PASSWORD.to_owned(),
+        device_name: "Bench".into(),
+        code: code.body["code"].as_str().map(str::to_owned),
+    };
+    desk.run(move |e| e.connect(&request))
+        .await
+        .expect("connected");
+}
+
+fn patient_data(i: u64) -> PatientData {
+    serde_json::from_value(json!({
+        "customer_number": format!("B-{i:08}"), "first_name": "Grace", "last_name": format!("Bench{}", i % 9973),
+        "date_of_birth": "1956-12-09", "email": format!("p{i}@example.org"), "phone": "+44 20 7946 0000",
+        "address": "1 Lens Lane, London", "notes": null
+    }))
+    .expect("patient")
+}
+
+/// Writes `n` patient changes straight into the practice's feed, as another device made them.
+async fn seed_feed(app: &TestApp, company: &str, user: &str, n: u64) -> Duration {
+    let started = Instant::now();
+    let owner = app.owner_pool().await;
+    let device = DeviceId::new(0xbe4c_0000_0000_0002).expect("device");
+    let user: UserId = user.parse().expect("user");
+    let now = chrono::Utc::now();
+    let batch = 20_000u64;
+    let mut i = 0u64;
+    while i < n {
+        let end = (i + batch).min(n);
+        let mut ids = Vec::new();
+        let mut entity_ids = Vec::new();
+        let mut stamps = Vec::new();
+        let mut texts = Vec::new();
+        let mut seqs = Vec::new();
+        for k in i..end {
+            let record = PatientRecord {
+                id: PatientId::new(),
+                data: patient_data(k),
+                created_at: now,
+                updated_at: now,
+                deleted_at: None,
+            };
+            let change = Change::stamp(
+                ChangeDraft::upsert(Record::Patient(record)),
+                ChangeId::new(),
+                HlcStamp {
+                    wall_ms: 1_764_000_000_000 + k,
+                    counter: 0,
+                    device: device.get(),
+                },
+                device,
+                user,
+            );
+            ids.push(change.id.into_uuid());
+            entity_ids.push(change.entity_id);
+            stamps.push(change.hlc.to_string());
+            texts.push(change.encode());
+            seqs.push(i64::try_from(k + 1).unwrap_or(i64::MAX));
+        }
+        sqlx::query(
+            "INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change)
+             SELECT $1::uuid, s, c, $2, 'patient', e, 'upsert', h, t
+             FROM unnest($3::bigint[], $4::uuid[], $5::uuid[], $6::text[], $7::text[]) AS x(s, c, e, h, t)",
+        )
+        .bind(company)
+        .bind(device.to_string())
+        .bind(&seqs)
+        .bind(&ids)
+        .bind(&entity_ids)
+        .bind(&stamps)
+        .bind(&texts)
+        .execute(&owner)
+        .await
+        .expect("seed");
+        i = end;
+    }
+    sqlx::query(
+        "INSERT INTO sync_heads (company_id, seq, hlc) VALUES ($1::uuid, $2, '')
+         ON CONFLICT (company_id) DO UPDATE SET seq = excluded.seq",
+    )
+    .bind(company)
+    .bind(i64::try_from(n).unwrap_or(i64::MAX))
+    .execute(&owner)
+    .await
+    .expect("head");
+    sqlx::query("VACUUM ANALYZE sync_feed")
+        .execute(&owner)
+        .await
+        .expect("analyze");
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let records = env_or("ILS_BENCH_SYNC_RECORDS", 1_000_000);
+    let pushed = env_or("ILS_BENCH_SYNC_PUSH", 20_000);
+    let rounds = env_or("ILS_BENCH_SYNC_ROUNDS", 50);
+    println!(
+        "sync benchmark on {} ({} CPUs)",
+        cpu_model(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let app = TestApp::spawn_with(|s| {
+        s.rate_limits.api_per_minute.enterprise = 100_000_000;
+    })
+    .await;
+    let tenant = app
+        .create_tenant("syncbench", SubscriptionTier::Enterprise)
+        .await;
+    let company = app.get("/api/me", &tenant.admin_token).await.body["company_id"]
+        .as_str()
+        .expect("company")
+        .to_owned();
+    let (user_id, email) = user(&app, &tenant, "ada").await;
+
+    // 1. Initial sync of a new device.
+    let seeded = seed_feed(&app, &company, &user_id, records).await;
+    println!(
+        "seeded {records} patient changes into the feed in {:.1} s",
+        seeded.as_secs_f64()
+    );
+    let first = Desk::new();
+    connect(&app, &tenant, &first, &email).await;
+    // The server's part alone: every page fetched and parsed, nothing applied.
+    let device = first.run(|e| e.sync_state().expect("state").device).await;
+    let token = app.login(&tenant.domain, &email, PASSWORD).await;
+    let started = Instant::now();
+    let (mut cursor, mut fetched) = (0i64, 0usize);
+    loop {
+        let page = app
+            .get(
+                &format!("/api/sync/pull?device={device}&cursor={cursor}&limit=1000"),
+                &token,
+            )
+            .await;
+        fetched += page.body["changes"].as_array().map_or(0, Vec::len);
+        cursor = page.body["cursor"].as_i64().expect("cursor");
+        if !page.body["more"].as_bool().unwrap_or(false) {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "pull, server side only (pages of 1,000 fetched and parsed, not applied): {fetched} in {:.2} s = {:.0} records/s",
+        took.as_secs_f64(),
+        fetched as f64 / took.as_secs_f64()
+    );
+    let started = Instant::now();
+    let report = first.run(|e| e.sync_now()).await.expect("initial sync");
+    let took = started.elapsed();
+    let rate = report.pulled.applied as f64 / took.as_secs_f64();
+    println!(
+        "initial sync: {} records in {:.2} s = {:.0} records/s ({:.2}x the peers' 20,000 ops/s; goal: 1M in 30 s = 33,333/s)",
+        report.pulled.applied,
+        took.as_secs_f64(),
+        rate,
+        rate / PEER_OPS_PER_SEC
+    );
+    drop(first);
+
+    // 2. Steady push.
+    let pusher = Desk::new();
+    connect(&app, &tenant, &pusher, &email).await;
+    let started = Instant::now();
+    pusher
+        .run(move |e| {
+            for i in 0..pushed {
+                e.add_patient(&patient_data(10_000_000 + i))
+                    .expect("patient");
+            }
+        })
+        .await;
+    let local = started.elapsed();
+    let started = Instant::now();
+    let report = pusher.run(|e| e.sync_now()).await.expect("push");
+    let took = started.elapsed();
+    let rate = report.pushed.applied as f64 / took.as_secs_f64();
+    println!(
+        "offline writes: {pushed} patients in {:.2} s = {:.0}/s; push: {} changes in {:.2} s = {:.0} changes/s ({:.2}x the peers' 20,000 ops/s)",
+        local.as_secs_f64(),
+        pushed as f64 / local.as_secs_f64(),
+        report.pushed.applied,
+        took.as_secs_f64(),
+        rate,
+        rate / PEER_OPS_PER_SEC
+    );
+
+    // 3. Visibility of a change on another device.
+    let a = pusher;
+    let b = Desk::new();
+    connect(&app, &tenant, &b, &email).await;
+    b.run(|e| e.sync_now()).await.expect("b catches up");
+    let target = a
+        .run(|e| {
+            e.add_patient(&patient_data(20_000_000))
+                .expect("patient")
+                .id
+        })
+        .await;
+    a.run(|e| e.sync_now()).await.expect("a");
+    b.run(|e| e.sync_now()).await.expect("b");
+    let mut seen = Vec::new();
+    for round in 0..rounds {
+        let waiting = b.spawn(|e| e.sync_wait(Duration::from_secs(10)));
+        // B's long poll reaches ILS Central before A changes anything.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let started = Instant::now();
+        let phone = format!("+44 20 7946 {:04}", round % 10_000);
+        let expected = phone.clone();
+        a.run(move |e| {
+            let changes: PatientChanges =
+                serde_json::from_value(json!({"phone": phone})).expect("changes");
+            e.update_patient(target, &changes).expect("update");
+            e.sync_now().expect("push")
+        })
+        .await;
+        waiting.await.expect("b's task").expect("b pulled");
+        let applied = b
+            .run(move |e| e.patient(target).expect("patient").data.phone)
+            .await;
+        seen.push(started.elapsed());
+        assert_eq!(applied.as_deref(), Some(expected.as_str()), "round {round}");
+    }
+    seen.sort();
+    println!(
+        "a change on device A visible on device B (long poll): p50 {:.1} ms, p99 {:.1} ms over {rounds} rounds (goal: p50 < 1 s)",
+        percentile(&seen, 0.5).as_secs_f64() * 1000.0,
+        percentile(&seen, 0.99).as_secs_f64() * 1000.0
+    );
+}
