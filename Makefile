@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run test setup check-toolchain bench bench-gateway bench-node fuzz-api lint fmt
+.PHONY: run test setup check-toolchain bench bench-gateway bench-node bench-sync fuzz-api lint fmt
 
 ## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
 run: setup
@@ -39,6 +39,11 @@ bench-gateway: setup
 ## 10k and 100k chunks, ingest throughput.
 bench-node: setup
 	@scripts/bench-node.sh
+
+## Sync: a new device's initial sync of 1,000,000 records, steady push, and how soon a change
+## on one device is applied on another (long poll). See tests/benches/sync.rs.
+bench-sync: setup
+	$(CARGO) bench -p ils-e2e --bench sync --locked
 
 ## Fuzz the HTTP API from its OpenAPI document (schemathesis) on a throwaway cluster, and
 ## print which operations were reached.

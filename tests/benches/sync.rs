@@ -14,7 +14,6 @@
 //! ratios printed are against the upper figure. The CPU model is printed with the figures.
 
 #[path = "../../crates/ils-server/tests/api/common.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::sync::Arc;
