@@ -68,3 +68,7 @@ WHEN NOT (
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only (only an erasure redacts it)');
 END;
+
+-- Searches and lists use the name keys (schema 3); the older index on the names themselves
+-- only cost every write.
+DROP INDEX IF EXISTS patients_name;

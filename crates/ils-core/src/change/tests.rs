@@ -288,3 +288,13 @@ fn the_base_stamp_travels_and_is_optional() {
         ))
     );
 }
+
+#[test]
+fn a_well_formed_change_is_read_in_one_pass() {
+    for change in [sample(), sample().with_base(Some(sample().hlc))] {
+        let text = change.encode();
+        let raw = serde_json::from_str::<RawEnvelope<'_>>(&text);
+        assert!(raw.is_ok(), "{:?}", raw.err());
+        assert_eq!(Change::decode(&text).expect("decodes"), change);
+    }
+}

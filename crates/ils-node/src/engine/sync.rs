@@ -216,7 +216,7 @@ impl Engine {
         self.sync_run(None)
     }
 
-    fn sync_run(&self, mut wait: Option<u32>) -> EngineResult<SyncReport> {
+    fn sync_run(&self, wait: Option<u32>) -> EngineResult<SyncReport> {
         let device = self.store().device();
         let mut report = SyncReport::default();
         loop {
@@ -250,11 +250,31 @@ impl Engine {
             report.pushed.conflicts += tally.conflicts;
         }
         let mut cursor = self.store().sync_state()?.cursor;
+        let first = cursor == 0;
+        if first {
+            self.store().begin_first_sync()?;
+        }
+        let pulled = self.pull_from(device, &mut cursor, wait, &mut report);
+        if first {
+            self.store().end_first_sync()?;
+        }
+        pulled?;
+        report.cursor = cursor;
+        Ok(report)
+    }
+
+    fn pull_from(
+        &self,
+        device: ils_core::DeviceId,
+        cursor: &mut i64,
+        mut wait: Option<u32>,
+        report: &mut SyncReport,
+    ) -> EngineResult<()> {
         // The next page is fetched while this one is applied: ILS Central and this computer
         // work at the same time.
-        let mut next = Some(self.fetch_page(device, cursor, wait.take())?);
+        let mut next = Some(self.fetch_page(device, *cursor, wait.take())?);
         while let Some(fetching) = next.take() {
-            let page = self.page(fetching, device, cursor)?;
+            let page = self.page(fetching, device, *cursor)?;
             if page.more {
                 next = Some(self.fetch_page(device, page.cursor, None)?);
             }
@@ -277,10 +297,9 @@ impl Engine {
             report.pulled.superseded += tally.superseded;
             report.pulled.conflicts += tally.conflicts;
             report.pulled.erased += tally.erased;
-            cursor = page.cursor;
+            *cursor = page.cursor;
         }
-        report.cursor = cursor;
-        Ok(report)
+        Ok(())
     }
 
     /// Starts fetching the page after `cursor` on the engine's runtime.

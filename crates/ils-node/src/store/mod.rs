@@ -131,6 +131,9 @@ impl Store {
             conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
             conn.pragma_update(None, "cache_size", -65_536)?;
             migrate(&mut conn, migrations)?;
+            if migrations.len() >= 5 {
+                sync::ensure_indexes(&conn)?;
+            }
             let device = device_id(&mut conn)?;
             Ok::<_, StoreError>((conn, device))
         })();

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use chrono::Utc;
 use ils_core::change::{Change, ChangeDraft};
 use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
-use ils_core::sync::{PROTOCOL, PullPage};
+use ils_core::sync::PROTOCOL;
 use ils_core::{ChangeId, DeviceId, UserId};
 
 use crate::db::TenantTx;
@@ -82,21 +82,39 @@ pub(crate) fn feed_row(change: &Change) -> FeedRow {
 }
 
 /// One page of the tenant's changes made elsewhere than `device`, after `cursor`.
-pub async fn pull(
-    tx: &mut TenantTx,
-    device: DeviceId,
-    cursor: i64,
-    limit: u32,
-) -> Result<PullPage> {
+#[derive(Debug)]
+pub struct Page {
+    /// Each change as the feed holds it (its wire form, `Change::encode`).
+    pub changes: Vec<String>,
+    pub cursor: i64,
+    pub more: bool,
+}
+
+impl Page {
+    /// The page as `PullPage` JSON, written from the stored texts as they are (a first sync
+    /// sends a million of them: none is parsed and written again).
+    pub fn into_json(self) -> String {
+        let size: usize = self.changes.iter().map(|c| c.len() + 1).sum();
+        let mut out = String::with_capacity(size + 64);
+        out.push_str(&format!("{{\"protocol\":{PROTOCOL},\"changes\":["));
+        for (i, change) in self.changes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(change);
+        }
+        out.push_str(&format!(
+            "],\"cursor\":{},\"more\":{}}}",
+            self.cursor, self.more
+        ));
+        out
+    }
+}
+
+pub async fn pull(tx: &mut TenantTx, device: DeviceId, cursor: i64, limit: u32) -> Result<Page> {
     let (rows, reached, more) = store::pull(tx, device, cursor, limit).await?;
-    let changes = rows
-        .into_iter()
-        .map(|(_, text)| serde_json::from_str(&text))
-        .collect::<std::result::Result<Vec<serde_json::Value>, _>>()
-        .map_err(|e| crate::error::Error::Internal(format!("a stored change: {e}")))?;
-    Ok(PullPage {
-        protocol: PROTOCOL,
-        changes,
+    Ok(Page {
+        changes: rows.into_iter().map(|(_, text)| text).collect(),
         cursor: reached,
         more,
     })

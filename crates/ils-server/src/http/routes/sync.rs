@@ -195,7 +195,7 @@ pub async fn pull(
     State(state): State<AppState>,
     Authorized(p, ..): Authorized<need::PatientsRead>,
     Query(query): Query<PullQuery>,
-) -> Result<Json<PullPage>> {
+) -> Result<axum::response::Response> {
     let device = device_id(&query.device)?;
     if query.cursor < 0 {
         return Err(Error::bad_request(
@@ -230,9 +230,22 @@ pub async fn pull(
         let mut tx = state.db.tenant_tx(&p.tenant()).await?;
         let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
         tx.end_read();
-        return Ok(Json(page));
+        return Ok(page_response(page));
     }
-    Ok(Json(page))
+    Ok(page_response(page))
+}
+
+/// A pulled page as JSON (see `sync::Page::into_json`).
+fn page_response(page: sync::Page) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        page.into_json(),
+    )
+        .into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
