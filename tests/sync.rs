@@ -762,3 +762,50 @@ async fn random_offline_work_and_sync_orders_converge_on_every_replica() {
         );
     }
 }
+
+#[tokio::test]
+async fn what_a_device_audits_reaches_the_practices_trail_once_with_its_device_and_user() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("trail", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let a = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+    let (device, id) = a
+        .run(|e| {
+            let p = e.add_patient(&patient("T-1", "Trail")).expect("patient");
+            e.patient(p.id).expect("read");
+            (e.sync_state().expect("state").device, p.id)
+        })
+        .await;
+    sync(&a).await;
+    sync(&a).await;
+    let owner = app.owner_pool().await;
+    let rows: Vec<(String, Option<uuid::Uuid>, Option<String>, Value)> = sqlx::query_as(
+        "SELECT action, actor_user_id, device, details FROM audit_log
+         WHERE company_id = $1::uuid AND details->>'recorded_on' = 'device'
+         ORDER BY (details->>'device_seq')::bigint",
+    )
+    .bind(&tenant.id)
+    .fetch_all(&owner)
+    .await
+    .expect("trail");
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["patient.create", "patient.read"],
+        "each once, in order"
+    );
+    let me = app.login(&tenant.domain, &ada, PASSWORD).await;
+    let ada_id: uuid::Uuid = app.get("/api/me", &me).await.body["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("uuid");
+    for (action, user, dev, details) in &rows {
+        assert_eq!(user.as_ref(), Some(&ada_id), "{action}");
+        assert_eq!(dev.as_deref(), Some(device.as_str()), "{action}");
+        assert!(details["device_seq"].is_i64(), "{details}");
+    }
+    assert_eq!(rows[1].3["device_seq"].as_i64(), Some(2));
+    let _ = id;
+}

@@ -18,6 +18,9 @@ pub const PROTOCOL: u32 = 1;
 /// The most changes one push may carry.
 pub const MAX_PUSH_CHANGES: usize = 500;
 
+/// The most entries of a device's audit log one push may carry.
+pub const MAX_PUSH_AUDIT: usize = 1_000;
+
 /// The most changes one pull returns, and the default.
 pub const MAX_PULL_LIMIT: u32 = 1_000;
 pub const DEFAULT_PULL_LIMIT: u32 = 500;
@@ -36,9 +39,32 @@ pub struct PushRequest {
     /// one, so that one unreadable change is rejected alone.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<schema::ChangeEnvelope>))]
     pub changes: Vec<Value>,
+    /// Entries of the device's own audit log, oldest first, for ILS Central's audit trail
+    /// (each once: ILS Central takes those after the last one it has from this device).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<DeviceAuditEntry>,
 }
 
-/// What became of one pushed change.
+/// One entry of a device's audit log (the same vocabulary as ILS Central's: ids, counts and
+/// kinds of change, never a name or a value).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeviceAuditEntry {
+    /// Its position in the device's log (increasing).
+    pub seq: i64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// The user who acted, when the entry names one by id.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
+    pub user: Option<UserId>,
+    /// `patient.read`, `order.transition`, `conversation.message`, …
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: Value,
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -81,6 +107,9 @@ pub struct PushResult {
 pub struct PushResponse {
     pub protocol: u32,
     pub results: Vec<PushResult>,
+    /// The device's audit log is in ILS Central's audit trail up to this position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_through: Option<i64>,
 }
 
 /// One page of `GET /api/sync/pull`.

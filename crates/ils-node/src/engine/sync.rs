@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use ils_core::change::Change;
-use ils_core::sync::{MAX_PUSH_CHANGES, PROTOCOL, PushRequest};
+use ils_core::sync::{MAX_PUSH_AUDIT, MAX_PUSH_CHANGES, PROTOCOL, PushRequest};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, EngineError, EngineResult};
@@ -221,7 +221,8 @@ impl Engine {
         let mut report = SyncReport::default();
         loop {
             let batch = self.store().outgoing(MAX_PUSH_CHANGES)?;
-            if batch.is_empty() {
+            let audit = self.store().outgoing_audit(MAX_PUSH_AUDIT)?;
+            if batch.is_empty() && audit.is_empty() {
                 break;
             }
             let (seqs, changes): (Vec<i64>, Vec<serde_json::Value>) = batch
@@ -238,12 +239,20 @@ impl Engine {
                 protocol: PROTOCOL,
                 device,
                 changes,
+                audit,
             };
             let response = self.with_token(|central, token| {
                 let request = request.clone();
                 async move { central.push(&token, &request).await }
             })?;
             let tally = self.store().record_push(&seqs, &response.results)?;
+            if let Some(through) = response.audit_through {
+                self.store().audit_sent(through)?;
+            } else if !request.audit.is_empty() {
+                return Err(EngineError::internal(
+                    "ILS Central did not say how much of the audit log it took",
+                ));
+            }
             report.pushed.applied += tally.applied;
             report.pushed.duplicate += tally.duplicate;
             report.pushed.rejected += tally.rejected;

@@ -168,6 +168,7 @@ pub(crate) const DOMAIN: &str = "sync.domain";
 const CURSOR: &str = "sync.cursor";
 const LAST_SUCCESS: &str = "sync.last_success";
 const LAST_ERROR: &str = "sync.last_error";
+const AUDIT_CURSOR: &str = "sync.audit_cursor";
 
 fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
@@ -463,6 +464,47 @@ impl Store {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Up to `limit` entries of this device's audit log not yet in ILS Central's trail.
+    pub fn outgoing_audit(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<ils_core::sync::DeviceAuditEntry>, StoreError> {
+        let after: i64 = meta(&self.conn, AUDIT_CURSOR)?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log
+             WHERE id > ?1 ORDER BY id LIMIT ?2",
+        )?;
+        let rows = stmt
+            .query_map(
+                params![after, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    let actor: String = r.get(2)?;
+                    let detail: Option<String> = r.get(6)?;
+                    Ok(ils_core::sync::DeviceAuditEntry {
+                        seq: r.get(0)?,
+                        at: super::time_column(r, 1)?,
+                        // Rows written before schema 3 name the user as typed, not by id.
+                        user: actor.parse().ok(),
+                        action: r.get(3)?,
+                        resource_type: r.get(4)?,
+                        resource_id: r.get(5)?,
+                        details: detail
+                            .and_then(|d| serde_json::from_str(&d).ok())
+                            .unwrap_or_else(|| serde_json::json!({})),
+                    })
+                },
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// Notes that ILS Central's trail holds this device's audit log up to `through`.
+    pub fn audit_sent(&mut self, through: i64) -> Result<(), StoreError> {
+        set_meta(&self.conn, AUDIT_CURSOR, &through.to_string())
     }
 
     /// Before a first sync (nothing pulled yet): the patients' name index is dropped, to be

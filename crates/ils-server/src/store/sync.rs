@@ -497,3 +497,71 @@ pub async fn erase_records(tx: &mut TenantTx, ids: &[Uuid]) -> Result<()> {
     .await?;
     Ok(())
 }
+
+/// The position of the last audit entry taken from `device`, locked until the push commits.
+pub async fn audit_mark(tx: &mut TenantTx, device: DeviceId) -> Result<i64> {
+    let tenant = tx.tenant();
+    let (seq,): (i64,) = sqlx::query_as(
+        "INSERT INTO sync_audit_marks (company_id, device, last_seq) VALUES ($1, $2, 0)
+         ON CONFLICT (company_id, device) DO UPDATE SET last_seq = sync_audit_marks.last_seq
+         RETURNING last_seq",
+    )
+    .bind(tenant)
+    .bind(device.to_string())
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(seq)
+}
+
+/// Writes a device's audit entries into the practice's trail (as of when they happened, with
+/// the device) and moves the device's mark, in one statement.
+pub async fn take_device_audit(
+    tx: &mut TenantTx,
+    device: DeviceId,
+    request_id: Option<&str>,
+    entries: &[(
+        ils_core::sync::DeviceAuditEntry,
+        Option<UserId>,
+        Option<String>,
+    )],
+    through: i64,
+) -> Result<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "WITH taken AS (
+             INSERT INTO audit_log (company_id, id, occurred_at, actor_user_id, actor_company_id, actor_role,
+                                    action, resource_type, resource_id, outcome, request_id, device, details)
+             SELECT $1, a.id, a.at, a.u, $1, a.r, a.act, a.t, a.res, 'success', $2, $3, a.d
+             FROM unnest($4::uuid[], $5::timestamptz[], $6::uuid[], $7::text[], $8::text[], $9::text[],
+                         $10::text[], $11::jsonb[]) AS a(id, at, u, r, act, t, res, d)
+         )
+         UPDATE sync_audit_marks SET last_seq = $12 WHERE company_id = $1 AND device = $3",
+    )
+    .bind(tenant)
+    .bind(request_id)
+    .bind(device.to_string())
+    .bind(entries.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.0.at).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.1.map(UserId::into_uuid)).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.2.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.0.action.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.0.resource_type.clone()).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| e.0.resource_id.clone()).collect::<Vec<_>>())
+    .bind(
+        entries
+            .iter()
+            .map(|e| {
+                let mut details = e.0.details.clone();
+                if let Some(object) = details.as_object_mut() {
+                    object.insert("recorded_on".into(), serde_json::json!("device"));
+                    object.insert("device_seq".into(), serde_json::json!(e.0.seq));
+                }
+                details
+            })
+            .collect::<Vec<_>>(),
+    )
+    .bind(through)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}

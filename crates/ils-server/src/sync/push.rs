@@ -9,7 +9,9 @@ use ils_core::change::{Change, Entity, Operation, Record, precedence};
 use ils_core::decide::Ctx;
 use ils_core::decide::sync::{self as decide, Loaded, OpenOrdersOf};
 use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
-use ils_core::sync::{MAX_PUSH_CHANGES, PROTOCOL, PushRequest, PushResponse, PushResult};
+use ils_core::sync::{
+    MAX_PUSH_AUDIT, MAX_PUSH_CHANGES, PROTOCOL, PushRequest, PushResponse, PushResult,
+};
 use ils_core::{Actor, ChangeId, OrderEventId, OrderId, PatientId, PrescriptionId, Role, UserId};
 use serde_json::json;
 use uuid::Uuid;
@@ -94,6 +96,16 @@ pub async fn push(
             ),
         ));
     }
+    if request.audit.len() > MAX_PUSH_AUDIT {
+        return Err(Error::bad_request(
+            "sync.batch_too_large",
+            format!(
+                "A push carries at most {MAX_PUSH_AUDIT} audit entries; this one carries {}",
+                request.audit.len()
+            ),
+        ));
+    }
+    check_device_audit(&request.audit)?;
     if request.changes.len() > MAX_PUSH_CHANGES {
         return Err(Error::bad_request(
             "sync.batch_too_large",
@@ -214,10 +226,106 @@ pub async fn push(
     store::mark_received(tx, &batch.received).await?;
     store::record_conflicts(tx, &batch.conflicts).await?;
     audit::record_many(tx, std::mem::take(&mut batch.audits)).await?;
+    let audit_through = device_audit(tx, caller, request, &mut batch).await?;
     Ok(PushResponse {
         protocol: PROTOCOL,
         results,
+        audit_through,
     })
+}
+
+/// Whether the audit entries are what a device's log holds: ILS Central's vocabulary, in
+/// order, within bounds. Refused whole (422, naming the entry) otherwise.
+fn check_device_audit(entries: &[ils_core::sync::DeviceAuditEntry]) -> Result<()> {
+    let name = |s: &str, max: usize| {
+        !s.is_empty()
+            && s.len() <= max
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+    };
+    let mut errors = ils_core::ValidationErrors::new();
+    let mut last = 0i64;
+    for (i, e) in entries.iter().enumerate() {
+        let at = |f: &str| format!("audit[{i}].{f}");
+        if e.seq <= last {
+            errors.add(
+                &at("seq"),
+                "sync.audit_out_of_order",
+                "Audit entries come once, in increasing order",
+            );
+        }
+        last = e.seq;
+        if !name(&e.action, 100) {
+            errors.add(
+                &at("action"),
+                "sync.audit_invalid",
+                "An action is an audit action name like patient.read",
+            );
+        }
+        if !name(&e.resource_type, 50) {
+            errors.add(
+                &at("resource_type"),
+                "sync.audit_invalid",
+                "A resource type is a name like patient",
+            );
+        }
+        if e.resource_id
+            .as_deref()
+            .is_some_and(|r| r.len() > 200 || r.chars().any(char::is_control))
+        {
+            errors.add(
+                &at("resource_id"),
+                "sync.audit_invalid",
+                "A resource id is at most 200 printable characters",
+            );
+        }
+        if !e.details.is_object() && !e.details.is_null() || e.details.to_string().len() > 16_384 {
+            errors.add(
+                &at("details"),
+                "sync.audit_invalid",
+                "Details are a JSON object of at most 16 KB",
+            );
+        }
+    }
+    errors.into_result().map_err(Error::from)
+}
+
+/// Takes the device's audit entries it has not sent before into the practice's trail: each
+/// names its user when that is a user of the practice, is dated when it happened (never later
+/// than now), and carries the device. Returns the position now taken.
+async fn device_audit(
+    tx: &mut TenantTx,
+    caller: &Caller,
+    request: &PushRequest,
+    batch: &mut Batch,
+) -> Result<Option<i64>> {
+    if request.audit.is_empty() {
+        return Ok(None);
+    }
+    let mark = store::audit_mark(tx, request.device).await?;
+    let now = Utc::now();
+    let mut taken = Vec::new();
+    for entry in request.audit.iter().filter(|e| e.seq > mark) {
+        let mut entry = entry.clone();
+        entry.at = entry.at.min(now);
+        if entry.details.is_null() {
+            entry.details = json!({});
+        }
+        let (user, role) = match entry.user {
+            Some(user) => match maker(tx, batch, user).await? {
+                Some((_, role)) => (Some(user), Some(role.as_str().to_owned())),
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        taken.push((entry, user, role));
+    }
+    let through = request.audit.last().map_or(mark, |e| e.seq).max(mark);
+    if !taken.is_empty() {
+        let request_id = caller.audit.request_id.as_deref();
+        store::take_device_audit(tx, request.device, request_id, &taken, through).await?;
+    }
+    Ok(Some(through))
 }
 
 /// The patient a change is about, if it names one.

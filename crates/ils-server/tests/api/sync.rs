@@ -503,6 +503,24 @@ async fn a_change_that_breaks_a_rule_is_rejected_with_the_apis_code_and_nothing_
         reply.body
     );
 
+    // A device's audit entries must be its log's: in order, in ILS Central's vocabulary.
+    let bad_audit = app
+        .post(
+            "/api/sync/push",
+            &lab.token,
+            json!({"protocol": 1, "device": lab.hex(), "changes": [],
+                   "audit": [{"seq": 2, "at": "2026-12-01T10:00:00Z", "user": null, "action": "Patient READ",
+                              "resource_type": "patient", "resource_id": null, "details": {}},
+                             {"seq": 1, "at": "2026-12-01T10:00:00Z", "user": null, "action": "patient.read",
+                              "resource_type": "patient", "resource_id": null, "details": {}}]}),
+        )
+        .await;
+    assert_eq!(
+        (bad_audit.status, bad_audit.code()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "sync.audit_invalid")
+    );
+    assert_eq!(bad_audit.fields(), ["audit[0].action", "audit[1].seq"]);
+
     // Each refusal is in the audit log, with the device.
     let owner = app.owner_pool().await;
     let (rejections,): (i64,) = sqlx::query_as(
