@@ -498,6 +498,35 @@ async fn an_erased_patient_leaves_every_device_and_never_comes_back_from_an_offl
     }
     let central = central_holdings(&app, &tenant.admin_token).await;
     assert_eq!(central.patients.keys().collect::<Vec<_>>(), ["K-1"]);
+    // A's audit entries about its offline edit reached the practice's trail after the erasure,
+    // without the patient's id; and no table of ILS Central names them.
+    let owner = app.owner_pool().await;
+    let (device_rows,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM audit_log WHERE company_id = $1::uuid AND action = 'patient.update'
+           AND details->>'recorded_on' = 'device' AND resource_id = 'unknown'",
+    )
+    .bind(&tenant.id)
+    .fetch_one(&owner)
+    .await
+    .expect("count");
+    assert_eq!(device_rows, 1);
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind = 'r'",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("tables");
+    for (table,) in tables {
+        let (hits,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%'"
+        )))
+        .bind(id.to_string())
+        .fetch_one(&owner)
+        .await
+        .expect("scan");
+        assert_eq!(hits, 0, "{table} names the erased patient");
+    }
 
     // Another sync sends nothing about them again, and nothing comes back.
     let again = sync(&a).await;

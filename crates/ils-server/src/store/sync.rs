@@ -498,6 +498,24 @@ pub async fn erase_records(tx: &mut TenantTx, ids: &[Uuid]) -> Result<()> {
     Ok(())
 }
 
+/// Which of `ids` name a patient, prescription or order the practice holds.
+pub async fn records_held(tx: &mut TenantTx, ids: &[Uuid]) -> Result<Vec<Uuid>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tx.tenant();
+    let rows: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM patients WHERE company_id = $1 AND id = ANY($2)
+         UNION ALL SELECT id FROM prescriptions WHERE company_id = $1 AND id = ANY($2)
+         UNION ALL SELECT id FROM orders WHERE company_id = $1 AND id = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
 /// The position of the last audit entry taken from `device`, locked until the push commits.
 pub async fn audit_mark(tx: &mut TenantTx, device: DeviceId) -> Result<i64> {
     let tenant = tx.tenant();

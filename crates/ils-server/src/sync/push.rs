@@ -320,12 +320,94 @@ async fn device_audit(
         };
         taken.push((entry, user, role));
     }
+    // An entry made offline may name a patient's record erased meanwhile: the trail never
+    // takes back the id of a clinical record this practice no longer holds ("unknown").
+    let mut named = Vec::new();
+    for (entry, ..) in &taken {
+        let resource = CLINICAL
+            .contains(&entry.resource_type.as_str())
+            .then_some(entry.resource_id.as_deref())
+            .flatten();
+        collect_ids(resource, &entry.details, false, &mut named);
+    }
+    let held: HashSet<Uuid> = store::records_held(tx, &named).await?.into_iter().collect();
+    for (entry, ..) in &mut taken {
+        if CLINICAL.contains(&entry.resource_type.as_str())
+            && let Some(id) = entry.resource_id.as_deref()
+            && id.parse::<Uuid>().is_ok_and(|u| !held.contains(&u))
+        {
+            entry.resource_id = Some("unknown".into());
+        }
+        redact_details(&mut entry.details, &held, false);
+    }
     let through = request.audit.last().map_or(mark, |e| e.seq).max(mark);
     if !taken.is_empty() {
         let request_id = caller.audit.request_id.as_deref();
         store::take_device_audit(tx, request.device, request_id, &taken, through).await?;
     }
     Ok(Some(through))
+}
+
+/// The kinds of clinical record an audit entry may name, and the detail keys that hold their
+/// ids.
+const CLINICAL: [&str; 3] = ["patient", "prescription", "order"];
+const CLINICAL_KEYS: [&str; 6] = [
+    "patient_id",
+    "patient_ids",
+    "prescription_id",
+    "prescription_ids",
+    "order_id",
+    "order_ids",
+];
+
+/// The clinical records' ids an audit entry names (its resource, and the ids under the
+/// clinical keys of its details).
+fn collect_ids(
+    resource: Option<&str>,
+    details: &serde_json::Value,
+    clinical: bool,
+    out: &mut Vec<Uuid>,
+) {
+    if let Some(id) = resource.and_then(|r| r.parse().ok()) {
+        out.push(id);
+    }
+    match details {
+        serde_json::Value::String(s) if clinical => {
+            if let Ok(id) = s.parse() {
+                out.push(id);
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_ids(None, v, clinical, out)),
+        serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| {
+            collect_ids(
+                None,
+                v,
+                clinical || CLINICAL_KEYS.contains(&k.as_str()),
+                out,
+            )
+        }),
+        _ => {}
+    }
+}
+
+/// Replaces the ids of clinical records the practice does not hold by `"unknown"`.
+fn redact_details(details: &mut serde_json::Value, held: &HashSet<Uuid>, clinical: bool) {
+    match details {
+        serde_json::Value::String(s)
+            if clinical && s.parse::<Uuid>().is_ok_and(|u| !held.contains(&u)) =>
+        {
+            *s = "unknown".into();
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| redact_details(v, held, clinical)),
+        serde_json::Value::Object(map) => map.iter_mut().for_each(|(k, v)| {
+            redact_details(v, held, clinical || CLINICAL_KEYS.contains(&k.as_str()))
+        }),
+        _ => {}
+    }
 }
 
 /// The patient a change is about, if it names one.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::common::{Reply, TestApp};
 
 /// Object schemas that are free-form on purpose, and why.
-const FREE_FORM: [(&str, &str); 4] = [
+const FREE_FORM: [(&str, &str); 5] = [
     // A prescription read from a photo: the ILS form's fields as read, only those read (a
     // person completes it; the complete form is RxData).
     ("Captured", "prescription"),
@@ -19,6 +19,8 @@ const FREE_FORM: [(&str, &str); 4] = [
     ("ExportDocument", "tables"),
     // An audit row's details differ by action (ids, counts, kinds of change).
     ("AuditDto", "details"),
+    // The same, as a device's log holds them.
+    ("DeviceAuditEntry", "details"),
     // This document itself.
     ("system.openapi", ""),
 ];
