@@ -71,6 +71,9 @@ pub enum AuditAction {
     /// A pushed change refused (the code says why).
     #[serde(rename = "sync.reject")]
     SyncReject,
+    /// The conflict log read: the versions it showed are records' contents.
+    #[serde(rename = "sync.conflict_list")]
+    SyncConflictList,
     #[serde(rename = "user.create")]
     UserCreate,
     #[serde(rename = "setting.update")]
@@ -120,6 +123,7 @@ impl AuditAction {
             AuditAction::DeviceCodeCreate => "device.code_create",
             AuditAction::SyncConflict => "sync.conflict",
             AuditAction::SyncReject => "sync.reject",
+            AuditAction::SyncConflictList => "sync.conflict_list",
             AuditAction::UserCreate => "user.create",
             AuditAction::SettingUpdate => "setting.update",
             AuditAction::ConversationCreate => "conversation.create",

@@ -667,6 +667,16 @@ async fn concurrent_edits_end_the_same_whatever_the_push_order_and_the_loser_is_
         .map(|c| c["lost_change_id"].as_str().expect("id").to_owned())
         .collect();
     assert_eq!(lost, [edit_a.id.to_string(), edit_b.id.to_string()]);
+    // Reading the log is audited with the records it showed.
+    let owner = app.owner_pool().await;
+    let (read,): (serde_json::Value,) = sqlx::query_as(
+        "SELECT details FROM audit_log WHERE company_id = $1 AND action = 'sync.conflict_list'",
+    )
+    .bind(c.tenant.id.parse::<uuid::Uuid>().expect("id"))
+    .fetch_one(&owner)
+    .await
+    .expect("audited");
+    assert_eq!(read["record_ids"], json!([patient.id, patient.id]));
     // A lab technician does not read patients, so not their conflicts either.
     assert_eq!(
         app.get("/api/sync/conflicts", &c.lab).await.status,
