@@ -8,56 +8,20 @@
 
 #[path = "../crates/ils-server/tests/api/common.rs"]
 mod common;
+mod desk;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use ils_core::order::OrderAction;
 use ils_core::patient::{PatientChanges, PatientData};
 use ils_core::{Role, SubscriptionTier};
+use ils_node::Store;
 use ils_node::engine::{ConnectRequest, PrescriptionInput};
-use ils_node::{Engine, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::{PASSWORD, Tenant, TestApp};
-
-/// A desktop: an engine on its own file in its own folder.
-struct Desk {
-    engine: Option<Arc<Engine>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Desk {
-    /// The engine owns a runtime, which must not be dropped on the test's own.
-    fn drop(&mut self) {
-        if let Some(engine) = self.engine.take() {
-            let _ = std::thread::spawn(move || drop(engine)).join();
-        }
-    }
-}
-
-impl Desk {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("ils.db")).expect("store");
-        Self {
-            engine: Some(Arc::new(Engine::with_store(
-                store,
-                dir.path().join("no-model"),
-            ))),
-            _dir: dir,
-        }
-    }
-
-    /// Runs engine work off the test's runtime (the engine blocks on its own).
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> T {
-        let engine = Arc::clone(self.engine.as_ref().expect("an engine until dropped"));
-        tokio::task::spawn_blocking(move || f(&engine))
-            .await
-            .expect("engine task")
-    }
-}
+use desk::{Desk, connect};
 
 /// A user of the practice with a known e-mail address.
 async fn user(app: &TestApp, tenant: &Tenant, role: Role, name: &str) -> String {
@@ -71,26 +35,6 @@ async fn user(app: &TestApp, tenant: &Tenant, role: Role, name: &str) -> String 
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     email
-}
-
-async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str, name: &str) {
-    let code = app
-        .post("/api/sync/device-codes", &tenant.admin_token, json!({}))
-        .await;
-    assert_eq!(code.status, StatusCode::CREATED, "{:?}", code.body);
-    let request = ConnectRequest {
-        server: app.base.clone(),
-        domain: tenant.domain.clone(),
-        email: email.to_owned(),
-        password: PASSWORD.to_owned(),
-        device_name: name.to_owned(),
-        code: code.body["code"].as_str().map(str::to_owned),
-    };
-    let state = desk
-        .run(move |e| e.connect(&request))
-        .await
-        .expect("connected");
-    assert_eq!(state.pending, 0);
 }
 
 async fn sync(desk: &Desk) -> ils_node::engine::SyncReport {

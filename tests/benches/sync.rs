@@ -15,8 +15,9 @@
 
 #[path = "../../crates/ils-server/tests/api/common.rs"]
 mod common;
+#[path = "../desk.rs"]
+mod desk;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ils_core::change::{Change, ChangeDraft, Record};
@@ -24,11 +25,10 @@ use ils_core::hlc::HlcStamp;
 use ils_core::patient::{PatientChanges, PatientData};
 use ils_core::record::PatientRecord;
 use ils_core::{ChangeId, DeviceId, PatientId, Role, SubscriptionTier, UserId};
-use ils_node::engine::ConnectRequest;
-use ils_node::{Engine, Store};
 use serde_json::json;
 
 use common::{PASSWORD, Tenant, TestApp};
+use desk::{Desk, connect};
 
 const PEER_OPS_PER_SEC: f64 = 20_000.0;
 
@@ -51,46 +51,6 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
-struct Desk {
-    engine: Option<Arc<Engine>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Desk {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("ils.db")).expect("store");
-        Self {
-            engine: Some(Arc::new(Engine::with_store(
-                store,
-                dir.path().join("no-model"),
-            ))),
-            _dir: dir,
-        }
-    }
-
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> T {
-        self.spawn(f).await.expect("engine task")
-    }
-
-    /// Starts engine work now, off the runtime's workers.
-    fn spawn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Engine) -> T + Send + 'static,
-    ) -> tokio::task::JoinHandle<T> {
-        let engine = Arc::clone(self.engine.as_ref().expect("engine"));
-        tokio::task::spawn_blocking(move || f(&engine))
-    }
-}
-
-impl Drop for Desk {
-    fn drop(&mut self) {
-        if let Some(engine) = self.engine.take() {
-            let _ = std::thread::spawn(move || drop(engine)).join();
-        }
-    }
-}
-
 async fn user(app: &TestApp, tenant: &Tenant, name: &str) -> (String, String) {
     let email = format!("{name}@{}", tenant.domain);
     let reply = app
@@ -102,23 +62,6 @@ async fn user(app: &TestApp, tenant: &Tenant, name: &str) -> (String, String) {
         .await;
     assert!(reply.status.is_success(), "{:?}", reply.body);
     (reply.body["id"].as_str().expect("id").to_owned(), email)
-}
-
-async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str) {
-    let code = app
-        .post("/api/sync/device-codes", &tenant.admin_token, json!({}))
-        .await;
-    let request = ConnectRequest {
-        server: app.base.clone(),
-        domain: tenant.domain.clone(),
-        email: email.to_owned(),
-        password: PASSWORD.to_owned(),
-        device_name: "Bench".into(),
-        code: code.body["code"].as_str().map(str::to_owned),
-    };
-    desk.run(move |e| e.connect(&request))
-        .await
-        .expect("connected");
 }
 
 fn patient_data(i: u64) -> PatientData {
@@ -250,7 +193,7 @@ async fn bench() {
         seeded.as_secs_f64()
     );
     let first = Desk::new();
-    connect(&app, &tenant, &first, &email).await;
+    connect(&app, &tenant, &first, &email, "First").await;
     // The server's part alone: every page fetched and parsed, nothing applied.
     let device = first.run(|e| e.sync_state().expect("state").device).await;
     let token = app.login(&tenant.domain, &email, PASSWORD).await;
@@ -290,7 +233,7 @@ async fn bench() {
 
     // 2. Steady push.
     let pusher = Desk::new();
-    connect(&app, &tenant, &pusher, &email).await;
+    connect(&app, &tenant, &pusher, &email, "Pusher").await;
     // Caught up first, so that the push is measured alone.
     pusher.run(|e| e.sync_now()).await.expect("caught up");
     let started = Instant::now();
@@ -320,7 +263,7 @@ async fn bench() {
     // 3. Visibility of a change on another device.
     let a = pusher;
     let b = Desk::new();
-    connect(&app, &tenant, &b, &email).await;
+    connect(&app, &tenant, &b, &email, "B").await;
     b.run(|e| e.sync_now()).await.expect("b catches up");
     let target = a
         .run(|e| {

@@ -132,6 +132,22 @@ fn new_patient(number: &str, last: &str) -> PatientRecord {
     }
 }
 
+/// An order placed offline, in draft, with the device's own number.
+fn draft_order(patient: &str, rx: &str, by: UserId, number: &str) -> OrderRecord {
+    let at = now();
+    OrderRecord {
+        id: OrderId::new(),
+        order_number: number.into(),
+        status: ils_core::order::OrderStatus::Draft,
+        remake_of: None,
+        remake_reason: None,
+        data: serde_json::from_value(order_body(patient, rx)).expect("order data"),
+        created_by: Some(by),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 fn statuses(reply: &Reply) -> Vec<(String, Option<String>)> {
     reply.body["results"]
         .as_array()
@@ -316,20 +332,9 @@ async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_
     // first timeline entry.
     let patient = new_patient("F-1", "Offline");
     let p1 = a.upsert(Record::Patient(patient.clone()));
-    let at = now();
-    let order = OrderRecord {
-        id: OrderId::new(),
-        order_number: "L000001".into(),
-        status: ils_core::order::OrderStatus::Draft,
-        remake_of: None,
-        remake_reason: None,
-        data: serde_json::from_value(order_body(&c.patient, &rx.id.to_string()))
-            .expect("order data"),
-        created_by: Some(a.user),
-        created_at: at,
-        updated_at: at,
-    };
+    let order = draft_order(&c.patient, &rx.id.to_string(), a.user, "L000001");
     let o1 = a.upsert(Record::Order(order.clone()));
+    let at = order.created_at;
     let e1 = a.upsert(Record::OrderEvent(OrderEventRecord {
         id: OrderEventId::new(),
         order_id: order.id,
@@ -460,18 +465,7 @@ async fn a_change_that_breaks_a_rule_is_rejected_with_the_apis_code_and_nothing_
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 
     // A lab technician does not place orders.
-    let at = now();
-    let order = OrderRecord {
-        id: OrderId::new(),
-        order_number: "L000009".into(),
-        status: ils_core::order::OrderStatus::Draft,
-        remake_of: None,
-        remake_reason: None,
-        data: serde_json::from_value(order_body(&c.patient, &c.rx)).expect("order data"),
-        created_by: Some(lab.user),
-        created_at: at,
-        updated_at: at,
-    };
+    let order = draft_order(&c.patient, &c.rx, lab.user, "L000009");
     let by_lab = lab.upsert(Record::Order(order.clone()));
     let api = app
         .post("/api/orders", &c.lab, order_body(&c.patient, &c.rx))
@@ -555,18 +549,7 @@ async fn a_device_cannot_reach_another_tenants_records_or_feed() {
     };
     rx.id = ils_core::PrescriptionId::new();
     let foreign_rx = device_b.upsert(Record::Prescription(rx));
-    let at = now();
-    let order = OrderRecord {
-        id: OrderId::new(),
-        order_number: "L000001".into(),
-        status: ils_core::order::OrderStatus::Draft,
-        remake_of: None,
-        remake_reason: None,
-        data: serde_json::from_value(order_body(&a.patient, &a.rx)).expect("order data"),
-        created_by: Some(device_b.user),
-        created_at: at,
-        updated_at: at,
-    };
+    let order = draft_order(&a.patient, &a.rx, device_b.user, "L000001");
     let foreign_order = device_b.upsert(Record::Order(order.clone()));
     let mut as_a_user = device_b.upsert(Record::Patient(new_patient("X-1", "Impostor")));
     as_a_user.user = a_ecp.parse().expect("user");
