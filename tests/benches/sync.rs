@@ -25,6 +25,7 @@ use ils_core::hlc::HlcStamp;
 use ils_core::patient::{PatientChanges, PatientData};
 use ils_core::record::PatientRecord;
 use ils_core::{ChangeId, DeviceId, PatientId, Role, SubscriptionTier, UserId};
+use ils_testkit::cpu_model;
 use serde_json::json;
 
 use common::{PASSWORD, Tenant, TestApp};
@@ -37,18 +38,6 @@ fn env_or(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 async fn user(app: &TestApp, tenant: &Tenant, name: &str) -> (String, String) {

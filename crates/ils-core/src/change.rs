@@ -473,6 +473,39 @@ pub fn erased_subject(company: crate::ids::CompanyId, entity: Entity, id: Uuid) 
     )
 }
 
+/// The version of a record a replica holds, as the merge rule sees it: what a change arriving
+/// for the record is weighed against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub operation: Operation,
+    pub hlc: HlcStamp,
+    pub change_id: ChangeId,
+}
+
+impl Change {
+    /// This change as a held version.
+    pub fn held(&self) -> Held {
+        Held {
+            operation: self.operation,
+            hlc: self.hlc,
+            change_id: self.id,
+        }
+    }
+
+    /// Whether the held version wins over this change ([`precedence`]): then this change is
+    /// kept only in the conflict log.
+    pub fn loses_to(&self, held: &Held) -> bool {
+        (self.operation, self.hlc, self.id) < (held.operation, held.hlc, held.change_id)
+    }
+
+    /// Whether this change, winning, replaces a version its maker had not seen: it was made
+    /// from another version than the held one (`base`), which another device made. The
+    /// replaced version then goes to the conflict log.
+    pub fn overwrites_unseen(&self, held: &Held) -> bool {
+        self.base != Some(held.hlc) && held.hlc.device != self.device.get()
+    }
+}
+
 /// The order of precedence between two versions of one record: erasures, then deletions, then
 /// upserts; among equals the higher stamp (wall time, counter, device id), then the higher
 /// change id.

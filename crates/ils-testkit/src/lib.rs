@@ -301,3 +301,17 @@ async fn ensure_roles(admin: &mut PgConnection) -> anyhow::Result<()> {
         .context("creating the service roles")?;
     Ok(())
 }
+
+/// The machine's CPU model (`model name` of /proc/cpuinfo), printed beside every benchmark's
+/// figures: the same code runs at different speeds on an AMD EPYC and an Intel Xeon.
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}

@@ -298,3 +298,32 @@ fn a_well_formed_change_is_read_in_one_pass() {
         assert_eq!(Change::decode(&text).expect("decodes"), change);
     }
 }
+
+#[test]
+fn a_change_weighed_against_a_held_version_follows_the_merge_rule() {
+    let held = sample();
+    let mut later = sample();
+    later.id = ChangeId::from_uuid(Uuid::from_u128(100));
+    later.hlc.wall_ms += 1;
+    assert!(!later.loses_to(&held.held()) && held.loses_to(&later.held()));
+    assert_eq!(
+        later.loses_to(&held.held()),
+        merge(&later, &held).id == held.id,
+        "the same answer as merge"
+    );
+    // Made from the held version: no conflict; from an older one, by another device: one.
+    let mut other = later.clone();
+    other.device = device(0xdef);
+    other.hlc.device = 0xdef;
+    assert!(other.overwrites_unseen(&held.held()));
+    assert!(
+        !other
+            .clone()
+            .with_base(Some(held.hlc))
+            .overwrites_unseen(&held.held())
+    );
+    assert!(
+        !later.overwrites_unseen(&held.held()),
+        "the same device saw its own version"
+    );
+}

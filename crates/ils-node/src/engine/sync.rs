@@ -258,7 +258,7 @@ impl Engine {
             report.pushed.rejected += tally.rejected;
             report.pushed.conflicts += tally.conflicts;
         }
-        let mut cursor = self.store().sync_state()?.cursor;
+        let mut cursor = self.store().sync_cursor()?;
         let first = cursor == 0;
         if first {
             self.store().begin_first_sync()?;

@@ -190,17 +190,7 @@ impl Store {
             )
             .into());
         }
-        for (key, value) in [
-            ("company_id", company_id.to_string()),
-            ("practice_name", name.clone()),
-            ("time_zone", zone.name().to_owned()),
-        ] {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-        }
+        set_practice(&tx, company_id, &name, zone)?;
         insert_user(&tx, &user, now)?;
         audit::record(
             &tx,
@@ -309,6 +299,27 @@ impl Store {
     }
 }
 
+/// Records which practice the file belongs to: its tenant id, name and time zone.
+fn set_practice(
+    conn: &Connection,
+    company: CompanyId,
+    name: &str,
+    zone: Tz,
+) -> Result<(), StoreError> {
+    for (key, value) in [
+        ("company_id", company.to_string()),
+        ("practice_name", name.to_owned()),
+        ("time_zone", zone.name().to_owned()),
+    ] {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+    }
+    Ok(())
+}
+
 fn insert_user(
     conn: &Connection,
     user: &LocalUser,
@@ -380,17 +391,7 @@ impl Store {
             }
             _ => {}
         }
-        for (key, value) in [
-            ("company_id", info.company_id.to_string()),
-            ("practice_name", info.name.clone()),
-            ("time_zone", zone.name().to_owned()),
-        ] {
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )?;
-        }
+        set_practice(&tx, info.company_id, &info.name, zone)?;
         let u = &info.user;
         tx.execute(
             "INSERT INTO users (id, email, first_name, last_name, role, status, created_at, updated_at,

@@ -8,7 +8,7 @@
 //! changed here afterwards orders after what was pulled.
 
 use chrono::{DateTime, Utc};
-use ils_core::change::{Change, Entity, Operation, Record, precedence};
+use ils_core::change::{Change, Entity, Operation, Record};
 use ils_core::hlc::{HlcStamp, HybridClock, MAX_DRIFT_MS};
 use ils_core::sync::{PushResult, PushStatus};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -416,9 +416,7 @@ impl Store {
             server: meta(conn, SERVER)?,
             domain: meta(conn, DOMAIN)?,
             device: self.device.to_string(),
-            cursor: meta(conn, CURSOR)?
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(0),
+            cursor: self.sync_cursor()?,
             last_success: meta(conn, LAST_SUCCESS)?
                 .as_deref()
                 .and_then(super::parse_time),
@@ -436,6 +434,13 @@ impl Store {
                 "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL",
             )?,
         })
+    }
+
+    /// The feed position pulled up to.
+    pub fn sync_cursor(&self) -> Result<i64, StoreError> {
+        Ok(meta(&self.conn, CURSOR)?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
     }
 
     /// Records the ILS Central this device syncs with.
@@ -670,17 +675,14 @@ impl Store {
                 if held.change_id == change.id.to_string() {
                     continue;
                 }
-                let current = Change {
-                    id: held.change_id.parse().map_err(|e| {
+                let current = ils_core::change::Held {
+                    operation: held.operation,
+                    hlc: held.hlc,
+                    change_id: held.change_id.parse().map_err(|e| {
                         StoreError::Encoding(format!("sync_versions.change_id: {e}"))
                     })?,
-                    hlc: held.hlc,
-                    operation: held.operation,
-                    record: None,
-                    base: None,
-                    ..change.clone()
                 };
-                if precedence(change, &current) == std::cmp::Ordering::Less {
+                if change.loses_to(&current) {
                     record_conflict(
                         &tx,
                         change.entity,
@@ -695,7 +697,7 @@ impl Store {
                     continue;
                 }
                 // This device's own version, replaced by one whose maker had not seen it.
-                if change.base != Some(held.hlc)
+                if change.overwrites_unseen(&current)
                     && held.hlc.device == device.get()
                     && !held.change.is_empty()
                 {

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+pub use ils_testkit::cpu_model;
 use serde_json::{Value, json};
 
 pub fn env_or(name: &str, default: u64) -> u64 {
@@ -99,18 +100,6 @@ pub fn report_cpu(before: Cpu, after: Cpu, requests: u64) {
         "  CPU per request: server {server:.0} µs + database {database:.0} µs = {:.0} µs (load generator {client:.0} µs)",
         server + database
     );
-}
-
-pub fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }
 
 pub async fn post(

@@ -104,12 +104,7 @@ pub async fn set_head_clock(tx: &mut TenantTx, hlc: HlcStamp) -> Result<()> {
 }
 
 /// The version of a record that won so far.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Version {
-    pub operation: Operation,
-    pub hlc: HlcStamp,
-    pub change_id: ChangeId,
-}
+pub type Version = ils_core::change::Held;
 
 pub async fn version(tx: &mut TenantTx, entity: Entity, id: Uuid) -> Result<Option<Version>> {
     let tenant = tx.tenant();

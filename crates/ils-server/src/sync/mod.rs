@@ -69,6 +69,28 @@ pub(crate) async fn flush(tx: &mut TenantTx, staged: Vec<(ChangeDraft, UserId)>)
     store::append(tx, seq, &rows, clock.last()).await
 }
 
+/// The conflict log, a page at a time; its reading is audited with the records it showed (the
+/// versions are those records' contents).
+pub async fn conflicts(
+    tx: &mut TenantTx,
+    caller: &crate::clinical::Caller,
+    open_only: bool,
+    after: Option<uuid::Uuid>,
+    limit: u32,
+) -> Result<Vec<store::ConflictRow>> {
+    let rows = store::conflicts(tx, open_only, after, limit).await?;
+    let event = ils_core::audit::AuditEvent::unbound(
+        ils_core::audit::AuditAction::SyncConflictList,
+        ils_core::audit::resource::CHANGE,
+        serde_json::json!({
+            "conflict_ids": rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            "record_ids": rows.iter().map(|r| r.entity_id).collect::<Vec<_>>(),
+        }),
+    );
+    crate::clinical::record(tx, caller, &event).await?;
+    Ok(rows)
+}
+
 pub(crate) fn feed_row(change: &Change) -> FeedRow {
     FeedRow {
         change_id: change.id,

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use ils_core::audit::{AuditAction, resource};
-use ils_core::change::{Change, Entity, Operation, Record, precedence};
+use ils_core::change::{Change, Entity, Operation, Record};
 use ils_core::decide::Ctx;
 use ils_core::decide::sync::{self as decide, Loaded, OpenOrdersOf};
 use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
@@ -488,30 +488,29 @@ async fn one(
     };
     let key = (change.entity, change.entity_id);
     let stored = match batch.versions.get(&key) {
-        Some((version, _)) => Some(version.clone()),
-        None => batch.stored.get(&key).cloned(),
+        Some((version, _)) => Some(*version),
+        None => batch.stored.get(&key).copied(),
     };
     let audit_as = audit_actor(caller, request, change.user, role);
-    if let Some(version) = &stored {
-        let current = version_change(version, &change);
-        if precedence(&change, &current) == std::cmp::Ordering::Less {
-            // A concurrent version already won: this one is kept in the conflict log only.
-            batch.conflicts.push(NewConflict {
-                entity: change.entity,
-                entity_id: change.entity_id,
-                lost_change_id: change.id,
-                lost: change.encode(),
-                won_change_id: version.change_id,
-            });
-            batch
-                .received
-                .push((change.id, change.entity, change.entity_id));
-            conflict_audited(batch, &audit_as, &change, version.change_id, change.id);
-            return Ok(Ok(PushResult {
-                conflict: true,
-                ..PushResult::applied(change.id)
-            }));
-        }
+    if let Some(version) = &stored
+        && change.loses_to(version)
+    {
+        // A concurrent version already won: this one is kept in the conflict log only.
+        batch.conflicts.push(NewConflict {
+            entity: change.entity,
+            entity_id: change.entity_id,
+            lost_change_id: change.id,
+            lost: change.encode(),
+            won_change_id: version.change_id,
+        });
+        batch
+            .received
+            .push((change.id, change.entity, change.entity_id));
+        conflict_audited(batch, &audit_as, &change, version.change_id, change.id);
+        return Ok(Ok(PushResult {
+            conflict: true,
+            ..PushResult::applied(change.id)
+        }));
     }
     // The rules apply at the moment the maker acted, never later than now.
     let now = Utc::now();
@@ -562,8 +561,7 @@ async fn one(
     // The maker had not seen the version this change replaces: keep that one for review.
     let mut conflict = false;
     if let Some(version) = &stored
-        && change.base != Some(version.hlc)
-        && version.hlc.device != change.device.get()
+        && change.overwrites_unseen(version)
     {
         let lost = match batch.versions.get(&key) {
             Some((_, text)) => Some(text.clone()),
@@ -621,21 +619,6 @@ fn conflict_audited(
             details: json!({ "won": won, "lost": lost }),
         },
     ));
-}
-
-/// The stored version as a change, for the merge rule (which compares operation, stamp, id).
-fn version_change(version: &Version, change: &Change) -> Change {
-    Change {
-        id: version.change_id,
-        hlc: version.hlc,
-        device: change.device,
-        user: change.user,
-        operation: version.operation,
-        entity: change.entity,
-        entity_id: change.entity_id,
-        record: None,
-        base: None,
-    }
 }
 
 async fn maker(

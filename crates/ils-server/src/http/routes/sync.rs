@@ -266,24 +266,14 @@ pub async fn conflicts(
     Query(query): Query<ConflictQuery>,
 ) -> Result<Json<Vec<ConflictRow>>> {
     let limit = page_limit(query.limit, 200)?;
-    // A list of records' contents: it waits for an erasure in progress, and is audited.
+    // A list of records' contents: it waits for an erasure in progress.
     let mut tx = state.db.tenant_tx_for_listing(&p.tenant()).await?;
-    let rows =
-        crate::store::sync::conflicts(&mut tx, query.open.unwrap_or(true), query.after, limit)
-            .await?;
-    crate::store::audit::record(
+    let rows = sync::conflicts(
         &mut tx,
-        &p.actor(),
-        crate::store::audit::Entry {
-            action: ils_core::audit::AuditAction::SyncConflictList.as_str(),
-            resource_type: ils_core::audit::resource::CHANGE,
-            resource_id: None,
-            outcome: crate::store::audit::Outcome::Success,
-            details: serde_json::json!({
-                "conflict_ids": rows.iter().map(|r| r.id).collect::<Vec<_>>(),
-                "record_ids": rows.iter().map(|r| r.entity_id).collect::<Vec<_>>(),
-            }),
-        },
+        &p.caller(),
+        query.open.unwrap_or(true),
+        query.after,
+        limit,
     )
     .await?;
     tx.commit().await?;
