@@ -1,11 +1,20 @@
 //! A desktop for the tests and the benchmark that need both halves: an engine on its own SQLite
 //! file in its own folder, connected to ILS Central as a device of one practice.
 
+// Each test binary and the benchmark use a part of it.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
 use ils_node::engine::ConnectRequest;
 use ils_node::{Engine, Store};
 use serde_json::json;
+
+use std::collections::BTreeMap;
+
+use ils_core::Role;
+use ils_core::patient::PatientData;
+use reqwest::StatusCode;
 
 use crate::common::{PASSWORD, Tenant, TestApp};
 
@@ -36,6 +45,11 @@ impl Desk {
         }
     }
 
+    /// The engine itself (for a background sync).
+    pub fn engine(&self) -> Arc<Engine> {
+        Arc::clone(self.engine.as_ref().expect("an engine until dropped"))
+    }
+
     /// Runs engine work off the runtime's workers (the engine blocks on its own runtime).
     pub async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Engine) -> T + Send + 'static) -> T {
         self.spawn(f).await.expect("engine task")
@@ -53,12 +67,24 @@ impl Desk {
 
 /// Connects `desk` to the practice as `email`, approved at once with a registration code.
 pub async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str, name: &str) {
+    connect_through(app, tenant, desk, email, name, &app.base).await;
+}
+
+/// As [`connect`], with the device reaching ILS Central at `server` (a proxy in front of it).
+pub async fn connect_through(
+    app: &TestApp,
+    tenant: &Tenant,
+    desk: &Desk,
+    email: &str,
+    name: &str,
+    server: &str,
+) {
     let code = app
         .post("/api/sync/device-codes", &tenant.admin_token, json!({}))
         .await;
     assert!(code.status.is_success(), "{:?}", code.body);
     let request = ConnectRequest {
-        server: app.base.clone(),
+        server: server.to_owned(),
         domain: tenant.domain.clone(),
         email: email.to_owned(),
         password: PASSWORD.to_owned(),
@@ -70,4 +96,84 @@ pub async fn connect(app: &TestApp, tenant: &Tenant, desk: &Desk, email: &str, n
         .await
         .expect("connected");
     assert_eq!(state.pending, 0);
+}
+
+/// A user of the practice with a known e-mail address.
+pub async fn user(app: &TestApp, tenant: &Tenant, role: Role, name: &str) -> String {
+    let email = format!("{name}@{}", tenant.domain);
+    let reply = app
+        .post(
+            "/api/users",
+            &tenant.admin_token,
+            json!({"email": email, "password": PASSWORD, "first_name": name, "last_name": "Staff", "role": role.as_str()}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    email
+}
+
+pub fn patient(number: &str, last: &str) -> PatientData {
+    serde_json::from_value(json!({
+        "customer_number": number, "first_name": "Grace", "last_name": last,
+        "date_of_birth": "1956-12-09", "email": null, "phone": null, "address": null, "notes": null
+    }))
+    .expect("patient")
+}
+
+/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap_or(0)
+    }
+}
+
+/// Each replica's patients, comparably: id → (number, first name, phone, notes, deleted).
+pub type Patients = BTreeMap<String, (String, String, Option<String>, Option<String>, bool)>;
+
+pub async fn desk_patients(desk: &Desk) -> Patients {
+    desk.run(|e| {
+        e.with_store_mut(|s| {
+            let text = s.dump_patients().expect("patients");
+            text.into_iter()
+                .map(|p| {
+                    (
+                        p.id.to_string(),
+                        (
+                            p.data.customer_number,
+                            p.data.first_name,
+                            p.data.phone,
+                            p.data.notes,
+                            p.deleted_at.is_some(),
+                        ),
+                    )
+                })
+                .collect()
+        })
+    })
+    .await
+}
+
+pub async fn central_patients(app: &TestApp, company: &str) -> Patients {
+    let owner = app.owner_pool().await;
+    type Row = (String, String, String, Option<String>, Option<String>, bool);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id::text, customer_number, first_name, phone, notes, deleted_at IS NOT NULL
+         FROM patients WHERE company_id = $1::uuid",
+    )
+    .bind(company)
+    .fetch_all(&owner)
+    .await
+    .expect("patients");
+    rows.into_iter()
+        .map(|(id, n, f, p, notes, d)| (id, (n, f, p, notes, d)))
+        .collect()
 }

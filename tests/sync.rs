@@ -13,40 +13,18 @@ mod desk;
 use std::collections::BTreeMap;
 
 use ils_core::order::OrderAction;
-use ils_core::patient::{PatientChanges, PatientData};
+use ils_core::patient::PatientChanges;
 use ils_core::{Role, SubscriptionTier};
 use ils_node::Store;
 use ils_node::engine::{ConnectRequest, PrescriptionInput};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use common::{PASSWORD, Tenant, TestApp};
-use desk::{Desk, connect};
-
-/// A user of the practice with a known e-mail address.
-async fn user(app: &TestApp, tenant: &Tenant, role: Role, name: &str) -> String {
-    let email = format!("{name}@{}", tenant.domain);
-    let reply = app
-        .post(
-            "/api/users",
-            &tenant.admin_token,
-            json!({"email": email, "password": PASSWORD, "first_name": name, "last_name": "Staff", "role": role.as_str()}),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
-    email
-}
+use common::{PASSWORD, TestApp};
+use desk::{Desk, Patients, Rng, central_patients, connect, desk_patients, patient, user};
 
 async fn sync(desk: &Desk) -> ils_node::engine::SyncReport {
     desk.run(|e| e.sync_now()).await.expect("sync")
-}
-
-fn patient(number: &str, last: &str) -> PatientData {
-    serde_json::from_value(json!({
-        "customer_number": number, "first_name": "Grace", "last_name": last,
-        "date_of_birth": "1956-12-09", "email": null, "phone": null, "address": null, "notes": null
-    }))
-    .expect("patient")
 }
 
 fn rx() -> Value {
@@ -490,64 +468,6 @@ fn rusqlite_free_text(path: &std::path::Path) -> String {
         }
     }
     text
-}
-
-/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
-    }
-}
-
-/// Each replica's patients, comparably: id → (number, first name, phone, notes, deleted).
-type Patients = BTreeMap<String, (String, String, Option<String>, Option<String>, bool)>;
-
-async fn desk_patients(desk: &Desk) -> Patients {
-    desk.run(|e| {
-        e.with_store_mut(|s| {
-            let text = s.dump_patients().expect("patients");
-            text.into_iter()
-                .map(|p| {
-                    (
-                        p.id.to_string(),
-                        (
-                            p.data.customer_number,
-                            p.data.first_name,
-                            p.data.phone,
-                            p.data.notes,
-                            p.deleted_at.is_some(),
-                        ),
-                    )
-                })
-                .collect()
-        })
-    })
-    .await
-}
-
-async fn central_patients(app: &TestApp, company: &str) -> Patients {
-    let owner = app.owner_pool().await;
-    type Row = (String, String, String, Option<String>, Option<String>, bool);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id::text, customer_number, first_name, phone, notes, deleted_at IS NOT NULL
-         FROM patients WHERE company_id = $1::uuid",
-    )
-    .bind(company)
-    .fetch_all(&owner)
-    .await
-    .expect("patients");
-    rows.into_iter()
-        .map(|(id, n, f, p, notes, d)| (id, (n, f, p, notes, d)))
-        .collect()
 }
 
 #[tokio::test]

@@ -100,7 +100,7 @@ fn run(cli: Cli, out: Out) -> Result<(), EngineError> {
     let engine = Engine::open(&settings)?;
     let command = match cli.command {
         Command::Init(args) => return commands::init(&engine, args, out),
-        Command::Sync(args) => return sync::sync(&engine, args, settings.user.as_deref(), out),
+        Command::Sync(args) => return sync::sync(engine, args, settings.user.as_deref(), out),
         other => other,
     };
     let Some(user) = settings.user.as_deref() else {

@@ -3,9 +3,13 @@
 //! first line of standard input; it is never an argument (arguments show in process lists).
 
 use std::io::BufRead as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use ils_node::engine::ConnectRequest;
+use ils_node::engine::{BackgroundSync, Backoff, ConnectRequest};
+use ils_node::store::SyncState;
 use ils_node::{Engine, EngineError};
 
 use crate::output::{Out, for_terminal};
@@ -19,6 +23,11 @@ pub struct SyncArgs {
     /// Sync as this user (default: the --user of the command line).
     #[arg(long)]
     email: Option<String>,
+    /// Keep syncing in the background until Ctrl-C: each local change is pushed at once,
+    /// changes made elsewhere arrive as ILS Central has them, and a lost connection is retried
+    /// with backoff. Prints the status each time it changes.
+    #[arg(long)]
+    watch: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,7 +75,9 @@ fn password() -> Result<String, EngineError> {
     Ok(line)
 }
 
-pub fn sync(engine: &Engine, args: SyncArgs, user: Option<&str>, out: Out) -> CliResult {
+pub fn sync(engine: Engine, args: SyncArgs, user: Option<&str>, out: Out) -> CliResult {
+    let shared = Arc::new(engine);
+    let engine = &*shared;
     match args.command {
         Some(SyncCmd::Connect {
             server,
@@ -94,23 +105,7 @@ pub fn sync(engine: &Engine, args: SyncArgs, user: Option<&str>, out: Out) -> Cl
         }
         Some(SyncCmd::Status) => {
             let state = engine.sync_state()?;
-            out.emit(&state, |s| {
-                let last = s
-                    .last_success
-                    .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
-                let mut text = format!(
-                    "server {}\ndevice {}\nlast sync {last}\npending {}, rejected {}, conflicts {}",
-                    s.server.as_deref().unwrap_or("(not connected)"),
-                    s.device,
-                    s.pending,
-                    s.rejected,
-                    s.conflicts
-                );
-                if let Some(e) = &s.last_error {
-                    text.push_str(&format!("\nlast error: {}", for_terminal(e)));
-                }
-                text
-            });
+            out.emit(&state, status_text);
         }
         Some(SyncCmd::Rejected) => {
             let list = engine.sync_rejected()?;
@@ -152,6 +147,9 @@ pub fn sync(engine: &Engine, args: SyncArgs, user: Option<&str>, out: Out) -> Cl
                 ));
             };
             engine.sign_in_with_password(email, &password()?)?;
+            if args.watch {
+                return watch(shared, out);
+            }
             let report = engine.sync_now()?;
             out.emit(&report, |r| {
                 format!(
@@ -168,5 +166,59 @@ pub fn sync(engine: &Engine, args: SyncArgs, user: Option<&str>, out: Out) -> Cl
             });
         }
     }
+    Ok(())
+}
+
+fn status_text(s: &SyncState) -> String {
+    let last = s
+        .last_success
+        .map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
+    let link = match s.online {
+        Some(true) => "online",
+        Some(false) => "offline",
+        None => "not tried yet",
+    };
+    let mut text = format!(
+        "server {} ({link})\ndevice {}\nlast sync {last}\npending {}, rejected {}, conflicts {}",
+        s.server.as_deref().unwrap_or("(not connected)"),
+        s.device,
+        s.pending,
+        s.rejected,
+        s.conflicts
+    );
+    if let Some(at) = s.retry_at {
+        text.push_str(&format!("\nnext attempt {}", at.to_rfc3339()));
+    }
+    if let Some(e) = &s.last_error {
+        text.push_str(&format!("\nlast error: {}", for_terminal(e)));
+    }
+    text
+}
+
+/// `sync --watch`: the background sync in the foreground, its status printed as it changes.
+fn watch(engine: Arc<Engine>, out: Out) -> CliResult {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let handler = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+        if let Err(e) = handler {
+            eprintln!("warning: Ctrl-C will not stop cleanly: {e}");
+        }
+    }
+    let background = BackgroundSync::start(Arc::clone(&engine), Backoff::default())?;
+    let mut shown: Option<SyncState> = None;
+    while !stop.load(Ordering::SeqCst) {
+        let state = engine.sync_state()?;
+        if shown.as_ref() != Some(&state) {
+            out.emit(&state, |s| format!("{}\n", status_text(s)));
+            shown = Some(state);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(background);
     Ok(())
 }

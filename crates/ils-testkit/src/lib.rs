@@ -8,6 +8,10 @@
 //! Each test gets its own database, migrated by the owner (superuser); the service under test
 //! connects as `ils_service`, a login role that is a member of `ils_app`, owns nothing and has
 //! no BYPASSRLS, exactly as in production.
+//!
+//! [`proxy`] is a loopback TCP proxy a test can cut, to take a server away from a client.
+
+pub mod proxy;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -20,6 +20,7 @@
 //!
 //! The embedding model is loaded on first use (about 0.1 s and 190 MB) and shared.
 
+mod background;
 mod error;
 mod settings;
 mod sync;
@@ -38,6 +39,7 @@ use ils_core::rx::{RxData, RxStatus};
 use ils_core::{OrderId, PatientId, PrescriptionId, fhir};
 use serde::{Deserialize, Serialize};
 
+pub use background::{BackgroundSync, Backoff};
 pub use error::EngineError;
 pub use settings::{MODEL_FOLDER, NodeSettings, SettingsError};
 pub use sync::{ConnectRequest, SyncReport};
@@ -139,6 +141,8 @@ pub struct Engine {
     runtime: OnceLock<tokio::runtime::Runtime>,
     /// The session with ILS Central, once signed in against it (in memory only).
     central: Mutex<Option<sync::CentralSession>>,
+    /// Whether ILS Central was reached, and when the background sync tries again.
+    link: Mutex<sync::Link>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -186,6 +190,7 @@ impl Engine {
             providers: OnceLock::new(),
             runtime: OnceLock::new(),
             central: Mutex::new(None),
+            link: Mutex::default(),
         }
     }
 

@@ -14,6 +14,9 @@ use crate::store::sync::{LocalConflict, PullTally, PushTally, RejectedChange, Sy
 use crate::store::{LocalUser, StoreError};
 use crate::sync::{Central, RawPage, SyncError, Tokens};
 
+/// A page being fetched on the engine's runtime.
+type Fetch = tokio::task::JoinHandle<Result<RawPage, SyncError>>;
+
 /// Changes per pulled page (ILS Central's most).
 const PULL_PAGE: u32 = ils_core::sync::MAX_PULL_LIMIT;
 
@@ -73,6 +76,25 @@ impl From<SyncError> for EngineError {
     }
 }
 
+/// The code of "ILS Central cannot be reached".
+const OFFLINE: &str = "sync.offline";
+
+/// A long-poll's wait in whole seconds, as ILS Central takes it (1 to 25).
+fn long_poll_seconds(wait: Duration) -> u32 {
+    u32::try_from(wait.as_secs().clamp(1, 25)).unwrap_or(25)
+}
+
+/// What this engine knows of its link to ILS Central (in memory; the status shows it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Link {
+    /// Whether the last run reached ILS Central (`None`: no run since the program started).
+    pub online: Option<bool>,
+    /// When the background sync tries again after a failure.
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Someone asked to sync at once (cuts a wait after failures short).
+    pub sync_requested: bool,
+}
+
 fn not_connected() -> EngineError {
     EngineError::input(
         "sync.not_connected",
@@ -81,7 +103,7 @@ fn not_connected() -> EngineError {
 }
 
 impl Engine {
-    fn block_on<F: std::future::Future>(&self, f: F) -> EngineResult<F::Output> {
+    pub(super) fn block_on<F: std::future::Future>(&self, f: F) -> EngineResult<F::Output> {
         Ok(self.runtime()?.block_on(f))
     }
 
@@ -119,7 +141,8 @@ impl Engine {
             req.code.as_deref(),
         ))??;
         *self.session() = Some(CentralSession::new(central, tokens));
-        Ok(self.store().sync_state()?)
+        self.request_sync();
+        self.sync_state()
     }
 
     /// Signs in a user of the connected practice: against ILS Central when it can be
@@ -142,6 +165,7 @@ impl Engine {
                 let user = self.store().adopt_practice(&info, &verifier)?;
                 self.remember(&user.email);
                 *self.session() = Some(CentralSession::new(central, tokens));
+                self.request_sync();
                 Ok(user)
             }
             Err(SyncError::Offline { .. }) => {
@@ -196,27 +220,49 @@ impl Engine {
     /// One sync run: every pending change pushed (in batches of at most 500), then every page
     /// of changes made elsewhere pulled and applied. Its outcome is recorded for the status.
     pub fn sync_now(&self) -> EngineResult<SyncReport> {
-        let outcome = self.sync_once();
-        let error = outcome.as_ref().err().map(|e| e.message.clone());
-        self.store().record_sync_outcome(error.as_deref())?;
-        outcome
+        let outcome = self.sync_run(None, None);
+        self.record_outcome(outcome)
     }
 
     /// Pushes what is pending, then waits up to `wait` (at most 25 s) for the practice's next
     /// change on ILS Central and applies what came: how a device learns of changes at once.
     pub fn sync_wait(&self, wait: Duration) -> EngineResult<SyncReport> {
-        let seconds = u32::try_from(wait.as_secs().clamp(1, 25)).unwrap_or(25);
-        let outcome = self.sync_run(Some(seconds));
+        let outcome = self.sync_run(Some(long_poll_seconds(wait)), None);
+        self.record_outcome(outcome)
+    }
+
+    /// As [`Engine::sync_wait`], but the wait ends early when `interrupt` is raised (a change
+    /// made here, a request to sync now): the background sync's cycle.
+    pub(crate) fn sync_cycle(
+        &self,
+        wait: Duration,
+        interrupt: &tokio::sync::Notify,
+    ) -> EngineResult<SyncReport> {
+        let outcome = self.sync_run(Some(long_poll_seconds(wait)), Some(interrupt));
+        self.record_outcome(outcome)
+    }
+
+    /// Records how a run ended, for the status: its time or its error, and whether ILS Central
+    /// could be reached.
+    fn record_outcome(&self, outcome: EngineResult<SyncReport>) -> EngineResult<SyncReport> {
         let error = outcome.as_ref().err().map(|e| e.message.clone());
+        let reached = outcome.as_ref().err().is_none_or(|e| e.code != OFFLINE);
+        self.link().online = Some(reached);
         self.store().record_sync_outcome(error.as_deref())?;
         outcome
     }
 
-    fn sync_once(&self) -> EngineResult<SyncReport> {
-        self.sync_run(None)
+    pub(crate) fn link(&self) -> std::sync::MutexGuard<'_, Link> {
+        self.link
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn sync_run(&self, wait: Option<u32>) -> EngineResult<SyncReport> {
+    fn sync_run(
+        &self,
+        wait: Option<u32>,
+        interrupt: Option<&tokio::sync::Notify>,
+    ) -> EngineResult<SyncReport> {
         let device = self.store().device();
         let mut report = SyncReport::default();
         loop {
@@ -258,12 +304,17 @@ impl Engine {
             report.pushed.rejected += tally.rejected;
             report.pushed.conflicts += tally.conflicts;
         }
+        if wait.is_some() {
+            // What was pending is in; the status says so while the pull waits for news.
+            self.link().online = Some(true);
+            self.store().record_sync_outcome(None)?;
+        }
         let mut cursor = self.store().sync_cursor()?;
         let first = cursor == 0;
         if first {
             self.store().begin_first_sync()?;
         }
-        let pulled = self.pull_from(device, &mut cursor, wait, &mut report);
+        let pulled = self.pull_from(device, &mut cursor, wait, interrupt, &mut report);
         if first {
             self.store().end_first_sync()?;
         }
@@ -276,17 +327,38 @@ impl Engine {
         &self,
         device: ils_core::DeviceId,
         cursor: &mut i64,
-        mut wait: Option<u32>,
+        wait: Option<u32>,
+        interrupt: Option<&tokio::sync::Notify>,
         report: &mut SyncReport,
     ) -> EngineResult<()> {
-        // The next page is fetched while this one is applied: ILS Central and this computer
-        // work at the same time.
-        let mut next = Some(self.fetch_page(device, *cursor, wait.take())?);
-        while let Some(fetching) = next.take() {
-            let page = self.page(fetching, device, *cursor)?;
-            if page.more {
-                next = Some(self.fetch_page(device, page.cursor, None)?);
+        let mut first = self.fetch_page(device, *cursor, wait)?;
+        // The first fetch may wait for news; a raised interrupt ends that wait (the run ends
+        // with nothing pulled, and the caller runs again).
+        let fetched = match (wait, interrupt) {
+            (Some(_), Some(interrupt)) => {
+                let came = self.block_on(async {
+                    tokio::select! {
+                        fetched = &mut first => Some(fetched),
+                        () = interrupt.notified() => None,
+                    }
+                })?;
+                let Some(fetched) = came else {
+                    first.abort();
+                    return Ok(());
+                };
+                fetched
             }
+            _ => self.block_on(first)?,
+        };
+        let mut page = self.settle(fetched, device, *cursor)?;
+        loop {
+            // The next page is fetched while this one is applied: ILS Central and this
+            // computer work at the same time.
+            let next = if page.more {
+                Some(self.fetch_page(device, page.cursor, None)?)
+            } else {
+                None
+            };
             let changes = page
                 .changes
                 .iter()
@@ -307,8 +379,12 @@ impl Engine {
             report.pulled.conflicts += tally.conflicts;
             report.pulled.erased += tally.erased;
             *cursor = page.cursor;
+            let Some(next) = next else {
+                return Ok(());
+            };
+            let fetched = self.block_on(next)?;
+            page = self.settle(fetched, device, *cursor)?;
         }
-        Ok(())
     }
 
     /// Starts fetching the page after `cursor` on the engine's runtime.
@@ -317,7 +393,7 @@ impl Engine {
         device: ils_core::DeviceId,
         cursor: i64,
         wait: Option<u32>,
-    ) -> EngineResult<tokio::task::JoinHandle<Result<RawPage, SyncError>>> {
+    ) -> EngineResult<Fetch> {
         let (central, token) = self.access_token(false)?;
         Ok(self
             .runtime()?
@@ -325,16 +401,13 @@ impl Engine {
     }
 
     /// The page a fetch brought; fetched again once with a fresh token if it had expired.
-    fn page(
+    fn settle(
         &self,
-        fetching: tokio::task::JoinHandle<Result<RawPage, SyncError>>,
+        fetched: Result<Result<RawPage, SyncError>, tokio::task::JoinError>,
         device: ils_core::DeviceId,
         cursor: i64,
     ) -> EngineResult<RawPage> {
-        let fetched = self
-            .block_on(fetching)?
-            .map_err(|e| EngineError::internal(format!("the pull stopped: {e}")))?;
-        match fetched {
+        match fetched.map_err(|e| EngineError::internal(format!("the pull stopped: {e}")))? {
             Err(e) if e.is_expired_token() => {
                 let (central, token) = self.access_token(true)?;
                 Ok(self.block_on(central.pull(&token, device, cursor, PULL_PAGE, None))??)
@@ -345,7 +418,11 @@ impl Engine {
 
     /// Where sync stands: the server, the last success or error, pending, rejected, conflicts.
     pub fn sync_state(&self) -> EngineResult<SyncState> {
-        Ok(self.store().sync_state()?)
+        let mut state = self.store().sync_state()?;
+        let link = self.link().clone();
+        state.online = link.online;
+        state.retry_at = link.retry_at;
+        Ok(state)
     }
 
     /// The changes ILS Central refused, with their reasons.

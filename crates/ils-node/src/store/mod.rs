@@ -82,6 +82,9 @@ pub struct Store {
     /// The knowledge base's vector index (`kb::index`), built at the first search and kept
     /// consistent with the file; behind a mutex because searches take the store shared.
     pub(crate) kb_index: std::sync::Mutex<crate::kb::index::VectorIndex>,
+    /// Raised when a write that staged a change for ILS Central commits: the background sync
+    /// waits on it to push at once.
+    sync_wanted: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Store {
@@ -145,6 +148,7 @@ impl Store {
             actor: None,
             clock: Arc::new(Utc::now),
             kb_index: Default::default(),
+            sync_wanted: Arc::default(),
         })
     }
 
@@ -208,7 +212,14 @@ impl Store {
             today,
             now,
             path: &self.path,
+            staged: std::cell::Cell::new(false),
+            sync_wanted: &self.sync_wanted,
         })
+    }
+
+    /// The signal raised each time a write that staged a change for ILS Central commits.
+    pub fn sync_wanted(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.sync_wanted)
     }
 
     pub fn schema_version(&self) -> Result<u32, StoreError> {
@@ -328,6 +339,9 @@ pub(crate) struct Write<'a> {
     pub today: NaiveDate,
     pub now: DateTime<Utc>,
     path: &'a Path,
+    /// Whether a change went into the outbox (sync is wanted once this commits).
+    staged: std::cell::Cell<bool>,
+    sync_wanted: &'a tokio::sync::Notify,
 }
 
 impl Write<'_> {
@@ -381,6 +395,7 @@ impl Write<'_> {
                 now_text(self.now)
             ],
         )?;
+        self.staged.set(true);
         Ok(())
     }
 
@@ -391,7 +406,12 @@ impl Write<'_> {
 
     pub fn commit(self) -> Result<(), StoreError> {
         let path = self.path;
-        self.tx.commit().map_err(|e| StoreError::from(e).at(path))
+        let (staged, wanted) = (self.staged.get(), self.sync_wanted);
+        self.tx.commit().map_err(|e| StoreError::from(e).at(path))?;
+        if staged {
+            wanted.notify_one();
+        }
+        Ok(())
     }
 }
 

@@ -112,6 +112,10 @@ pub struct SyncState {
     pub rejected: u64,
     /// Conflicts not yet reviewed.
     pub conflicts: u64,
+    /// Whether the last sync reached ILS Central (unknown until this program syncs once).
+    pub online: Option<bool>,
+    /// When the background sync tries again after a failure, if it is waiting.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 /// A change ILS Central refused, with its reason.
@@ -433,6 +437,8 @@ impl Store {
                 conn,
                 "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL",
             )?,
+            online: None,
+            retry_at: None,
         })
     }
 
