@@ -35,14 +35,25 @@ impl Drop for Desk {
 impl Desk {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(&dir.path().join("ils.db")).expect("store");
+        let engine = Self::open(dir.path());
         Self {
-            engine: Some(Arc::new(Engine::with_store(
-                store,
-                dir.path().join("no-model"),
-            ))),
+            engine: Some(engine),
             _dir: dir,
         }
+    }
+
+    /// The engine on this desk's file (sessions kept in the sealed file, never in a keychain).
+    fn open(dir: &std::path::Path) -> Arc<Engine> {
+        let store = Store::open(&dir.join("ils.db")).expect("store");
+        Arc::new(Engine::with_store(store, dir.join("no-model")).with_keychain(false))
+    }
+
+    /// Closes the program and starts it again on the same file (nothing in memory survives).
+    pub fn restart(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            let _ = std::thread::spawn(move || drop(engine)).join();
+        }
+        self.engine = Some(Self::open(self._dir.path()));
     }
 
     /// The engine itself (for a background sync).

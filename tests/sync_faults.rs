@@ -6,7 +6,10 @@
 //!   delivers everything when it comes back;
 //! - replies lost after ILS Central acted (the connection cut between its commit and the answer
 //!   reaching the device), round after round: nothing acknowledged is lost, nothing is applied
-//!   twice, every replica ends equal.
+//!   twice, every replica ends equal;
+//! - a device restarted while ILS Central is out of reach signs in offline and, with the
+//!   sign-in it kept (sealed in a file here: no keychain runs in tests), syncs by itself once
+//!   ILS Central is back; a sign-in ILS Central no longer accepts is forgotten.
 
 #[path = "../crates/ils-server/tests/api/common.rs"]
 mod common;
@@ -17,10 +20,11 @@ use std::time::{Duration, Instant};
 use ils_core::SubscriptionTier;
 use ils_core::patient::PatientChanges;
 use ils_core::{ChangeId, Role};
+use ils_node::Kept;
 use ils_node::engine::{BackgroundSync, Backoff};
 use ils_testkit::proxy::{Mode, Proxy};
 
-use common::TestApp;
+use common::{PASSWORD, TestApp};
 use desk::{Desk, Rng, central_patients, connect, connect_through, desk_patients, patient, user};
 
 /// Whether `desk` holds a patient with this customer number.
@@ -229,5 +233,76 @@ async fn replies_lost_after_ils_central_acted_lose_nothing_and_apply_nothing_twi
     eprintln!(
         "{rounds} rounds, {lost} replies lost, {} changes from A, {entries} in the feed",
         made.len()
+    );
+}
+
+#[tokio::test]
+async fn a_device_restarted_offline_syncs_by_itself_with_the_sign_in_it_kept() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("kept", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let proxy = Proxy::start(&app.base).await.expect("proxy");
+    let mut a = Desk::new();
+    connect_through(&app, &tenant, &a, &ada, "Front desk", &proxy.base).await;
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!(state.session_kept, Some(Kept::EncryptedFile));
+
+    // The program closes; it starts again while ILS Central is out of reach.
+    a.restart();
+    proxy.set(Mode::Refuse);
+    let email = ada.clone();
+    let wrong = a
+        .run(move |e| e.sign_in_with_password(&email, "not the password"))
+        .await;
+    assert_eq!(
+        wrong.expect_err("a wrong password").code,
+        "auth.invalid_credentials"
+    );
+    let not_yet = a.run(|e| e.sync_now()).await;
+    assert_eq!(
+        not_yet.expect_err("no session without the password").code,
+        "sync.not_signed_in"
+    );
+    let email = ada.clone();
+    a.run(move |e| e.sign_in_with_password(&email, PASSWORD))
+        .await
+        .expect("signed in offline");
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!(state.session_kept, Some(Kept::EncryptedFile));
+    a.run(|e| e.add_patient(&patient("K-1", "Hopper")).expect("patient"))
+        .await;
+    let offline = a.run(|e| e.sync_now()).await;
+    assert_eq!(offline.expect_err("offline").code, "sync.offline");
+
+    // ILS Central is back: the device syncs with the kept sign-in, no password asked.
+    proxy.set(Mode::Pass);
+    let report = a.run(|e| e.sync_now()).await.expect("synced");
+    assert_eq!(report.pushed.applied, 1, "{report:?}");
+    let central = central_patients(&app, &tenant.id).await;
+    assert!(central.values().any(|p| p.0 == "K-1"), "{central:?}");
+
+    // Signed out elsewhere (every session of the user ended): the device forgets the kept
+    // sign-in and asks for the password again, instead of retrying a dead token forever.
+    a.restart();
+    proxy.set(Mode::Refuse);
+    let email = ada.clone();
+    a.run(move |e| e.sign_in_with_password(&email, PASSWORD))
+        .await
+        .expect("signed in offline");
+    let owner = app.owner_pool().await;
+    sqlx::query("UPDATE refresh_tokens SET revoked_at = now() WHERE company_id = $1::uuid")
+        .bind(&tenant.id)
+        .execute(&owner)
+        .await
+        .expect("revoke");
+    proxy.set(Mode::Pass);
+    let refused = a.run(|e| e.sync_now()).await.expect_err("a dead sign-in");
+    assert!(refused.code.starts_with("auth."), "{refused:?}");
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!(state.session_kept, None);
+    let again = a.run(|e| e.sync_now()).await;
+    assert_eq!(
+        again.expect_err("asks for a sign-in").code,
+        "sync.not_signed_in"
     );
 }

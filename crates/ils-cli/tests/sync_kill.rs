@@ -48,6 +48,7 @@ impl Device {
             .env("ILS_NODE_DB", &self.db)
             .env("ILS_NODE_USER", &self.email)
             .env("ILS_PASSWORD", PASSWORD)
+            .env("ILS_NODE_NO_KEYCHAIN", "true")
             .env("ILS_MODEL_DIR", "/nonexistent")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -9,6 +9,8 @@ pub mod engine;
 pub mod kb;
 pub mod store;
 pub mod sync;
+mod vault;
 
 pub use engine::{Engine, EngineError, EngineResult, NodeSettings};
 pub use store::{OutboxRow, Store, StoreError};
+pub use vault::Kept;

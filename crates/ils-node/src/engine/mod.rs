@@ -143,6 +143,10 @@ pub struct Engine {
     central: Mutex<Option<sync::CentralSession>>,
     /// Whether ILS Central was reached, and when the background sync tries again.
     link: Mutex<sync::Link>,
+    /// Held while the access token is renewed (one renewal at a time).
+    renewing: Mutex<()>,
+    /// Where the session's refresh token is kept between runs.
+    vault: crate::vault::Vault,
 }
 
 impl std::fmt::Debug for Engine {
@@ -169,7 +173,8 @@ impl Engine {
         }
         let store = Store::open(&path)?;
         Ok(Self::with_store(store, settings.model_path())
-            .with_assistant(settings.assistant.clone()))
+            .with_assistant(settings.assistant.clone())
+            .with_keychain(!settings.no_keychain))
     }
 
     /// The assistant's providers (the settings file's `[assistant]`).
@@ -179,8 +184,17 @@ impl Engine {
         self
     }
 
+    /// Whether the session with ILS Central may be kept in the operating system's keychain
+    /// (else only in the sealed file beside the database).
+    pub fn with_keychain(mut self, keychain: bool) -> Self {
+        let path = self.store().path().to_owned();
+        self.vault = crate::vault::Vault::new(&path, keychain);
+        self
+    }
+
     /// An engine over an open store (tests give a store with a fixed clock).
     pub fn with_store(store: Store, model_dir: PathBuf) -> Self {
+        let vault = crate::vault::Vault::new(store.path(), true);
         Self {
             store: Mutex::new(store),
             model_dir,
@@ -191,6 +205,8 @@ impl Engine {
             runtime: OnceLock::new(),
             central: Mutex::new(None),
             link: Mutex::default(),
+            renewing: Mutex::new(()),
+            vault,
         }
     }
 

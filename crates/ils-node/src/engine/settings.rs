@@ -25,6 +25,9 @@ pub struct NodeSettings {
     pub model_dir: Option<PathBuf>,
     /// The assistant's model providers (none: offline).
     pub assistant: crate::assistant::AssistantSettings,
+    /// Keep the session with ILS Central only in the sealed file beside the database, never in
+    /// the operating system's keychain (`ILS_NODE_NO_KEYCHAIN=true`).
+    pub no_keychain: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ use super::{Engine, EngineError, EngineResult};
 use crate::store::sync::{LocalConflict, PullTally, PushTally, RejectedChange, SyncState};
 use crate::store::{LocalUser, StoreError};
 use crate::sync::{Central, RawPage, SyncError, Tokens};
+use crate::vault::{FileKey, Vault};
 
 /// A page being fetched on the engine's runtime.
 type Fetch = tokio::task::JoinHandle<Result<RawPage, SyncError>>;
@@ -52,15 +53,35 @@ pub(crate) struct CentralSession {
     tokens: Tokens,
     /// When the access token stops being good (with a margin).
     renew_at: Instant,
+    /// The name the refresh token is kept under, and the key of its file.
+    account: String,
+    key: FileKey,
 }
 
 impl CentralSession {
-    fn new(central: Central, tokens: Tokens) -> Self {
+    fn new(central: Central, tokens: Tokens, account: String, key: FileKey) -> Self {
         let life = Duration::from_secs(tokens.expires_in.saturating_sub(30).max(1));
         Self {
             central,
             tokens,
             renew_at: Instant::now() + life,
+            account,
+            key,
+        }
+    }
+
+    /// A session resumed from a kept refresh token: its first use renews the access token.
+    fn resumed(central: Central, refresh_token: String, account: String, key: FileKey) -> Self {
+        Self {
+            central,
+            tokens: Tokens {
+                access_token: String::new(),
+                expires_in: 0,
+                refresh_token,
+            },
+            renew_at: Instant::now(),
+            account,
+            key,
         }
     }
 }
@@ -93,6 +114,15 @@ pub(crate) struct Link {
     pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Someone asked to sync at once (cuts a wait after failures short).
     pub sync_requested: bool,
+    /// Where the session's refresh token is kept, if it is.
+    pub kept: Option<crate::Kept>,
+}
+
+fn not_signed_in() -> EngineError {
+    EngineError::input(
+        "sync.not_signed_in",
+        "Sign in against ILS Central to sync (ils-node sync --email …)",
+    )
 }
 
 fn not_connected() -> EngineError {
@@ -140,7 +170,7 @@ impl Engine {
             &req.device_name,
             req.code.as_deref(),
         ))??;
-        *self.session() = Some(CentralSession::new(central, tokens));
+        self.begin_session(central, tokens, &info.domain, &req.email, &req.password)?;
         self.request_sync();
         self.sync_state()
     }
@@ -164,41 +194,100 @@ impl Engine {
                 let verifier = crate::store::practice_verifier(password)?;
                 let user = self.store().adopt_practice(&info, &verifier)?;
                 self.remember(&user.email);
-                *self.session() = Some(CentralSession::new(central, tokens));
+                self.begin_session(central, tokens, &domain, email, password)?;
                 self.request_sync();
                 Ok(user)
             }
             Err(SyncError::Offline { .. }) => {
                 let user = self.store().sign_in_offline(email, password)?;
                 self.remember(&user.email);
+                // The sign-in kept from the last run lets this device sync by itself once ILS
+                // Central can be reached again.
+                let account = Vault::account(central.server(), &domain, email);
+                if let Some((refresh, key, kept)) = self.vault.take(&account, password) {
+                    self.link().kept = Some(kept);
+                    *self.session() = Some(CentralSession::resumed(central, refresh, account, key));
+                    self.request_sync();
+                }
                 Ok(user)
             }
             Err(refused) => Err(refused.into()),
         }
     }
 
-    /// A valid access token: the session's, refreshed first when it is about to expire.
-    fn access_token(&self, force_refresh: bool) -> EngineResult<(Central, String)> {
-        let (central, refresh) = {
+    /// Starts the session with ILS Central after a sign-in with the password, and keeps its
+    /// refresh token (keychain, else the sealed file) for the next run.
+    fn begin_session(
+        &self,
+        central: Central,
+        tokens: Tokens,
+        domain: &str,
+        email: &str,
+        password: &str,
+    ) -> EngineResult<()> {
+        let key = FileKey::new(password)
+            .ok_or_else(|| EngineError::internal("cannot derive the session file's key"))?;
+        let account = Vault::account(central.server(), domain, email);
+        let kept = self.vault.keep(&account, &tokens.refresh_token, &key);
+        self.link().kept = kept;
+        *self.session() = Some(CentralSession::new(central, tokens, account, key));
+        Ok(())
+    }
+
+    /// A valid access token: the session's, renewed first when it is about to expire (or
+    /// `force`d, ILS Central having refused it). One renewal at a time: the refresh token
+    /// changes with each, and the old one stops working.
+    fn access_token(&self, force: bool) -> EngineResult<(Central, String)> {
+        let current = || -> EngineResult<(Central, String, bool)> {
             let guard = self.session();
             let Some(session) = guard.as_ref() else {
-                return Err(EngineError::input(
-                    "sync.not_signed_in",
-                    "Sign in against ILS Central to sync (ils-node sync --password …)",
-                ));
+                return Err(not_signed_in());
             };
-            if !force_refresh && Instant::now() < session.renew_at {
-                return Ok((session.central.clone(), session.tokens.access_token.clone()));
-            }
-            (
+            Ok((
                 session.central.clone(),
+                session.tokens.access_token.clone(),
+                Instant::now() < session.renew_at,
+            ))
+        };
+        let (central, seen, fresh) = current()?;
+        if !force && fresh {
+            return Ok((central, seen));
+        }
+        let _one_at_a_time = self
+            .renewing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Another thread may have renewed it while this one waited.
+        let (central, now, fresh) = current()?;
+        if fresh && now != seen {
+            return Ok((central, now));
+        }
+        let (refresh, account, key) = {
+            let guard = self.session();
+            let session = guard.as_ref().ok_or_else(not_signed_in)?;
+            (
                 session.tokens.refresh_token.clone(),
+                session.account.clone(),
+                session.key.clone(),
             )
         };
-        let tokens = self.block_on(central.refresh(&refresh))??;
-        let access = tokens.access_token.clone();
-        *self.session() = Some(CentralSession::new(central.clone(), tokens));
-        Ok((central, access))
+        match self.block_on(central.refresh(&refresh))? {
+            Ok(tokens) => {
+                let access = tokens.access_token.clone();
+                let kept = self.vault.keep(&account, &tokens.refresh_token, &key);
+                self.link().kept = kept;
+                *self.session() = Some(CentralSession::new(central.clone(), tokens, account, key));
+                Ok((central, access))
+            }
+            Err(e @ SyncError::Refused { status: 401, .. }) => {
+                // Revoked, expired or signed out elsewhere: only a sign-in mends it.
+                self.vault.forget(&account);
+                self.link().kept = None;
+                *self.session() = None;
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Runs `call` with a valid token, refreshing it once if ILS Central says it expired.
@@ -422,6 +511,7 @@ impl Engine {
         let link = self.link().clone();
         state.online = link.online;
         state.retry_at = link.retry_at;
+        state.session_kept = link.kept;
         Ok(state)
     }
 

@@ -116,6 +116,8 @@ pub struct SyncState {
     pub online: Option<bool>,
     /// When the background sync tries again after a failure, if it is waiting.
     pub retry_at: Option<DateTime<Utc>>,
+    /// Where this device keeps the signed-in user's session with ILS Central between runs.
+    pub session_kept: Option<crate::Kept>,
 }
 
 /// A change ILS Central refused, with its reason.
@@ -439,6 +441,7 @@ impl Store {
             )?,
             online: None,
             retry_at: None,
+            session_kept: None,
         })
     }
 
