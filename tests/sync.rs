@@ -12,6 +12,7 @@ mod desk;
 
 use std::collections::BTreeMap;
 
+use ils_core::decide::conflicts::Resolution;
 use ils_core::order::OrderAction;
 use ils_core::patient::PatientChanges;
 use ils_core::{Role, SubscriptionTier};
@@ -700,4 +701,121 @@ async fn what_a_device_audits_reaches_the_practices_trail_once_with_its_device_a
         assert!(details["device_seq"].is_i64(), "{details}");
     }
     assert_eq!(rows[1].3["device_seq"].as_i64(), Some(2));
+}
+
+#[tokio::test]
+async fn a_version_that_lost_comes_back_from_the_conflict_log_on_ils_central_or_on_a_device() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("restore", SubscriptionTier::Pro).await;
+    let other = app
+        .create_tenant("restore-other", SubscriptionTier::Pro)
+        .await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
+    let ecp_token = app.login(&tenant.domain, &ada, PASSWORD).await;
+    let (_, lab_token) = app.add_user(&tenant, Role::LabTech).await;
+    let a = Desk::new();
+    let b = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+    connect(&app, &tenant, &b, &bob, "Exam room").await;
+    let p = a
+        .run(|e| e.add_patient(&patient("R-1", "Hopper")).expect("patient"))
+        .await;
+    sync(&a).await;
+    sync(&b).await;
+    let edit = |desk: &Desk, field: &'static str, value: &'static str| {
+        let id = p.id;
+        desk.spawn(move |e| {
+            let changes: PatientChanges =
+                serde_json::from_value(json!({ field: value })).expect("changes");
+            e.update_patient(id, &changes).expect("edit");
+        })
+    };
+
+    // Both change the phone offline; B's is later and wins; A's is in ILS Central's log.
+    edit(&a, "phone", "+44 20 7946 0001").await.expect("edited");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    edit(&b, "phone", "+44 20 7946 0002").await.expect("edited");
+    sync(&b).await;
+    assert_eq!(sync(&a).await.pushed.conflicts, 1);
+    let log = app.get("/api/sync/conflicts", &ecp_token).await;
+    let entry = log.body[0]["id"].as_str().expect("an entry").to_owned();
+    let path = format!("/api/sync/conflicts/{entry}/resolution");
+    let restore = json!({"resolution": "restored"});
+
+    // Who may not edit the patient may not resolve; another practice does not see the entry;
+    // a resolution that is neither is refused, and nothing changes.
+    let lab = app.post(&path, &lab_token, restore.clone()).await;
+    assert_eq!(lab.status, StatusCode::FORBIDDEN, "{:?}", lab.body);
+    let foreign = app.post(&path, &other.admin_token, restore.clone()).await;
+    assert_eq!(foreign.status, StatusCode::NOT_FOUND, "{:?}", foreign.body);
+    assert_eq!(foreign.body["code"], "sync_conflict.not_found");
+    let bad = app
+        .post(&path, &ecp_token, json!({"resolution": "maybe"}))
+        .await;
+    assert!(bad.status.is_client_error(), "{:?}", bad.body);
+
+    // Restored on ILS Central: an edit by the person who restored it, seen by every device.
+    let done = app.post(&path, &ecp_token, restore.clone()).await;
+    assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
+    assert_eq!(done.body["resolution"], "restored");
+    let again = app.post(&path, &ecp_token, restore.clone()).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.body["code"], "sync.conflict_resolved");
+    sync(&a).await;
+    sync(&b).await;
+    let central = central_holdings(&app, &ecp_token).await;
+    assert_eq!(
+        central.patients["R-1"].2.as_deref(),
+        Some("+44 20 7946 0001")
+    );
+    assert_eq!(desk_holdings(&a).await, central);
+    assert_eq!(desk_holdings(&b).await, central);
+    let owner = app.owner_pool().await;
+    let (audited,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM audit_log WHERE company_id = $1::uuid
+         AND action = 'sync.conflict_resolve' AND details->>'resolution' = 'restored'",
+    )
+    .bind(&tenant.id)
+    .fetch_one(&owner)
+    .await
+    .expect("audit");
+    assert_eq!(audited, 1);
+
+    // Now on a device: A's note loses to B's later one when A pulls it; A restores its own.
+    edit(&a, "notes", "prefers mornings").await.expect("edited");
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    edit(&b, "notes", "prefers evenings").await.expect("edited");
+    sync(&b).await;
+    sync(&a).await;
+    let conflicts = a.run(|e| e.sync_conflicts()).await.expect("conflicts");
+    let local = conflicts
+        .iter()
+        .find(|c| c.lost["record"]["data"]["notes"] == "prefers mornings")
+        .unwrap_or_else(|| panic!("A's note is in its log: {conflicts:?}"))
+        .id
+        .clone();
+    let id = local.clone();
+    a.run(move |e| e.resolve_conflict(&id, Resolution::Restored))
+        .await
+        .expect("restored on A");
+    let twice = a
+        .run(move |e| e.resolve_conflict(&local, Resolution::Kept))
+        .await;
+    assert_eq!(
+        twice.expect_err("resolved already").code,
+        "sync.conflict_resolved"
+    );
+    sync(&a).await;
+    sync(&b).await;
+    let notes = |desk: &Desk| {
+        let id = p.id;
+        desk.spawn(move |e| e.patient(id).expect("patient").data.notes)
+    };
+    let on_a = notes(&a).await.expect("read");
+    let on_b = notes(&b).await.expect("read");
+    assert_eq!(on_a.as_deref(), Some("prefers mornings"));
+    assert_eq!(on_b.as_deref(), Some("prefers mornings"));
+    let ok = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!((ok.pending, ok.rejected), (0, 0));
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use ils_core::decide::conflicts::Resolution;
 use ils_node::engine::{BackgroundSync, Backoff, ConnectRequest};
 use ils_node::store::SyncState;
 use ils_node::{Engine, EngineError};
@@ -55,6 +56,16 @@ pub enum SyncCmd {
     Rejected,
     /// The conflicts waiting for review.
     Conflicts,
+    /// Resolves a conflict: --keep the version that won, or --restore the one that lost (an
+    /// edit by --user, which syncs like any edit).
+    Resolve {
+        /// The conflict's id (from `sync conflicts`).
+        id: String,
+        #[arg(long, conflicts_with = "restore", required_unless_present = "restore")]
+        keep: bool,
+        #[arg(long)]
+        restore: bool,
+    },
 }
 
 fn password() -> Result<String, EngineError> {
@@ -125,14 +136,38 @@ pub fn sync(engine: Engine, args: SyncArgs, user: Option<&str>, out: Out) -> Cli
                     .join("\n")
             });
         }
+        Some(SyncCmd::Resolve { id, keep, .. }) => {
+            let Some(user) = user else {
+                return Err(EngineError::input(
+                    "auth.not_signed_in",
+                    "name the user who resolves it: --user EMAIL (or ILS_NODE_USER)",
+                ));
+            };
+            engine.sign_in(user)?;
+            let resolution = if keep {
+                Resolution::Kept
+            } else {
+                Resolution::Restored
+            };
+            engine.resolve_conflict(&id, resolution)?;
+            out.emit(
+                &serde_json::json!({"id": id, "resolution": resolution}),
+                |_| format!("conflict {id}: {}", resolution.as_str()),
+            );
+        }
         Some(SyncCmd::Conflicts) => {
             let list = engine.sync_conflicts()?;
             out.emit(&list, |l| {
                 l.iter()
                     .map(|c| {
                         format!(
-                            "{} {}: version {} lost to {}",
-                            c.entity, c.entity_id, c.lost_change_id, c.won_change_id
+                            "{} {} {}: version {} lost to {} ({})",
+                            c.id,
+                            c.entity,
+                            c.entity_id,
+                            c.lost_change_id,
+                            c.won_change_id,
+                            c.reason
                         )
                     })
                     .collect::<Vec<_>>()

@@ -74,6 +74,9 @@ pub enum AuditAction {
     /// The conflict log read: the versions it showed are records' contents.
     #[serde(rename = "sync.conflict_list")]
     SyncConflictList,
+    /// A conflict resolved: the winner kept, or the lost version restored (as an edit).
+    #[serde(rename = "sync.conflict_resolve")]
+    SyncConflictResolve,
     #[serde(rename = "user.create")]
     UserCreate,
     #[serde(rename = "setting.update")]
@@ -124,6 +127,7 @@ impl AuditAction {
             AuditAction::SyncConflict => "sync.conflict",
             AuditAction::SyncReject => "sync.reject",
             AuditAction::SyncConflictList => "sync.conflict_list",
+            AuditAction::SyncConflictResolve => "sync.conflict_resolve",
             AuditAction::UserCreate => "user.create",
             AuditAction::SettingUpdate => "setting.update",
             AuditAction::ConversationCreate => "conversation.create",

@@ -21,6 +21,8 @@ pub enum Resource {
     User,
     Conversation,
     FineTunedModel,
+    /// An entry of the sync conflict log.
+    Conflict,
 }
 
 impl Resource {
@@ -33,6 +35,7 @@ impl Resource {
             Resource::User => "user",
             Resource::Conversation => "conversation",
             Resource::FineTunedModel => "fine_tuned_model",
+            Resource::Conflict => "sync_conflict",
         }
     }
 
@@ -46,6 +49,7 @@ impl Resource {
             Resource::User => "user.not_found",
             Resource::Conversation => "conversation.not_found",
             Resource::FineTunedModel => "fine_tuned_model.not_found",
+            Resource::Conflict => "sync_conflict.not_found",
         }
     }
 }
@@ -75,6 +79,10 @@ pub mod code {
     pub const SYNC_ENTITY_NOT_SUPPORTED: &str = "sync.entity_not_supported";
     /// A pushed change that alters what never changes once written.
     pub const SYNC_RECORD_IMMUTABLE: &str = "sync.record_immutable";
+    /// A conflict's lost version that an edit cannot bring back (an order, a deletion).
+    pub const SYNC_CANNOT_RESTORE: &str = "sync.cannot_restore";
+    /// A conflict that was resolved already.
+    pub const SYNC_CONFLICT_RESOLVED: &str = "sync.conflict_resolved";
 }
 
 /// How a [`DomainError`] is answered: the HTTP status and the CLI exit code follow from it.

@@ -13,6 +13,7 @@
 //! record's existence (`*.not_found`), then the rules.
 
 pub mod assistant;
+pub mod conflicts;
 pub mod documents;
 pub mod orders;
 pub mod patients;

@@ -520,6 +520,16 @@ impl Engine {
         Ok(self.store().rejected_changes()?)
     }
 
+    /// Resolves a conflict of this device's log: keeps the version that won, or restores the
+    /// one that lost as an edit by the signed-in user (which syncs like any edit).
+    pub fn resolve_conflict(
+        &self,
+        id: &str,
+        resolution: ils_core::decide::conflicts::Resolution,
+    ) -> EngineResult<()> {
+        Ok(self.store().resolve_conflict(id, resolution)?)
+    }
+
     /// The conflicts waiting for review on this device.
     pub fn sync_conflicts(&self) -> EngineResult<Vec<LocalConflict>> {
         Ok(self.store().sync_conflicts()?)

@@ -14,6 +14,7 @@
 //! commit together.
 
 mod audit;
+mod conflicts;
 mod conversations;
 mod error;
 mod orders;
@@ -52,6 +53,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0003_identity_changes_clock.sql"),
     include_str!("../../../../migrations/sqlite/0004_kb_vector_index.sql"),
     include_str!("../../../../migrations/sqlite/0005_sync.sql"),
+    include_str!("../../../../migrations/sqlite/0006_conflict_resolution.sql"),
 ];
 
 /// How long a transaction waits for another process's write to finish before giving up.

@@ -145,13 +145,9 @@ impl Store {
         changes: &PatientChanges,
     ) -> Result<PatientRecord, StoreError> {
         let w = self.begin_write()?;
-        let current = find(&w, id)?;
-        let plan = decide::update(&w.ctx(), current.as_ref(), changes)?;
-        write(&w, &plan.record)?;
-        w.change(plan.change)?;
-        w.audit(&plan.audit)?;
+        let record = update_in(&w, id, changes)?;
         w.commit()?;
-        Ok(plan.record)
+        Ok(record)
     }
 
     /// Soft-deletes a patient (refused while orders are open).
@@ -265,6 +261,20 @@ impl Store {
             |r| r.get(0),
         )?)
     }
+}
+
+/// A patient's edit, in `w`.
+pub(crate) fn update_in(
+    w: &super::Write<'_>,
+    id: PatientId,
+    changes: &PatientChanges,
+) -> Result<PatientRecord, StoreError> {
+    let current = find(w, id)?;
+    let plan = decide::update(&w.ctx(), current.as_ref(), changes)?;
+    write(w, &plan.record)?;
+    w.change(plan.change)?;
+    w.audit(&plan.audit)?;
+    Ok(plan.record)
 }
 
 #[cfg(test)]

@@ -102,13 +102,9 @@ impl Store {
         rx: &RxData,
     ) -> Result<PrescriptionRecord, StoreError> {
         let w = self.begin_write()?;
-        let current = find(&w, id)?;
-        let plan = decide::update(&w.ctx(), current.as_ref(), rx)?;
-        write(&w, &plan.record)?;
-        w.change(plan.change)?;
-        w.audit(&plan.audit)?;
+        let record = update_in(&w, id, rx)?;
         w.commit()?;
-        Ok(plan.record)
+        Ok(record)
     }
 
     /// Activates, cancels or marks a prescription entered in error.
@@ -178,4 +174,18 @@ impl Store {
         let rx = found.ok_or_else(not_found)?;
         Ok(fhir::export(rx.id, rx.patient_id, &rx.data))
     }
+}
+
+/// A prescription's edit, in `w`.
+pub(crate) fn update_in(
+    w: &super::Write<'_>,
+    id: PrescriptionId,
+    rx: &RxData,
+) -> Result<PrescriptionRecord, StoreError> {
+    let current = find(w, id)?;
+    let plan = decide::update(&w.ctx(), current.as_ref(), rx)?;
+    write(w, &plan.record)?;
+    w.change(plan.change)?;
+    w.audit(&plan.audit)?;
+    Ok(plan.record)
 }

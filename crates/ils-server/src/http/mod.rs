@@ -160,6 +160,10 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route("/api/sync/conflicts", get(sync::conflicts))
+        .route(
+            "/api/sync/conflicts/{id}/resolution",
+            post(sync::resolve_conflict),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(

@@ -289,6 +289,44 @@ pub async fn conflicts(
     Ok(rows)
 }
 
+/// One entry of the conflict log, locked for its resolution.
+pub async fn conflict_for_update(tx: &mut TenantTx, id: Uuid) -> Result<Option<ConflictRow>> {
+    let tenant = tx.tenant();
+    let row = sqlx::query_as(
+        "SELECT id, entity, entity_id, lost_change_id, lost::jsonb AS lost, won_change_id, recorded_at,
+                resolved_at, resolution
+         FROM sync_conflicts WHERE company_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row)
+}
+
+/// Marks a conflict resolved by `by`, as `resolution` says.
+pub async fn resolve_conflict(
+    tx: &mut TenantTx,
+    id: Uuid,
+    by: ils_core::UserId,
+    resolution: &str,
+) -> Result<ConflictRow> {
+    let tenant = tx.tenant();
+    let row = sqlx::query_as(
+        "UPDATE sync_conflicts SET resolved_at = now(), resolved_by = $3, resolution = $4
+         WHERE company_id = $1 AND id = $2
+         RETURNING id, entity, entity_id, lost_change_id, lost::jsonb AS lost, won_change_id,
+                   recorded_at, resolved_at, resolution",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(uuid::Uuid::from(by))
+    .bind(resolution)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(row)
+}
+
 /// The changes after `cursor` that `device` did not make, and the position they reach.
 pub async fn pull(
     tx: &mut TenantTx,

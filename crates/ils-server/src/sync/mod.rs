@@ -91,6 +91,61 @@ pub async fn conflicts(
     Ok(rows)
 }
 
+/// Resolves an entry of the conflict log: the version that won is kept, or the one that lost
+/// is restored as an edit by the caller (`ils_core::decide::conflicts`), in one transaction
+/// with the entry's resolution and its audit.
+pub async fn resolve_conflict(
+    tx: &mut TenantTx,
+    caller: &crate::clinical::Caller,
+    id: uuid::Uuid,
+    resolution: ils_core::decide::conflicts::Resolution,
+) -> Result<store::ConflictRow> {
+    use ils_core::change::{Entity, Record};
+    use ils_core::decide::conflicts::{self as decide, Resolution, Restore};
+    use ils_core::error::{DomainError, Resource};
+
+    let row = store::conflict_for_update(tx, id)
+        .await?
+        .ok_or(DomainError::NotFound(Resource::Conflict))?;
+    if row.resolved_at.is_some() {
+        return Err(decide::already_resolved().into());
+    }
+    let lost = Change::decode(&row.lost.0.to_string())
+        .map_err(|e| crate::error::Error::Internal(format!("conflict {id}: {e}")))?;
+    decide::authorize(&caller.ctx(), &lost)?;
+    if resolution == Resolution::Restored {
+        let current = match lost.entity {
+            Entity::Patient => crate::store::patients::find(
+                tx,
+                ils_core::PatientId::from(lost.entity_id),
+                crate::store::patients::Lock::Update,
+            )
+            .await?
+            .map(|r| Record::Patient(r.record())),
+            Entity::Prescription => crate::store::prescriptions::find(
+                tx,
+                ils_core::PrescriptionId::from(lost.entity_id),
+                crate::store::prescriptions::Lock::Update,
+            )
+            .await?
+            .map(|r| Record::Prescription(r.record())),
+            _ => None,
+        };
+        match decide::restore(&lost, current.as_ref())? {
+            Restore::Patient(patient, changes) => {
+                crate::clinical::patients::update(tx, caller, patient, &changes).await?;
+            }
+            Restore::Prescription(rx, content) => {
+                crate::clinical::prescriptions::update(tx, caller, rx, &content).await?;
+            }
+            Restore::Nothing => {}
+        }
+    }
+    let row = store::resolve_conflict(tx, id, caller.actor.user_id, resolution.as_str()).await?;
+    crate::clinical::record(tx, caller, &decide::resolved(id, &lost, resolution)).await?;
+    Ok(row)
+}
+
 pub(crate) fn feed_row(change: &Change) -> FeedRow {
     FeedRow {
         change_id: change.id,

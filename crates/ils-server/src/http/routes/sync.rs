@@ -279,3 +279,31 @@ pub async fn conflicts(
     tx.commit().await?;
     Ok(Json(rows))
 }
+
+/// What a person decided about a conflict.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictResolution {
+    /// `kept`: the version that won stays. `restored`: the version that lost becomes the
+    /// record's version again, as an edit by the caller (a patient's details, a draft
+    /// prescription; an order or a deletion cannot be restored).
+    pub resolution: ils_core::decide::conflicts::Resolution,
+}
+
+/// Resolves a conflict: keeps the version that won, or restores the one that lost.
+#[utoipa::path(post, path = "/api/sync/conflicts/{id}/resolution", tag = "sync",
+    request_body = ConflictResolution,
+    responses((status = 200, body = ConflictRow), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn resolve_conflict(
+    State(state): State<AppState>,
+    Authorized(p, ..): Authorized<need::PatientsRead>,
+    Path(id): Path<Uuid>,
+    Json(body): Json<ConflictResolution>,
+) -> Result<Json<ConflictRow>> {
+    let mut tx = state.db.tenant_tx(&p.tenant()).await?;
+    let row = sync::resolve_conflict(&mut tx, &p.caller(), id, body.resolution).await?;
+    tx.commit().await?;
+    Ok(Json(row))
+}
