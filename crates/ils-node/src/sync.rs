@@ -184,6 +184,48 @@ impl Central {
         .await
     }
 
+    /// Every user of the signed-in user's practice (an administrator's read).
+    pub async fn users(
+        &self,
+        token: &str,
+    ) -> Result<Vec<ils_core::decide::upload::CentralUser>, SyncError> {
+        #[derive(Deserialize)]
+        struct User {
+            id: uuid::Uuid,
+            email: String,
+            role: ils_core::Role,
+            status: ils_core::user::UserStatus,
+        }
+        #[derive(Deserialize)]
+        struct Page {
+            items: Vec<User>,
+            next: Option<uuid::Uuid>,
+        }
+        let mut users = Vec::new();
+        let mut after: Option<uuid::Uuid> = None;
+        loop {
+            let path = match after {
+                Some(a) => format!("/api/users?limit=100&after={a}"),
+                None => "/api/users?limit=100".to_owned(),
+            };
+            let page: Page = self.get(&path, token).await?;
+            users.extend(
+                page.items
+                    .into_iter()
+                    .map(|u| ils_core::decide::upload::CentralUser {
+                        id: ils_core::UserId::from(u.id),
+                        email: u.email,
+                        role: u.role,
+                        status: u.status,
+                    }),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(users),
+            }
+        }
+    }
+
     pub async fn practice(&self, token: &str) -> Result<PracticeInfo, SyncError> {
         self.get("/api/sync/practice", token).await
     }

@@ -19,6 +19,7 @@ pub mod orders;
 pub mod patients;
 pub mod prescriptions;
 pub mod sync;
+pub mod upload;
 
 use chrono::{DateTime, NaiveDate, Utc};
 

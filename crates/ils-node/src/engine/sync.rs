@@ -157,9 +157,25 @@ impl Engine {
             Ok::<_, SyncError>((tokens, info))
         })??;
         let verifier = crate::store::practice_verifier(&req.password)?;
+        // A practice started on this computer goes up to ILS Central with its users, who must
+        // have accounts there (decided in ils_core::decide::upload).
+        let offline = self.store().offline_practice_users()?;
+        let aliases = match offline {
+            Some(local) => {
+                let actor =
+                    ils_core::Actor::with_role(info.user.id, info.company_id, info.user.role);
+                ils_core::decide::upload::authorize(&actor)?;
+                let there = self.block_on(central.users(&tokens.access_token))??;
+                Some(ils_core::decide::upload::aliases(&local, &there)?)
+            }
+            None => None,
+        };
         let device = {
             let mut store = self.store();
-            let user = store.adopt_practice(&info, &verifier)?;
+            let user = match &aliases {
+                Some(aliases) => store.join_practice(&info, aliases, &verifier)?,
+                None => store.adopt_practice(&info, &verifier)?,
+            };
             store.set_sync_server(central.server(), &info.domain)?;
             self.remember(&user.email);
             store.device()

@@ -22,6 +22,7 @@ mod patients;
 mod practice;
 mod prescriptions;
 pub(crate) mod sync;
+mod upload;
 mod vec;
 
 use std::path::{Path, PathBuf};
@@ -53,7 +54,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0003_identity_changes_clock.sql"),
     include_str!("../../../../migrations/sqlite/0004_kb_vector_index.sql"),
     include_str!("../../../../migrations/sqlite/0005_sync.sql"),
-    include_str!("../../../../migrations/sqlite/0006_conflict_resolution.sql"),
+    include_str!("../../../../migrations/sqlite/0006_resolutions_and_upload.sql"),
 ];
 
 /// How long a transaction waits for another process's write to finish before giving up.

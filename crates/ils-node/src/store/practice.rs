@@ -380,51 +380,10 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        match meta(&tx, "company_id")? {
-            Some(id) if id != info.company_id.to_string() => {
-                return Err(DomainError::conflict(
-                    "sync.practice_mismatch",
-                    "This database holds another practice (one created on this computer); \
-                     connect with a new data folder, or keep working offline",
-                )
-                .into());
-            }
-            _ => {}
-        }
-        set_practice(&tx, info.company_id, &info.name, zone)?;
-        let u = &info.user;
-        tx.execute(
-            "INSERT INTO users (id, email, first_name, last_name, role, status, created_at, updated_at,
-                                password_verifier)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?6, ?7)
-             ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
-                 last_name = excluded.last_name, role = excluded.role, status = 'active',
-                 updated_at = excluded.updated_at, password_verifier = excluded.password_verifier",
-            params![
-                u.id.to_string(),
-                u.email,
-                u.first_name,
-                u.last_name,
-                u.role.as_str(),
-                now_text(now),
-                verifier
-            ],
-        )
-        .map_err(super::conflict(
-            code::USER_EMAIL_TAKEN,
-            "Another user of this device has this e-mail address",
-        ))?;
+        let user = adopt_in(&tx, info, zone, verifier, now)?;
         tx.commit()?;
-        self.act_as(Actor::with_role(u.id, info.company_id, u.role));
-        Ok(LocalUser {
-            id: u.id,
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            role: u.role,
-            status: UserStatus::Active,
-            created_at: now,
-        })
+        self.act_as(Actor::with_role(user.id, info.company_id, user.role));
+        Ok(user)
     }
 
     /// Signs in without ILS Central: a user who signed in against it on this device before,
@@ -476,4 +435,58 @@ impl Store {
         self.act_as(Actor::with_role(user.id, practice.company_id, user.role));
         Ok(user)
     }
+}
+
+/// Makes the file `info`'s practice and its signed-in user a user here, in `tx`.
+/// Makes the file `info`'s practice and its signed-in user a user here, in `tx`.
+pub(crate) fn adopt_in(
+    tx: &Connection,
+    info: &ils_core::sync::PracticeInfo,
+    zone: Tz,
+    verifier: &str,
+    now: DateTime<Utc>,
+) -> Result<LocalUser, StoreError> {
+    match meta(tx, "company_id")? {
+        Some(id) if id != info.company_id.to_string() => {
+            return Err(DomainError::conflict(
+                "sync.practice_mismatch",
+                "This database belongs to another practice on ILS Central; connect with a new \
+                 data folder",
+            )
+            .into());
+        }
+        _ => {}
+    }
+    set_practice(tx, info.company_id, &info.name, zone)?;
+    let u = &info.user;
+    tx.execute(
+        "INSERT INTO users (id, email, first_name, last_name, role, status, created_at, updated_at,
+                            password_verifier)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?6, ?7)
+         ON CONFLICT (id) DO UPDATE SET email = excluded.email, first_name = excluded.first_name,
+             last_name = excluded.last_name, role = excluded.role, status = 'active',
+             updated_at = excluded.updated_at, password_verifier = excluded.password_verifier",
+        params![
+            u.id.to_string(),
+            u.email,
+            u.first_name,
+            u.last_name,
+            u.role.as_str(),
+            now_text(now),
+            verifier
+        ],
+    )
+    .map_err(super::conflict(
+        code::USER_EMAIL_TAKEN,
+        "Another user of this device has this e-mail address",
+    ))?;
+    Ok(LocalUser {
+        id: u.id,
+        email: u.email.clone(),
+        first_name: u.first_name.clone(),
+        last_name: u.last_name.clone(),
+        role: u.role,
+        status: UserStatus::Active,
+        created_at: now,
+    })
 }

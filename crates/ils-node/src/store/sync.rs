@@ -78,7 +78,7 @@ fn set_version_text(conn: &Connection, change: &Change, text: &str) -> Result<()
     Ok(())
 }
 
-fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
+pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
@@ -489,8 +489,9 @@ impl Store {
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, at, actor, action, entity, entity_id, detail FROM audit_log
-             WHERE id > ?1 ORDER BY id LIMIT ?2",
+            "SELECT id, at, coalesce((SELECT central_id FROM user_aliases WHERE local_id = actor), actor),
+                    action, entity, entity_id, detail
+             FROM audit_log WHERE id > ?1 ORDER BY id LIMIT ?2",
         )?;
         let rows = stmt
             .query_map(
