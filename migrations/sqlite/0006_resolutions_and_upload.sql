@@ -1,7 +1,9 @@
 -- Schema 6: how an entry of the conflict log was resolved, and by whom; the users of a
--- practice that started offline, as they became users of ILS Central. 'kept': the version
--- that won stays; 'restored': the version that lost was made the record's version again, as
--- an edit by that user (ils_core::decide::conflicts).
+-- practice that started offline, as they became users of ILS Central; knowledge-base documents
+-- waiting in the outbox.
+--
+-- A resolution is 'kept' (the version that won stays) or 'restored' (the version that lost was
+-- made the record's version again, as an edit by that user; ils_core::decide::conflicts).
 
 ALTER TABLE sync_conflicts ADD COLUMN resolution TEXT CHECK (resolution IN ('kept', 'restored'));
 ALTER TABLE sync_conflicts ADD COLUMN resolved_by TEXT;
@@ -13,3 +15,8 @@ CREATE TABLE user_aliases (
     local_id   TEXT PRIMARY KEY,
     central_id TEXT NOT NULL
 ) STRICT;
+
+-- Knowledge-base documents wait in the outbox until ILS Central takes them; those it refused
+-- as "not supported yet" wait again instead of showing as refused changes.
+UPDATE outbox SET rejected_at = NULL, rejected_code = NULL, rejected_message = NULL
+    WHERE entity = 'document' AND rejected_code = 'sync.entity_not_supported';

@@ -431,3 +431,21 @@ fn the_vector_index_follows_writes_made_by_another_connection() {
         kb::search::indexed_chunks(&second, &model).expect("index")
     );
 }
+
+#[test]
+fn documents_wait_in_the_outbox_until_ils_central_takes_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("care.md");
+    std::fs::write(&path, CARE).expect("write");
+    let mut store = open(dir.path());
+    ingest(&mut store, &path).expect("ingests");
+    store.sign_in(common::ECP).expect("signs in");
+    let patient = store.add_patient(&common::patient("C-1")).expect("patient");
+    // The document's change is kept, not sent and not counted as waiting to be sent; the
+    // patient's goes.
+    assert_eq!(common::count(&dir.path().join("ils.db"), "outbox"), 2);
+    let outgoing = store.outgoing(100).expect("outgoing");
+    assert_eq!(outgoing.len(), 1);
+    assert!(outgoing[0].1.contains(&patient.id.to_string()));
+    assert_eq!(store.sync_state().expect("state").pending, 1);
+}

@@ -429,7 +429,8 @@ impl Store {
             last_error: meta(conn, LAST_ERROR)?,
             pending: count(
                 conn,
-                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL",
+                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
+                 AND entity <> 'document'",
             )?,
             rejected: count(
                 conn,
@@ -536,10 +537,12 @@ impl Store {
     }
 
     /// Up to `limit` changes waiting to be pushed, oldest first: (outbox position, wire form).
+    /// Knowledge-base documents stay here: ILS Central does not take them yet (their passages
+    /// and vectors do not travel), and they will go up, in order, once it does.
     pub fn outgoing(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, change FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
-             ORDER BY seq LIMIT ?1",
+             AND entity <> 'document' ORDER BY seq LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
