@@ -47,6 +47,18 @@ impl SubscriptionTier {
         }
     }
 
+    /// The default sync budget: changes pushed and pulled per minute across all of a tenant's
+    /// devices (a first sync of a million records fits in a minute on the paid tiers). Kept
+    /// apart from the API budget, which counts requests: one push may carry 500 changes.
+    pub const fn sync_changes_per_minute(self) -> u32 {
+        match self {
+            SubscriptionTier::Free => 200_000,
+            SubscriptionTier::Pro => 2_000_000,
+            SubscriptionTier::Premium => 5_000_000,
+            SubscriptionTier::Enterprise => 10_000_000,
+        }
+    }
+
     /// The default general API budget (requests per minute across all of a tenant's users and
     /// devices). The service's configuration may override it per tier.
     pub const fn default_api_requests_per_minute(self) -> u32 {

@@ -131,6 +131,8 @@ pub struct AuthSettings {
 pub struct RateLimitSettings {
     pub api_per_minute: TierLimits,
     pub ai_per_minute: TierLimits,
+    /// Changes a tenant's devices may push and pull per minute (sync's own budget).
+    pub sync_changes_per_minute: TierLimits,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -245,6 +247,7 @@ impl Default for RateLimitSettings {
         Self {
             api_per_minute: TierLimits::from_fn(SubscriptionTier::default_api_requests_per_minute),
             ai_per_minute: TierLimits::from_fn(SubscriptionTier::ai_requests_per_minute),
+            sync_changes_per_minute: TierLimits::from_fn(SubscriptionTier::sync_changes_per_minute),
         }
     }
 }
@@ -357,6 +360,10 @@ impl Settings {
                 &self.rate_limits.api_per_minute,
             ),
             ("rate_limits.ai_per_minute", &self.rate_limits.ai_per_minute),
+            (
+                "rate_limits.sync_changes_per_minute",
+                &self.rate_limits.sync_changes_per_minute,
+            ),
         ] {
             if SubscriptionTier::ALL
                 .iter()

@@ -21,6 +21,8 @@ pub enum LimitClass {
     Api,
     /// Requests to the AI gateway (also counted against `Api`).
     Ai,
+    /// Changes pushed and pulled by a tenant's devices (counted by change, not by request).
+    Sync,
 }
 
 impl LimitClass {
@@ -28,6 +30,7 @@ impl LimitClass {
         match self {
             LimitClass::Api => "api",
             LimitClass::Ai => "ai",
+            LimitClass::Sync => "sync",
         }
     }
 }
@@ -39,6 +42,16 @@ pub trait RateLimiter: Send + Sync + std::fmt::Debug {
         company: CompanyId,
         tier: SubscriptionTier,
         class: LimitClass,
+    ) -> Result<(), Duration>;
+
+    /// As [`RateLimiter::check`], for `cost` units at once (a push of `cost` changes). A cost
+    /// beyond the whole burst is refused with the time a full bucket takes.
+    fn check_n(
+        &self,
+        company: CompanyId,
+        tier: SubscriptionTier,
+        class: LimitClass,
+        cost: u32,
     ) -> Result<(), Duration>;
 
     /// Drops idle state; called periodically.
@@ -64,6 +77,7 @@ impl LocalRateLimiter {
         for (class, limits) in [
             (LimitClass::Api, &settings.api_per_minute),
             (LimitClass::Ai, &settings.ai_per_minute),
+            (LimitClass::Sync, &settings.sync_changes_per_minute),
         ] {
             for tier in SubscriptionTier::ALL {
                 limiters.insert(
@@ -101,6 +115,26 @@ impl RateLimiter for LocalRateLimiter {
             .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 
+    fn check_n(
+        &self,
+        company: CompanyId,
+        tier: SubscriptionTier,
+        class: LimitClass,
+        cost: u32,
+    ) -> Result<(), Duration> {
+        let Some(limiter) = self.limiters.get(&(class, tier)) else {
+            return Ok(());
+        };
+        let Some(cost) = NonZeroU32::new(cost) else {
+            return Ok(());
+        };
+        match limiter.check_key_n(&company, cost) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Err(Duration::from_secs(60)),
+        }
+    }
+
     fn housekeeping(&self) {
         for limiter in self.limiters.values() {
             limiter.retain_recent();
@@ -123,6 +157,7 @@ mod tests {
         RateLimitSettings {
             api_per_minute: all(api),
             ai_per_minute: all(ai),
+            sync_changes_per_minute: all(api * 100),
         }
     }
 
@@ -150,6 +185,29 @@ mod tests {
                 .is_ok(),
             "another tenant is not affected"
         );
+    }
+
+    #[test]
+    fn the_sync_budget_counts_changes_per_tenant() {
+        let limiter = LocalRateLimiter::new(&settings(10, 1));
+        let (a, b) = (CompanyId::new(), CompanyId::new());
+        let free = SubscriptionTier::Free;
+        // 1,000 changes a minute on this tier: two pushes of 500 pass, the third waits.
+        assert!(limiter.check_n(a, free, LimitClass::Sync, 500).is_ok());
+        assert!(limiter.check_n(a, free, LimitClass::Sync, 500).is_ok());
+        let wait = limiter
+            .check_n(a, free, LimitClass::Sync, 500)
+            .expect_err("spent");
+        assert!(
+            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        // Another practice's devices are not slowed; nor is the first one's API budget.
+        assert!(limiter.check_n(b, free, LimitClass::Sync, 1000).is_ok());
+        assert!(limiter.check(a, free, LimitClass::Api).is_ok());
+        // More than a whole minute at once is refused, not waited for forever.
+        assert!(limiter.check_n(b, free, LimitClass::Sync, 5000).is_err());
+        assert!(limiter.check_n(a, free, LimitClass::Sync, 0).is_ok());
     }
 
     #[test]

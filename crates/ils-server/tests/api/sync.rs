@@ -733,3 +733,77 @@ async fn an_erasure_travels_by_its_subject_and_the_patient_never_comes_back() {
         .await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_practices_sync_volume_has_its_own_budget_that_does_not_slow_another_practice() {
+    // 30 changes a minute on the Pro tier: small enough to spend in a test.
+    let app = TestApp::spawn_with(|s| s.rate_limits.sync_changes_per_minute.pro = 30).await;
+    let a = clinic(&app, "budget-a").await;
+    let b = clinic(&app, "budget-b").await;
+    let (a_id, a_token) = app.add_user(&a.tenant, Role::Ecp).await;
+    let (b_id, b_token) = app.add_user(&b.tenant, Role::Ecp).await;
+    let mut device = Device::new(&a_id, &a_token);
+    enrol(&app, &a.tenant.admin_token, &device).await;
+    let mut other = Device::new(&b_id, &b_token);
+    enrol(&app, &b.tenant.admin_token, &other).await;
+
+    // 20 changes pass; 20 more do not, and nothing of them is applied.
+    let first: Vec<Change> = (0..20)
+        .map(|i| device.upsert(Record::Patient(new_patient(&format!("B-{i}"), "Hopper"))))
+        .collect();
+    let reply = push(&app, &device, &first.iter().collect::<Vec<_>>()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let second: Vec<Change> = (20..40)
+        .map(|i| device.upsert(Record::Patient(new_patient(&format!("B-{i}"), "Hopper"))))
+        .collect();
+    let refused = push(&app, &device, &second.iter().collect::<Vec<_>>()).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.body["code"], "rate_limit.sync");
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let owner = app.owner_pool().await;
+    let (held,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM patients WHERE company_id = $1::uuid")
+            .bind(&a.tenant.id)
+            .fetch_one(&owner)
+            .await
+            .expect("count");
+    assert_eq!(held, 21, "the clinic's own patient and the first 20");
+
+    // The practice's API budget is its own: the API still answers.
+    let me = app.get("/api/me", &a_token).await;
+    assert_eq!(me.status, StatusCode::OK);
+
+    // Another practice's devices are not slowed by it.
+    let theirs: Vec<Change> = (0..25)
+        .map(|i| other.upsert(Record::Patient(new_patient(&format!("O-{i}"), "Lovelace"))))
+        .collect();
+    let reply = push(&app, &other, &theirs.iter().collect::<Vec<_>>()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+
+    // Pulls draw from the same budget: a page larger than what is left (10) is not sent; a
+    // smaller one is.
+    let second_device = Device::new(&a_id, &a_token);
+    enrol(&app, &a.tenant.admin_token, &second_device).await;
+    let pull = |limit: u32| {
+        format!(
+            "/api/sync/pull?device={}&cursor=0&limit={limit}",
+            second_device.hex()
+        )
+    };
+    let page = app.get(&pull(22), &a_token).await;
+    assert_eq!(
+        page.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        page.body
+    );
+    assert_eq!(page.body["code"], "rate_limit.sync");
+    let page = app.get(&pull(5), &a_token).await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert_eq!(page.body["changes"].as_array().map(Vec::len), Some(5));
+}

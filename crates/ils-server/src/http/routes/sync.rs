@@ -10,9 +10,11 @@ use uuid::Uuid;
 
 use super::{Created, created, page_limit};
 use crate::app::AppState;
+use crate::auth::Principal;
 use crate::error::{Error, Result};
 use crate::http::error::{ErrorBody, Json, Path, Query};
 use crate::http::extract::{Auth, Authorized, need};
+use crate::rate_limit::LimitClass;
 use crate::store::sync::{ConflictRow, DeviceRow};
 use crate::sync;
 
@@ -166,6 +168,7 @@ pub async fn push(
     Auth(p): Auth,
     Json(body): Json<PushRequest>,
 ) -> Result<Json<PushResponse>> {
+    spend_sync_budget(&state, &p, body.changes.len().max(1))?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let response = sync::push(&mut tx, &p.caller(), p.time_zone, &body).await?;
     tx.commit().await?;
@@ -230,9 +233,32 @@ pub async fn pull(
         let mut tx = state.db.tenant_tx(&p.tenant()).await?;
         let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
         tx.end_read();
+        spend_sync_budget(&state, &p, page.changes.len())?;
         return Ok(page_response(page));
     }
+    spend_sync_budget(&state, &p, page.changes.len())?;
     Ok(page_response(page))
+}
+
+/// Draws `changes` from the tenant's sync budget (`rate_limits.sync_changes_per_minute`): one
+/// practice's devices moving millions of changes do not slow another's. Refused with 429
+/// `rate_limit.sync` and Retry-After when spent; a refused page is not sent (the device asks
+/// again from the same cursor).
+fn spend_sync_budget(state: &AppState, p: &Principal, changes: usize) -> Result<()> {
+    let cost = u32::try_from(changes).unwrap_or(u32::MAX);
+    if let Err(wait) = state
+        .limiter
+        .check_n(p.company_id(), p.tier, LimitClass::Sync, cost)
+    {
+        state
+            .metrics
+            .rate_limited(&p.company_id().to_string(), LimitClass::Sync.as_str());
+        return Err(Error::RateLimited {
+            code: "rate_limit.sync",
+            retry_after: wait,
+        });
+    }
+    Ok(())
 }
 
 /// A pulled page as JSON (see `sync::Page::into_json`).
