@@ -45,7 +45,11 @@ impl Desk {
     /// The engine on this desk's file (sessions kept in the sealed file, never in a keychain).
     fn open(dir: &std::path::Path) -> Arc<Engine> {
         let store = Store::open(&dir.join("ils.db")).expect("store");
-        Arc::new(Engine::with_store(store, dir.join("no-model")).with_keychain(false))
+        // The real model: documents that come by sync in another model are embedded again.
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../models")
+            .join(ils_node::engine::MODEL_FOLDER);
+        Arc::new(Engine::with_store(store, model).with_keychain(false))
     }
 
     /// Closes the program and starts it again on the same file (nothing in memory survives).

@@ -81,6 +81,8 @@ pub mod code {
     pub const SYNC_RECORD_IMMUTABLE: &str = "sync.record_immutable";
     /// A conflict's lost version that an edit cannot bring back (an order, a deletion).
     pub const SYNC_CANNOT_RESTORE: &str = "sync.cannot_restore";
+    /// A synced document whose passages are missing or malformed.
+    pub const KB_PASSAGES_INVALID: &str = "kb.passages_invalid";
     /// A practice that started offline has users with no account on ILS Central.
     pub const SYNC_USERS_MISSING: &str = "sync.users_missing";
     /// A conflict that was resolved already.

@@ -161,4 +161,53 @@ pub struct DocumentRecord {
     pub ingested_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Only on a change as it travels: the passages of this version with their vectors, so
+    /// that a replica with the same model does not embed them again. Neither an outbox nor
+    /// ILS Central's feed keeps them; they are read from the one stored copy when sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passages: Option<Vec<Passage>>,
+}
+
+/// The length of an embedding (all-MiniLM-L6-v2).
+pub const EMBEDDING_DIMENSIONS: usize = 384;
+
+/// One passage of a document as sync carries it: where it is in the text, its words, and its
+/// vector in the document's model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Passage {
+    pub ordinal: u32,
+    /// The headings above it, outermost first, joined by " > ".
+    pub heading: String,
+    pub text: String,
+    pub byte_start: u32,
+    pub byte_end: u32,
+    /// The embedding: 384 little-endian 32-bit floats, base64 (standard alphabet, padded).
+    pub vector: String,
+}
+
+impl Passage {
+    /// The wire form of an embedding.
+    pub fn encode_vector(vector: &[f32]) -> String {
+        use base64::Engine as _;
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// The embedding, when it is 384 finite floats.
+    pub fn decode_vector(&self) -> Option<Vec<f32>> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.vector)
+            .ok()?;
+        if bytes.len() != EMBEDDING_DIMENSIONS * 4 {
+            return None;
+        }
+        let vector: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        vector.iter().all(|x| x.is_finite()).then_some(vector)
+    }
 }

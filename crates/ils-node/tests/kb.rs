@@ -433,19 +433,41 @@ fn the_vector_index_follows_writes_made_by_another_connection() {
 }
 
 #[test]
-fn documents_wait_in_the_outbox_until_ils_central_takes_them() {
+fn a_documents_change_goes_with_its_passages_and_a_replaced_version_does_not_go() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("care.md");
     std::fs::write(&path, CARE).expect("write");
     let mut store = open(dir.path());
     ingest(&mut store, &path).expect("ingests");
-    store.sign_in(common::ECP).expect("signs in");
-    let patient = store.add_patient(&common::patient("C-1")).expect("patient");
-    // The document's change is kept, not sent and not counted as waiting to be sent; the
-    // patient's goes.
-    assert_eq!(common::count(&dir.path().join("ils.db"), "outbox"), 2);
-    let outgoing = store.outgoing(100).expect("outgoing");
-    assert_eq!(outgoing.len(), 1);
-    assert!(outgoing[0].1.contains(&patient.id.to_string()));
+    std::fs::write(
+        &path,
+        format!("{CARE}\n\nRinse lenses with fresh solution only.\n"),
+    )
+    .expect("write");
+    let replaced = ingest(&mut store, &path).expect("replaces");
+    assert_eq!(store.sync_state().expect("state").pending, 2);
+
+    // Only the version this file holds goes, whole: every passage with its vector.
+    let batch = store.next_push(100, 6 << 20).expect("next push");
+    assert_eq!(batch.len(), 1, "the replaced version is not sent");
+    let change = ils_core::change::Change::decode(&batch[0].1).expect("change");
+    let Some(ils_core::change::Record::Document(d)) = change.record else {
+        panic!("a document");
+    };
+    let passages = d.passages.expect("passages travel with the change");
+    assert_eq!(passages.len(), replaced.chunks);
+    assert_eq!(passages.len(), d.chunks as usize);
+    assert!(passages.iter().all(|p| p.decode_vector().is_some()));
+    assert!(passages.iter().any(|p| p.text.contains("fresh solution")));
+    // The outbox keeps the change without them.
+    let kept = common::count(&dir.path().join("ils.db"), "outbox");
+    assert_eq!(kept, 2);
+    assert!(
+        !store
+            .outbox_changes()
+            .expect("outbox")
+            .iter()
+            .any(|c| c.contains("passages"))
+    );
     assert_eq!(store.sync_state().expect("state").pending, 1);
 }

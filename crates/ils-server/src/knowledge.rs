@@ -54,6 +54,55 @@ async fn embed(embedder: Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f3
     .map_err(|e| Error::Internal(format!("embedding: {e}")))
 }
 
+/// Documents pushed by a device whose model is not this service's are embedded again here, so
+/// that one practice's knowledge base never mixes two models' vectors (no transaction is open
+/// meanwhile). A document's passages whose shape is wrong are left for the push's own checks
+/// to refuse.
+pub async fn embed_foreign_documents(
+    state: &AppState,
+    changes: &mut [serde_json::Value],
+) -> Result<()> {
+    let foreign = |c: &serde_json::Value| {
+        c["entity"] == "document"
+            && c["operation"] == "upsert"
+            && c["record"]["passages"].is_array()
+    };
+    if !changes.iter().any(foreign) {
+        return Ok(());
+    }
+    let embedder = embedder(state).await?;
+    let tag = model_tag(&embedder);
+    for change in changes.iter_mut().filter(|c| foreign(c)) {
+        if change["record"]["model"] == tag.as_str() {
+            continue;
+        }
+        let texts: Vec<String> = change["record"]["passages"]
+            .as_array()
+            .map(|ps| {
+                // What the chunker embeds: the heading path, then the text.
+                ps.iter()
+                    .map(|p| {
+                        let text = p["text"].as_str().unwrap_or_default();
+                        match p["heading"].as_str().unwrap_or_default() {
+                            "" => text.to_owned(),
+                            heading => format!("{heading}\n{text}"),
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let vectors = embed(Arc::clone(&embedder), texts).await?;
+        if let Some(passages) = change["record"]["passages"].as_array_mut() {
+            for (p, v) in passages.iter_mut().zip(vectors) {
+                p["vector"] =
+                    serde_json::Value::String(ils_core::record::Passage::encode_vector(&v));
+            }
+        }
+        change["record"]["model"] = serde_json::Value::String(tag.clone());
+    }
+    Ok(())
+}
+
 /// A file read, split and embedded, ready to be written.
 #[derive(Debug)]
 pub struct Prepared {
@@ -130,6 +179,9 @@ pub async fn ingest(tx: &mut TenantTx, caller: &Caller, prepared: Prepared) -> R
     let row = kb::upsert(tx, &plan.record).await?;
     kb::replace_chunks(tx, row.id, prepared.chunks).await?;
     crate::clinical::record(tx, caller, &plan.audit).await?;
+    // The practice's devices get it through the feed (its passages read from here when they
+    // pull it).
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(row)
 }
 
@@ -145,6 +197,7 @@ pub async fn delete(tx: &mut TenantTx, caller: &Caller, id: Uuid) -> Result<()> 
     let plan = decide::delete(&caller.ctx(), record.as_ref())?;
     kb::delete(tx, id).await?;
     crate::clinical::record(tx, caller, &plan.audit).await?;
+    tx.stage(plan.change, caller.actor.user_id);
     Ok(())
 }
 

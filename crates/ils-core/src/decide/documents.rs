@@ -113,6 +113,7 @@ pub fn ingest(
         ingested_by: Some(ctx.actor.user_id),
         created_at,
         updated_at: ctx.now,
+        passages: None,
     };
     Ok(Plan {
         // The source path may name a person; the audit row holds the id and size only.
@@ -131,6 +132,7 @@ pub fn delete(
     let existing = found(existing, Resource::Document)?;
     let record = DocumentRecord {
         updated_at: ctx.now,
+        passages: None,
         ..existing.clone()
     };
     Ok(Plan {

@@ -20,7 +20,9 @@ use crate::change::{Change, Entity, Operation, Record};
 use crate::error::{DomainError, Resource, code};
 use crate::ids::{OrderId, PatientId, PrescriptionId};
 use crate::order::{OrderAction, transition};
-use crate::record::{OrderEventRecord, OrderRecord, PatientRecord, PrescriptionRecord};
+use crate::record::{
+    DocumentRecord, OrderEventRecord, OrderRecord, PatientRecord, PrescriptionRecord,
+};
 use crate::rx::RxStatus;
 
 /// Whose open orders a check needs counted.
@@ -182,12 +184,12 @@ pub fn check(
             order_event(ctx, current, incoming, loaded)?;
             return Ok(None);
         }
-        (Some(Record::Document(_)), _) => {
-            return Err(DomainError::invalid(
-                code::SYNC_ENTITY_NOT_SUPPORTED,
-                "Knowledge-base documents do not sync yet; they stay on the device that \
-                 ingested them",
-            ));
+        (Some(Record::Document(incoming)), current) => {
+            let current = match current {
+                Some(Record::Document(d)) => Some(d),
+                _ => None,
+            };
+            document(ctx, change.operation, current, incoming)?
         }
         (None, _) => return Err(not_allowed(change, "the change carries no record")),
     };
@@ -444,6 +446,61 @@ pub const PUSHED: [Entity; 4] = [
     Entity::Order,
     Entity::OrderEvent,
 ];
+
+/// A knowledge-base document, as the API's ingest and delete: the maker manages the knowledge
+/// base; a version carries its passages whole, each with a vector of the right length.
+fn document(
+    ctx: &Ctx<'_>,
+    operation: Operation,
+    current: Option<&DocumentRecord>,
+    incoming: &DocumentRecord,
+) -> Result<AuditEvent, DomainError> {
+    super::documents::authorize_manage(ctx.actor)?;
+    if operation == Operation::Delete {
+        return Ok(AuditEvent::new(
+            AuditAction::DocumentDelete,
+            resource::DOCUMENT,
+            incoming.id,
+        ));
+    }
+    let invalid = |message: String| DomainError::invalid(code::KB_PASSAGES_INVALID, message);
+    let Some(passages) = &incoming.passages else {
+        return Err(invalid(
+            "A document arrives with its passages and their vectors".to_owned(),
+        ));
+    };
+    if incoming.title.trim().is_empty() || incoming.source.trim().is_empty() {
+        return Err(invalid("A document has a title and a source".to_owned()));
+    }
+    if passages.is_empty() || passages.len() != incoming.chunks as usize {
+        return Err(invalid(format!(
+            "The document says it has {} passages and carries {}",
+            incoming.chunks,
+            passages.len()
+        )));
+    }
+    for (i, p) in passages.iter().enumerate() {
+        if p.ordinal as usize != i {
+            return Err(invalid(format!("Passage {i} is numbered {}", p.ordinal)));
+        }
+        if p.text.trim().is_empty() || p.byte_end <= p.byte_start {
+            return Err(invalid(format!("Passage {i} has no text or no place")));
+        }
+        if p.decode_vector().is_none() {
+            return Err(invalid(format!(
+                "Passage {i}'s vector is not {} finite numbers",
+                crate::record::EMBEDDING_DIMENSIONS
+            )));
+        }
+    }
+    let action = if current.is_some() {
+        AuditAction::DocumentReplace
+    } else {
+        AuditAction::DocumentAdd
+    };
+    Ok(AuditEvent::new(action, resource::DOCUMENT, incoming.id)
+        .with_details(json!({ "chunks": incoming.chunks })))
+}
 
 #[cfg(test)]
 mod tests;

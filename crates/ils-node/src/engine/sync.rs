@@ -18,6 +18,10 @@ use crate::vault::{FileKey, Vault};
 /// A page being fetched on the engine's runtime.
 type Fetch = tokio::task::JoinHandle<Result<RawPage, SyncError>>;
 
+/// About the most bytes of changes one push carries (documents carry their passages and
+/// vectors; ILS Central takes bodies up to 16 MiB).
+const PUSH_BYTES: usize = 6 << 20;
+
 /// Changes per pulled page (ILS Central's most).
 const PULL_PAGE: u32 = ils_core::sync::MAX_PULL_LIMIT;
 
@@ -371,7 +375,7 @@ impl Engine {
         let device = self.store().device();
         let mut report = SyncReport::default();
         loop {
-            let batch = self.store().outgoing(MAX_PUSH_CHANGES)?;
+            let batch = self.store().next_push(MAX_PUSH_CHANGES, PUSH_BYTES)?;
             let audit = self.store().outgoing_audit(MAX_PUSH_AUDIT)?;
             if batch.is_empty() && audit.is_empty() {
                 break;
@@ -464,7 +468,7 @@ impl Engine {
             } else {
                 None
             };
-            let changes = page
+            let mut changes = page
                 .changes
                 .iter()
                 .map(|raw| {
@@ -478,6 +482,7 @@ impl Engine {
                         format!("A change from ILS Central could not be read: {e}"),
                     )
                 })?;
+            self.prepare_documents(&mut changes)?;
             let tally = self.store().apply_pulled(&changes, page.cursor)?;
             report.pulled.applied += tally.applied;
             report.pulled.superseded += tally.superseded;
@@ -490,6 +495,61 @@ impl Engine {
             let fetched = self.block_on(next)?;
             page = self.settle(fetched, device, *cursor)?;
         }
+    }
+
+    /// Pulled documents, made ready to write: vectors of another model than this computer's are
+    /// embedded again here (two models' vectors never mix), and the text kept of the change
+    /// (for a conflict log) goes without its passages.
+    fn prepare_documents(&self, changes: &mut [(Change, String)]) -> EngineResult<()> {
+        use ils_core::change::Record;
+        let mut model: Option<(std::sync::Arc<ils_ai::Embedder>, String)> = None;
+        for (change, text) in changes.iter_mut() {
+            let Some(Record::Document(d)) = &mut change.record else {
+                continue;
+            };
+            let Some(passages) = &mut d.passages else {
+                continue;
+            };
+            if model.is_none() {
+                let embedder = self.embedder()?;
+                let tag = crate::kb::model_tag(&embedder);
+                model = Some((embedder, tag));
+            }
+            let Some((embedder, tag)) = &model else {
+                continue;
+            };
+            if &d.model != tag {
+                let inputs: Vec<String> = passages
+                    .iter()
+                    .map(|p| {
+                        if p.heading.is_empty() {
+                            p.text.clone()
+                        } else {
+                            format!("{}\n{}", p.heading, p.text)
+                        }
+                    })
+                    .collect();
+                for (batch, inputs) in passages
+                    .chunks_mut(crate::kb::EMBED_BATCH)
+                    .zip(inputs.chunks(crate::kb::EMBED_BATCH))
+                {
+                    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+                    let vectors = embedder
+                        .embed(&refs)
+                        .map_err(|e| EngineError::internal(format!("embedding: {e}")))?;
+                    for (p, v) in batch.iter_mut().zip(vectors) {
+                        p.vector = ils_core::record::Passage::encode_vector(&v);
+                    }
+                }
+                d.model = tag.clone();
+            }
+            let mut light = change.clone();
+            if let Some(Record::Document(d)) = &mut light.record {
+                d.passages = None;
+            }
+            *text = light.encode();
+        }
+        Ok(())
     }
 
     /// Starts fetching the page after `cursor` on the engine's runtime.

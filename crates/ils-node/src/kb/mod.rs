@@ -9,6 +9,7 @@
 
 pub(crate) mod index;
 pub mod search;
+pub(crate) mod synced;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -570,6 +571,7 @@ fn record_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentRecord> {
         ingested_by: by.parse().ok(),
         created_at: time_column(r, 9)?,
         updated_at: time_column(r, 10)?,
+        passages: None,
     })
 }
 

@@ -409,7 +409,7 @@ fn write_record(conn: &Connection, record: &Record) -> Result<(), StoreError> {
         Record::Prescription(rx) => prescriptions::write(conn, rx),
         Record::Order(o) => orders::write_order(conn, o),
         Record::OrderEvent(e) => orders::write_event(conn, e),
-        // Documents do not sync yet (ILS Central refuses them and sends none).
+        // Written with their passages by `apply_page`.
         Record::Document(_) => Ok(()),
     }
 }
@@ -429,8 +429,7 @@ impl Store {
             last_error: meta(conn, LAST_ERROR)?,
             pending: count(
                 conn,
-                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
-                 AND entity <> 'document'",
+                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL",
             )?,
             rejected: count(
                 conn,
@@ -537,12 +536,10 @@ impl Store {
     }
 
     /// Up to `limit` changes waiting to be pushed, oldest first: (outbox position, wire form).
-    /// Knowledge-base documents stay here: ILS Central does not take them yet (their passages
-    /// and vectors do not travel), and they will go up, in order, once it does.
     pub fn outgoing(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT seq, change FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
-             AND entity <> 'document' ORDER BY seq LIMIT ?1",
+             ORDER BY seq LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
@@ -550,6 +547,88 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+
+    /// The next push: up to `limit` changes and about `max_bytes`, as they travel. A document's
+    /// change takes the passages and vectors of its version; one whose version this file no
+    /// longer holds (replaced or deleted since) is not sent, the later change of the same
+    /// document standing for it; one too large for any push is kept, refused, with its reason.
+    pub fn next_push(
+        &mut self,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        loop {
+            let rows = self.outgoing(limit)?;
+            if rows.is_empty() {
+                return Ok(rows);
+            }
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut skipped = Vec::new();
+            let mut too_large = Vec::new();
+            for (seq, text) in rows {
+                let text = if text.contains(r#""entity":"document""#) {
+                    match self.with_passages(&text)? {
+                        Some(full) => full,
+                        None => {
+                            skipped.push(seq);
+                            continue;
+                        }
+                    }
+                } else {
+                    text
+                };
+                if text.len() > max_bytes.saturating_mul(2) {
+                    too_large.push(seq);
+                    continue;
+                }
+                if !batch.is_empty() && bytes + text.len() > max_bytes {
+                    break;
+                }
+                bytes += text.len();
+                batch.push((seq, text));
+            }
+            let now = now_text(self.now());
+            for seq in skipped {
+                self.conn.execute(
+                    "UPDATE outbox SET pushed_at = ?2 WHERE seq = ?1",
+                    params![seq, now],
+                )?;
+            }
+            for seq in too_large {
+                self.conn.execute(
+                    "UPDATE outbox SET rejected_at = ?2, rejected_code = 'kb.too_large_to_sync',
+                         rejected_message = 'This document is too large to send to ILS Central \
+                         in one piece; split the file into smaller ones and add them again'
+                     WHERE seq = ?1",
+                    params![seq, now],
+                )?;
+            }
+            if !batch.is_empty() {
+                return Ok(batch);
+            }
+        }
+    }
+
+    /// A document change as it travels: with its passages when this file holds its version,
+    /// `None` when it holds another (the change is superseded here). Other changes as they are.
+    fn with_passages(&self, text: &str) -> Result<Option<String>, StoreError> {
+        let mut change =
+            Change::decode(text).map_err(|e| StoreError::Encoding(format!("outbox: {e}")))?;
+        if change.operation != Operation::Upsert {
+            return Ok(Some(text.to_owned()));
+        }
+        let Some(Record::Document(d)) = &mut change.record else {
+            return Ok(Some(text.to_owned()));
+        };
+        match crate::kb::synced::passages_of(&self.conn, d)? {
+            Some(passages) => {
+                d.passages = Some(passages);
+                Ok(Some(change.encode()))
+            }
+            None => Ok(None),
+        }
     }
 
     /// Records ILS Central's answers to a push (`results[i]` answers outbox row `seqs[i]`) in
@@ -727,11 +806,26 @@ impl Store {
                     tally.conflicts += 1;
                 }
             }
-            if let Some(Record::Patient(p)) = &change.record {
-                free_customer_number(&tx, p, &change.id.to_string(), now)?;
-            }
-            if let Some(record) = &change.record {
-                write_record(&tx, record)?;
+            match &change.record {
+                Some(Record::Document(d)) if change.operation == Operation::Delete => {
+                    crate::kb::synced::delete(&tx, d.id)?;
+                }
+                Some(Record::Document(d)) => match &d.passages {
+                    Some(passages) => crate::kb::synced::write(&tx, d, passages)?,
+                    // Replaced or deleted on ILS Central since it was made: a later change of
+                    // the feed carries what followed.
+                    None => {
+                        tally.superseded += 1;
+                        continue;
+                    }
+                },
+                Some(record) => {
+                    if let Record::Patient(p) = record {
+                        free_customer_number(&tx, p, &change.id.to_string(), now)?;
+                    }
+                    write_record(&tx, record)?;
+                }
+                None => {}
             }
             // A pulled version's text is not kept: if it later loses to a concurrent change,
             // ILS Central, where the two met, has logged that conflict already.

@@ -2,7 +2,7 @@
 //! full-text vector.
 
 use chrono::{DateTime, Utc};
-use ils_core::record::{DocumentFormat, DocumentRecord};
+use ils_core::record::{DocumentFormat, DocumentRecord, Passage};
 use ils_core::{DocumentId, UserId};
 use pgvector::Vector;
 use uuid::Uuid;
@@ -40,6 +40,7 @@ impl DocumentRow {
             ingested_by: self.created_by.map(UserId::from_uuid),
             created_at: self.created_at,
             updated_at: self.updated_at,
+            passages: None,
         })
     }
 }
@@ -265,4 +266,28 @@ pub async fn chunks(tx: &mut TenantTx, ids: &[Uuid]) -> Result<Vec<ChunkRow>> {
     .bind(ids)
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// A document's passages with their vectors, in order: what a pulled change carries.
+pub async fn passages(tx: &mut TenantTx, document: Uuid) -> Result<Vec<Passage>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(i32, String, String, i32, i32, Vector)> = sqlx::query_as(
+        "SELECT ordinal, heading, text, byte_start, byte_end, embedding FROM kb_chunks
+         WHERE company_id = $1 AND document_id = $2 ORDER BY ordinal",
+    )
+    .bind(tenant)
+    .bind(document)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(ordinal, heading, text, start, end, embedding)| Passage {
+            ordinal: u32::try_from(ordinal).unwrap_or(0),
+            heading,
+            text,
+            byte_start: u32::try_from(start).unwrap_or(0),
+            byte_end: u32::try_from(end).unwrap_or(0),
+            vector: Passage::encode_vector(embedding.as_slice()),
+        })
+        .collect())
 }

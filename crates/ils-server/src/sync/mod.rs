@@ -190,9 +190,61 @@ impl Page {
 
 pub async fn pull(tx: &mut TenantTx, device: DeviceId, cursor: i64, limit: u32) -> Result<Page> {
     let (rows, reached, more) = store::pull(tx, device, cursor, limit).await?;
+    let count = rows.len();
+    let mut changes = Vec::with_capacity(count);
+    let mut passage_bytes = 0;
+    for (i, (seq, text)) in rows.into_iter().enumerate() {
+        if !is_document_upsert(&text) {
+            changes.push(text);
+            continue;
+        }
+        let text = with_passages(tx, text).await?;
+        passage_bytes += text.len();
+        changes.push(text);
+        // A page of documents stops once it is big enough; the next page goes on from here.
+        if passage_bytes > PAGE_PASSAGE_BYTES && i + 1 < count {
+            return Ok(Page {
+                changes,
+                cursor: seq,
+                more: true,
+            });
+        }
+    }
     Ok(Page {
-        changes: rows.into_iter().map(|(_, text)| text).collect(),
+        changes,
         cursor: reached,
         more,
     })
+}
+
+/// Past this many bytes of documents' passages, a pulled page ends.
+const PAGE_PASSAGE_BYTES: usize = 8 << 20;
+
+fn is_document_upsert(text: &str) -> bool {
+    text.contains(r#""entity":"document""#) && text.contains(r#""operation":"upsert""#)
+}
+
+/// A document's change with the passages and vectors of the version it names, read from the
+/// knowledge base. When the knowledge base holds another version (replaced or deleted since),
+/// the change goes without them: a later change of the feed carries what replaced it.
+async fn with_passages(tx: &mut TenantTx, text: String) -> Result<String> {
+    use ils_core::change::{Operation, Record};
+    let Ok(mut change) = Change::decode(&text) else {
+        return Ok(text);
+    };
+    let Some(Record::Document(d)) = &mut change.record else {
+        return Ok(text);
+    };
+    if change.operation != Operation::Upsert {
+        return Ok(text);
+    }
+    let id = d.id.into_uuid();
+    let current = crate::store::kb::find(tx, id).await?;
+    match current {
+        Some(row) if row.content_sha256 == d.sha256 && row.model == d.model => {
+            d.passages = Some(crate::store::kb::passages(tx, id).await?);
+            Ok(change.encode())
+        }
+        _ => Ok(text),
+    }
 }

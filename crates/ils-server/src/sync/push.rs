@@ -22,7 +22,7 @@ use crate::db::{AuditActor, TenantTx};
 use crate::error::{Error, Result};
 use crate::store::audit::{self, Entry, Outcome};
 use crate::store::sync::{self as store, FeedRow, NewConflict, Version};
-use crate::store::{orders, patients, prescriptions};
+use crate::store::{kb, orders, patients, prescriptions};
 
 /// Why a change was refused: its code and a message a person can act on.
 struct Refusal {
@@ -496,6 +496,7 @@ async fn one(
         && change.loses_to(version)
     {
         // A concurrent version already won: this one is kept in the conflict log only.
+        strip_passages(&mut change);
         batch.conflicts.push(NewConflict {
             entity: change.entity,
             entity_id: change.entity_id,
@@ -635,6 +636,13 @@ async fn maker(
 }
 
 /// Loads what the decision needs, as `decide::sync::needs` says.
+/// A document's passages travel with its change but are kept only in the knowledge base.
+pub(crate) fn strip_passages(change: &mut Change) {
+    if let Some(Record::Document(d)) = &mut change.record {
+        d.passages = None;
+    }
+}
+
 async fn load(tx: &mut TenantTx, change: &Change) -> Result<Loaded> {
     let needs = decide::needs(change);
     let current = match change.entity {
@@ -660,7 +668,11 @@ async fn load(tx: &mut TenantTx, change: &Change) -> Result<Loaded> {
         Entity::OrderEvent => orders::find_event(tx, OrderEventId::from_uuid(change.entity_id))
             .await?
             .map(Record::OrderEvent),
-        Entity::Document => None,
+        Entity::Document => kb::find(tx, change.entity_id)
+            .await?
+            .map(|r| r.record())
+            .transpose()?
+            .map(Record::Document),
     };
     let patient = match needs.patient {
         Some(id) => patients::find(tx, id, patients::Lock::Read)
@@ -731,6 +743,37 @@ async fn apply(tx: &mut TenantTx, change: &mut Change, loaded: &Loaded) -> Resul
             }
         }
         (Some(Record::OrderEvent(e)), _) if !exists => orders::record_event(tx, e).await?,
+        (Some(Record::Document(d)), Operation::Upsert) => {
+            // The passages go into the knowledge base, not into the feed (read back from
+            // there when the change is pulled).
+            let passages = d.passages.take().unwrap_or_default();
+            if let Some(other) = kb::find_by_source(tx, &d.source).await?
+                && other.id != d.id.into_uuid()
+            {
+                return Err(Error::Conflict {
+                    code: "kb.source_taken",
+                    message: format!(
+                        "Another document of the practice comes from {:?}; rename the file or \
+                         delete the other document first",
+                        d.source
+                    ),
+                });
+            }
+            let chunks = passages
+                .into_iter()
+                .map(|p| kb::NewChunk {
+                    ordinal: i32::try_from(p.ordinal).unwrap_or(i32::MAX),
+                    embedding: p.decode_vector().unwrap_or_default(),
+                    heading: p.heading,
+                    text: p.text,
+                    byte_start: i32::try_from(p.byte_start).unwrap_or(i32::MAX),
+                    byte_end: i32::try_from(p.byte_end).unwrap_or(i32::MAX),
+                })
+                .collect();
+            kb::upsert(tx, d).await?;
+            kb::replace_chunks(tx, d.id.into_uuid(), chunks).await?;
+        }
+        (Some(Record::Document(d)), _) => kb::delete(tx, d.id.into_uuid()).await?,
         _ => {}
     }
     Ok(None)

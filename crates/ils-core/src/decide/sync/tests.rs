@@ -244,3 +244,106 @@ fn a_timeline_entry_needs_its_order_and_never_changes() {
         "sync.record_immutable"
     );
 }
+
+fn document(passages: usize) -> crate::record::DocumentRecord {
+    use crate::record::{DocumentFormat, Passage};
+    let at = chrono::Utc::now();
+    let vector = Passage::encode_vector(&[0.5; crate::record::EMBEDDING_DIMENSIONS]);
+    crate::record::DocumentRecord {
+        id: crate::ids::DocumentId::new(),
+        source: "policies/returns.md".into(),
+        title: "Returns".into(),
+        format: DocumentFormat::Markdown,
+        sha256: "ab".repeat(32),
+        byte_size: 100,
+        model: "all-MiniLM-L6-v2@1".into(),
+        chunks: u32::try_from(passages).unwrap_or(0),
+        ingested_by: None,
+        created_at: at,
+        updated_at: at,
+        passages: Some(
+            (0..passages)
+                .map(|i| Passage {
+                    ordinal: u32::try_from(i).unwrap_or(0),
+                    heading: "Returns".into(),
+                    text: format!("Passage {i}"),
+                    byte_start: u32::try_from(i * 10).unwrap_or(0),
+                    byte_end: u32::try_from(i * 10 + 9).unwrap_or(0),
+                    vector: vector.clone(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+#[test]
+fn a_document_comes_whole_with_its_vectors_from_someone_who_manages_the_knowledge_base() {
+    let admin = actor(Role::CompanyAdmin);
+    let ok = document(2);
+    let event = check(
+        &ctx(&admin),
+        &upsert(Record::Document(ok.clone())),
+        &Loaded::default(),
+    )
+    .expect("an administrator adds documents")
+    .expect("audited");
+    assert_eq!(event.action, AuditAction::DocumentAdd);
+    let replaced = Loaded {
+        current: Some(Record::Document(ok.clone())),
+        ..Loaded::default()
+    };
+    let event = check(
+        &ctx(&admin),
+        &upsert(Record::Document(ok.clone())),
+        &replaced,
+    )
+    .expect("replaced")
+    .expect("audited");
+    assert_eq!(event.action, AuditAction::DocumentReplace);
+    let ecp = actor(Role::Ecp);
+    assert_eq!(
+        code(check(
+            &ctx(&ecp),
+            &upsert(Record::Document(ok.clone())),
+            &Loaded::default()
+        )),
+        "auth.forbidden"
+    );
+
+    let refused = |doc: crate::record::DocumentRecord| {
+        code(check(
+            &ctx(&admin),
+            &upsert(Record::Document(doc)),
+            &Loaded::default(),
+        ))
+    };
+    let mut bare = ok.clone();
+    bare.passages = None;
+    assert_eq!(refused(bare), code::KB_PASSAGES_INVALID);
+    let mut short = ok.clone();
+    short.chunks = 3;
+    assert_eq!(refused(short), code::KB_PASSAGES_INVALID);
+    let mut bad_vector = ok.clone();
+    if let Some(p) = bad_vector.passages.as_mut() {
+        p[1].vector = crate::record::Passage::encode_vector(&[0.5; 10]);
+    }
+    assert_eq!(refused(bad_vector), code::KB_PASSAGES_INVALID);
+    let mut not_finite = ok.clone();
+    if let Some(p) = not_finite.passages.as_mut() {
+        let mut v = vec![0.5; crate::record::EMBEDDING_DIMENSIONS];
+        v[3] = f32::NAN;
+        p[0].vector = crate::record::Passage::encode_vector(&v);
+    }
+    assert_eq!(refused(not_finite), code::KB_PASSAGES_INVALID);
+    let mut misnumbered = ok.clone();
+    if let Some(p) = misnumbered.passages.as_mut() {
+        p.swap(0, 1);
+    }
+    assert_eq!(refused(misnumbered), code::KB_PASSAGES_INVALID);
+
+    let gone = stamped(ChangeDraft::delete(Record::Document(document(1))));
+    let event = check(&ctx(&admin), &gone, &Loaded::default())
+        .expect("deleted")
+        .expect("audited");
+    assert_eq!(event.action, AuditAction::DocumentDelete);
+}

@@ -166,9 +166,10 @@ pub async fn create_code(
 pub async fn push(
     State(state): State<AppState>,
     Auth(p): Auth,
-    Json(body): Json<PushRequest>,
+    Json(mut body): Json<PushRequest>,
 ) -> Result<Json<PushResponse>> {
     spend_sync_budget(&state, &p, body.changes.len().max(1))?;
+    crate::knowledge::embed_foreign_documents(&state, &mut body.changes).await?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let response = sync::push(&mut tx, &p.caller(), p.time_zone, &body).await?;
     tx.commit().await?;
