@@ -819,3 +819,80 @@ async fn a_version_that_lost_comes_back_from_the_conflict_log_on_ils_central_or_
     let ok = a.run(|e| e.sync_state()).await.expect("state");
     assert_eq!((ok.pending, ok.rejected), (0, 0));
 }
+
+#[tokio::test]
+async fn an_erased_practice_leaves_its_devices_whole_and_nothing_of_it_stays_in_the_file() {
+    let app = TestApp::spawn().await;
+    let tenant = app.create_tenant("gone", SubscriptionTier::Pro).await;
+    let other = app.create_tenant("stays", SubscriptionTier::Pro).await;
+    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
+    let a = Desk::new();
+    connect(&app, &tenant, &a, &ada, "Front desk").await;
+    a.run(|e| {
+        let p = e.add_patient(&patient("G-1", "Erasmus")).expect("patient");
+        e.add_prescription(p.id, &PrescriptionInput(rx()))
+            .expect("rx");
+    })
+    .await;
+    sync(&a).await;
+    // Not erased: a refused sign-in stays what it was, and nothing is removed.
+    let email = ada.clone();
+    let wrong = a
+        .run(move |e| e.sign_in_with_password(&email, "not the password"))
+        .await;
+    assert_eq!(
+        wrong.expect_err("wrong password").code,
+        "auth.invalid_credentials"
+    );
+    assert_eq!(desk_patients(&a).await.len(), 1);
+    let missing = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/sync/erasures/{}", other.id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // The platform erases the practice; the device learns it at its next sync.
+    let erased = app
+        .post(
+            &format!("/api/platform/companies/{}/erasure", tenant.id),
+            &app.platform_token,
+            json!({}),
+        )
+        .await;
+    assert!(erased.status.is_success(), "{:?}", erased.body);
+    let known = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/sync/erasures/{}", tenant.id),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(known.status, StatusCode::OK, "{:?}", known.body);
+    let refused = a.run(|e| e.sync_now()).await.expect_err("erased");
+    assert_eq!(refused.code, "sync.practice_erased", "{refused:?}");
+    assert!(desk_patients(&a).await.is_empty());
+    let state = a.run(|e| e.sync_state()).await.expect("state");
+    assert_eq!((state.server, state.pending), (None, 0));
+    let left = a
+        .run(|e| {
+            e.with_store_mut(|s| {
+                let path = s.path().to_owned();
+                let text = rusqlite_free_text(&path);
+                text.contains("Erasmus") || text.contains("Rosalind")
+            })
+        })
+        .await;
+    assert!(!left, "nothing of the practice is left in the file");
+    // The other practice is untouched.
+    let (others,): (i64,) = sqlx::query_as("SELECT count(*) FROM companies WHERE id = $1::uuid")
+        .bind(&other.id)
+        .fetch_one(&app.owner_pool().await)
+        .await
+        .expect("count");
+    assert_eq!(others, 1);
+}

@@ -184,6 +184,29 @@ impl Central {
         .await
     }
 
+    /// When ILS Central erased the practice `company`, if it did (asked without a token: the
+    /// practice's users went with it).
+    pub async fn tenant_erasure(
+        &self,
+        company: ils_core::CompanyId,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, SyncError> {
+        #[derive(Deserialize)]
+        struct Erasure {
+            erased_at: chrono::DateTime<chrono::Utc>,
+        }
+        let response = self
+            .http
+            .get(format!("{}/api/sync/erasures/{company}", self.base))
+            .send()
+            .await
+            .map_err(|e| self.offline(&e))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let erasure: Erasure = self.answer(response).await?;
+        Ok(Some(erasure.erased_at))
+    }
+
     /// Every user of the signed-in user's practice (an administrator's read).
     pub async fn users(
         &self,

@@ -56,11 +56,12 @@ async fn embed(embedder: Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f3
 
 /// Documents pushed by a device whose model is not this service's are embedded again here, so
 /// that one practice's knowledge base never mixes two models' vectors (no transaction is open
-/// meanwhile). A document's passages whose shape is wrong are left for the push's own checks
+/// meanwhile; `spend` charges each document's passages to the practice's sync budget first). A document's passages whose shape is wrong are left for the push's own checks
 /// to refuse.
 pub async fn embed_foreign_documents(
     state: &AppState,
     changes: &mut [serde_json::Value],
+    mut spend: impl FnMut(usize) -> Result<()>,
 ) -> Result<()> {
     let foreign = |c: &serde_json::Value| {
         c["entity"] == "document"
@@ -91,6 +92,9 @@ pub async fn embed_foreign_documents(
                     .collect()
             })
             .unwrap_or_default();
+        // Embedding is the costly part: each passage is drawn from the practice's sync budget
+        // before any work is done.
+        spend(texts.len())?;
         let vectors = embed(Arc::clone(&embedder), texts).await?;
         if let Some(passages) = change["record"]["passages"].as_array_mut() {
             for (p, v) in passages.iter_mut().zip(vectors) {

@@ -231,8 +231,61 @@ impl Engine {
                 }
                 Ok(user)
             }
-            Err(refused) => Err(refused.into()),
+            Err(refused) => Err(self.unless_erased(refused.into())),
         }
+    }
+
+    /// A refusal of the sign-in may mean that ILS Central erased the practice (GDPR): it is
+    /// asked, and if it did, the practice's records leave this computer
+    /// (`Store::erase_practice`, the kept sign-ins with them) and the refusal becomes
+    /// `sync.practice_erased`. Any other refusal is returned as it is.
+    fn unless_erased(&self, refusal: EngineError) -> EngineError {
+        if !(refusal.code.starts_with("auth.") || refusal.code.starts_with("tenant.")) {
+            return refusal;
+        }
+        let (server, domain, company, emails) = {
+            let store = self.store();
+            let state = store.sync_state().ok();
+            (
+                state.as_ref().and_then(|s| s.server.clone()),
+                state.and_then(|s| s.domain),
+                store.practice().ok().flatten().map(|p| p.company_id),
+                store
+                    .users()
+                    .map(|us| us.into_iter().map(|u| u.email).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            )
+        };
+        let (Some(server), Some(company)) = (server, company) else {
+            return refusal;
+        };
+        let Ok(central) = Central::new(&server) else {
+            return refusal;
+        };
+        let Ok(Ok(Some(erased_at))) = self.block_on(central.tenant_erasure(company)) else {
+            return refusal;
+        };
+        *self.session() = None;
+        for email in &emails {
+            self.vault.forget(&Vault::account(
+                central.server(),
+                domain.as_deref().unwrap_or_default(),
+                email,
+            ));
+        }
+        if let Err(e) = self.store().erase_practice() {
+            return e.into();
+        }
+        self.sign_out();
+        *self.link() = Link::default();
+        EngineError::input(
+            "sync.practice_erased",
+            format!(
+                "ILS Central erased this practice on {} (GDPR); its records have been removed \
+                 from this computer",
+                erased_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        )
     }
 
     /// Starts the session with ILS Central after a sign-in with the password, and keeps its
@@ -354,6 +407,7 @@ impl Engine {
     /// Records how a run ended, for the status: its time or its error, and whether ILS Central
     /// could be reached.
     fn record_outcome(&self, outcome: EngineResult<SyncReport>) -> EngineResult<SyncReport> {
+        let outcome = outcome.map_err(|e| self.unless_erased(e));
         let error = outcome.as_ref().err().map(|e| e.message.clone());
         let reached = outcome.as_ref().err().is_none_or(|e| e.code != OFFLINE);
         self.link().online = Some(reached);

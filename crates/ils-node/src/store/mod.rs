@@ -24,6 +24,7 @@ mod prescriptions;
 pub(crate) mod sync;
 mod upload;
 mod vec;
+mod wipe;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

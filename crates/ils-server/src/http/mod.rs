@@ -160,6 +160,7 @@ pub fn router(state: AppState) -> Router {
             ),
         )
         .route("/api/sync/conflicts", get(sync::conflicts))
+        .route("/api/sync/erasures/{company_id}", get(sync::tenant_erasure))
         .route(
             "/api/sync/conflicts/{id}/resolution",
             post(sync::resolve_conflict),

@@ -30,7 +30,7 @@ use super::routes::{
         assistant::chat, assistant::conversations, assistant::conversation, assistant::usage,
         models::list, models::register, models::change_status, models::delete,
         sync::practice, sync::register, sync::list, sync::approve, sync::revoke, sync::create_code, sync::push,
-        sync::pull, sync::conflicts, sync::resolve_conflict,
+        sync::pull, sync::conflicts, sync::resolve_conflict, sync::tenant_erasure,
     ),
     components(schemas(
         super::error::ErrorBody, dto::UserDto, dto::CompanyDto, dto::AuditDto,

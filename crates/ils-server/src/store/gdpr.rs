@@ -1,6 +1,7 @@
 //! GDPR export and erasure queries. Every table that holds a patient's or a tenant's data is
 //! named here, so a new table must be added here too (the erasure test fails otherwise).
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -374,6 +375,19 @@ pub async fn erase_tenant(tx: &mut PlatformTx, company: Uuid, erasure_id: Uuid) 
         .execute(tx.conn())
         .await?;
     Ok(audit)
+}
+
+/// When the tenant `company` was erased, if it was (a platform record, readable without a
+/// tenant: the tenant's users went with it).
+pub async fn tenant_erased(pool: &sqlx::PgPool, company: Uuid) -> Result<Option<DateTime<Utc>>> {
+    let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+        "SELECT erased_at FROM tenant_erasures WHERE erased_company_id = $1
+         ORDER BY erased_at LIMIT 1",
+    )
+    .bind(company)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(at,)| at))
 }
 
 /// The key of a tenant's erasure lock (the same text any tool must use to take it).

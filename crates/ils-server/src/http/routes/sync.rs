@@ -169,7 +169,10 @@ pub async fn push(
     Json(mut body): Json<PushRequest>,
 ) -> Result<Json<PushResponse>> {
     spend_sync_budget(&state, &p, body.changes.len().max(1))?;
-    crate::knowledge::embed_foreign_documents(&state, &mut body.changes).await?;
+    crate::knowledge::embed_foreign_documents(&state, &mut body.changes, |passages| {
+        spend_sync_budget(&state, &p, passages)
+    })
+    .await?;
     let mut tx = state.db.tenant_tx(&p.tenant()).await?;
     let response = sync::push(&mut tx, &p.caller(), p.time_zone, &body).await?;
     tx.commit().await?;
@@ -333,4 +336,32 @@ pub async fn resolve_conflict(
     let row = sync::resolve_conflict(&mut tx, &p.caller(), id, body.resolution).await?;
     tx.commit().await?;
     Ok(Json(row))
+}
+
+/// A practice's erasure, as a device learns of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantErasure {
+    pub company_id: Uuid,
+    pub erased_at: DateTime<Utc>,
+}
+
+/// Whether ILS Central erased a practice (GDPR): how a device whose sign-in stopped working
+/// learns that it must remove the practice's records. Without a token (the practice's users
+/// went with it); it answers about the one id asked, which only the practice's devices hold.
+#[utoipa::path(get, path = "/api/sync/erasures/{company_id}", tag = "sync",
+    params(("company_id" = Uuid, Path, description = "the practice's id")),
+    responses((status = 200, body = TenantErasure), (status = 404, body = ErrorBody)))]
+pub async fn tenant_erasure(
+    State(state): State<AppState>,
+    Path(company): Path<Uuid>,
+) -> Result<Json<TenantErasure>> {
+    match crate::store::gdpr::tenant_erased(state.db.pool(), company).await? {
+        Some(erased_at) => Ok(Json(TenantErasure {
+            company_id: company,
+            erased_at,
+        })),
+        None => Err(Error::NotFound {
+            resource: "tenant_erasure",
+        }),
+    }
 }
