@@ -37,6 +37,7 @@ pub struct Proxy {
     /// `http://127.0.0.1:PORT`, to give to the client instead of the server's address.
     pub base: String,
     mode: Arc<AtomicU8>,
+    target: Arc<Mutex<String>>,
     live: Arc<Mutex<Vec<AbortHandle>>>,
     accept: AbortHandle,
 }
@@ -52,10 +53,7 @@ impl Proxy {
     /// A proxy to `upstream` (`http://host:port`), passing traffic. Must be called inside a
     /// Tokio runtime.
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
-        let target = upstream
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_owned();
+        let target = Arc::new(Mutex::new(host_port(upstream)));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let mode = Arc::new(AtomicU8::new(Mode::Pass as u8));
@@ -63,6 +61,7 @@ impl Proxy {
         let accept = tokio::spawn({
             let mode = Arc::clone(&mode);
             let live = Arc::clone(&live);
+            let target = Arc::clone(&target);
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     let now = Mode::from_u8(mode.load(Ordering::SeqCst));
@@ -70,7 +69,8 @@ impl Proxy {
                         drop(client);
                         continue;
                     }
-                    let task = tokio::spawn(forward(client, target.clone(), now));
+                    let upstream = target.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let task = tokio::spawn(forward(client, upstream, now));
                     let mut live = live.lock().unwrap_or_else(|p| p.into_inner());
                     live.retain(|t| !t.is_finished());
                     live.push(task.abort_handle());
@@ -81,9 +81,17 @@ impl Proxy {
         Ok(Self {
             base,
             mode,
+            target,
             live,
             accept,
         })
+    }
+
+    /// Sends new connections to another upstream (a server restarted on another port); open
+    /// ones are cut.
+    pub fn retarget(&self, upstream: &str) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = host_port(upstream);
+        self.cut_all();
     }
 
     /// Changes what the proxy does; open connections are cut so that the change holds at once
@@ -107,6 +115,13 @@ impl Proxy {
             task.abort();
         }
     }
+}
+
+fn host_port(upstream: &str) -> String {
+    upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 async fn forward(mut client: TcpStream, target: String, mode: Mode) {
