@@ -665,3 +665,98 @@ impl Engine {
         Ok(self.store().sync_conflicts()?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ils_core::change::{ChangeDraft, Record};
+    use ils_core::record::{DocumentFormat, DocumentRecord, EMBEDDING_DIMENSIONS, Passage};
+    use ils_core::{ChangeId, DeviceId, DocumentId, UserId};
+
+    use super::*;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let store = crate::Store::open(&dir.join("ils.db")).expect("store");
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(super::super::MODEL_FOLDER);
+        Engine::with_store(store, model).with_keychain(false)
+    }
+
+    fn pulled(model: &str) -> (Change, String) {
+        let now = chrono::Utc::now();
+        let text = "Titanium frames are adjusted cold.";
+        let record = DocumentRecord {
+            id: DocumentId::new(),
+            source: "frames.md".into(),
+            title: "Frames".into(),
+            format: DocumentFormat::Markdown,
+            sha256: "ef".repeat(32),
+            byte_size: 34,
+            model: model.into(),
+            chunks: 1,
+            ingested_by: None,
+            created_at: now,
+            updated_at: now,
+            passages: Some(vec![Passage {
+                ordinal: 0,
+                heading: "Frames".into(),
+                text: text.into(),
+                byte_start: 0,
+                byte_end: 34,
+                vector: Passage::encode_vector(&[0.25; EMBEDDING_DIMENSIONS]),
+            }]),
+        };
+        let change = Change::stamp(
+            ChangeDraft::upsert(Record::Document(record)),
+            ChangeId::new(),
+            ils_core::hlc::HlcStamp {
+                wall_ms: 1,
+                counter: 0,
+                device: 9,
+            },
+            DeviceId::new(9).expect("device"),
+            UserId::new(),
+        );
+        let text = change.encode();
+        (change, text)
+    }
+
+    fn passages(change: &Change) -> (String, Vec<f32>) {
+        let Some(Record::Document(d)) = &change.record else {
+            panic!("a document");
+        };
+        let p = &d.passages.as_ref().expect("passages")[0];
+        (d.model.clone(), p.decode_vector().expect("a vector"))
+    }
+
+    #[test]
+    fn a_pulled_document_of_another_model_is_embedded_again_and_one_of_this_model_is_not() {
+        let dir = tempfile::tempdir().expect("dir");
+        let engine = engine(dir.path());
+        let tag = crate::kb::model_tag(&engine.embedder().expect("the model (make setup)"));
+
+        let mut changes = vec![pulled("another-model@3"), pulled(&tag)];
+        engine.prepare_documents(&mut changes).expect("prepared");
+        let (model, vector) = passages(&changes[0].0);
+        assert_eq!(model, tag, "recorded in this computer's model");
+        assert!(
+            vector.iter().any(|x| (x - 0.25).abs() > 1e-6),
+            "embedded again"
+        );
+        let direct = engine
+            .embedder()
+            .expect("model")
+            .embed(&["Frames\nTitanium frames are adjusted cold."])
+            .expect("embed");
+        let cosine: f32 = vector.iter().zip(&direct[0]).map(|(a, b)| a * b).sum();
+        assert!(cosine > 0.999, "as the chunker embeds it: {cosine}");
+        let (model, vector) = passages(&changes[1].0);
+        assert_eq!(model, tag);
+        assert!(
+            vector.iter().all(|x| (x - 0.25).abs() < 1e-6),
+            "taken as it came"
+        );
+        // The text kept of either change goes without its passages.
+        assert!(changes.iter().all(|(_, text)| !text.contains("passages")));
+    }
+}
