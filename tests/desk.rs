@@ -135,22 +135,6 @@ pub fn patient(number: &str, last: &str) -> PatientData {
     .expect("patient")
 }
 
-/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
-    }
-}
-
 /// Each replica's patients, comparably: id → (number, first name, phone, notes, deleted).
 pub type Patients = BTreeMap<String, (String, String, Option<String>, Option<String>, bool)>;
 

@@ -22,7 +22,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use common::{PASSWORD, TestApp};
-use desk::{Desk, Patients, Rng, central_patients, connect, desk_patients, patient, user};
+use desk::{Desk, Patients, central_patients, connect, desk_patients, patient, user};
+use ils_testkit::Rng;
 
 async fn sync(desk: &Desk) -> ils_node::engine::SyncReport {
     desk.run(|e| e.sync_now()).await.expect("sync")
@@ -502,8 +503,8 @@ async fn random_offline_work_and_sync_orders_converge_on_every_replica() {
         let api_token = app.login(&tenant.domain, &api_user, PASSWORD).await;
         let mut created = 0;
         for _step in 0..40 {
-            let who = rng.below(5);
-            let roll = rng.below(100);
+            let who = rng.index(5);
+            let roll = rng.index(100);
             if who == 4 {
                 // The web API edits a patient ILS Central knows.
                 let known: Vec<String> = central_patients(&app, &company)
@@ -515,8 +516,8 @@ async fn random_offline_work_and_sync_orders_converge_on_every_replica() {
                 if known.is_empty() {
                     continue;
                 }
-                let id = &known[rng.below(known.len())];
-                let notes = format!("api {}", rng.next() % 1000);
+                let id = &known[rng.index(known.len())];
+                let notes = format!("api {}", rng.next_u64() % 1000);
                 let reply = app
                     .patch(
                         &format!("/api/patients/{id}"),
@@ -533,7 +534,7 @@ async fn random_offline_work_and_sync_orders_converge_on_every_replica() {
                 continue;
             }
             if who == 3 {
-                let i = rng.below(3);
+                let i = rng.index(3);
                 sync(&desks[i]).await;
                 continue;
             }
@@ -551,8 +552,8 @@ async fn random_offline_work_and_sync_orders_converge_on_every_replica() {
                     .await
                     .expect("add");
             } else {
-                let id: ils_core::PatientId = live[rng.below(live.len())].parse().expect("id");
-                let value = rng.next() % 1000;
+                let id: ils_core::PatientId = live[rng.index(live.len())].parse().expect("id");
+                let value = rng.next_u64() % 1000;
                 let change = match roll {
                     30..=59 => json!({"phone": format!("+44 20 7946 {value:04}")}),
                     60..=89 => json!({"first_name": format!("Name{value}")}),

@@ -25,7 +25,8 @@ use ils_node::engine::{BackgroundSync, Backoff};
 use ils_testkit::proxy::{Mode, Proxy};
 
 use common::{PASSWORD, TestApp};
-use desk::{Desk, Rng, central_patients, connect, connect_through, desk_patients, patient, user};
+use desk::{Desk, central_patients, connect, connect_through, desk_patients, patient, user};
+use ils_testkit::Rng;
 
 /// Whether `desk` holds a patient with this customer number.
 async fn holds(desk: &Desk, number: &'static str) -> bool {
@@ -156,9 +157,9 @@ async fn replies_lost_after_ils_central_acted_lose_nothing_and_apply_nothing_twi
     for round in 0..rounds {
         // Work on both devices: new patients, and edits of patients either may hold.
         for desk in [&a, &b] {
-            let new = rng.below(3);
-            let edit = rng.below(3);
-            let pick = rng.next();
+            let new = rng.index(3);
+            let edit = rng.index(3);
+            let pick = rng.next_u64();
             let first = numbers;
             numbers += new;
             desk.run(move |e| {
@@ -181,7 +182,7 @@ async fn replies_lost_after_ils_central_acted_lose_nothing_and_apply_nothing_twi
             .await;
         }
         // A syncs through the proxy, which loses the reply half the time.
-        let cut = rng.below(2) == 0;
+        let cut = rng.index(2) == 0;
         proxy.set(if cut { Mode::LoseReplies } else { Mode::Pass });
         let outcome = if cut {
             a.run(|e| e.sync_now()).await
@@ -196,7 +197,7 @@ async fn replies_lost_after_ils_central_acted_lose_nothing_and_apply_nothing_twi
             let report = outcome.expect("sync");
             assert_eq!(report.pushed.rejected, 0, "round {round}: {report:?}");
         }
-        if rng.below(2) == 0 {
+        if rng.index(2) == 0 {
             b.run(|e| e.sync_now()).await.expect("B syncs");
         }
     }

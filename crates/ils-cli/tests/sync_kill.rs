@@ -16,23 +16,8 @@ use std::time::{Duration, Instant};
 use common::{PASSWORD, TestApp};
 use ils_core::{Role, SubscriptionTier};
 use ils_node::Store;
+use ils_testkit::Rng;
 use serde_json::json;
-
-/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Device {
     db: PathBuf,

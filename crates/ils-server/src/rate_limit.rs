@@ -107,12 +107,7 @@ impl RateLimiter for LocalRateLimiter {
         tier: SubscriptionTier,
         class: LimitClass,
     ) -> Result<(), Duration> {
-        let Some(limiter) = self.limiters.get(&(class, tier)) else {
-            return Ok(());
-        };
-        limiter
-            .check_key(&company)
-            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+        self.check_n(company, tier, class, 1)
     }
 
     fn check_n(

@@ -19,24 +19,9 @@ use ils_core::patient::{PatientChanges, PatientData};
 use ils_core::{Role, SubscriptionTier};
 use ils_node::engine::ConnectRequest;
 use ils_node::{Engine, Store};
+use ils_testkit::Rng;
 use ils_testkit::proxy::Proxy;
 use serde_json::json;
-
-/// A small deterministic generator (xorshift64*), so that a failing seed can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// An `ils-server serve` process on the test's database, on a free loopback port.
 struct Server {

@@ -12,6 +12,9 @@
 //! [`proxy`] is a loopback TCP proxy a test can cut, to take a server away from a client.
 
 pub mod proxy;
+mod rng;
+
+pub use rng::Rng;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -23,7 +23,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::store::{Store, StoreError, embedding_to_blob, now_text};
+use crate::store::{Store, StoreError};
 
 pub use ils_ai::extract::{Extracted, Format, MAX_FILE_BYTES, extract};
 pub use search::{
@@ -451,46 +451,21 @@ pub fn write_document(store: &mut Store, e: &Embedded<'_>) -> Result<Ingested, K
     let id = d.id.to_string();
     // Replacing: the old chunks go (their full-text entries and vectors with them, by trigger).
     w.execute("DELETE FROM chunks WHERE document_id = ?1", [&id])?;
-    w.execute(
-        "INSERT INTO documents (id, source, title, format, sha256, byte_size, text, model, ingested_by, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-         ON CONFLICT (id) DO UPDATE SET title = excluded.title, format = excluded.format,
-             sha256 = excluded.sha256, byte_size = excluded.byte_size, text = excluded.text,
-             model = excluded.model, ingested_by = excluded.ingested_by, updated_at = excluded.updated_at",
-        params![
-            id,
-            d.source,
-            d.title,
-            d.format.as_str(),
-            d.sha256,
-            d.byte_size as i64,
-            e.doc.text,
-            d.model,
-            w.actor.user_id.to_string(),
-            now_text(d.created_at),
-            now_text(d.updated_at)
-        ],
-    )?;
-    {
-        let mut insert_chunk = w.prepare_cached(
-            "INSERT INTO chunks (document_id, ordinal, heading, byte_start, byte_end, embedding)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    synced::write_row(&w, d, &e.doc.text)?;
+    for (c, v) in e.chunks.iter().zip(e.vectors) {
+        let heading = c.headings.join(" > ");
+        synced::write_chunk(
+            &w,
+            &id,
+            &synced::ChunkRow {
+                ordinal: c.ordinal as i64,
+                heading: &heading,
+                text: &c.text,
+                start: c.start as i64,
+                end: c.end as i64,
+                vector: v,
+            },
         )?;
-        let mut insert_text =
-            w.prepare_cached("INSERT INTO chunks_fts (rowid, heading, text) VALUES (?1, ?2, ?3)")?;
-        for (c, v) in e.chunks.iter().zip(e.vectors) {
-            let heading = c.headings.join(" > ");
-            insert_chunk.execute(params![
-                id,
-                c.ordinal as i64,
-                heading,
-                c.start as i64,
-                c.end as i64,
-                embedding_to_blob(v)
-            ])?;
-            let chunk_id = w.last_insert_rowid();
-            insert_text.execute(params![chunk_id, heading, c.text])?;
-        }
     }
     w.change(plan.change.clone())?;
     w.audit(&plan.audit)?;

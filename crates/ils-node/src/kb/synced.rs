@@ -85,6 +85,33 @@ pub(crate) fn write(
         params![d.source, id],
     )?;
     conn.execute("DELETE FROM chunks WHERE document_id = ?1", [&id])?;
+    write_row(conn, d, &text_of(passages))?;
+    for p in passages {
+        let vector = p.decode_vector().ok_or_else(|| {
+            StoreError::Encoding(format!("passage {} of document {id}: no vector", p.ordinal))
+        })?;
+        write_chunk(
+            conn,
+            &id,
+            &ChunkRow {
+                ordinal: i64::from(p.ordinal),
+                heading: &p.heading,
+                text: &p.text,
+                start: i64::from(p.byte_start),
+                end: i64::from(p.byte_end),
+                vector: &vector,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A document's row (its text kept once, here), inserted or replacing the one of its id.
+pub(crate) fn write_row(
+    conn: &Connection,
+    d: &DocumentRecord,
+    text: &str,
+) -> Result<(), rusqlite::Error> {
     conn.execute(
         "INSERT INTO documents (id, source, title, format, sha256, byte_size, text, model, ingested_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -93,39 +120,52 @@ pub(crate) fn write(
              text = excluded.text, model = excluded.model, ingested_by = excluded.ingested_by,
              updated_at = excluded.updated_at",
         params![
-            id,
+            d.id.to_string(),
             d.source,
             d.title,
             d.format.as_str(),
             d.sha256,
             i64::try_from(d.byte_size).unwrap_or(i64::MAX),
-            text_of(passages),
+            text,
             d.model,
             d.ingested_by.map(|u| u.to_string()).unwrap_or_default(),
             now_text(d.created_at),
             now_text(d.updated_at)
         ],
     )?;
-    let mut chunk = conn.prepare_cached(
+    Ok(())
+}
+
+/// One chunk as it is written.
+pub(crate) struct ChunkRow<'a> {
+    pub ordinal: i64,
+    pub heading: &'a str,
+    pub text: &'a str,
+    pub start: i64,
+    pub end: i64,
+    pub vector: &'a [f32],
+}
+
+/// Writes a chunk of document `id`: its place and vector, and its words in the full-text index.
+pub(crate) fn write_chunk(
+    conn: &Connection,
+    id: &str,
+    c: &ChunkRow<'_>,
+) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached(
         "INSERT INTO chunks (document_id, ordinal, heading, byte_start, byte_end, embedding)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    let mut words =
-        conn.prepare_cached("INSERT INTO chunks_fts (rowid, heading, text) VALUES (?1, ?2, ?3)")?;
-    for p in passages {
-        let vector = p.decode_vector().ok_or_else(|| {
-            StoreError::Encoding(format!("passage {} of document {id}: no vector", p.ordinal))
-        })?;
-        chunk.execute(params![
-            id,
-            i64::from(p.ordinal),
-            p.heading,
-            i64::from(p.byte_start),
-            i64::from(p.byte_end),
-            embedding_to_blob(&vector)
-        ])?;
-        words.execute(params![conn.last_insert_rowid(), p.heading, p.text])?;
-    }
+    )?
+    .execute(params![
+        id,
+        c.ordinal,
+        c.heading,
+        c.start,
+        c.end,
+        embedding_to_blob(c.vector)
+    ])?;
+    conn.prepare_cached("INSERT INTO chunks_fts (rowid, heading, text) VALUES (?1, ?2, ?3)")?
+        .execute(params![conn.last_insert_rowid(), c.heading, c.text])?;
     Ok(())
 }
 

@@ -370,12 +370,7 @@ impl Store {
         info: &ils_core::sync::PracticeInfo,
         verifier: &str,
     ) -> Result<LocalUser, StoreError> {
-        let zone: Tz = info.time_zone.parse().map_err(|_| {
-            StoreError::Encoding(format!(
-                "ILS Central sent the time zone {:?}",
-                info.time_zone
-            ))
-        })?;
+        let zone = zone_of(info)?;
         let now = self.now();
         let tx = self
             .conn
@@ -435,6 +430,16 @@ impl Store {
         self.act_as(Actor::with_role(user.id, practice.company_id, user.role));
         Ok(user)
     }
+}
+
+/// The practice's time zone as ILS Central describes it.
+pub(crate) fn zone_of(info: &ils_core::sync::PracticeInfo) -> Result<Tz, StoreError> {
+    info.time_zone.parse().map_err(|_| {
+        StoreError::Encoding(format!(
+            "ILS Central sent the time zone {:?}",
+            info.time_zone
+        ))
+    })
 }
 
 /// Makes the file `info`'s practice and its signed-in user a user here, in `tx`.

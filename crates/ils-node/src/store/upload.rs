@@ -5,7 +5,6 @@
 //! the records' own ids. The audit log never changes: its entries keep the local ids, and
 //! `user_aliases` names the ILS Central user when they are sent to ILS Central's trail.
 
-use chrono_tz::Tz;
 use ils_core::decide::upload::{Alias, LocalUser};
 use ils_core::{Actor, UserId};
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -69,12 +68,7 @@ impl Store {
         aliases: &[Alias],
         verifier: &str,
     ) -> Result<StoredUser, StoreError> {
-        let zone: Tz = info.time_zone.parse().map_err(|_| {
-            StoreError::Encoding(format!(
-                "ILS Central sent the time zone {:?}",
-                info.time_zone
-            ))
-        })?;
+        let zone = practice::zone_of(info)?;
         let now = self.now();
         let tx = self
             .conn

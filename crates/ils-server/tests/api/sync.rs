@@ -354,8 +354,18 @@ async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_
         .to_owned();
     assert!(number.starts_with("ORD-"), "{number}");
 
-    // Delivered twice more, and once reordered: applied once.
-    for batch in [vec![&p1, &o1, &e1], vec![&e1, &p1, &o1]] {
+    // Delivered again ten times, in every order: applied once.
+    let sent = [&p1, &o1, &e1];
+    let orders = [
+        [0, 1, 2],
+        [2, 0, 1],
+        [1, 2, 0],
+        [2, 1, 0],
+        [0, 2, 1],
+        [1, 0, 2],
+    ];
+    for k in 0..10 {
+        let batch: Vec<&Change> = orders[k % orders.len()].iter().map(|&i| sent[i]).collect();
         let again = push(&app, &a, &batch).await;
         assert_eq!(
             statuses(&again),
