@@ -24,9 +24,23 @@ use ils_node::Kept;
 use ils_node::engine::{BackgroundSync, Backoff};
 use ils_testkit::proxy::{Mode, Proxy};
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, Tenant, TestApp};
 use desk::{Desk, central_patients, connect, connect_through, desk_patients, patient, user};
 use ils_testkit::Rng;
+
+/// A practice with two ECPs' desks: A reaches ILS Central through a proxy the test can cut, B
+/// directly.
+async fn two_desks(app: &TestApp, label: &str) -> (Tenant, Proxy, Desk, Desk) {
+    let tenant = app.create_tenant(label, SubscriptionTier::Pro).await;
+    let ada = user(app, &tenant, Role::Ecp, "ada").await;
+    let bob = user(app, &tenant, Role::Ecp, "bob").await;
+    let proxy = Proxy::start(&app.base).await.expect("proxy");
+    let a = Desk::new();
+    let b = Desk::new();
+    connect_through(app, &tenant, &a, &ada, "Front desk", &proxy.base).await;
+    connect(app, &tenant, &b, &bob, "Exam room").await;
+    (tenant, proxy, a, b)
+}
 
 /// Whether `desk` holds a patient with this customer number.
 async fn holds(desk: &Desk, number: &'static str) -> bool {
@@ -72,14 +86,7 @@ async fn stop(background: BackgroundSync) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_background_sync_pushes_at_once_and_comes_back_by_itself_after_losing_ils_central() {
     let app = TestApp::spawn().await;
-    let tenant = app.create_tenant("background", SubscriptionTier::Pro).await;
-    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
-    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
-    let proxy = Proxy::start(&app.base).await.expect("proxy");
-    let a = Desk::new();
-    let b = Desk::new();
-    connect_through(&app, &tenant, &a, &ada, "Front desk", &proxy.base).await;
-    connect(&app, &tenant, &b, &bob, "Exam room").await;
+    let (_, proxy, a, b) = two_desks(&app, "background").await;
     let quick = Backoff {
         base: Duration::from_millis(50),
         cap: Duration::from_millis(400),
@@ -140,16 +147,7 @@ async fn replies_lost_after_ils_central_acted_lose_nothing_and_apply_nothing_twi
         .and_then(|s| s.parse().ok())
         .unwrap_or(40);
     let app = TestApp::spawn().await;
-    let tenant = app
-        .create_tenant("lost-replies", SubscriptionTier::Pro)
-        .await;
-    let ada = user(&app, &tenant, Role::Ecp, "ada").await;
-    let bob = user(&app, &tenant, Role::Ecp, "bob").await;
-    let proxy = Proxy::start(&app.base).await.expect("proxy");
-    let a = Desk::new();
-    let b = Desk::new();
-    connect_through(&app, &tenant, &a, &ada, "Front desk", &proxy.base).await;
-    connect(&app, &tenant, &b, &bob, "Exam room").await;
+    let (tenant, proxy, a, b) = two_desks(&app, "lost-replies").await;
 
     let mut rng = Rng(0x5eed_fa11);
     let mut numbers = 0usize;

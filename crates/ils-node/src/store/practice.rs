@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::sync::{meta, set_meta};
 use super::{Store, StoreError, audit, bad_column, now_text};
 
 /// The practice: its tenant id, name and time zone (its "today").
@@ -54,12 +55,6 @@ pub struct NewPractice {
     /// An IANA time zone name; UTC when absent.
     pub time_zone: Option<String>,
     pub admin: NewUser,
-}
-
-fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
-        .optional()?)
 }
 
 /// The practice's time zone (UTC until a practice is created).
@@ -311,11 +306,7 @@ fn set_practice(
         ("practice_name", name.to_owned()),
         ("time_zone", zone.name().to_owned()),
     ] {
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        set_meta(conn, key, &value)?;
     }
     Ok(())
 }
