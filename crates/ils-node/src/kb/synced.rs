@@ -24,7 +24,11 @@ pub(crate) fn passages_of(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    if held != Some((d.sha256.clone(), d.model.clone())) {
+    // The same test as a re-ingest's: this content, embedded by this model.
+    let same = held.is_some_and(|(sha256, model)| {
+        ils_core::decide::documents::is_unchanged(Some(d), &sha256, &model)
+    });
+    if !same {
         return Ok(None);
     }
     let mut stmt = conn.prepare_cached(

@@ -535,15 +535,16 @@ impl Store {
         ensure_indexes(&self.conn)
     }
 
-    /// Up to `limit` changes waiting to be pushed, oldest first: (outbox position, wire form).
-    pub fn outgoing(&self, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT seq, change FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL
-             ORDER BY seq LIMIT ?1",
+    /// Up to `limit` changes waiting to be pushed, oldest first: (outbox position, whether it
+    /// is a document's new version, wire form).
+    fn outgoing(&self, limit: usize) -> Result<Vec<(i64, bool, String)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, entity = 'document' AND operation = 'upsert', change FROM outbox
+             WHERE pushed_at IS NULL AND rejected_at IS NULL ORDER BY seq LIMIT ?1",
         )?;
         let rows = stmt
             .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
@@ -561,14 +562,14 @@ impl Store {
         loop {
             let rows = self.outgoing(limit)?;
             if rows.is_empty() {
-                return Ok(rows);
+                return Ok(Vec::new());
             }
             let mut batch = Vec::new();
             let mut bytes = 0;
             let mut skipped = Vec::new();
             let mut too_large = Vec::new();
-            for (seq, text) in rows {
-                let text = if text.contains(r#""entity":"document""#) {
+            for (seq, document_upsert, text) in rows {
+                let text = if document_upsert {
                     match self.with_passages(&text)? {
                         Some(full) => full,
                         None => {

@@ -327,18 +327,27 @@ pub async fn resolve_conflict(
     Ok(row)
 }
 
+/// One change of a pulled page: its position, whether it is a knowledge-base document's new
+/// version (which travels with its passages), and its text.
+#[derive(Debug)]
+pub struct Pulled {
+    pub seq: i64,
+    pub document_upsert: bool,
+    pub change: String,
+}
+
 /// The changes after `cursor` that `device` did not make, and the position they reach.
 pub async fn pull(
     tx: &mut TenantTx,
     device: DeviceId,
     cursor: i64,
     limit: u32,
-) -> Result<(Vec<(i64, String)>, i64, bool)> {
+) -> Result<(Vec<Pulled>, i64, bool)> {
     let tenant = tx.tenant();
     // One more than asked, to know whether more follow; rows of the pulling device are
     // skipped but still move the cursor.
-    let rows: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT seq, device, change FROM sync_feed
+    let rows: Vec<(i64, String, bool, String)> = sqlx::query_as(
+        "SELECT seq, device, entity = 'document' AND operation = 'upsert', change FROM sync_feed
          WHERE company_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
     )
     .bind(tenant)
@@ -350,10 +359,14 @@ pub async fn pull(
     let own = device.to_string();
     let mut reached = cursor;
     let mut out = Vec::new();
-    for (seq, by, change) in rows.into_iter().take(limit as usize) {
+    for (seq, by, document_upsert, change) in rows.into_iter().take(limit as usize) {
         reached = seq;
         if by != own {
-            out.push((seq, change));
+            out.push(Pulled {
+                seq,
+                document_upsert,
+                change,
+            });
         }
     }
     Ok((out, reached, more))

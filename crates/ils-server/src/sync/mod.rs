@@ -193,12 +193,13 @@ pub async fn pull(tx: &mut TenantTx, device: DeviceId, cursor: i64, limit: u32) 
     let count = rows.len();
     let mut changes = Vec::with_capacity(count);
     let mut passage_bytes = 0;
-    for (i, (seq, text)) in rows.into_iter().enumerate() {
-        if !is_document_upsert(&text) {
-            changes.push(text);
+    for (i, row) in rows.into_iter().enumerate() {
+        let seq = row.seq;
+        if !row.document_upsert {
+            changes.push(row.change);
             continue;
         }
-        let text = with_passages(tx, text).await?;
+        let text = with_passages(tx, row.change).await?;
         passage_bytes += text.len();
         changes.push(text);
         // A page of documents stops once it is big enough; the next page goes on from here.
@@ -220,10 +221,6 @@ pub async fn pull(tx: &mut TenantTx, device: DeviceId, cursor: i64, limit: u32) 
 /// Past this many bytes of documents' passages, a pulled page ends.
 const PAGE_PASSAGE_BYTES: usize = 8 << 20;
 
-fn is_document_upsert(text: &str) -> bool {
-    text.contains(r#""entity":"document""#) && text.contains(r#""operation":"upsert""#)
-}
-
 /// A document's change with the passages and vectors of the version it names, read from the
 /// knowledge base. When the knowledge base holds another version (replaced or deleted since),
 /// the change goes without them: a later change of the feed carries what replaced it.
@@ -241,7 +238,14 @@ async fn with_passages(tx: &mut TenantTx, text: String) -> Result<String> {
     let id = d.id.into_uuid();
     let current = crate::store::kb::find(tx, id).await?;
     match current {
-        Some(row) if row.content_sha256 == d.sha256 && row.model == d.model => {
+        // The same test as a re-ingest's: this content, embedded by this model.
+        Some(row)
+            if ils_core::decide::documents::is_unchanged(
+                Some(d),
+                &row.content_sha256,
+                &row.model,
+            ) =>
+        {
             d.passages = Some(crate::store::kb::passages(tx, id).await?);
             Ok(change.encode())
         }
