@@ -171,7 +171,11 @@ impl Embedder {
             types.extend(e.get_type_ids().iter().copied());
         }
         let hidden = self.model.forward(&ids, &types, &lengths)?;
-        Ok(mean_pool_normalised(&hidden, &lengths)?)
+        Ok(mean_pool_normalised(
+            &hidden,
+            self.model.hidden_size(),
+            &lengths,
+        ))
     }
 }
 
