@@ -83,6 +83,77 @@ pub async fn record(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> 
     Ok(())
 }
 
+/// Where the details of an audit row written by a reading statement come from.
+#[derive(Debug)]
+pub enum Details<'a> {
+    /// As the event has them.
+    AsPlanned,
+    /// As the event has them, with the array at `key` replaced by the `id`s of the rows of the
+    /// statement's CTE `source`, in `order` (the order the statement returns them in).
+    WithIds {
+        key: &'a str,
+        source: &'a str,
+        order: &'a str,
+    },
+}
+
+/// Appends to `q` an `INSERT INTO audit_log … SELECT … {from}` writing `entry` as `actor`: for a
+/// data-modifying CTE, so that a read and its audit row are one statement (one round trip, one
+/// statement for PostgreSQL to run instead of two) in the read's transaction. `from` chooses how
+/// many rows: `FROM p` writes one row per row of `p` (a read of one record writes its row only
+/// if the record is there), and an empty `from` writes one row.
+pub fn push_insert(
+    q: &mut sqlx::QueryBuilder<sqlx::Postgres>,
+    tenant: Uuid,
+    actor: &AuditActor,
+    entry: Entry<'_>,
+    details: Details<'_>,
+    from: &str,
+) {
+    q.push(
+        "INSERT INTO audit_log (company_id, id, actor_user_id, actor_company_id, actor_role, action,
+                                resource_type, resource_id, outcome, request_id, device, details)
+         SELECT ",
+    );
+    q.push_bind(tenant)
+        .push(", ")
+        .push_bind(Uuid::now_v7())
+        .push(", ")
+        .push_bind(actor.user_id.map(UserId::into_uuid))
+        .push(", ")
+        .push_bind(actor.company_id.into_uuid())
+        .push(", ")
+        .push_bind(actor.role.map(|r| r.as_str()))
+        .push(", ")
+        .push_bind(entry.action.to_owned())
+        .push(", ")
+        .push_bind(entry.resource_type.to_owned())
+        .push(", ")
+        .push_bind(entry.resource_id)
+        .push(", ")
+        .push_bind(entry.outcome.as_str())
+        .push(", ")
+        .push_bind(actor.request_id.clone())
+        .push(", ")
+        .push_bind(actor.device.clone())
+        .push(", ");
+    match details {
+        Details::AsPlanned => {
+            q.push_bind(sqlx::types::Json(entry.details));
+        }
+        Details::WithIds { key, source, order } => {
+            // `key`, `source` and `order` are the code's own names, never input.
+            q.push("jsonb_set(")
+                .push_bind(sqlx::types::Json(entry.details))
+                .push(format!(
+                    ", '{{{key}}}', coalesce((SELECT jsonb_agg(id ORDER BY {order}) FROM {source}), '[]'::jsonb))"
+                ));
+        }
+    }
+    q.push(" ");
+    q.push(from);
+}
+
 /// Writes many entries, each with its own actor, in one statement (a sync push audits each
 /// change as its maker's).
 pub async fn record_many(tx: &mut TenantTx, entries: Vec<(AuditActor, Entry<'_>)>) -> Result<()> {

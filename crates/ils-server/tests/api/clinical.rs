@@ -247,6 +247,98 @@ async fn patients_are_created_searched_read_updated_and_every_read_is_audited() 
     );
 }
 
+/// A read and a search write their audit row in the statement that reads (one round trip):
+/// the row names what was shown, in the order shown, and a read that finds nothing or is
+/// refused writes none.
+#[tokio::test]
+async fn a_read_and_a_search_are_audited_by_the_statement_that_reads() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "audited-reads").await;
+    let mut ids = vec![c.patient.clone()];
+    for (number, last, first) in [("C-7", "Hopwood", "Zed"), ("C-8", "Hope", "Amy")] {
+        let mut body = patient_body(number, last);
+        body["first_name"] = json!(first);
+        let reply = app.post("/api/patients", &c.ecp, body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        ids.push(reply.body["id"].as_str().expect("id").to_owned());
+    }
+    let audit = |action: &'static str| {
+        let app = &app;
+        let token = c.tenant.admin_token.clone();
+        async move {
+            app.get(&format!("/api/audit?action={action}&limit=100"), &token)
+                .await
+                .body["items"]
+                .as_array()
+                .expect("items")
+                .clone()
+        }
+    };
+
+    let found = app.get("/api/patients?q=hop&limit=20", &c.ecp).await;
+    assert_eq!(found.status, StatusCode::OK, "{:?}", found.body);
+    let shown: Vec<Value> = found.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert_eq!(shown.len(), 3, "{:?}", found.body);
+    let searches = audit("patient.search").await;
+    assert_eq!(searches.len(), 1, "{searches:?}");
+    assert_eq!(searches[0]["details"]["patient_ids"], json!(shown));
+    assert_eq!(
+        searches[0]["details"]["filters"],
+        json!({"name_prefix": true, "customer_number": false, "date_of_birth": false})
+    );
+    let nothing = app.get("/api/patients?q=zzz&limit=20", &c.ecp).await;
+    assert_eq!(nothing.body["items"], json!([]));
+    let searches = audit("patient.search").await;
+    assert_eq!(searches.len(), 2, "an empty search is audited too");
+    assert_eq!(searches[0]["details"]["patient_ids"], json!([]));
+
+    let before = audit("patient.read").await.len();
+    let read = app.get(&format!("/api/patients/{}", ids[1]), &c.ecp).await;
+    assert_eq!(read.status, StatusCode::OK);
+    let reads = audit("patient.read").await;
+    assert_eq!(reads.len(), before + 1);
+    assert_eq!(reads[0]["resource_id"], ids[1].as_str());
+    assert_eq!(reads[0]["outcome"], "success");
+    let missing = uuid::Uuid::now_v7();
+    assert_eq!(
+        app.get(&format!("/api/patients/{missing}"), &c.ecp)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.delete(&format!("/api/patients/{}", ids[2]), &c.ecp)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get(&format!("/api/patients/{}", ids[2]), &c.ecp)
+            .await
+            .status,
+        StatusCode::NOT_FOUND,
+        "a deleted patient is not read"
+    );
+    // The lab may not read patients: refused before the read.
+    assert_eq!(
+        app.get(&format!("/api/patients/{}", ids[1]), &c.lab)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let reads = audit("patient.read").await;
+    assert_eq!(
+        reads.len(),
+        before + 1,
+        "no read row for a missing, deleted or refused read: {reads:?}"
+    );
+}
+
 #[tokio::test]
 async fn prescriptions_round_trip_through_fhir_and_bad_ones_write_nothing() {
     let app = TestApp::spawn().await;

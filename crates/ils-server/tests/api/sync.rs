@@ -433,6 +433,88 @@ async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_
     );
 }
 
+/// The API's writes enter the feed in one statement when this replica's last stamp for the
+/// tenant is still the newest; when a device stamped ahead of it (a clock an hour fast), the
+/// next write locks the head and stamps after the device; concurrent writes get gapless
+/// positions whose stamps grow with them.
+#[tokio::test]
+async fn the_apis_stamps_follow_the_feed_whoever_wrote_last() {
+    let app = TestApp::spawn().await;
+    let c = clinic(&app, "stamps").await;
+    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
+    let mut fast = Device::new(&ecp_id, &ecp_token);
+    let reader = Device::new(&ecp_id, &ecp_token);
+    enrol(&app, &c.tenant.admin_token, &fast).await;
+    enrol(&app, &c.tenant.admin_token, &reader).await;
+    let now = u64::try_from(Utc::now().timestamp_millis()).expect("after 1970");
+    let hour_ahead = HlcStamp {
+        wall_ms: now + 3_600_000,
+        counter: 0,
+        device: fast.id.get(),
+    };
+    fast.clock = HybridClock::new(fast.id.get(), Some(hour_ahead), MAX_DRIFT_MS);
+    let ahead = fast.upsert(Record::Patient(new_patient("S-1", "Ahead")));
+    let pushed = push(&app, &fast, &[&ahead]).await;
+    assert_eq!(statuses(&pushed), applied(1), "{:?}", pushed.body);
+
+    // Two API writes after it, then ten at once.
+    for name in ["After", "Later"] {
+        let reply = app
+            .patch(
+                &format!("/api/patients/{}", c.patient),
+                &c.ecp,
+                json!({"first_name": name}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    }
+    let writes = (0..10).map(|i| {
+        app.post(
+            "/api/patients",
+            &c.ecp,
+            patient_body(&format!("S-{}", 100 + i), "Concurrent"),
+        )
+    });
+    for reply in futures::future::join_all(writes).await {
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    }
+
+    let (feed, _) = pull_all(&app, &reader, 0, 500).await;
+    // The clinic's patient and prescription, the device's patient, 2 edits, 10 patients.
+    assert_eq!(feed.len(), 15, "{feed:?}");
+    let at = feed
+        .iter()
+        .position(|c| c.id == ahead.id)
+        .expect("the push");
+    for change in &feed[at + 1..] {
+        assert!(
+            change.hlc > ahead.hlc,
+            "an API write after the device's stamps after it: {:?} then {:?}",
+            ahead.hlc,
+            change.hlc
+        );
+    }
+    for pair in feed.windows(2) {
+        assert!(
+            pair[1].hlc > pair[0].hlc,
+            "stamps grow with feed positions: {:?} then {:?}",
+            pair[0].hlc,
+            pair[1].hlc
+        );
+    }
+    let owner = app.owner_pool().await;
+    let seqs: Vec<(i64,)> = sqlx::query_as(
+        "SELECT seq FROM sync_feed
+         WHERE company_id = (SELECT company_id FROM devices WHERE id = $1) ORDER BY seq",
+    )
+    .bind(reader.hex())
+    .fetch_all(&owner)
+    .await
+    .expect("feed positions");
+    let seqs: Vec<i64> = seqs.into_iter().map(|(s,)| s).collect();
+    assert_eq!(seqs, (1..=15).collect::<Vec<_>>(), "gapless positions");
+}
+
 #[tokio::test]
 async fn a_change_that_breaks_a_rule_is_rejected_with_the_apis_code_and_nothing_of_it_applied() {
     let app = TestApp::spawn().await;
