@@ -103,13 +103,11 @@ pub fn delete(
 pub fn read(ctx: &Ctx<'_>, patient: Option<&PatientRecord>) -> Result<AuditEvent, DomainError> {
     ctx.actor.require(perm::PATIENTS_READ)?;
     let patient = live(patient)?;
-    Ok(read_event(patient.id))
-}
-
-/// The audit event of reading patient `id`, as [`read`] plans it when it allows the read: a
-/// store may write it with the read itself, in one statement, and let [`read`] confirm it.
-pub fn read_event(id: PatientId) -> AuditEvent {
-    AuditEvent::new(AuditAction::PatientRead, resource::PATIENT, id)
+    Ok(AuditEvent::new(
+        AuditAction::PatientRead,
+        resource::PATIENT,
+        patient.id,
+    ))
 }
 
 /// A search for patients; every filter is optional, and none lists them all.

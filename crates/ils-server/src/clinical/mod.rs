@@ -43,16 +43,16 @@ impl Caller {
 
 /// Writes a planned audit event as the caller, in the transaction.
 pub(crate) async fn record(tx: &mut TenantTx, caller: &Caller, event: &AuditEvent) -> Result<()> {
-    audit::record(tx, &caller.audit, entry(event)).await
-}
-
-/// A planned audit event as the audit log's entry.
-pub(crate) fn entry(event: &AuditEvent) -> Entry<'_> {
-    Entry {
-        action: event.action.as_str(),
-        resource_type: event.resource_type,
-        resource_id: event.resource_id.clone(),
-        outcome: Outcome::Success,
-        details: event.details.clone(),
-    }
+    audit::record(
+        tx,
+        &caller.audit,
+        Entry {
+            action: event.action.as_str(),
+            resource_type: event.resource_type,
+            resource_id: event.resource_id.clone(),
+            outcome: Outcome::Success,
+            details: event.details.clone(),
+        },
+    )
+    .await
 }

@@ -7,9 +7,8 @@ use ils_core::patient::PatientData;
 use ils_core::record::PatientRecord;
 use uuid::Uuid;
 
-use crate::db::{AuditActor, TenantTx};
+use crate::db::TenantTx;
 use crate::error::{Error, Result};
-use crate::store::audit;
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct PatientRow {
@@ -138,34 +137,6 @@ pub async fn find(tx: &mut TenantTx, id: PatientId, lock: Lock) -> Result<Option
     .fetch_optional(tx.conn())
     .await?;
     Ok(row)
-}
-
-/// A live patient read with its audit row (`entry`, written only if the patient is there) in
-/// one statement, under the same key-share lock as [`find`] with [`Lock::Read`].
-pub async fn find_audited(
-    tx: &mut TenantTx,
-    id: PatientId,
-    actor: &AuditActor,
-    entry: audit::Entry<'_>,
-) -> Result<Option<PatientRow>> {
-    let tenant = tx.tenant();
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-        "WITH p AS (SELECT {COLUMNS} FROM patients WHERE company_id = "
-    ));
-    q.push_bind(tenant)
-        .push(" AND id = ")
-        .push_bind(id.into_uuid())
-        .push(" AND deleted_at IS NULL FOR KEY SHARE), a AS (");
-    audit::push_insert(
-        &mut q,
-        tenant,
-        actor,
-        entry,
-        audit::Details::AsPlanned,
-        "FROM p",
-    );
-    q.push(") SELECT * FROM p");
-    Ok(q.build_query_as().fetch_optional(tx.conn()).await?)
 }
 
 /// Whether the patient exists, soft-deleted or not.
@@ -318,19 +289,15 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 /// the filters given, so each combination gets its own plan and every filter can use its index.
 /// A name prefix matches the last or the first name: two index range scans (one per name
 /// index), each cut to the page size in sort order, then merged.
-///
-/// The search's audit row (`audited`, whose details list the patients shown under
-/// `patient_ids`) is written by the same statement.
 pub async fn search(
     tx: &mut TenantTx,
     search: &Search<'_>,
     after: Option<(String, String, Uuid)>,
     limit: u32,
-    audited: (&AuditActor, audit::Entry<'_>),
 ) -> Result<Vec<PatientRow>> {
     let tenant = tx.tenant();
     let key = "last_name_key, first_name_key, id";
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("WITH s AS (");
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("");
     // One SELECT over `patients` with every filter; `name_column` adds the prefix range on it.
     let branch = |q: &mut sqlx::QueryBuilder<sqlx::Postgres>, name_column: Option<&str>| {
         q.push(format!(
@@ -365,9 +332,7 @@ pub async fn search(
             .push_bind(i64::from(limit))
             .push(")");
     };
-    q.push(format!(
-        "SELECT {COLUMNS}, last_name_key, first_name_key FROM ("
-    ));
+    q.push(format!("SELECT {COLUMNS} FROM ("));
     if search.name_prefix.is_some() {
         branch(&mut q, Some("last_name"));
         q.push(" UNION ");
@@ -376,22 +341,7 @@ pub async fn search(
         branch(&mut q, None);
     }
     q.push(format!(") AS matches ORDER BY {key} LIMIT "))
-        .push_bind(i64::from(limit))
-        .push("), a AS (");
-    let (actor, entry) = audited;
-    audit::push_insert(
-        &mut q,
-        tenant,
-        actor,
-        entry,
-        audit::Details::WithIds {
-            key: "patient_ids",
-            source: "s",
-            order: key,
-        },
-        "",
-    );
-    q.push(format!(") SELECT {COLUMNS} FROM s ORDER BY {key}"));
+        .push_bind(i64::from(limit));
     let rows = q.build_query_as().fetch_all(tx.conn()).await?;
     Ok(rows)
 }

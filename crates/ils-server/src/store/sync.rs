@@ -38,90 +38,14 @@ pub struct FeedRow {
     pub change: String,
 }
 
-/// Appends `rows` after position `after` (the head locked by [`lock_head`]), makes each the
-/// version of its record (the last row of a record wins: rows come in stamp order), and moves
-/// the head, in one statement.
+/// Appends `rows` after position `after`, makes each the version of its record (the last row
+/// of a record wins: rows come in stamp order), and moves the head, in one statement.
 pub async fn append(
     tx: &mut TenantTx,
     after: i64,
     rows: &[FeedRow],
     head_hlc: HlcStamp,
 ) -> Result<()> {
-    let moved = append_where(tx, After::Seq(after), rows, head_hlc).await?;
-    if moved {
-        Ok(())
-    } else {
-        Err(Error::Internal(
-            "the tenant's sync head was not locked".into(),
-        ))
-    }
-}
-
-/// Appends `rows` as [`append`] does, without locking the head first, if the head exists and
-/// every stamp it holds is older than `rows`' first: one statement instead of two. The head's
-/// row is locked by the statement itself, and the condition is checked again on the newest
-/// version of the row when another transaction moved it meanwhile, so positions and stamps
-/// keep the order the head gives them. Returns false, having changed nothing, when the head is
-/// missing or as new as `rows` (another replica or a device stamped after them): then the
-/// caller locks the head and stamps again.
-pub async fn append_if_newer(
-    tx: &mut TenantTx,
-    rows: &[FeedRow],
-    head_hlc: HlcStamp,
-) -> Result<bool> {
-    let Some(first) = rows.first() else {
-        return Ok(true);
-    };
-    // Stamps' text form is fixed-width hexadecimal: byte order ("C") is stamp order.
-    append_where(tx, After::Stamp(first.hlc.to_string()), rows, head_hlc).await
-}
-
-enum After {
-    Seq(i64),
-    Stamp(String),
-}
-
-/// The appending statement, under a condition on the head's row (one of the two above, never
-/// input; `$16` is its value).
-fn append_statement(condition: &str) -> String {
-    format!(
-        "WITH head AS (
-             UPDATE sync_heads SET seq = seq + $14, hlc = $15
-             WHERE company_id = $1 AND {condition}
-             RETURNING seq - $14 AS after
-         ), feed AS (
-             INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change)
-             SELECT $1, head.after + f.n, f.change_id, f.device, f.entity, f.entity_id, f.operation, f.hlc, f.change
-             FROM head,
-                  unnest($2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[])
-                  WITH ORDINALITY AS f(change_id, device, entity, entity_id, operation, hlc, change, n)
-         ), versions AS (
-             INSERT INTO sync_versions (company_id, entity, entity_id, operation, hlc, change_id)
-             SELECT $1, v.entity, v.entity_id, v.operation, v.hlc, v.change_id
-             FROM head,
-                  unnest($9::text[], $10::uuid[], $11::text[], $12::text[], $13::uuid[])
-                  AS v(entity, entity_id, operation, hlc, change_id)
-             ON CONFLICT (company_id, entity, entity_id) DO UPDATE
-                SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
-         )
-         SELECT pg_notify('ils_sync', $1::text) FROM head"
-    )
-}
-
-async fn append_where(
-    tx: &mut TenantTx,
-    after: After,
-    rows: &[FeedRow],
-    head_hlc: HlcStamp,
-) -> Result<bool> {
-    use std::sync::LazyLock;
-    static AFTER_SEQ: LazyLock<String> = LazyLock::new(|| append_statement("seq = $16"));
-    static AFTER_STAMP: LazyLock<String> =
-        LazyLock::new(|| append_statement("hlc COLLATE \"C\" < $16"));
-    let statement: &'static str = match after {
-        After::Seq(_) => &AFTER_SEQ,
-        After::Stamp(_) => &AFTER_STAMP,
-    };
     let tenant = tx.tenant();
     let mut latest: std::collections::HashMap<(Entity, Uuid), usize> = Default::default();
     for (i, r) in rows.iter().enumerate() {
@@ -130,59 +54,42 @@ async fn append_where(
     let mut versions: Vec<&FeedRow> = latest.values().map(|&i| &rows[i]).collect();
     versions.sort_by_key(|r| r.hlc);
     let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    let query = sqlx::query(sqlx::AssertSqlSafe(statement))
-        .bind(tenant)
-        .bind(
-            rows.iter()
-                .map(|r| r.change_id.into_uuid())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            rows.iter()
-                .map(|r| r.device.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.operation.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>())
-        .bind(
-            versions
-                .iter()
-                .map(|r| r.entity.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(versions.iter().map(|r| r.entity_id).collect::<Vec<_>>())
-        .bind(
-            versions
-                .iter()
-                .map(|r| r.operation.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            versions
-                .iter()
-                .map(|r| r.hlc.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            versions
-                .iter()
-                .map(|r| r.change_id.into_uuid())
-                .collect::<Vec<_>>(),
-        )
-        .bind(n)
-        .bind(head_hlc.to_string());
-    let query = match after {
-        After::Seq(seq) => query.bind(seq),
-        After::Stamp(stamp) => query.bind(stamp),
-    };
-    Ok(query.fetch_optional(tx.conn()).await?.is_some())
+    sqlx::query(
+        "WITH feed AS (
+             INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change)
+             SELECT $1, $2 + f.n, f.change_id, f.device, f.entity, f.entity_id, f.operation, f.hlc, f.change
+             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[])
+                  WITH ORDINALITY AS f(change_id, device, entity, entity_id, operation, hlc, change, n)
+         ), versions AS (
+             INSERT INTO sync_versions (company_id, entity, entity_id, operation, hlc, change_id)
+             SELECT $1, v.entity, v.entity_id, v.operation, v.hlc, v.change_id
+             FROM unnest($10::text[], $11::uuid[], $12::text[], $13::text[], $14::uuid[])
+                  AS v(entity, entity_id, operation, hlc, change_id)
+             ON CONFLICT (company_id, entity, entity_id) DO UPDATE
+                SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
+         )
+         UPDATE sync_heads SET seq = $2 + $15, hlc = $16 WHERE company_id = $1
+         RETURNING pg_notify('ils_sync', $1::text)",
+    )
+    .bind(tenant)
+    .bind(after)
+    .bind(rows.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.device.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.entity_id).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
+    .bind(versions.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
+    .bind(n)
+    .bind(head_hlc.to_string())
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Moves only the head's clock (a push whose every change was superseded or a duplicate).

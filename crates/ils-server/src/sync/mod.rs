@@ -19,9 +19,9 @@ use std::sync::OnceLock;
 
 use chrono::Utc;
 use ils_core::change::{Change, ChangeDraft};
-use ils_core::hlc::{HlcStamp, HybridClock, MAX_DRIFT_MS};
+use ils_core::hlc::{HybridClock, MAX_DRIFT_MS};
 use ils_core::sync::PROTOCOL;
-use ils_core::{ChangeId, CompanyId, DeviceId, UserId};
+use ils_core::{ChangeId, DeviceId, UserId};
 
 use crate::db::TenantTx;
 use crate::error::Result;
@@ -48,80 +48,25 @@ fn now_ms() -> u64 {
 
 /// Appends the changes staged on `tx` by the API's use cases, stamped by this replica: called
 /// by `TenantTx::commit`, last before the commit.
-///
-/// Usually in one statement: the changes are stamped after the newest stamp this replica knows
-/// for the tenant, and appended if the head holds nothing newer (`store::append_if_newer`).
-/// When it does (another replica or a device wrote since), the head is locked, observed and the
-/// changes stamped again, as a push does.
 pub(crate) async fn flush(tx: &mut TenantTx, staged: Vec<(ChangeDraft, UserId)>) -> Result<()> {
     if staged.is_empty() {
         return Ok(());
     }
-    let tenant = tx.company_id();
-    if let Some(known) = known_heads().get(tenant) {
-        let (rows, last) = stamp(&staged, Some(known));
-        if store::append_if_newer(tx, &rows, last).await? {
-            known_heads().set(tenant, last);
-            return Ok(());
-        }
-    }
-    let (seq, head) = store::lock_head(tx).await?;
-    let (rows, last) = stamp(&staged, head);
-    store::append(tx, seq, &rows, last).await?;
-    known_heads().set(tenant, last);
-    Ok(())
-}
-
-/// The staged changes stamped by this replica's clock, after `after`.
-fn stamp(staged: &[(ChangeDraft, UserId)], after: Option<HlcStamp>) -> (Vec<FeedRow>, HlcStamp) {
+    let (seq, last) = store::lock_head(tx).await?;
     let device = replica_device();
-    let mut clock = HybridClock::new(device.get(), after, MAX_DRIFT_MS);
-    if let Some(after) = after {
+    let mut clock = HybridClock::new(device.get(), last, MAX_DRIFT_MS);
+    if let Some(last) = last {
         // The head's stamp may be another replica's: order after it.
-        let _ = clock.observe(after, now_ms());
+        let _ = clock.observe(last, now_ms());
     }
-    let rows = staged
-        .iter()
+    let rows: Vec<FeedRow> = staged
+        .into_iter()
         .map(|(draft, user)| {
-            let change = Change::stamp(
-                draft.clone(),
-                ChangeId::new(),
-                clock.tick(now_ms()),
-                device,
-                *user,
-            );
+            let change = Change::stamp(draft, ChangeId::new(), clock.tick(now_ms()), device, user);
             feed_row(&change)
         })
         .collect();
-    (rows, clock.last())
-}
-
-/// The newest head stamp this replica wrote or read, per tenant: a hint for stamping the next
-/// changes (the head decides; a stale hint only costs the locked path).
-struct KnownHeads(std::sync::Mutex<std::collections::HashMap<CompanyId, HlcStamp>>);
-
-impl KnownHeads {
-    fn get(&self, tenant: CompanyId) -> Option<HlcStamp> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&tenant)
-            .copied()
-    }
-
-    fn set(&self, tenant: CompanyId, stamp: HlcStamp) {
-        let mut heads = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = heads.entry(tenant).or_insert(stamp);
-        *entry = (*entry).max(stamp);
-    }
-}
-
-fn known_heads() -> &'static KnownHeads {
-    static HEADS: OnceLock<KnownHeads> = OnceLock::new();
-    HEADS.get_or_init(|| KnownHeads(Default::default()))
+    store::append(tx, seq, &rows, clock.last()).await
 }
 
 /// The conflict log, a page at a time; its reading is audited with the records it showed (the

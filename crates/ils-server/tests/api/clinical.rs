@@ -247,11 +247,11 @@ async fn patients_are_created_searched_read_updated_and_every_read_is_audited() 
     );
 }
 
-/// A read and a search write their audit row in the statement that reads (one round trip):
-/// the row names what was shown, in the order shown, and a read that finds nothing or is
-/// refused writes none.
+/// A search's audit row names what was shown, in the order shown (an empty search is audited
+/// too), and a read that finds nothing, finds a deleted patient or is refused writes no read
+/// row.
 #[tokio::test]
-async fn a_read_and_a_search_are_audited_by_the_statement_that_reads() {
+async fn a_read_and_a_search_are_audited_with_exactly_what_they_showed() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "audited-reads").await;
     let mut ids = vec![c.patient.clone()];

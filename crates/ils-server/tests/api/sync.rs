@@ -433,10 +433,8 @@ async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_
     );
 }
 
-/// The API's writes enter the feed in one statement when this replica's last stamp for the
-/// tenant is still the newest; when a device stamped ahead of it (a clock an hour fast), the
-/// next write locks the head and stamps after the device; concurrent writes get gapless
-/// positions whose stamps grow with them.
+/// The API's writes stamp after every stamp the feed holds, a device's an hour fast included,
+/// and concurrent writes get gapless positions whose stamps grow with them.
 #[tokio::test]
 async fn the_apis_stamps_follow_the_feed_whoever_wrote_last() {
     let app = TestApp::spawn().await;
