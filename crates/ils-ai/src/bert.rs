@@ -736,17 +736,29 @@ fn fast_exp<const F: bool>(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// erf for f32 (Abramowitz and Stegun 7.1.26, absolute error below 1.5e-7).
+/// erf for f32: the rational approximation x P(x^2) / Q(x^2) on [-4, 4] (beyond it erf is
+/// ±1 in f32) that Eigen and XLA use for single precision; one division and no exponential,
+/// error within a few units in the last place.
 #[inline(always)]
 fn erf<const F: bool>(x: f32) -> f32 {
-    let a = x.abs();
-    let t = 1.0 / madd::<F>(0.327_591_1, a, 1.0);
-    let mut p = 1.061_405_4;
-    for c in [-1.453_152_1, 1.421_413_7, -0.284_496_74, 0.254_829_6] {
-        p = madd::<F>(p, t, c);
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.726_142_3e-10;
+    for c in [
+        2.770_681_4e-8,
+        -2.101_024e-6,
+        -5.692_506_4e-5,
+        -7.349_906_3e-4,
+        -2.954_6e-3,
+        -1.609_603_3e-2,
+    ] {
+        p = madd::<F>(x2, p, c);
     }
-    let y = 1.0 - t * p * fast_exp::<F>(-a * a);
-    y.copysign(x)
+    let mut q = -1.456_607_2e-5;
+    for c in [-2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2] {
+        q = madd::<F>(x2, q, c);
+    }
+    x * p / q
 }
 
 /// Mean over each packed sequence's tokens, then unit length: one vector per sequence.
@@ -796,6 +808,16 @@ mod tests {
                 let err = (got as f64 - want).abs(); // A&S 7.1.26: 1.5e-7, plus f32 rounding
                 assert!(err < 1e-6, "erf({x}) off by {err}");
             }
+        }
+    }
+
+    #[test]
+    fn erf_is_one_beyond_four() {
+        for x in [4.0f32, 4.5, 6.0, 100.0, f32::MAX] {
+            for got in [erf::<false>(x), erf::<true>(x)] {
+                assert!((got - 1.0).abs() < 1e-6, "erf({x}) = {got}");
+            }
+            assert!((erf::<true>(-x) + 1.0).abs() < 1e-6);
         }
     }
 
