@@ -24,8 +24,6 @@
 
 use candle_core::{DType, Result, Tensor};
 use candle_nn::VarBuilder;
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 use serde::Deserialize;
 
@@ -112,9 +110,9 @@ fn matmul_acc(dst: &mut [f32], x: &[f32], w: &[f32], n: usize, input: usize, out
 struct Dense {
     /// `(in, out)`, for the packed matrix product.
     weight_t: Vec<f32>,
-    /// `(out, in)` in half precision, for few tokens: half the bytes to stream, which is what
-    /// bounds a single query's time (the parity test covers this path).
-    weight_half: Vec<f16>,
+    /// `(out, in)`, for few tokens: each output's weights in one row, streamed once for the
+    /// whole query (the parity test covers this path).
+    weight_rows: Vec<f32>,
     bias: Vec<f32>,
     input: usize,
     output: usize,
@@ -129,7 +127,7 @@ impl Dense {
         }
         Ok(Self {
             weight_t: values(&weight.t()?.contiguous()?)?,
-            weight_half: values(weight)?.into_iter().map(f16::from_f32).collect(),
+            weight_rows: values(weight)?,
             bias,
             input,
             output,
@@ -172,7 +170,7 @@ impl Dense {
                 let hi = (lo + BLOCK).min(output);
                 let mut part = vec![0f32; (hi - lo) * n];
                 simd(DenseRows {
-                    weights: &self.weight_half[lo * input..hi * input],
+                    weights: &self.weight_rows[lo * input..hi * input],
                     xs: x,
                     input,
                     out: &mut part,
@@ -355,11 +353,11 @@ fn madd<const F: bool>(a: f32, b: f32, c: f32) -> f32 {
     if F { a.mul_add(b, c) } else { a * b + c }
 }
 
-/// Rows of a dense layer in half precision against every token: `out[row * tokens + t]`,
+/// Rows of a dense layer against every token: `out[row * tokens + t]`,
 /// without the bias. Four rows at a time, so that each token's values are loaded once for four
 /// independent sums.
 struct DenseRows<'a> {
-    weights: &'a [f16],
+    weights: &'a [f32],
     xs: &'a [f32],
     input: usize,
     out: &'a mut [f32],
@@ -373,14 +371,10 @@ impl Kernel for DenseRows<'_> {
         let input = self.input;
         let tokens = self.xs.len() / input;
         let rows = self.weights.len() / input;
-        // Each row is widened once, then used for every token.
-        let mut wide = vec![0f32; 4 * input];
         let mut r = 0;
         while r < rows {
             let group = (rows - r).min(4);
-            // F16C's conversion where the CPU has it (chosen at run time by `half`).
-            self.weights[r * input..(r + group) * input]
-                .convert_to_f32_slice(&mut wide[..group * input]);
+            let wide = &self.weights[r * input..(r + group) * input];
             for (t, x) in self.xs.chunks_exact(input).enumerate() {
                 if group == 4 {
                     let (w0, rest) = wide.split_at(input);
