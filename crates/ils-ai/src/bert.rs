@@ -374,10 +374,10 @@ impl Kernel for DenseRows<'_> {
         let mut r = 0;
         while r < rows {
             let group = (rows - r).min(4);
-            let wide = &self.weights[r * input..(r + group) * input];
+            let block = &self.weights[r * input..(r + group) * input];
             for (t, x) in self.xs.chunks_exact(input).enumerate() {
                 if group == 4 {
-                    let (w0, rest) = wide.split_at(input);
+                    let (w0, rest) = block.split_at(input);
                     let (w1, rest) = rest.split_at(input);
                     let (w2, w3) = rest.split_at(input);
                     let sums = dot4::<F>([w0, w1, w2, w3], x);
@@ -386,7 +386,7 @@ impl Kernel for DenseRows<'_> {
                     }
                 } else {
                     for k in 0..group {
-                        self.out[(r + k) * tokens + t] = dot::<F>(&wide[k * input..][..input], x);
+                        self.out[(r + k) * tokens + t] = dot::<F>(&block[k * input..][..input], x);
                     }
                 }
             }

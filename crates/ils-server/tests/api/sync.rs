@@ -117,6 +117,16 @@ async fn enrol(app: &TestApp, admin_token: &str, device: &Device) {
     assert_eq!(reply.body["status"], "approved");
 }
 
+/// Two desktops of a new ECP of the clinic's practice, both registered and approved.
+async fn two_devices(app: &TestApp, c: &crate::clinical::Clinic) -> (Device, Device) {
+    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
+    let a = Device::new(&ecp_id, &ecp_token);
+    let b = Device::new(&ecp_id, &ecp_token);
+    enrol(app, &c.tenant.admin_token, &a).await;
+    enrol(app, &c.tenant.admin_token, &b).await;
+    (a, b)
+}
+
 fn new_patient(number: &str, last: &str) -> PatientRecord {
     let at = now();
     let mut body = patient_body(number, last);
@@ -309,11 +319,7 @@ async fn devices_register_with_a_code_or_wait_for_approval_and_a_revoked_device_
 async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_writes() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "feed").await;
-    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
-    let mut a = Device::new(&ecp_id, &ecp_token);
-    let b = Device::new(&ecp_id, &ecp_token);
-    enrol(&app, &c.tenant.admin_token, &a).await;
-    enrol(&app, &c.tenant.admin_token, &b).await;
+    let (mut a, b) = two_devices(&app, &c).await;
 
     // What the API wrote before (the clinic's patient and prescription) is in the feed.
     let (before, cursor_b) = pull_all(&app, &b, 0, 500).await;
@@ -439,11 +445,7 @@ async fn a_push_is_applied_once_and_reaches_the_other_devices_with_the_apis_own_
 async fn the_apis_stamps_follow_the_feed_whoever_wrote_last() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "stamps").await;
-    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
-    let mut fast = Device::new(&ecp_id, &ecp_token);
-    let reader = Device::new(&ecp_id, &ecp_token);
-    enrol(&app, &c.tenant.admin_token, &fast).await;
-    enrol(&app, &c.tenant.admin_token, &reader).await;
+    let (mut fast, reader) = two_devices(&app, &c).await;
     let now = u64::try_from(Utc::now().timestamp_millis()).expect("after 1970");
     let hour_ahead = HlcStamp {
         wall_ms: now + 3_600_000,
@@ -685,11 +687,7 @@ async fn a_device_cannot_reach_another_tenants_records_or_feed() {
 async fn concurrent_edits_end_the_same_whatever_the_push_order_and_the_loser_is_kept() {
     let app = TestApp::spawn().await;
     let c = clinic(&app, "merge").await;
-    let (ecp_id, ecp_token) = app.add_user(&c.tenant, Role::Ecp).await;
-    let mut a = Device::new(&ecp_id, &ecp_token);
-    let mut b = Device::new(&ecp_id, &ecp_token);
-    enrol(&app, &c.tenant.admin_token, &a).await;
-    enrol(&app, &c.tenant.admin_token, &b).await;
+    let (mut a, mut b) = two_devices(&app, &c).await;
     let (feed, _) = pull_all(&app, &a, 0, 500).await;
     let Some(Record::Patient(patient)) = feed[0].record.clone() else {
         panic!("the clinic's patient");
