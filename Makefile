@@ -5,21 +5,35 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run test setup check-toolchain bench bench-gateway bench-node bench-sync fuzz-api lint fmt
+.PHONY: run central test setup setup-desktop package check-toolchain bench bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
 
-## Set up everything and run the main job (ILS Central with a demo tenant, until the desktop app exists).
+## Set up everything and start ILS Desktop, the practice's app (offline on its own SQLite until
+## it is connected to ILS Central). Without a display it says so and names the alternatives.
 run: setup
+	@scripts/run-desktop.sh
+
+## ILS Central, the multi-practice service, on a local PostgreSQL with a demo practice.
+central: setup
 	@scripts/run.sh
 
-## Set up everything and run every test (a throwaway PostgreSQL is started and stopped by the tests).
+## Set up everything and run every test: the Rust workspace (a throwaway PostgreSQL is started
+## and stopped by the tests; the desktop app is driven in a real window under Xvfb) and the
+## interface's component tests (Vitest).
 test: setup
 	$(CARGO) test --workspace --locked
+	cd ui && npm test --silent
 
-## System packages (PostgreSQL, pgvector, build tools), the embedding model (checked against
-## models/manifest.toml) and a check of the Rust toolchain.
+## System packages (PostgreSQL, pgvector, build tools; WebKitGTK, Xvfb and the WebDriver parts
+## for the desktop app), the interface's npm packages and build, the embedding model (checked
+## against models/manifest.toml) and a check of the Rust toolchain.
 setup: check-toolchain
 	@scripts/setup-system.sh
+	@scripts/setup-desktop.sh
 	@scripts/fetch-model.sh
+
+## The installable app: a .deb and an AppImage under $(CARGO_TARGET_DIR)/release/bundle/.
+package: setup
+	@scripts/package.sh
 
 check-toolchain:
 	@scripts/check-toolchain.sh
@@ -44,6 +58,11 @@ bench-node: setup
 ## on one device is applied on another (long poll). See tests/benches/sync.rs.
 bench-sync: setup
 	$(CARGO) bench -p ils-e2e --bench sync --locked
+
+## The desktop app: cold start to an interactive patient list, idle memory before and after
+## the model loads, bundle size, and patient search per keystroke over 10,000 patients.
+bench-desktop: setup
+	@scripts/bench-desktop.sh
 
 ## Fuzz the HTTP API from its OpenAPI document (schemathesis) on a throwaway cluster, and
 ## print which operations were reached.

@@ -85,8 +85,84 @@ mod double_option {
     }
 }
 
+impl PatientData {
+    /// Reads a patient from JSON (a form, a file), reporting every structural problem by its
+    /// path (see [`crate::input`]); the patient rules are applied where it is saved.
+    pub fn from_json(value: &serde_json::Value) -> Result<PatientData, ValidationErrors> {
+        use crate::input::{Fields, Kind, text};
+        let mut errors = ValidationErrors::new();
+        let mut f = Fields::new(value, "", &mut errors);
+        if !f.is_object() {
+            return Err(errors);
+        }
+        let customer_number = f.required::<String>("customer_number", Kind::Text, &mut errors);
+        let first_name = f.required::<String>("first_name", Kind::Text, &mut errors);
+        let last_name = f.required::<String>("last_name", Kind::Text, &mut errors);
+        let date_of_birth = f.required::<NaiveDate>("date_of_birth", Kind::Date, &mut errors);
+        let email = text(&mut f, "email", &mut errors);
+        let phone = text(&mut f, "phone", &mut errors);
+        let address = text(&mut f, "address", &mut errors);
+        let notes = text(&mut f, "notes", &mut errors);
+        f.finish("a patient", &mut errors);
+        match (customer_number, first_name, last_name, date_of_birth) {
+            (Some(customer_number), Some(first_name), Some(last_name), Some(date_of_birth))
+                if errors.is_empty() =>
+            {
+                Ok(PatientData {
+                    customer_number,
+                    first_name,
+                    last_name,
+                    date_of_birth,
+                    email,
+                    phone,
+                    address,
+                    notes,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
 impl PatientChanges {
     /// The patient after these changes.
+    /// Reads changes to a patient from JSON: a field left out stays as it is, and `null` clears
+    /// an optional one (e-mail, phone, address, notes). Every structural problem is reported by
+    /// its path.
+    pub fn from_json(value: &serde_json::Value) -> Result<PatientChanges, ValidationErrors> {
+        use crate::input::{Fields, Kind};
+        let mut errors = ValidationErrors::new();
+        let mut f = Fields::new(value, "", &mut errors);
+        if !f.is_object() {
+            return Err(errors);
+        }
+        let object = value.as_object();
+        let clearable = |f: &mut Fields<'_>, key: &'static str, errors: &mut ValidationErrors| {
+            let given = object.is_some_and(|o| o.contains_key(key));
+            let read = f.optional::<String>(key, Kind::Text, errors);
+            match (given, read) {
+                (false, _) => None,
+                (true, read) => Some(read),
+            }
+        };
+        let changes = PatientChanges {
+            customer_number: f.optional("customer_number", Kind::Text, &mut errors),
+            first_name: f.optional("first_name", Kind::Text, &mut errors),
+            last_name: f.optional("last_name", Kind::Text, &mut errors),
+            date_of_birth: f.optional("date_of_birth", Kind::Date, &mut errors),
+            email: clearable(&mut f, "email", &mut errors),
+            phone: clearable(&mut f, "phone", &mut errors),
+            address: clearable(&mut f, "address", &mut errors),
+            notes: clearable(&mut f, "notes", &mut errors),
+        };
+        f.finish("the changes to a patient", &mut errors);
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
+    }
+
     pub fn apply(&self, to: &PatientData) -> PatientData {
         PatientData {
             customer_number: self
@@ -250,6 +326,70 @@ mod tests {
             address: Some("1 Lens Lane\nLondon".into()),
             notes: None,
         }
+    }
+
+    fn fields(e: &ValidationErrors) -> Vec<(&str, &str)> {
+        e.errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.code))
+            .collect()
+    }
+
+    #[test]
+    fn a_patient_is_read_from_json_with_every_problem_named_by_its_field() {
+        let read = PatientData::from_json(&serde_json::json!({
+            "customer_number": "C-1001", "first_name": "Grace", "last_name": "Hopper",
+            "date_of_birth": "1956-12-09", "email": null, "phone": "+44 20 7946 0000"
+        }))
+        .expect("a whole patient");
+        assert_eq!(read.date_of_birth, base().date_of_birth);
+        assert_eq!(read.email, None);
+        assert_eq!(read.phone.as_deref(), Some("+44 20 7946 0000"));
+
+        let broken = PatientData::from_json(&serde_json::json!({
+            "customer_number": "C-1001", "first_name": 7, "date_of_birth": "09/12/1956",
+            "nickname": "Amazing Grace"
+        }))
+        .expect_err("broken");
+        assert_eq!(
+            fields(&broken),
+            vec![
+                ("first_name", "input.invalid"),
+                ("last_name", "input.required"),
+                ("date_of_birth", "input.invalid"),
+                ("nickname", "input.unknown_field"),
+            ]
+        );
+        assert!(
+            PatientData::from_json(&serde_json::json!(["C-1001", "Grace"])).is_err(),
+            "only an object is a patient"
+        );
+    }
+
+    #[test]
+    fn changes_leave_out_what_stays_and_null_clears() {
+        let changes = PatientChanges::from_json(&serde_json::json!({
+            "last_name": "Hopper-Murray", "email": null
+        }))
+        .expect("changes");
+        assert_eq!(changes.last_name.as_deref(), Some("Hopper-Murray"));
+        assert_eq!(changes.email, Some(None), "null clears the e-mail");
+        assert_eq!(changes.phone, None, "a field left out stays");
+        let applied = changes.apply(&base());
+        assert_eq!(applied.email, None);
+        assert_eq!(applied.phone, base().phone);
+
+        let broken = PatientChanges::from_json(&serde_json::json!({
+            "date_of_birth": "yesterday", "phone": 44
+        }))
+        .expect_err("broken");
+        assert_eq!(
+            fields(&broken),
+            vec![
+                ("date_of_birth", "input.invalid"),
+                ("phone", "input.invalid")
+            ]
+        );
     }
 
     fn codes(change: impl FnOnce(&mut PatientData)) -> Vec<&'static str> {

@@ -124,6 +124,22 @@ pub enum IngestEvent {
     Refused(Refused),
 }
 
+/// A prescription checked while it is entered ([`Engine::check_prescription`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RxCheck {
+    /// Every problem, by field path; empty when the prescription can be saved as it is.
+    pub errors: Vec<ils_core::FieldError>,
+    /// Each eye in the other cylinder convention, when the values could be read.
+    pub transposed: Option<Transposed>,
+}
+
+/// Both eyes in the other cylinder convention (optically the same lenses).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Transposed {
+    pub right: ils_core::rx::EyeRx,
+    pub left: ils_core::rx::EyeRx,
+}
+
 /// A prescription as a person gives it: the ILS form or a FHIR R4 `VisionPrescription`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -357,6 +373,37 @@ impl Engine {
         status: RxStatus,
     ) -> EngineResult<PrescriptionRecord> {
         Ok(self.store().set_prescription_status(id, status)?)
+    }
+
+    /// Checks a prescription as it is being entered, saving nothing: every structural problem
+    /// and every broken rule by field path (exactly what saving it would report, the issue date
+    /// against the practice's today included), and each eye in the other cylinder convention.
+    pub fn check_prescription(&self, input: &PrescriptionInput) -> EngineResult<RxCheck> {
+        let rx = match parse_prescription(&input.0) {
+            Ok((rx, _)) => rx,
+            Err(e) if !e.fields.is_empty() => {
+                return Ok(RxCheck {
+                    errors: e.fields,
+                    transposed: None,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let (today, _) = self.store().moment()?;
+        let mut errors = match rx.validate() {
+            Ok(()) => Vec::new(),
+            Err(found) => found.errors,
+        };
+        if let Err(e) = rx.check_issue_date(today) {
+            errors.push(e);
+        }
+        Ok(RxCheck {
+            errors,
+            transposed: Some(Transposed {
+                right: rx.right.transposed(),
+                left: rx.left.transposed(),
+            }),
+        })
     }
 
     pub fn prescription(&self, id: PrescriptionId) -> EngineResult<PrescriptionRecord> {

@@ -1,0 +1,78 @@
+//! `ILS_DESKTOP_BENCH=<file>`: the window reports how long it took from the program's start to
+//! the first patient list with rows, and the memory of the app with its WebKit processes before
+//! and after the embedding model loads, into that file as JSON, then closes
+//! (`make bench-desktop`). Without the variable nothing here runs.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Marks the program's start (the first thing `run` does).
+pub fn mark_start() {
+    STARTED.get_or_init(Instant::now);
+}
+
+pub fn report_file() -> Option<PathBuf> {
+    std::env::var_os("ILS_DESKTOP_BENCH").map(PathBuf::from)
+}
+
+pub fn since_start_ms() -> f64 {
+    STARTED
+        .get()
+        .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Resident memory in KiB of this process and of every process descended from it.
+pub fn rss_tree_kib() -> (u64, u64, usize) {
+    let me = std::process::id();
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The parent is the second field after the command's closing parenthesis.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|s| s.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![me];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let total = tree.iter().map(|p| rss(*p)).sum();
+    (rss(me), total, tree.len())
+}

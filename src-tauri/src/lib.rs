@@ -1,0 +1,99 @@
+//! ILS Desktop's shell: a Tauri v2 window over the engine API ([`ils_node::Engine`]).
+//!
+//! The shell holds no rule. Each command takes its arguments as the engine's own request types,
+//! calls one engine method on the blocking pool (never on the interface thread), and answers
+//! with the engine's response or its error, `{code, message, fields}`. Long work — an ingest,
+//! a question to the assistant, connecting to ILS Central — streams its progress through a
+//! Tauri channel while it runs.
+
+mod bench;
+mod commands;
+mod state;
+
+use std::sync::Arc;
+
+use ils_node::engine::{Engine, NodeSettings};
+use tauri::Manager;
+
+pub use state::AppState;
+
+/// Where the model ships inside the bundle (`bundle.resources` in tauri.conf.json).
+const BUNDLED_MODEL: &str = "models/all-MiniLM-L6-v2";
+
+/// Opens the engine the settings name and runs the window until it is closed.
+pub fn run() {
+    bench::mark_start();
+    init_tracing();
+    let settings = match NodeSettings::load(None) {
+        Ok(s) => s,
+        Err(e) => fail(&format!("ILS Desktop cannot start: {e}")),
+    };
+    tauri::Builder::default()
+        .setup(move |app| {
+            let mut settings = settings;
+            // The model inside the bundle, unless the settings name one or one sits beside
+            // the program (a development build).
+            if settings.model_dir.is_none()
+                && !settings.model_path().join("model.safetensors").is_file()
+                && let Ok(dir) = app.path().resource_dir()
+            {
+                let bundled = dir.join(BUNDLED_MODEL);
+                if bundled.join("model.safetensors").is_file() {
+                    settings.model_dir = Some(bundled);
+                }
+            }
+            let engine = Arc::new(Engine::open(&settings).map_err(|e| e.message)?);
+            // `ILS_NODE_USER` (the CLI's setting) signs that user of a practice kept on this
+            // computer in at start, as the CLI does; a practice connected to ILS Central always
+            // asks for the password.
+            if let Some(user) = settings.user.as_deref()
+                && engine.sync_state().is_ok_and(|s| s.server.is_none())
+                && let Err(e) = engine.sign_in(user)
+            {
+                tracing::warn!(code = %e.code, "ILS_NODE_USER was not signed in: {e}");
+            }
+            app.manage(AppState::new(engine, settings));
+            Ok(())
+        })
+        .invoke_handler(commands::handler())
+        .run(tauri::generate_context!())
+        .unwrap_or_else(|e| fail(&format!("ILS Desktop stopped: {e}")));
+}
+
+/// Why no window can open here, if none can: on Linux and the BSDs a window needs an X11 or
+/// Wayland display. Said plainly, with the alternatives, instead of GTK's own failure.
+pub fn display_problem() -> Option<String> {
+    if !cfg!(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "openbsd"
+    )) {
+        return None;
+    }
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("DISPLAY") || set("WAYLAND_DISPLAY") {
+        return None;
+    }
+    Some(
+        "ILS Desktop needs a display to open its window, and this session has none \
+         (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
+         - On a server, run it under a virtual display: xvfb-run -a ils-desktop\n\
+         - The same practice data from a terminal: the ils-node command (ils-node --help)\n\
+         - The multi-practice service: make central (ILS Central with a demo practice)"
+            .to_owned(),
+    )
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ILS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1)
+}

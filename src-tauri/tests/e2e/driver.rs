@@ -1,0 +1,337 @@
+//! The real window, driven from outside: Xvfb (a virtual display), tauri-driver (the WebDriver
+//! bridge Tauri ships) with WebKitGTK's own WebKitWebDriver, and plain W3C WebDriver calls over
+//! HTTP on loopback. Every step can keep a screenshot under the build folder.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+/// How long a step waits for the interface to show what it expects.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A child process killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Finds a program the setup step installs, or says which step installs it.
+fn program(name: &str, places: &[PathBuf]) -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = places.to_vec();
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|d| d.join(name)));
+    }
+    candidates.into_iter().find(|p| p.is_file()).ok_or_else(|| {
+        anyhow!(
+            "{name} was not found; scripts/setup-desktop.sh installs it (make test runs it first)"
+        )
+    })
+}
+
+/// The virtual display, tauri-driver and one WebDriver session of the app.
+pub struct Window {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    pub artifacts: PathBuf,
+    shots: usize,
+    // Dropped in this order: the session is ended first (in `Drop`), then the driver, then
+    // the display.
+    _driver: Guard,
+    _display: Guard,
+}
+
+pub struct Launch<'a> {
+    pub app: &'a Path,
+    /// Environment of the app (its data folder, the model).
+    pub env: Vec<(String, String)>,
+    /// Where screenshots go.
+    pub artifacts: PathBuf,
+}
+
+impl Window {
+    pub async fn open(launch: Launch<'_>) -> Result<Self> {
+        let xvfb = program("Xvfb", &[])?;
+        let cargo_bin = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+            .unwrap_or_default()
+            .join("bin");
+        let tauri_driver = program("tauri-driver", &[cargo_bin.join("tauri-driver")])?;
+        let native = program(
+            "WebKitWebDriver",
+            &[PathBuf::from("/usr/bin/WebKitWebDriver")],
+        )?;
+
+        // Xvfb picks a free display number and writes it to the descriptor it is given.
+        let mut display = Command::new(xvfb)
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting Xvfb")?;
+        let mut line = String::new();
+        BufReader::new(display.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .context("reading Xvfb's display number")?;
+        let display = Guard(display);
+        let number = line.trim();
+        if number.is_empty() {
+            bail!("Xvfb did not start");
+        }
+
+        let (port, native_port) = (free_port(), free_port());
+        let mut driver = Command::new(tauri_driver);
+        driver
+            .args(["--port", &port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .arg("--native-driver")
+            .arg(native)
+            .env("DISPLAY", format!(":{number}"))
+            // No accessibility bus and no GPU on a virtual display.
+            .env("NO_AT_BRIDGE", "1")
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in &launch.env {
+            driver.env(k, v);
+        }
+        let driver = Guard(driver.spawn().context("starting tauri-driver")?);
+
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let session = loop {
+            let reply = http
+                .post(format!("{base}/session"))
+                .json(&json!({"capabilities": {"alwaysMatch": {
+                    "browserName": "wry",
+                    "tauri:options": {"application": launch.app}
+                }}}))
+                .send()
+                .await;
+            match reply {
+                Ok(r) => {
+                    let body: Value = r.json().await?;
+                    match body["value"]["sessionId"].as_str() {
+                        Some(id) => break id.to_owned(),
+                        None => bail!("no WebDriver session: {body}"),
+                    }
+                }
+                Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => bail!("tauri-driver did not answer: {e}"),
+            }
+        };
+        std::fs::create_dir_all(&launch.artifacts)?;
+        Ok(Self {
+            http,
+            base,
+            session,
+            artifacts: launch.artifacts,
+            shots: 0,
+            _driver: driver,
+            _display: display,
+        })
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value> {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.http.request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value = request.send().await?.json().await?;
+        if let Some(error) = reply["value"]["error"].as_str() {
+            bail!(
+                "WebDriver {path}: {error}: {}",
+                reply["value"]["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(reply["value"].clone())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    /// The elements `css` matches now.
+    pub async fn all(&self, css: &str) -> Result<Vec<String>> {
+        let found = self
+            .post("/elements", json!({"using": "css selector", "value": css}))
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| e.as_object()?.values().next()?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Waits until `css` matches at least one element; the first.
+    pub async fn find(&self, css: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            if let Some(first) = self.all(css).await?.into_iter().next() {
+                return Ok(first);
+            }
+            if started.elapsed() > PATIENCE {
+                let shot = self.shot("missing").await.unwrap_or_default();
+                bail!("nothing matched {css} within {PATIENCE:?} (screenshot: {shot})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until `css` matches exactly `n` elements.
+    pub async fn count(&self, css: &str, n: usize) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let found = self.all(css).await?.len();
+            if found == n {
+                return Ok(());
+            }
+            if started.elapsed() > PATIENCE {
+                let shot = self.shot("count").await.unwrap_or_default();
+                bail!("{css} matched {found}, not {n} (screenshot: {shot})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the first element `css` matches has text containing `text`.
+    pub async fn text_contains(&self, css: &str, text: &str) -> Result<String> {
+        let started = Instant::now();
+        loop {
+            if let Some(id) = self.all(css).await?.into_iter().next() {
+                let shown = self.text_of(&id).await.unwrap_or_default();
+                if shown.contains(text) {
+                    return Ok(shown);
+                }
+                if started.elapsed() > PATIENCE {
+                    let shot = self.shot("text").await.unwrap_or_default();
+                    bail!("{css} shows {shown:?}, not {text:?} (screenshot: {shot})");
+                }
+            } else if started.elapsed() > PATIENCE {
+                bail!("nothing matched {css} within {PATIENCE:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn text_of(&self, element: &str) -> Result<String> {
+        Ok(self
+            .get(&format!("/element/{element}/text"))
+            .await?
+            .as_str()
+            .unwrap_or("")
+            .to_owned())
+    }
+
+    pub async fn click(&self, css: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.post(&format!("/element/{id}/click"), json!({}))
+            .await?;
+        Ok(())
+    }
+
+    /// Clears the field and types `text` into it.
+    pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.post(&format!("/element/{id}/clear"), json!({}))
+            .await?;
+        self.post(&format!("/element/{id}/value"), json!({"text": text}))
+            .await?;
+        Ok(())
+    }
+
+    /// Picks the option of a `<select>` whose value is `value`.
+    pub async fn select(&self, css: &str, value: &str) -> Result<()> {
+        self.click(&format!("{css} option[value=\"{value}\"]"))
+            .await
+    }
+
+    /// Keeps a screenshot of the window as `NN-name.png`; its path.
+    pub async fn shot(&self, name: &str) -> Result<String> {
+        let png = self.get("/screenshot").await?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or(""))
+            .context("screenshot")?;
+        let path = self.artifacts.join(format!("{:02}-{name}.png", self.shots));
+        std::fs::write(&path, bytes)?;
+        Ok(path.display().to_string())
+    }
+
+    /// A screenshot of a named step (numbered in order).
+    pub async fn step(&mut self, name: &str) -> Result<()> {
+        self.shots += 1;
+        self.shot(name).await.map(|_| ())
+    }
+
+    /// Runs a script in the page (for what WebDriver cannot see, such as the theme).
+    pub async fn script(&self, body: &str) -> Result<Value> {
+        self.post("/execute/sync", json!({"script": body, "args": []}))
+            .await
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        // End the session so that tauri-driver closes the app; the guards stop the rest.
+        let url = format!("{}/session/{}", self.base, self.session);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(async {
+                    let _ = reqwest::Client::new()
+                        .delete(url)
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await;
+                });
+            }
+        })
+        .join();
+    }
+}

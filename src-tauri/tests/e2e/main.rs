@@ -1,0 +1,288 @@
+//! ILS Desktop end to end, in a real window: the built app under Xvfb, driven through WebDriver
+//! (tauri-driver with WebKitWebDriver), on its own SQLite file and the real embedding model.
+//! Each step keeps a screenshot under `<target>/e2e-artifacts/<test>/`.
+//!
+//! 1. Offline: first-run setup, a patient, a prescription with one invalid value (the message is
+//!    shown and nothing is saved), fixed and saved, an order made from it and submitted, a
+//!    document ingested and a passage found, the assistant asked with no network (retrieved
+//!    passages shown), and the pending changes in the sync panel.
+//! 2. Against ILS Central (in this test process, on a real PostgreSQL, over real HTTP): connect,
+//!    add a patient, and see it arrive on the server.
+
+#[path = "../../../crates/ils-server/tests/api/common.rs"]
+#[allow(dead_code)]
+mod common;
+mod driver;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use driver::{Launch, Window};
+
+/// One window at a time: both tests share the machine's two cores.
+static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn app() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ils-desktop"))
+}
+
+fn model_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/all-MiniLM-L6-v2")
+}
+
+fn artifacts(test: &str) -> PathBuf {
+    app()
+        .parent()
+        .expect("the build folder")
+        .join("e2e-artifacts")
+        .join(test)
+}
+
+/// The app's environment: its own data and settings folders, the model, no keychain.
+fn env_for(dir: &std::path::Path) -> Vec<(String, String)> {
+    let s = |p: PathBuf| p.display().to_string();
+    vec![
+        ("ILS_NODE_DB".into(), s(dir.join("practice.db"))),
+        ("ILS_NODE_NO_KEYCHAIN".into(), "true".into()),
+        ("ILS_MODEL_DIR".into(), s(model_dir())),
+        ("XDG_DATA_HOME".into(), s(dir.join("data"))),
+        ("XDG_CONFIG_HOME".into(), s(dir.join("config"))),
+    ]
+}
+
+async fn first_run_offline(w: &mut Window) -> Result<()> {
+    w.find("[data-testid=first-run]").await?;
+    w.step("first-run").await?;
+    w.click("[data-testid=first-run-offline]").await?;
+    w.fill("[data-testid=practice-name]", "Harbour Optics")
+        .await?;
+    w.fill("[data-testid=practice-tz]", "Europe/London").await?;
+    w.fill("[data-testid=admin-first-name]", "Ada").await?;
+    w.fill("[data-testid=admin-last-name]", "Admin").await?;
+    w.fill("[data-testid=admin-email]", "ada@harbour.example")
+        .await?;
+    w.step("first-run-filled").await?;
+    w.click("[data-testid=first-run-submit]").await?;
+    w.text_contains("[data-testid=signed-in-user]", "Ada")
+        .await
+        .context("signed in after the first run")?;
+    Ok(())
+}
+
+async fn add_patient(w: &mut Window, number: &str, first: &str, last: &str) -> Result<()> {
+    w.click("[data-testid=nav-patients]").await?;
+    w.click("[data-testid=patient-new]").await?;
+    w.find("[data-testid=patient-form]").await?;
+    w.fill("[data-testid=patient-customer_number]", number)
+        .await?;
+    w.fill("[data-testid=patient-first_name]", first).await?;
+    w.fill("[data-testid=patient-last_name]", last).await?;
+    w.fill("[data-testid=patient-date_of_birth]", "1984-03-07")
+        .await?;
+    w.step("patient-form").await?;
+    w.click("[data-testid=patient-save]").await?;
+    w.text_contains("[data-testid=patient-name]", last)
+        .await
+        .context("the new patient's page")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<()> {
+    let _one = ONE_WINDOW.lock().await;
+    let dir = tempfile::tempdir()?;
+    let mut w = Window::open(Launch {
+        app: &app(),
+        env: env_for(dir.path()),
+        artifacts: artifacts("offline"),
+    })
+    .await?;
+
+    first_run_offline(&mut w).await?;
+    w.text_contains("[data-testid=sync-indicator]", "Not connected")
+        .await?;
+
+    // A patient, found again by typing the start of the name.
+    add_patient(&mut w, "C-1042", "Grace", "Hopper").await?;
+    w.click("[data-testid=nav-patients]").await?;
+    w.fill("[data-testid=patient-search]", "hop").await?;
+    w.count("[data-testid=patient-row]", 1).await?;
+    w.step("patient-search").await?;
+    w.click("[data-testid=patient-row]").await?;
+    w.find("[data-testid=patient-page]").await?;
+
+    // A prescription with one invalid value: the message shows, and saving saves nothing.
+    w.click("[data-testid=rx-new]").await?;
+    w.find("[data-testid=rx-form]").await?;
+    w.fill("[data-testid=rx-right-sphere]", "35").await?;
+    w.fill("[data-testid=rx-right-cylinder]", "-0.50").await?;
+    w.fill("[data-testid=rx-right-axis]", "180").await?;
+    w.fill("[data-testid=rx-left-sphere]", "-1.00").await?;
+    w.fill("[data-testid=rx-pd]", "63").await?;
+    w.fill("[data-testid=rx-prescriber]", "Dr Jane Smith")
+        .await?;
+    w.find("[data-testid=field-error][data-field=\"right.sphere\"]")
+        .await
+        .context("the sphere's message, as it is typed")?;
+    w.step("rx-invalid").await?;
+    w.click("[data-testid=rx-save]").await?;
+    w.find("[data-testid=field-error][data-field=\"right.sphere\"]")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Still the form, and the patient has no prescription.
+    w.find("[data-testid=rx-form]").await?;
+
+    // Fixed: the message goes, the transposed form shows, and it saves.
+    w.fill("[data-testid=rx-right-sphere]", "-1.25").await?;
+    w.count("[data-testid=field-error]", 0).await?;
+    w.text_contains("[data-testid=rx-transposed]", "-1.75")
+        .await
+        .context("the right eye transposed: -1.25 / -0.50 x 180 is -1.75 / +0.50 x 90")?;
+    w.step("rx-valid").await?;
+    w.click("[data-testid=rx-save]").await?;
+    w.count("[data-testid=rx-row]", 1).await?;
+    w.step("rx-saved").await?;
+
+    // An order from it, submitted.
+    w.click("[data-testid=rx-order]").await?;
+    w.find("[data-testid=order-form]").await?;
+    w.select("[data-testid=order-lens-type]", "single_vision")
+        .await?;
+    w.fill("[data-testid=order-material]", "CR-39").await?;
+    w.step("order-form").await?;
+    w.click("[data-testid=order-save]").await?;
+    w.text_contains(
+        "[data-testid=order-row] [data-testid=order-status]",
+        "draft",
+    )
+    .await?;
+    w.click("[data-testid=order-row]").await?;
+    w.find("[data-testid=order-detail]").await?;
+    w.click("[data-testid=order-action-submit]").await?;
+    w.text_contains("[data-testid=order-detail]", "submitted")
+        .await
+        .context("the order submitted")?;
+    w.step("order-submitted").await?;
+
+    // A document ingested, and a passage found in it.
+    let doc = dir.path().join("contact-lens-care.md");
+    std::fs::write(
+        &doc,
+        "# Contact lens care\n\nRub and rinse soft lenses with fresh multipurpose solution \
+         every night. Never top up old solution in the case.\n\n## Replacing the case\n\n\
+         Replace the lens case every three months, or sooner if it is cracked.\n",
+    )?;
+    w.click("[data-testid=nav-kb]").await?;
+    w.fill("[data-testid=kb-path]", &doc.display().to_string())
+        .await?;
+    w.click("[data-testid=kb-add]").await?;
+    w.count("[data-testid=kb-doc]", 1)
+        .await
+        .context("the document listed after its ingest")?;
+    w.step("kb-ingested").await?;
+    w.fill(
+        "[data-testid=kb-search]",
+        "how often to replace the lens case",
+    )
+    .await?;
+    w.text_contains("[data-testid=kb-hit]", "three months")
+        .await?;
+    w.step("kb-search").await?;
+
+    // The assistant with no network: the retrieved passages, said plainly.
+    w.click("[data-testid=nav-assistant]").await?;
+    w.fill(
+        "[data-testid=ask-input]",
+        "How often should the lens case be replaced?",
+    )
+    .await?;
+    w.click("[data-testid=ask-send]").await?;
+    w.find("[data-testid=assistant-offline]").await?;
+    w.find("[data-testid=citation]").await?;
+    w.step("assistant-offline").await?;
+
+    // The sync panel: the changes made here wait for ILS Central.
+    w.click("[data-testid=nav-sync]").await?;
+    let pending = w.find("[data-testid=sync-pending]").await?;
+    let started = Instant::now();
+    loop {
+        let n: u64 = w.text_of(&pending).await?.trim().parse().unwrap_or(0);
+        // The patient, the prescription, the order (made and submitted) and the document.
+        if n >= 4 {
+            break;
+        }
+        if started.elapsed() > driver::PATIENCE {
+            bail!("the sync panel shows {n} pending changes");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if w.all("[data-testid=pending-row]").await?.is_empty() {
+        bail!("no pending change is listed");
+    }
+    w.step("sync-pending").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_practice_connects_to_ils_central_and_its_patient_arrives_there() -> Result<()> {
+    let _one = ONE_WINDOW.lock().await;
+    let server = common::TestApp::spawn().await;
+    let tenant = server
+        .create_tenant("desktop", ils_core::SubscriptionTier::Pro)
+        .await;
+    let code = server
+        .post(
+            "/api/sync/device-codes",
+            &tenant.admin_token,
+            serde_json::json!({}),
+        )
+        .await;
+    let code = code.body["code"].as_str().context("a registration code")?;
+
+    let dir = tempfile::tempdir()?;
+    let mut w = Window::open(Launch {
+        app: &app(),
+        env: env_for(dir.path()),
+        artifacts: artifacts("central"),
+    })
+    .await?;
+    w.find("[data-testid=first-run]").await?;
+    w.click("[data-testid=first-run-connect]").await?;
+    w.fill("[data-testid=connect-server]", &server.base).await?;
+    w.fill("[data-testid=connect-domain]", &tenant.domain)
+        .await?;
+    w.fill(
+        "[data-testid=connect-email]",
+        &format!("admin@{}", tenant.domain),
+    )
+    .await?;
+    w.fill("[data-testid=connect-password]", common::PASSWORD)
+        .await?;
+    w.fill("[data-testid=connect-device]", "Front desk").await?;
+    w.fill("[data-testid=connect-code]", code).await?;
+    w.step("connect-form").await?;
+    w.click("[data-testid=connect-submit]").await?;
+    w.text_contains("[data-testid=sync-indicator]", "Online")
+        .await
+        .context("online after connecting")?;
+    w.step("connected").await?;
+
+    add_patient(&mut w, "C-2001", "Alan", "Turing").await?;
+    // The background sync sends it; ILS Central lists it.
+    let started = Instant::now();
+    loop {
+        let found = server.get("/api/patients?q=tur", &tenant.admin_token).await;
+        if found.body.to_string().contains("C-2001") {
+            break;
+        }
+        if started.elapsed() > driver::PATIENCE {
+            bail!("ILS Central never saw the patient: {}", found.body);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    w.click("[data-testid=nav-sync]").await?;
+    w.text_contains("[data-testid=sync-pending]", "0").await?;
+    w.step("synced").await?;
+    Ok(())
+}
