@@ -61,7 +61,7 @@ trap cleanup EXIT
 
 echo "fuzz-api: starting a throwaway ILS Central in $tmp (database port $pg_port, API $BASE)"
 # Budgets large enough that the rate limit never answers for the fuzzer; everything else is
-# the configuration `make run` uses.
+# the configuration `make central` uses.
 ILS_RUN_DIR="$tmp/run" ILS_PG_PORT="$pg_port" ILS_LISTEN="127.0.0.1:$api_port" ILS_LOG__FORMAT=json \
   ILS_RATE_LIMITS__API_PER_MINUTE__PRO=10000000 ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE=10000000 \
   ILS_HTTP__METRICS_TOKEN="$METRICS_TOKEN" \

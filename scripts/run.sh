@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs ILS Central on a local PostgreSQL (kept in .pgdata/ between runs) with a demo tenant.
+# `make central`: runs ILS Central on a local PostgreSQL (kept in .pgdata/ between runs) with a demo tenant.
 # First run: creates the cluster, the roles, the database, migrates, bootstraps the platform
 # operator and seeds the demo tenant with generated passwords (saved in .pgdata/credentials,
 # readable by you only). Later runs reuse all of it. Ctrl-C stops the server and the database.

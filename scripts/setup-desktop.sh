@@ -19,7 +19,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 
 need=()
 for p in libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev \
-         pkg-config libxdo-dev xvfb xauth webkit2gtk-driver nodejs npm file; do
+         pkg-config libxdo-dev xvfb xauth webkit2gtk-driver imagemagick nodejs npm file; do
   installed "$p" || need+=("$p")
 done
 # Node.js from the machine may come from elsewhere than Debian's packages: keep it when it is new enough.

@@ -47,7 +47,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
 
-# The distribution's cluster is not used: tests and `make run` start their own clusters.
+# The distribution's cluster is not used: tests and `make central` start their own clusters.
 # Keep the packaged one from holding port 5432 only if it is running; leave it otherwise.
 
 pg_sharedir="$("$PG_BIN/pg_config" --sharedir)"

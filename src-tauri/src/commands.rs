@@ -46,6 +46,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         add_prescription,
         set_prescription_status,
         prescription_fhir,
+        capture_prescription,
         create_order,
         transition_order,
         orders,
@@ -111,6 +112,8 @@ fn id<T: std::str::FromStr>(field: &str, value: &str) -> EngineResult<T> {
 pub struct AppInfo {
     pub version: &'static str,
     pub engine: ils_node::engine::EngineInfo,
+    /// The signed-in user with their role, so the window offers what that role may do.
+    pub signed_in: Option<ils_node::store::LocalUser>,
     /// The embedding model's folder, and whether its weights are there.
     pub model_dir: String,
     pub model_present: bool,
@@ -128,6 +131,7 @@ async fn app_info(state: State<'_, AppState>) -> EngineResult<AppInfo> {
         Ok(AppInfo {
             version: env!("CARGO_PKG_VERSION"),
             engine: engine.info()?,
+            signed_in: engine.current_user()?,
             model_present: model.join("model.safetensors").is_file(),
             model_dir: model.display().to_string(),
             idle_lock_minutes,
@@ -305,6 +309,25 @@ async fn set_prescription_status(
 async fn prescription_fhir(state: State<'_, AppState>, id: String) -> EngineResult<Value> {
     let id: PrescriptionId = self::id("id", &id)?;
     blocking(&state, move |engine| engine.prescription_fhir(id)).await
+}
+
+/// Reads a photo of a paper prescription (JPEG, PNG or WebP) with the practice's vision model
+/// into a draft for a person to check and complete; nothing is saved.
+#[tauri::command(rename_all = "snake_case")]
+async fn capture_prescription(
+    state: State<'_, AppState>,
+    path: String,
+) -> EngineResult<ils_node::assistant::Captured> {
+    if path.trim().is_empty() {
+        return Err(EngineError::input(
+            "file.unreadable",
+            "choose the photo of the prescription",
+        ));
+    }
+    blocking(&state, move |engine| {
+        engine.capture_prescription_file(std::path::Path::new(path.trim()))
+    })
+    .await
 }
 
 // --- Orders ---

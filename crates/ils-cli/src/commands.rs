@@ -719,13 +719,19 @@ fn ingest(engine: &Engine, paths: &[PathBuf], out: Out) -> CliResult {
                     .unwrap_or_default();
                 bar.set_message(format!("[{}/{}] {name}", index + 1, files));
             }
-            IngestEvent::Document(Progress::Started { chunks, .. }) => {
+            IngestEvent::Document {
+                progress: Progress::Started { chunks, .. },
+            } => {
                 bar.set_length(bar.length().unwrap_or(0) + *chunks as u64);
             }
-            IngestEvent::Document(Progress::Embedded { done, .. }) => {
+            IngestEvent::Document {
+                progress: Progress::Embedded { done, .. },
+            } => {
                 bar.set_position(base + *done as u64);
             }
-            IngestEvent::Document(Progress::Finished { .. }) => {}
+            IngestEvent::Document {
+                progress: Progress::Finished { .. },
+            } => {}
             IngestEvent::Refused(r) => bar.suspend(|| {
                 if !out.json {
                     eprintln!("skipped: {}", r.message);

@@ -52,7 +52,9 @@ fn a_screen_is_served_while_a_document_is_being_embedded() {
             engine.ingest(
                 &[docs],
                 &mut |event| {
-                    if let IngestEvent::Document(Progress::Embedded { .. }) = event
+                    if let IngestEvent::Document {
+                        progress: Progress::Embedded { .. },
+                    } = event
                         && !told
                     {
                         told = true;
@@ -117,7 +119,9 @@ fn an_ingest_reports_refused_files_and_can_be_cancelled() {
         .ingest(
             &[docs],
             &mut |event| {
-                if let IngestEvent::Document(Progress::Embedded { source, .. }) = event
+                if let IngestEvent::Document {
+                    progress: Progress::Embedded { source, .. },
+                } = event
                     && source.ends_with("c-handbook.md")
                 {
                     cancel.store(true, Ordering::SeqCst);

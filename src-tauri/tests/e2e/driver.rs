@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// How long a step waits for the interface to show what it expects.
@@ -52,6 +51,8 @@ pub struct Window {
     session: String,
     pub artifacts: PathBuf,
     shots: usize,
+    /// The virtual display, e.g. `:99`.
+    display: String,
     // Dropped in this order: the session is ended first (in `Drop`), then the driver, then
     // the display.
     _driver: Guard,
@@ -158,6 +159,7 @@ impl Window {
             session,
             artifacts: launch.artifacts,
             shots: 0,
+            display: format!(":{number}"),
             _driver: driver,
             _display: display,
         })
@@ -252,15 +254,18 @@ impl Window {
                     bail!("{css} shows {shown:?}, not {text:?} (screenshot: {shot})");
                 }
             } else if started.elapsed() > PATIENCE {
-                bail!("nothing matched {css} within {PATIENCE:?}");
+                let shot = self.shot("missing").await.unwrap_or_default();
+                bail!("nothing matched {css} within {PATIENCE:?} (screenshot: {shot})");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
+    /// The element's text (its `textContent`: WebKitWebDriver's rendered-text getter leaves out
+    /// text in boxes with clipped overflow).
     pub async fn text_of(&self, element: &str) -> Result<String> {
         Ok(self
-            .get(&format!("/element/{element}/text"))
+            .get(&format!("/element/{element}/property/textContent"))
             .await?
             .as_str()
             .unwrap_or("")
@@ -269,8 +274,10 @@ impl Window {
 
     pub async fn click(&self, css: &str) -> Result<()> {
         let id = self.find(css).await?;
-        self.post(&format!("/element/{id}/click"), json!({}))
-            .await?;
+        if let Err(e) = self.post(&format!("/element/{id}/click"), json!({})).await {
+            let shot = self.shot("click").await.unwrap_or_default();
+            bail!("clicking {css}: {e} (screenshot: {shot})");
+        }
         Ok(())
     }
 
@@ -284,20 +291,36 @@ impl Window {
         Ok(())
     }
 
+    /// Presses Enter in the field (submits its form, as a person at the keyboard does).
+    pub async fn enter(&self, css: &str) -> Result<()> {
+        let id = self.find(css).await?;
+        self.post(&format!("/element/{id}/value"), json!({"text": "\u{E007}"}))
+            .await?;
+        Ok(())
+    }
+
     /// Picks the option of a `<select>` whose value is `value`.
     pub async fn select(&self, css: &str, value: &str) -> Result<()> {
         self.click(&format!("{css} option[value=\"{value}\"]"))
             .await
     }
 
-    /// Keeps a screenshot of the window as `NN-name.png`; its path.
+    /// Keeps a screenshot of the display as `NN-name.png`; its path. (WebKitWebDriver's own
+    /// screenshot never answers on a virtual display without compositing, so the display is
+    /// captured from outside, with ImageMagick's `import`.)
     pub async fn shot(&self, name: &str) -> Result<String> {
-        let png = self.get("/screenshot").await?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(png.as_str().unwrap_or(""))
-            .context("screenshot")?;
         let path = self.artifacts.join(format!("{:02}-{name}.png", self.shots));
-        std::fs::write(&path, bytes)?;
+        let status = tokio::process::Command::new("import")
+            .args(["-display", &self.display, "-window", "root"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .context("running ImageMagick's import for a screenshot")?;
+        if !status.success() {
+            bail!("the screenshot {} failed", path.display());
+        }
         Ok(path.display().to_string())
     }
 
@@ -305,12 +328,6 @@ impl Window {
     pub async fn step(&mut self, name: &str) -> Result<()> {
         self.shots += 1;
         self.shot(name).await.map(|_| ())
-    }
-
-    /// Runs a script in the page (for what WebDriver cannot see, such as the theme).
-    pub async fn script(&self, body: &str) -> Result<Value> {
-        self.post("/execute/sync", json!({"script": body, "args": []}))
-            .await
     }
 }
 

@@ -2,10 +2,11 @@
 //! (tauri-driver with WebKitWebDriver), on its own SQLite file and the real embedding model.
 //! Each step keeps a screenshot under `<target>/e2e-artifacts/<test>/`.
 //!
-//! 1. Offline: first-run setup, a patient, a prescription with one invalid value (the message is
-//!    shown and nothing is saved), fixed and saved, an order made from it and submitted, a
-//!    document ingested and a passage found, the assistant asked with no network (retrieved
-//!    passages shown), and the pending changes in the sync panel.
+//! 1. Offline: first-run setup by the administrator, who adds an optometrist and ingests a
+//!    document (a passage found in it); the optometrist signs in: a patient, a prescription with
+//!    one invalid value (the message is shown and nothing is saved), fixed and saved, an order
+//!    made from it and submitted, the assistant asked with no network (retrieved passages
+//!    shown), and the pending changes in the sync panel.
 //! 2. Against ILS Central (in this test process, on a real PostgreSQL, over real HTTP): connect,
 //!    add a patient, and see it arrive on the server.
 
@@ -103,6 +104,51 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
     w.text_contains("[data-testid=sync-indicator]", "Not connected")
         .await?;
 
+    // The administrator adds the practice's optometrist and a document to the knowledge base.
+    w.click("[data-testid=nav-settings]").await?;
+    w.fill("[data-testid=user-first-name]", "Olive").await?;
+    w.fill("[data-testid=user-last-name]", "Optom").await?;
+    w.fill("[data-testid=user-email]", "olive@harbour.example")
+        .await?;
+    w.select("[data-testid=user-role]", "ecp").await?;
+    w.click("[data-testid=user-add]").await?;
+    w.text_contains("body", "olive@harbour.example")
+        .await
+        .context("the new user listed")?;
+    w.step("user-added").await?;
+
+    let doc = dir.path().join("contact-lens-care.md");
+    std::fs::write(
+        &doc,
+        "# Contact lens care\n\nRub and rinse soft lenses with fresh multipurpose solution \
+         every night. Never top up old solution in the case.\n\n## Replacing the case\n\n\
+         Replace the lens case every three months, or sooner if it is cracked.\n",
+    )?;
+    w.click("[data-testid=nav-kb]").await?;
+    w.fill("[data-testid=kb-path]", &doc.display().to_string())
+        .await?;
+    w.click("[data-testid=kb-add]").await?;
+    w.count("[data-testid=kb-doc]", 1)
+        .await
+        .context("the document listed after its ingest")?;
+    w.step("kb-ingested").await?;
+    w.fill(
+        "[data-testid=kb-search]",
+        "how often to replace the lens case",
+    )
+    .await?;
+    w.text_contains("[data-testid=kb-hit]", "three months")
+        .await?;
+    w.step("kb-search").await?;
+
+    // The optometrist signs in.
+    w.click("[data-testid=sign-out]").await?;
+    w.fill("[data-testid=sign-in-email]", "olive@harbour.example")
+        .await?;
+    w.click("[data-testid=sign-in-submit]").await?;
+    w.text_contains("[data-testid=signed-in-user]", "Olive")
+        .await?;
+
     // A patient, found again by typing the start of the name.
     add_patient(&mut w, "C-1042", "Grace", "Hopper").await?;
     w.click("[data-testid=nav-patients]").await?;
@@ -136,9 +182,13 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
     // Fixed: the message goes, the transposed form shows, and it saves.
     w.fill("[data-testid=rx-right-sphere]", "-1.25").await?;
     w.count("[data-testid=field-error]", 0).await?;
-    w.text_contains("[data-testid=rx-transposed]", "-1.75")
-        .await
-        .context("the right eye transposed: -1.25 / -0.50 x 180 is -1.75 / +0.50 x 90")?;
+    // R -1.25 / -0.50 x 180 is -1.75 / +0.50 x 90, written with true minus and times signs.
+    w.text_contains(
+        "[data-testid=rx-transposed]",
+        "R \u{2212}1.75 / +0.50 \u{d7} 90",
+    )
+    .await
+    .context("the right eye transposed")?;
     w.step("rx-valid").await?;
     w.click("[data-testid=rx-save]").await?;
     w.count("[data-testid=rx-row]", 1).await?;
@@ -151,44 +201,22 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
         .await?;
     w.fill("[data-testid=order-material]", "CR-39").await?;
     w.step("order-form").await?;
-    w.click("[data-testid=order-save]").await?;
+    // Placed from the keyboard: Enter in the form.
+    w.enter("[data-testid=order-material]").await?;
     w.text_contains(
         "[data-testid=order-row] [data-testid=order-status]",
         "draft",
     )
     .await?;
-    w.click("[data-testid=order-row]").await?;
+    // The new order opens in its drawer.
     w.find("[data-testid=order-detail]").await?;
     w.click("[data-testid=order-action-submit]").await?;
     w.text_contains("[data-testid=order-detail]", "submitted")
         .await
         .context("the order submitted")?;
     w.step("order-submitted").await?;
-
-    // A document ingested, and a passage found in it.
-    let doc = dir.path().join("contact-lens-care.md");
-    std::fs::write(
-        &doc,
-        "# Contact lens care\n\nRub and rinse soft lenses with fresh multipurpose solution \
-         every night. Never top up old solution in the case.\n\n## Replacing the case\n\n\
-         Replace the lens case every three months, or sooner if it is cracked.\n",
-    )?;
-    w.click("[data-testid=nav-kb]").await?;
-    w.fill("[data-testid=kb-path]", &doc.display().to_string())
-        .await?;
-    w.click("[data-testid=kb-add]").await?;
-    w.count("[data-testid=kb-doc]", 1)
-        .await
-        .context("the document listed after its ingest")?;
-    w.step("kb-ingested").await?;
-    w.fill(
-        "[data-testid=kb-search]",
-        "how often to replace the lens case",
-    )
-    .await?;
-    w.text_contains("[data-testid=kb-hit]", "three months")
-        .await?;
-    w.step("kb-search").await?;
+    w.click(".dialog-header button[aria-label=Close]").await?;
+    w.count("[data-testid=order-detail]", 0).await?;
 
     // The assistant with no network: the retrieved passages, said plainly.
     w.click("[data-testid=nav-assistant]").await?;
@@ -231,6 +259,17 @@ async fn a_practice_connects_to_ils_central_and_its_patient_arrives_there() -> R
     let tenant = server
         .create_tenant("desktop", ils_core::SubscriptionTier::Pro)
         .await;
+    // The optometrist who will work on this computer.
+    let email = format!("olive@{}", tenant.domain);
+    let made = server
+        .post(
+            "/api/users",
+            &tenant.admin_token,
+            serde_json::json!({"email": email, "password": common::PASSWORD,
+                "first_name": "Olive", "last_name": "Optom", "role": "ecp"}),
+        )
+        .await;
+    assert!(made.status.is_success(), "{:?}", made.body);
     let code = server
         .post(
             "/api/sync/device-codes",
@@ -252,17 +291,18 @@ async fn a_practice_connects_to_ils_central_and_its_patient_arrives_there() -> R
     w.fill("[data-testid=connect-server]", &server.base).await?;
     w.fill("[data-testid=connect-domain]", &tenant.domain)
         .await?;
-    w.fill(
-        "[data-testid=connect-email]",
-        &format!("admin@{}", tenant.domain),
-    )
-    .await?;
+    w.fill("[data-testid=connect-email]", &email).await?;
     w.fill("[data-testid=connect-password]", common::PASSWORD)
         .await?;
     w.fill("[data-testid=connect-device]", "Front desk").await?;
     w.fill("[data-testid=connect-code]", code).await?;
     w.step("connect-form").await?;
     w.click("[data-testid=connect-submit]").await?;
+    // The first sync runs with a progress bar; once it is done the practice opens.
+    w.text_contains("[data-testid=connect-progress]", "up to date")
+        .await?;
+    w.step("first-sync").await?;
+    w.click("[data-testid=connect-continue]").await?;
     w.text_contains("[data-testid=sync-indicator]", "Online")
         .await
         .context("online after connecting")?;

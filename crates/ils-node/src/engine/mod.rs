@@ -118,8 +118,8 @@ pub enum IngestEvent {
     Found { files: usize },
     /// Starting the `index`-th file (from 0).
     File { index: usize, path: String },
-    /// Progress within the current file.
-    Document(Progress),
+    /// Progress within the current file (its own `event` tag inside `progress`).
+    Document { progress: Progress },
     /// The file was refused; the others go on.
     Refused(Refused),
 }
@@ -290,6 +290,11 @@ impl Engine {
             .signed_in
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// The signed-in user with their role, if anyone is signed in.
+    pub fn current_user(&self) -> EngineResult<Option<LocalUser>> {
+        Ok(self.store().current_user()?)
     }
 
     pub fn add_user(&self, input: &NewUser) -> EngineResult<LocalUser> {
@@ -496,7 +501,11 @@ impl Engine {
                 prepared.ingest(
                     || self.store(),
                     &embedder,
-                    &mut |p| events(&IngestEvent::Document(p.clone())),
+                    &mut |p| {
+                        events(&IngestEvent::Document {
+                            progress: p.clone(),
+                        })
+                    },
                     cancel,
                 )
             });
@@ -972,4 +981,26 @@ pub fn read_json_file(path: &Path) -> EngineResult<serde_json::Value> {
             format!("{} is not valid JSON: {e}", path.display()),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_documents_progress_keeps_its_own_tag_on_the_wire() {
+        let event = IngestEvent::Document {
+            progress: Progress::Embedded {
+                source: "/a.md".into(),
+                done: 2,
+                total: 4,
+            },
+        };
+        let json = serde_json::to_string(&event).expect("json");
+        // One `event` key per object: a client's JSON parser keeps every field.
+        assert_eq!(
+            json,
+            r#"{"event":"document","progress":{"event":"embedded","source":"/a.md","done":2,"total":4}}"#
+        );
+    }
 }

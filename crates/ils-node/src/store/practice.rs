@@ -252,6 +252,18 @@ impl Store {
         Ok(rows)
     }
 
+    /// The signed-in user, if any (anyone may know who they are).
+    pub fn current_user(&self) -> Result<Option<LocalUser>, StoreError> {
+        let Ok(actor) = self.actor() else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?;
+        let mut rows = stmt.query_map([actor.user_id.to_string()], user_row)?;
+        Ok(rows.next().transpose()?)
+    }
+
     /// Signs in a user of this practice by e-mail address. (Passwords, and sign-in against ILS
     /// Central with an offline verifier, arrive with sync; until then whoever may run ILS on
     /// this computer names the user, and the user's role decides what they may do.)

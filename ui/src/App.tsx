@@ -1,0 +1,115 @@
+// The gate: a database without a practice gets the first run, one without a signed-in user the
+// sign-in, otherwise the shell.
+
+import { useCallback, useEffect, useState } from "react";
+import * as api from "./api";
+import type { AppInfo, LocalUser } from "./types";
+import type { SessionUser } from "./session";
+import { NotifyProvider } from "./notify";
+import { FirstRun } from "./screens/FirstRun";
+import { SignIn } from "./screens/SignIn";
+import { Shell } from "./Shell";
+import { fullName } from "./format";
+import { ErrorBanner } from "./components/ErrorBanner";
+
+type Gate =
+  | { phase: "loading" }
+  | { phase: "failed"; error: api.ApiError }
+  | { phase: "first-run"; info: AppInfo }
+  | { phase: "sign-in"; info: AppInfo; reason?: string }
+  | { phase: "shell"; info: AppInfo; user: SessionUser };
+
+export function sessionUserOf(user: LocalUser): SessionUser {
+  return { email: user.email, name: fullName(user) || user.email, role: user.role, id: user.id };
+}
+
+/** The signed-in user's details: `app_info` names only the e-mail, `users` (administrators) more. */
+async function resolveUser(email: string): Promise<SessionUser> {
+  try {
+    const found = (await api.users()).find((u) => u.email.toLowerCase() === email.toLowerCase());
+    if (found) return sessionUserOf(found);
+  } catch {
+    // Not an administrator: the role stays unknown and the engine decides each action.
+  }
+  return { email, name: email, role: null, id: null };
+}
+
+export function App() {
+  const [gate, setGate] = useState<Gate>({ phase: "loading" });
+
+  const load = useCallback(async (known?: LocalUser, reason?: string) => {
+    try {
+      const info = await api.appInfo();
+      if (!info.engine.practice) {
+        setGate({ phase: "first-run", info });
+      } else if (!info.engine.user) {
+        setGate({ phase: "sign-in", info, reason });
+      } else {
+        const user = info.signed_in
+          ? sessionUserOf(info.signed_in)
+          : known && known.email.toLowerCase() === info.engine.user.toLowerCase()
+            ? sessionUserOf(known)
+            : await resolveUser(info.engine.user);
+        setGate({ phase: "shell", info, user });
+      }
+    } catch (e) {
+      setGate({ phase: "failed", error: api.normaliseError(e) });
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const signOut = useCallback(
+    async (reason?: string) => {
+      try {
+        await api.signOut();
+      } finally {
+        await load(undefined, reason);
+      }
+    },
+    [load],
+  );
+
+  return <NotifyProvider>{render()}</NotifyProvider>;
+
+  function render() {
+    switch (gate.phase) {
+      case "loading":
+        return (
+          <div className="gate" aria-busy="true">
+            <p className="muted">Opening ILS Desktop…</p>
+          </div>
+        );
+      case "failed":
+        return (
+          <div className="gate">
+            <div className="card gate-card">
+              <h1>ILS Desktop cannot open its data</h1>
+              <ErrorBanner error={gate.error} />
+              <button type="button" className="btn btn-primary" onClick={() => void load()}>
+                Try again
+              </button>
+            </div>
+          </div>
+        );
+      case "first-run":
+        return <FirstRun info={gate.info} onDone={(user) => void load(user)} />;
+      case "sign-in":
+        return <SignIn info={gate.info} reason={gate.reason} onSignedIn={(user) => void load(user)} />;
+      case "shell":
+        return (
+          <Shell
+            info={gate.info}
+            user={gate.user}
+            refreshInfo={async () => {
+              const info = await api.appInfo();
+              setGate((g) => (g.phase === "shell" ? { ...g, info } : g));
+            }}
+            onSignOut={(reason) => void signOut(reason)}
+          />
+        );
+    }
+  }
+}
