@@ -183,13 +183,23 @@ async fn add_user(
     blocking(&state, move |engine| engine.add_user(&input)).await
 }
 
-/// Signs in a user of a practice kept only on this computer.
+/// Signs in a user of a practice kept only on this computer. A practice connected to ILS
+/// Central always asks for the password (`sign_in_with_password`).
 #[tauri::command(rename_all = "snake_case")]
 async fn sign_in(
     state: State<'_, AppState>,
     email: String,
 ) -> EngineResult<ils_node::store::LocalUser> {
-    blocking(&state, move |engine| engine.sign_in(&email)).await
+    blocking(&state, move |engine| {
+        if engine.sync_state()?.server.is_some() {
+            return Err(EngineError::input(
+                "auth.password_required",
+                "this practice is connected to ILS Central: sign in with your password",
+            ));
+        }
+        engine.sign_in(&email)
+    })
+    .await
 }
 
 /// Signs in a user of a practice connected to ILS Central (offline with the kept verifier).
@@ -205,8 +215,11 @@ async fn sign_in_with_password(
     .await
 }
 
+/// Signs out (also what the idle lock does): an ingest the user started stops after its current
+/// document, so nothing more is written under their name.
 #[tauri::command(rename_all = "snake_case")]
 async fn sign_out(state: State<'_, AppState>) -> EngineResult<()> {
+    state.cancel_ingest();
     blocking(&state, |engine| {
         engine.sign_out();
         Ok(())
@@ -611,10 +624,14 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
         return Ok(());
     };
     let ready_ms = crate::bench::since_start_ms();
-    let (app_kib, total_kib, processes) = crate::bench::rss_tree_kib();
-    blocking(&state, |engine| engine.embedder().map(drop)).await?;
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let (_, after_kib, _) = crate::bench::rss_tree_kib();
+    let (app_kib, total_kib, processes, after_kib) = blocking(&state, |engine| {
+        let (app_kib, total_kib, processes) = crate::bench::rss_tree_kib();
+        engine.embedder()?;
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let (_, after_kib, _) = crate::bench::rss_tree_kib();
+        Ok((app_kib, total_kib, processes, after_kib))
+    })
+    .await?;
     let report = serde_json::json!({
         "ready_ms": ready_ms, "rss_app_kib": app_kib, "rss_total_kib": total_kib,
         "rss_total_after_model_kib": after_kib, "processes": processes,

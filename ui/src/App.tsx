@@ -103,10 +103,9 @@ export function App() {
           <Shell
             info={gate.info}
             user={gate.user}
-            refreshInfo={async () => {
-              const info = await api.appInfo();
-              setGate((g) => (g.phase === "shell" ? { ...g, info } : g));
-            }}
+            // Everything again, the signed-in user included: connecting to ILS Central signs in
+            // the account that connected, and the window must show who now acts.
+            refreshInfo={() => load()}
             onSignOut={(reason) => void signOut(reason)}
           />
         );

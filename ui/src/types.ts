@@ -181,9 +181,10 @@ export interface PrescriptionRecord {
   updated_at: string;
 }
 
+/** Each eye in the other cylinder convention; null for an eye whose values break a rule. */
 export interface Transposed {
-  right: EyeRx;
-  left: EyeRx;
+  right: EyeRx | null;
+  left: EyeRx | null;
 }
 
 export interface RxCheck {

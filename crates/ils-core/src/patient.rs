@@ -125,7 +125,6 @@ impl PatientData {
 }
 
 impl PatientChanges {
-    /// The patient after these changes.
     /// Reads changes to a patient from JSON: a field left out stays as it is, and `null` clears
     /// an optional one (e-mail, phone, address, notes). Every structural problem is reported by
     /// its path.
@@ -163,6 +162,7 @@ impl PatientChanges {
         }
     }
 
+    /// The patient after these changes.
     pub fn apply(&self, to: &PatientData) -> PatientData {
         PatientData {
             customer_number: self

@@ -156,3 +156,95 @@ fn an_ingest_reports_refused_files_and_can_be_cancelled() {
     assert_eq!(audit[0].action, "patient.read");
     assert_eq!(audit[0].actor, ecp.id.to_string());
 }
+
+#[test]
+fn a_practice_kept_only_here_never_shows_a_sync_that_did_not_happen() {
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = engine(dir.path());
+    engine.sign_in(ECP).expect("ecp");
+    engine.add_patient(&patient("C-1")).expect("patient");
+    let refused = engine.sync_now().expect_err("nothing to sync with");
+    assert_eq!(refused.code, "sync.not_connected");
+    let state = engine.sync_state().expect("state");
+    assert_eq!(state.server, None);
+    assert_eq!(state.last_success, None, "no sync happened");
+    assert_eq!(state.last_error, None, "nothing was tried");
+    assert_eq!(state.online, None, "ILS Central was never asked");
+    assert_eq!(state.pending, 1, "the patient waits for a connection");
+}
+
+#[test]
+fn the_signed_in_user_is_known_with_their_role() {
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = engine(dir.path());
+    assert_eq!(engine.current_user().expect("nobody"), None);
+    engine.sign_in(ECP).expect("ecp");
+    let me = engine.current_user().expect("me").expect("signed in");
+    assert_eq!(me.email, ECP);
+    assert_eq!(me.role, ils_core::Role::Ecp);
+    engine.sign_out();
+    assert_eq!(engine.current_user().expect("nobody"), None);
+}
+
+#[test]
+fn a_prescription_checked_while_typed_reports_what_saving_would_and_saves_nothing() {
+    use ils_node::engine::PrescriptionInput;
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = engine(dir.path());
+    engine.sign_in(ECP).expect("ecp");
+    let p = engine.add_patient(&patient("C-1")).expect("patient");
+    // Before the store's fixed clock (2026-11-28).
+    let issued = "2026-11-20";
+    let rx = |right_sphere: serde_json::Value| {
+        PrescriptionInput(serde_json::json!({
+            "kind": "spectacle",
+            "right": {"sphere": right_sphere, "cylinder": -0.5, "axis": 180},
+            "left": {"sphere": -1.0},
+            "pd": {"binocular_distance": 63},
+            "issue_date": issued,
+            "prescriber": "Dr Jane Smith"
+        }))
+    };
+
+    let bad = engine
+        .check_prescription(&rx(serde_json::json!(35)))
+        .expect("checked");
+    let transposed = bad.transposed.as_ref().expect("read");
+    assert!(transposed.right.is_none(), "a broken eye is not transposed");
+    assert!(transposed.left.is_some(), "the sound eye is");
+    let saving = engine
+        .add_prescription(p.id, &rx(serde_json::json!(35)))
+        .expect_err("refused");
+    let fields = |e: &[ils_core::FieldError]| {
+        e.iter()
+            .map(|f| (f.field.clone(), f.code))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(fields(&bad.errors), fields(&saving.fields));
+    assert_eq!(
+        fields(&bad.errors),
+        vec![("right.sphere".to_owned(), "rx.sphere_out_of_range")]
+    );
+
+    let typo = engine
+        .check_prescription(&rx(serde_json::json!("-1.2x")))
+        .expect("checked");
+    assert_eq!(typo.errors[0].field, "right.sphere");
+    assert!(typo.transposed.is_none(), "nothing to transpose");
+
+    let good = engine
+        .check_prescription(&rx(serde_json::json!(-1.25)))
+        .expect("checked");
+    assert!(good.errors.is_empty(), "{:?}", good.errors);
+    let right = good.transposed.expect("transposed").right.expect("sound");
+    assert_eq!(
+        serde_json::to_value(&right).expect("json"),
+        serde_json::json!({"sphere": -1.75, "cylinder": 0.5, "axis": 90, "add": null,
+            "prism_horizontal": null, "prism_vertical": null, "power": null,
+            "base_curve": null, "diameter": null})
+    );
+    assert!(
+        engine.prescriptions_of(p.id).expect("list").is_empty(),
+        "checking saves nothing"
+    );
+}

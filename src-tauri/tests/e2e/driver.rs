@@ -14,13 +14,30 @@ use serde_json::{Value, json};
 /// How long a step waits for the interface to show what it expects.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A child process killed when dropped.
-struct Guard(Child);
+/// A child process stopped when dropped. A process group leader (tauri-driver, which starts
+/// WebKitWebDriver, which starts the app) is stopped with its whole group, so nothing outlives
+/// the test.
+struct Guard {
+    child: Child,
+    group: bool,
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if self.group {
+            let group = format!("-{}", self.child.id());
+            let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -100,7 +117,10 @@ impl Window {
         BufReader::new(display.stdout.take().expect("piped"))
             .read_line(&mut line)
             .context("reading Xvfb's display number")?;
-        let display = Guard(display);
+        let display = Guard {
+            child: display,
+            group: false,
+        };
         let number = line.trim();
         if number.is_empty() {
             bail!("Xvfb did not start");
@@ -108,6 +128,15 @@ impl Window {
 
         let (port, native_port) = (free_port(), free_port());
         let mut driver = Command::new(tauri_driver);
+        // Only what the app needs from this environment: a developer's own ILS_* settings
+        // (a database, a benchmark switch) must not reach the app under test.
+        driver.env_clear();
+        for keep in ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER"] {
+            if let Some(v) = std::env::var_os(keep) {
+                driver.env(keep, v);
+            }
+        }
+        std::os::unix::process::CommandExt::process_group(&mut driver, 0);
         driver
             .args(["--port", &port.to_string()])
             .args(["--native-port", &native_port.to_string()])
@@ -122,7 +151,11 @@ impl Window {
         for (k, v) in &launch.env {
             driver.env(k, v);
         }
-        let driver = Guard(driver.spawn().context("starting tauri-driver")?);
+        std::fs::create_dir_all(&launch.artifacts)?;
+        let driver = Guard {
+            child: driver.spawn().context("starting tauri-driver")?,
+            group: true,
+        };
 
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
@@ -152,7 +185,6 @@ impl Window {
                 Err(e) => bail!("tauri-driver did not answer: {e}"),
             }
         };
-        std::fs::create_dir_all(&launch.artifacts)?;
         Ok(Self {
             http,
             base,
@@ -263,6 +295,23 @@ impl Window {
 
     /// The element's text (its `textContent`: WebKitWebDriver's rendered-text getter leaves out
     /// text in boxes with clipped overflow).
+    /// Waits until the first element `css` matches has exactly `text` (trimmed).
+    pub async fn text_equals(&self, css: &str, text: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let id = self.find(css).await?;
+            let shown = self.text_of(&id).await.unwrap_or_default();
+            if shown.trim() == text {
+                return Ok(());
+            }
+            if started.elapsed() > PATIENCE {
+                let shot = self.shot("text").await.unwrap_or_default();
+                bail!("{css} shows {shown:?}, not {text:?} (screenshot: {shot})");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn text_of(&self, element: &str) -> Result<String> {
         Ok(self
             .get(&format!("/element/{element}/property/textContent"))

@@ -11,7 +11,6 @@
 //!    add a patient, and see it arrive on the server.
 
 #[path = "../../../crates/ils-server/tests/api/common.rs"]
-#[allow(dead_code)]
 mod common;
 mod driver;
 
@@ -23,6 +22,13 @@ use driver::{Launch, Window};
 
 /// One window at a time: both tests share the machine's two cores.
 static ONE_WINDOW: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Prescriptions in the app's file, read straight from SQLite.
+fn prescriptions_in(db: &std::path::Path) -> Result<i64> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    Ok(conn.query_row("SELECT count(*) FROM prescriptions", [], |r| r.get(0))?)
+}
 
 fn app() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ils-desktop"))
@@ -93,6 +99,7 @@ async fn add_patient(w: &mut Window, number: &str, first: &str, last: &str) -> R
 async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<()> {
     let _one = ONE_WINDOW.lock().await;
     let dir = tempfile::tempdir()?;
+    let db = dir.path().join("practice.db");
     let mut w = Window::open(Launch {
         app: &app(),
         env: env_for(dir.path()),
@@ -173,11 +180,17 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
         .context("the sphere's message, as it is typed")?;
     w.step("rx-invalid").await?;
     w.click("[data-testid=rx-save]").await?;
+    // Saving is refused with the engine's message; the form stays, and the file holds no
+    // prescription.
     w.find("[data-testid=field-error][data-field=\"right.sphere\"]")
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    // Still the form, and the patient has no prescription.
     w.find("[data-testid=rx-form]").await?;
+    assert_eq!(
+        prescriptions_in(&db)?,
+        0,
+        "the refused prescription was not saved"
+    );
 
     // Fixed: the message goes, the transposed form shows, and it saves.
     w.fill("[data-testid=rx-right-sphere]", "-1.25").await?;
@@ -192,6 +205,7 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
     w.step("rx-valid").await?;
     w.click("[data-testid=rx-save]").await?;
     w.count("[data-testid=rx-row]", 1).await?;
+    assert_eq!(prescriptions_in(&db)?, 1);
     w.step("rx-saved").await?;
 
     // An order from it, submitted.
@@ -322,7 +336,7 @@ async fn a_practice_connects_to_ils_central_and_its_patient_arrives_there() -> R
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     w.click("[data-testid=nav-sync]").await?;
-    w.text_contains("[data-testid=sync-pending]", "0").await?;
+    w.text_equals("[data-testid=sync-pending]", "0").await?;
     w.step("synced").await?;
     Ok(())
 }

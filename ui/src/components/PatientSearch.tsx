@@ -87,6 +87,9 @@ export const PatientSearch = forwardRef<HTMLInputElement, Props>(function Patien
       setActive(0);
     } else if (e.key === "Enter") {
       e.preventDefault();
+      // The list on screen may still be the answer to an earlier text (a fast typist, a
+      // barcode scanner): open nobody until the answer to this text has come.
+      if (loading) return;
       const chosen = results[Math.min(active, results.length - 1)];
       if (chosen) onOpen(chosen);
     }

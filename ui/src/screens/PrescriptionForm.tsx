@@ -81,7 +81,11 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
           }
         },
         (e: unknown) => {
-          if (latest.current === mine) setFailure(api.normaliseError(e));
+          if (latest.current === mine) {
+            // A failed check leaves nothing stale on screen (no old transposed form).
+            setCheck(null);
+            setFailure(api.normaliseError(e));
+          }
         },
       );
     }, CHECK_DELAY_MS);
@@ -107,7 +111,9 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
   // live check (run on the new values) answers.
   const fillFromPhoto = (captured: Captured) => {
     const next = rxFormFromJson(captured.prescription);
-    if (!("status" in captured.prescription)) next.status = form.status;
+    // A machine's reading is a draft until a person has checked it against the paper and
+    // chosen to make it active: nothing unchecked becomes orderable with one click.
+    next.status = "draft";
     // A per-eye PD that could not be read is shown (empty, highlighted) per eye.
     const binocularRead = next.pd.binocular_distance !== "" || next.pd.binocular_near !== "";
     if (!binocularRead && captured.unread.some((p) => MONOCULAR_PD.includes(p))) next.pdMode = "monocular";
@@ -235,8 +241,8 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
           {transposed && (hasCylinder(form.right) || hasCylinder(form.left)) ? (
             <>
               <span className="muted">Transposed: </span>
-              <span>R {eyeSummary(transposed.right)}</span>
-              <span>L {eyeSummary(transposed.left)}</span>
+              <span>R {transposed.right ? eyeSummary(transposed.right) : "(fix the right eye first)"}</span>
+              <span>L {transposed.left ? eyeSummary(transposed.left) : "(fix the left eye first)"}</span>
             </>
           ) : (
             <span className="muted">The transposed form appears here once a cylinder is entered.</span>

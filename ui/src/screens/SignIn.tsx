@@ -44,7 +44,10 @@ export function SignIn({
   const [error, setError] = useState<api.ApiError | null>(null);
 
   useEffect(() => {
-    api.syncState().then(setSync, () => setSync(null));
+    api.syncState().then(setSync, (e: unknown) => {
+      setSync(null);
+      setError(api.normaliseError(e));
+    });
     // Listing users needs a signed-in administrator; before sign-in it usually fails, and the
     // e-mail is typed or picked from this computer's recent sign-ins instead.
     api.users().then(setKnown, () => setKnown([]));

@@ -5,6 +5,7 @@ import { useState } from "react";
 import * as api from "../api";
 import { useLoad } from "../hooks";
 import { useNotify } from "../notify";
+import { useSession } from "../session";
 import { syncStatus, useSync } from "../sync";
 import type { LocalConflict, Resolution, SyncState } from "../types";
 import { dateTime, hlcTime, humanise } from "../format";
@@ -18,6 +19,7 @@ async function loadLists() {
 }
 
 export function Sync() {
+  const { refreshInfo } = useSession();
   const { state, refresh } = useSync();
   const { showInfo } = useNotify();
   // The lists follow the counts the indicator polls.
@@ -92,7 +94,13 @@ export function Sync() {
           <p className="muted">
             The practice's records, users and documents go up to your practice's account; from then on they sync in the background.
           </p>
-          <ConnectForm onError={setFailure} onConnected={setConnected} />
+          <ConnectForm
+            onError={setFailure}
+            onConnected={(state) => {
+              setConnected(state);
+              void refreshInfo();
+            }}
+          />
         </section>
       )}
 

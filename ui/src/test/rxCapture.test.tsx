@@ -127,7 +127,7 @@ describe("Capture from a photo", () => {
       patient_id: "p1",
       input: {
         kind: "spectacle",
-        status: "active",
+        status: "draft",
         right: { sphere: -2.25, cylinder: -0.5, axis: 180, add: 2 },
         left: { sphere: 0, add: 2, prism_horizontal: { amount: 1, base: "in" } },
         pd: { binocular_distance: 64 },

@@ -78,11 +78,7 @@ fn live_patient(patient: Option<&PatientRecord>) -> Result<&PatientRecord, Domai
 
 /// Every Rx rule, and an issue date that is neither in the future nor implausibly old.
 fn checked(rx: &RxData, ctx: &Ctx<'_>) -> Result<(), DomainError> {
-    let mut errors = rx.validate().err().unwrap_or_default();
-    if let Err(e) = rx.check_issue_date(ctx.today) {
-        errors.errors.push(e);
-    }
-    Ok(errors.into_result()?)
+    Ok(rx.problems(ctx.today).into_result()?)
 }
 
 pub fn create(

@@ -714,6 +714,16 @@ impl RxData {
         check_issue_date(self.issue_date, today)
     }
 
+    /// Every problem saving this prescription on the practice's `today` would report: the
+    /// rules, and an issue date in the future.
+    pub fn problems(&self, today: NaiveDate) -> ValidationErrors {
+        let mut errors = self.validate().err().unwrap_or_default();
+        if let Err(e) = self.check_issue_date(today) {
+            errors.errors.push(e);
+        }
+        errors
+    }
+
     /// Whether a lens order may be made from this prescription on `day`.
     pub fn check_orderable(&self, day: NaiveDate) -> Result<(), FieldError> {
         if self.status != RxStatus::Active {

@@ -133,11 +133,12 @@ pub struct RxCheck {
     pub transposed: Option<Transposed>,
 }
 
-/// Both eyes in the other cylinder convention (optically the same lenses).
+/// Both eyes in the other cylinder convention (optically the same lenses); an eye whose values
+/// break a rule is not transposed (`None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Transposed {
-    pub right: ils_core::rx::EyeRx,
-    pub left: ils_core::rx::EyeRx,
+    pub right: Option<ils_core::rx::EyeRx>,
+    pub left: Option<ils_core::rx::EyeRx>,
 }
 
 /// A prescription as a person gives it: the ILS form or a FHIR R4 `VisionPrescription`.
@@ -395,19 +396,20 @@ impl Engine {
             Err(e) => return Err(e),
         };
         let (today, _) = self.store().moment()?;
-        let mut errors = match rx.validate() {
-            Ok(()) => Vec::new(),
-            Err(found) => found.errors,
+        let errors = rx.problems(today).errors;
+        // An eye is transposed only when its own values are sound: a broken value turned into
+        // the other convention would look like a valid lens.
+        let sound = |eye: &str| {
+            let prefix = format!("{eye}.");
+            !errors.iter().any(|e| e.field.starts_with(&prefix))
         };
-        if let Err(e) = rx.check_issue_date(today) {
-            errors.push(e);
-        }
+        let transposed = Transposed {
+            right: sound("right").then(|| rx.right.transposed()),
+            left: sound("left").then(|| rx.left.transposed()),
+        };
         Ok(RxCheck {
             errors,
-            transposed: Some(Transposed {
-                right: rx.right.transposed(),
-                left: rx.left.transposed(),
-            }),
+            transposed: Some(transposed),
         })
     }
 

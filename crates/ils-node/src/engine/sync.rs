@@ -407,6 +407,14 @@ impl Engine {
     /// Records how a run ended, for the status: its time or its error, and whether ILS Central
     /// could be reached.
     fn record_outcome(&self, outcome: EngineResult<SyncReport>) -> EngineResult<SyncReport> {
+        // Not connected: nothing was tried, so nothing is recorded (the status keeps saying
+        // "not connected", not "online" or "failed").
+        if outcome
+            .as_ref()
+            .is_err_and(|e| e.code == "sync.not_connected")
+        {
+            return outcome;
+        }
         let outcome = outcome.map_err(|e| self.unless_erased(e));
         let error = outcome.as_ref().err().map(|e| e.message.clone());
         let reached = outcome.as_ref().err().is_none_or(|e| e.code != OFFLINE);
@@ -426,6 +434,11 @@ impl Engine {
         wait: Option<u32>,
         interrupt: Option<&tokio::sync::Notify>,
     ) -> EngineResult<SyncReport> {
+        // A practice kept only on this computer has nothing to sync with: said before anything
+        // is recorded, so its status never shows a sync that did not happen.
+        if self.store().sync_state()?.server.is_none() {
+            return Err(not_connected());
+        }
         let device = self.store().device();
         let mut report = SyncReport::default();
         loop {
