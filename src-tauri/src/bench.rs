@@ -24,8 +24,44 @@ pub fn since_start_ms() -> f64 {
         .map_or(0.0, |s| s.elapsed().as_secs_f64() * 1e3)
 }
 
-/// Resident memory in KiB of this process and of every process descended from it.
+/// Resident memory in KiB of this process and of every process descended from it: this
+/// process's, the sum over all of them, and how many there are.
 pub fn rss_tree_kib() -> (u64, u64, usize) {
+    let tree = tree();
+    let total = tree.iter().map(|p| status_kib(*p, "VmRSS:")).sum();
+    (status_kib(std::process::id(), "VmRSS:"), total, tree.len())
+}
+
+/// Proportional set size in KiB of this process and its descendants (`Pss` of
+/// `/proc/<pid>/smaps_rollup`): a page shared by several of them counted once in all.
+pub fn pss_tree_kib() -> u64 {
+    tree()
+        .iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+                .ok()
+                .and_then(|s| field_kib(&s, "Pss:"))
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| field_kib(&s, field))
+        .unwrap_or(0)
+}
+
+fn field_kib(text: &str, field: &str) -> Option<u64> {
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+/// This process and every process descended from it.
+fn tree() -> Vec<u32> {
     let me = std::process::id();
     let mut parents: Vec<(u32, u32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
@@ -62,17 +98,5 @@ pub fn rss_tree_kib() -> (u64, u64, usize) {
         );
         i += 1;
     }
-    let rss = |pid: u32| -> u64 {
-        std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmRSS:"))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|v| v.parse().ok())
-            })
-            .unwrap_or(0)
-    };
-    let total = tree.iter().map(|p| rss(*p)).sum();
-    (rss(me), total, tree.len())
+    tree
 }

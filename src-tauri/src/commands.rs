@@ -624,18 +624,21 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
         return Ok(());
     };
     let ready_ms = crate::bench::since_start_ms();
-    let (app_kib, total_kib, processes, after_kib) = blocking(&state, |engine| {
+    let report = blocking(&state, move |engine| {
         let (app_kib, total_kib, processes) = crate::bench::rss_tree_kib();
+        let pss_kib = crate::bench::pss_tree_kib();
         engine.embedder()?;
         std::thread::sleep(std::time::Duration::from_millis(300));
-        let (_, after_kib, _) = crate::bench::rss_tree_kib();
-        Ok((app_kib, total_kib, processes, after_kib))
+        let (app_after_kib, after_kib, _) = crate::bench::rss_tree_kib();
+        let pss_after_kib = crate::bench::pss_tree_kib();
+        Ok(serde_json::json!({
+            "ready_ms": ready_ms, "rss_app_kib": app_kib, "rss_total_kib": total_kib,
+            "rss_app_after_model_kib": app_after_kib,
+            "rss_total_after_model_kib": after_kib, "processes": processes,
+            "pss_total_kib": pss_kib, "pss_total_after_model_kib": pss_after_kib,
+        }))
     })
     .await?;
-    let report = serde_json::json!({
-        "ready_ms": ready_ms, "rss_app_kib": app_kib, "rss_total_kib": total_kib,
-        "rss_total_after_model_kib": after_kib, "processes": processes,
-    });
     std::fs::write(&file, report.to_string())
         .map_err(|e| EngineError::internal(format!("cannot write {}: {e}", file.display())))?;
     app.exit(0);
