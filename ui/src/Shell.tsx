@@ -54,6 +54,8 @@ export function Shell({ info, user, refreshInfo, onSignOut }: Props) {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.altKey && !e.ctrlKey && !e.metaKey && /^Digit[1-8]$/.test(e.code)) {
+        // Not while a dialog is open: leaving would throw away what is being typed there.
+        if (document.querySelector('[role="dialog"]')) return;
         const n = Number(e.code.slice(5));
         e.preventDefault();
         if (n <= NAV.length) navigate({ name: NAV[n - 1].name } as Route);

@@ -58,10 +58,14 @@ const LABELS: Record<string, string> = {
   left_oc_height: "Left OC height",
 };
 
-/** The form filled from the prescription: its PDs and segment height, a lens type its adds allow. */
+/**
+ * The form filled from the prescription: its per-eye PDs and segment height, a lens type its
+ * adds allow. A binocular PD is never split into per-eye values: halves are not measurements
+ * (faces are not symmetric, and 63.3 mm would become 31.7 + 31.7), so those are left for the
+ * person who measured.
+ */
 export function orderDefaults(rx: PrescriptionRecord): OrderFormValues {
   const pd = rx.data.pd;
-  const half = (v: number | null) => (v === null ? null : Math.round(v * 5) / 10);
   const multifocal = rx.data.right.add !== null && rx.data.left.add !== null;
   return {
     lens_type: multifocal ? "progressive" : "single_vision",
@@ -71,10 +75,10 @@ export function orderDefaults(rx: PrescriptionRecord): OrderFormValues {
     tint: "",
     frame: { brand: "", model: "", colour: "", box_a: "", box_b: "", dbl: "", ed: "" },
     measurements: {
-      right_pd: cell(pd.right_distance ?? half(pd.binocular_distance)),
-      left_pd: cell(pd.left_distance ?? half(pd.binocular_distance)),
-      right_near_pd: cell(pd.right_near ?? half(pd.binocular_near)),
-      left_near_pd: cell(pd.left_near ?? half(pd.binocular_near)),
+      right_pd: cell(pd.right_distance),
+      left_pd: cell(pd.left_distance),
+      right_near_pd: cell(pd.right_near),
+      left_near_pd: cell(pd.left_near),
       right_segment_height: multifocal ? cell(rx.data.segment_height) : "",
       left_segment_height: multifocal ? cell(rx.data.segment_height) : "",
       right_oc_height: "",

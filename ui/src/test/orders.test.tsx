@@ -112,10 +112,19 @@ describe("toOrderJson", () => {
     },
   };
 
+  it("carries per-eye PDs measured on the prescription as they are", () => {
+    const measured = { ...rx, data: { ...rx.data, pd: { ...rx.data.pd, right_distance: 31, left_distance: 32.5 } } };
+    const v = orderDefaults(measured);
+    expect(v.measurements.right_pd).toBe("31");
+    expect(v.measurements.left_pd).toBe("32.5");
+  });
+
   it("starts from the prescription and leaves empty fields out", () => {
     const v = orderDefaults(rx);
     expect(v.lens_type).toBe("progressive");
-    expect(v.measurements.right_pd).toBe("31.5");
+    // A binocular PD is not split into halves: per-eye PDs are measured, not derived.
+    expect(v.measurements.right_pd).toBe("");
+    expect(v.measurements.left_pd).toBe("");
     v.material = "1.6 MR-8";
     v.coatings = ["anti-reflective"];
     v.otherCoatings = "hydrophobic, ";
@@ -128,7 +137,7 @@ describe("toOrderJson", () => {
       material: "1.6 MR-8",
       coatings: ["anti-reflective", "hydrophobic"],
       frame: { box_a: 52 },
-      measurements: { right_pd: 31.5, left_pd: 31.5, right_segment_height: 19, left_segment_height: 19 },
+      measurements: { right_segment_height: 19, left_segment_height: 19 },
     });
   });
 });
