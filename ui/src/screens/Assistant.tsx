@@ -47,6 +47,10 @@ export function Assistant() {
   const [cited, setCited] = useState<Citation | null>(null);
   const nextKey = useRef(1);
   const asking = turns.some((t) => t.pending);
+  // An answer still streaming after the person opened another conversation: it must neither
+  // run beside a new question nor pull the screen back to its own conversation.
+  const inFlight = useRef(false);
+  const view = useRef(0);
   const end = useRef<HTMLDivElement>(null);
 
   // Without ILS Central in reach, the network is probably gone: answer from the documents
@@ -60,6 +64,7 @@ export function Assistant() {
   }, [turns]);
 
   const open = async (id: string | null) => {
+    view.current++;
     setCurrent(id);
     setTurns([]);
     setCited(null);
@@ -77,7 +82,9 @@ export function Assistant() {
 
   const send = async () => {
     const q = question.trim();
-    if (q === "" || asking) return;
+    if (q === "" || asking || inFlight.current) return;
+    inFlight.current = true;
+    const mine = view.current;
     const key = nextKey.current++;
     setTurns((ts) => [
       ...ts,
@@ -101,12 +108,12 @@ export function Assistant() {
         model: answer.model,
         pending: false,
       }));
-      if (current === null) {
-        setCurrent(answer.conversation);
-        convs.reload();
-      }
+      if (current === null && view.current === mine) setCurrent(answer.conversation);
+      convs.reload();
     } catch (e) {
       update(key, (t) => ({ ...t, pending: false, error: api.normaliseError(e) }));
+    } finally {
+      inFlight.current = false;
     }
   };
 
