@@ -21,15 +21,28 @@ export function PrintPrescription({
     ["R", d.right],
     ["L", d.left],
   ];
-  const pd = d.pd.binocular_distance
-    ? `${d.pd.binocular_distance.toFixed(1)} mm`
-    : [d.pd.right_distance, d.pd.left_distance].every((v) => v !== null)
-      ? `R ${d.pd.right_distance?.toFixed(1)} / L ${d.pd.left_distance?.toFixed(1)} mm`
-      : "";
+  // Every PD recorded, each as it was written: none is dropped because its partner is missing.
+  const mm = (v: number | null) => (v === null ? null : `${v.toFixed(1)} mm`);
+  const pd = [
+    mm(d.pd.binocular_distance) && `distance ${mm(d.pd.binocular_distance)}`,
+    mm(d.pd.binocular_near) && `near ${mm(d.pd.binocular_near)}`,
+    mm(d.pd.right_distance) && `R ${mm(d.pd.right_distance)}`,
+    mm(d.pd.left_distance) && `L ${mm(d.pd.left_distance)}`,
+    mm(d.pd.right_near) && `R near ${mm(d.pd.right_near)}`,
+    mm(d.pd.left_near) && `L near ${mm(d.pd.left_near)}`,
+  ]
+    .filter(Boolean)
+    .join(" · ");
   return (
     <article className="print-only" aria-hidden="true">
       <h1>{practice}</h1>
       <h2>{humanise(d.kind)} prescription</h2>
+      {d.status !== "active" && (
+        // A prescription that is not active must never pass for one on paper.
+        <p className="print-void" data-testid="print-void">
+          NOT VALID — this prescription is {humanise(d.status).toLowerCase()}
+        </p>
+      )}
       <p>
         <strong>{fullName(patient.data)}</strong> · {patient.data.customer_number} · born {date(patient.data.date_of_birth)}
       </p>

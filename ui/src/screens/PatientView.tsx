@@ -1,6 +1,6 @@
 // One patient: details (edit), prescriptions (export, print, order, status) and orders.
 
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import * as api from "../api";
 import { useLoad } from "../hooks";
 import { useNavigate } from "../route";
@@ -37,6 +37,9 @@ export function PatientView({ id }: { id: string }) {
   const { data, error, loading, reload } = useLoad(id, api.patientPage);
   const [open, setOpen] = useState<Open>({ kind: "none" });
   const [printing, setPrinting] = useState<PrescriptionRecord | null>(null);
+  // One status change at a time: a second click while the first runs would be refused by the
+  // engine and its error would replace the notice of the change that did happen.
+  const changing = useRef(false);
   const { showError, showInfo } = useNotify();
   const { user, info } = useSession();
   const navigate = useNavigate();
@@ -76,12 +79,16 @@ export function PatientView({ id }: { id: string }) {
 
   const setStatus = async (rx: PrescriptionRecord, to: RxStatus) => {
     close();
+    if (changing.current) return;
+    changing.current = true;
     try {
       await api.setPrescriptionStatus(rx.id, to);
       showInfo(`The prescription is now ${humanise(to).toLowerCase()}.`);
       reload();
     } catch (e) {
       showError(e);
+    } finally {
+      changing.current = false;
     }
   };
 
