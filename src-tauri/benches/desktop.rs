@@ -294,6 +294,14 @@ struct Ready {
     pss_total_kib: u64,
     pss_total_after_model_kib: u64,
     processes: usize,
+    #[serde(default)]
+    rss_app_by_mapping: Vec<Mapping>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Mapping {
+    mapping: String,
+    kib: u64,
 }
 
 fn start_once(app: &Path, db: &Path, display: &str, out: &Path) -> Option<Ready> {
@@ -395,6 +403,10 @@ fn start_and_memory(db: &Path) {
         mib(last.pss_total_kib),
         mib(last.pss_total_after_model_kib)
     );
+    println!("where the app process's memory is, before the model loads (RSS by mapping):");
+    for m in &last.rss_app_by_mapping {
+        println!("  {:>6.1} MiB  {}", mib(m.kib), m.mapping);
+    }
     let size = std::fs::metadata(&app).map(|m| m.len()).unwrap_or(0);
     println!(
         "release binary: {:.1} MiB (the interface embedded)",

@@ -100,3 +100,34 @@ fn tree() -> Vec<u32> {
     }
     tree
 }
+
+/// Where this process's resident memory is, by mapping (`/proc/self/smaps`): each library or
+/// file by name, `[heap]`, `[stack]`, and anonymous memory (`[anon]`, which holds the other
+/// threads' heaps and stacks), largest first, the `top` largest.
+pub fn rss_by_mapping_kib(top: usize) -> Vec<(String, u64)> {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return Vec::new();
+    };
+    let mut by: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let mut parts = line.split_whitespace();
+        let Some(first) = parts.next() else { continue };
+        if first.contains('-') && first.chars().next().is_some_and(|c| c.is_ascii_hexdigit()) {
+            // A mapping's header: address perms offset dev inode [path].
+            let path = parts.nth(4).unwrap_or("");
+            current = if path.is_empty() {
+                "[anon]".to_owned()
+            } else {
+                path.rsplit('/').next().unwrap_or(path).to_owned()
+            };
+        } else if first == "Rss:" {
+            let kib: u64 = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *by.entry(current.clone()).or_default() += kib;
+        }
+    }
+    let mut list: Vec<(String, u64)> = by.into_iter().filter(|(_, k)| *k > 0).collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list.truncate(top);
+    list
+}

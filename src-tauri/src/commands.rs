@@ -5,7 +5,6 @@
 //! a field error with its path, never as a bare deserialisation failure.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use ils_core::decide::conflicts::Resolution;
 use ils_core::decide::patients::PatientQuery;
@@ -50,6 +49,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         create_order,
         transition_order,
         orders,
+        order_board,
         order_timeline,
         order_dcs,
         ingest,
@@ -58,6 +58,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         documents,
         delete_document,
         ask,
+        stop_answer,
         conversations,
         conversation,
         sync_state,
@@ -80,8 +81,8 @@ async fn blocking<T: Send + 'static>(
     state: &State<'_, AppState>,
     f: impl FnOnce(&Engine) -> EngineResult<T> + Send + 'static,
 ) -> EngineResult<T> {
-    let engine = Arc::clone(&state.engine);
-    tauri::async_runtime::spawn_blocking(move || f(&engine))
+    let opener = state.opener();
+    tauri::async_runtime::spawn_blocking(move || f(&*opener.engine()?))
         .await
         .map_err(|e| EngineError::internal(format!("the work stopped unexpectedly: {e}")))?
 }
@@ -114,6 +115,9 @@ pub struct AppInfo {
     pub engine: ils_node::engine::EngineInfo,
     /// The signed-in user with their role, so the window offers what that role may do.
     pub signed_in: Option<ils_node::store::LocalUser>,
+    /// What the signed-in user may do (ils-core's rules read out for the role), so the window
+    /// offers only that.
+    pub abilities: Option<ils_core::abilities::Abilities>,
     /// The embedding model's folder, and whether its weights are there.
     pub model_dir: String,
     pub model_present: bool,
@@ -132,6 +136,7 @@ async fn app_info(state: State<'_, AppState>) -> EngineResult<AppInfo> {
             version: env!("CARGO_PKG_VERSION"),
             engine: engine.info()?,
             signed_in: engine.current_user()?,
+            abilities: engine.abilities()?,
             model_present: model.join("model.safetensors").is_file(),
             model_dir: model.display().to_string(),
             idle_lock_minutes,
@@ -190,16 +195,7 @@ async fn sign_in(
     state: State<'_, AppState>,
     email: String,
 ) -> EngineResult<ils_node::store::LocalUser> {
-    blocking(&state, move |engine| {
-        if engine.sync_state()?.server.is_some() {
-            return Err(EngineError::input(
-                "auth.password_required",
-                "this practice is connected to ILS Central: sign in with your password",
-            ));
-        }
-        engine.sign_in(&email)
-    })
-    .await
+    blocking(&state, move |engine| engine.sign_in(&email)).await
 }
 
 /// Signs in a user of a practice connected to ILS Central (offline with the kept verifier).
@@ -220,6 +216,7 @@ async fn sign_in_with_password(
 #[tauri::command(rename_all = "snake_case")]
 async fn sign_out(state: State<'_, AppState>) -> EngineResult<()> {
     state.cancel_ingest();
+    state.stop_ask();
     blocking(&state, |engine| {
         engine.sign_out();
         Ok(())
@@ -379,6 +376,19 @@ async fn orders(
     blocking(&state, move |engine| engine.orders(filter)).await
 }
 
+/// The orders board: per status the newest orders (200 unless asked) and how many there are.
+#[tauri::command(rename_all = "snake_case")]
+async fn order_board(
+    state: State<'_, AppState>,
+    per_column: Option<u32>,
+    overdue_only: Option<bool>,
+) -> EngineResult<ils_node::store::OrderBoard> {
+    blocking(&state, move |engine| {
+        engine.order_board(per_column.unwrap_or(200), overdue_only.unwrap_or(false))
+    })
+    .await
+}
+
 #[tauri::command(rename_all = "snake_case")]
 async fn order_timeline(
     state: State<'_, AppState>,
@@ -481,12 +491,26 @@ async fn ask(
         conversation,
         offline: offline.unwrap_or(false),
     };
-    blocking(&state, move |engine| {
-        engine.ask(&request, &mut |event| {
+    let Some(stop) = state.begin_ask() else {
+        return Err(EngineError::input(
+            "assistant.busy",
+            "an answer is still being written: stop it or wait for it",
+        ));
+    };
+    let out = blocking(&state, move |engine| {
+        engine.ask_until(&request, &stop, &mut |event| {
             let _ = on_event.send(event.clone());
         })
     })
-    .await
+    .await;
+    state.end_ask();
+    out
+}
+
+/// Stops the answer being written; what was shown is kept. Whether one was being written.
+#[tauri::command(rename_all = "snake_case")]
+async fn stop_answer(state: State<'_, AppState>) -> EngineResult<bool> {
+    Ok(state.stop_ask())
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -627,6 +651,10 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
     let report = blocking(&state, move |engine| {
         let (app_kib, total_kib, processes) = crate::bench::rss_tree_kib();
         let pss_kib = crate::bench::pss_tree_kib();
+        let by_mapping: Vec<Value> = crate::bench::rss_by_mapping_kib(12)
+            .into_iter()
+            .map(|(mapping, kib)| serde_json::json!({"mapping": mapping, "kib": kib}))
+            .collect();
         engine.embedder()?;
         std::thread::sleep(std::time::Duration::from_millis(300));
         let (app_after_kib, after_kib, _) = crate::bench::rss_tree_kib();
@@ -636,6 +664,7 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
             "rss_app_after_model_kib": app_after_kib,
             "rss_total_after_model_kib": after_kib, "processes": processes,
             "pss_total_kib": pss_kib, "pss_total_after_model_kib": pss_after_kib,
+            "rss_app_by_mapping": by_mapping,
         }))
     })
     .await?;
@@ -643,4 +672,38 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
         .map_err(|e| EngineError::internal(format!("cannot write {}: {e}", file.display())))?;
     app.exit(0);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ils_core::Role;
+    use ils_core::abilities::Abilities;
+
+    /// The interface's component tests use `ui/src/test/abilities.json`, each role's abilities as
+    /// `app_info` sends them. It must be what ils-core says, so that those tests exercise the
+    /// real rules: this fails when the rules change, and `ILS_WRITE_ABILITIES=1` writes it anew.
+    #[test]
+    fn the_interface_tests_see_the_abilities_ils_core_gives() {
+        let all: serde_json::Map<String, serde_json::Value> = Role::ALL
+            .into_iter()
+            .map(|role| {
+                (
+                    role.as_str().to_owned(),
+                    serde_json::to_value(Abilities::of(role)).expect("serialises"),
+                )
+            })
+            .collect();
+        let expected = serde_json::to_string_pretty(&all).expect("serialises") + "\n";
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/test/abilities.json");
+        if std::env::var_os("ILS_WRITE_ABILITIES").is_some() {
+            std::fs::write(&path, &expected).expect("write the fixture");
+        }
+        let found = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            found == expected,
+            "{} is not what ils-core gives; run this test with ILS_WRITE_ABILITIES=1",
+            path.display()
+        );
+    }
 }

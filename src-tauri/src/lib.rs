@@ -10,9 +10,7 @@ mod bench;
 mod commands;
 mod state;
 
-use std::sync::Arc;
-
-use ils_node::engine::{Engine, NodeSettings};
+use ils_node::engine::NodeSettings;
 use tauri::Manager;
 
 pub use state::AppState;
@@ -29,6 +27,7 @@ pub fn run() {
         Err(e) => fail(&format!("ILS Desktop cannot start: {e}")),
     };
     tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
             let mut settings = settings;
             // The model inside the bundle, unless the settings name one or one sits beside
@@ -42,17 +41,13 @@ pub fn run() {
                     settings.model_dir = Some(bundled);
                 }
             }
-            let engine = Arc::new(Engine::open(&settings).map_err(|e| e.message)?);
-            // `ILS_NODE_USER` (the CLI's setting) signs that user of a practice kept on this
-            // computer in at start, as the CLI does; a practice connected to ILS Central always
-            // asks for the password.
-            if let Some(user) = settings.user.as_deref()
-                && engine.sync_state().is_ok_and(|s| s.server.is_none())
-                && let Err(e) = engine.sign_in(user)
-            {
-                tracing::warn!(code = %e.code, "ILS_NODE_USER was not signed in: {e}");
+            let state = AppState::new(settings);
+            // Opened now, so the first screen is quick; a failure is shown in the window, which
+            // offers to try again, rather than only on a terminal nobody reads.
+            if let Err(e) = state.opener().engine() {
+                tracing::error!(code = %e.code, "the practice's data did not open: {e}");
             }
-            app.manage(AppState::new(engine, settings));
+            app.manage(state);
             Ok(())
         })
         .invoke_handler(commands::handler())

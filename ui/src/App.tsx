@@ -3,7 +3,7 @@
 
 import { useCallback, useEffect, useState } from "react";
 import * as api from "./api";
-import type { AppInfo, LocalUser } from "./types";
+import type { Abilities, AppInfo, LocalUser } from "./types";
 import type { SessionUser } from "./session";
 import { NotifyProvider } from "./notify";
 import { FirstRun } from "./screens/FirstRun";
@@ -19,38 +19,22 @@ type Gate =
   | { phase: "sign-in"; info: AppInfo; reason?: string }
   | { phase: "shell"; info: AppInfo; user: SessionUser };
 
-export function sessionUserOf(user: LocalUser): SessionUser {
-  return { email: user.email, name: fullName(user) || user.email, role: user.role, id: user.id };
-}
-
-/** The signed-in user's details: `app_info` names only the e-mail, `users` (administrators) more. */
-async function resolveUser(email: string): Promise<SessionUser> {
-  try {
-    const found = (await api.users()).find((u) => u.email.toLowerCase() === email.toLowerCase());
-    if (found) return sessionUserOf(found);
-  } catch {
-    // Not an administrator: the role stays unknown and the engine decides each action.
-  }
-  return { email, name: email, role: null, id: null };
+export function sessionUserOf(user: LocalUser, abilities: Abilities | null): SessionUser {
+  return { email: user.email, name: fullName(user) || user.email, role: user.role, id: user.id, abilities };
 }
 
 export function App() {
   const [gate, setGate] = useState<Gate>({ phase: "loading" });
 
-  const load = useCallback(async (known?: LocalUser, reason?: string) => {
+  const load = useCallback(async (reason?: string) => {
     try {
       const info = await api.appInfo();
       if (!info.engine.practice) {
         setGate({ phase: "first-run", info });
-      } else if (!info.engine.user) {
+      } else if (!info.signed_in) {
         setGate({ phase: "sign-in", info, reason });
       } else {
-        const user = info.signed_in
-          ? sessionUserOf(info.signed_in)
-          : known && known.email.toLowerCase() === info.engine.user.toLowerCase()
-            ? sessionUserOf(known)
-            : await resolveUser(info.engine.user);
-        setGate({ phase: "shell", info, user });
+        setGate({ phase: "shell", info, user: sessionUserOf(info.signed_in, info.abilities) });
       }
     } catch (e) {
       setGate({ phase: "failed", error: api.normaliseError(e) });
@@ -66,7 +50,7 @@ export function App() {
       try {
         await api.signOut();
       } finally {
-        await load(undefined, reason);
+        await load(reason);
       }
     },
     [load],
@@ -84,20 +68,24 @@ export function App() {
         );
       case "failed":
         return (
-          <div className="gate">
+          <div className="gate" data-testid="gate-failed">
             <div className="card gate-card">
               <h1>ILS Desktop cannot open its data</h1>
               <ErrorBanner error={gate.error} />
-              <button type="button" className="btn btn-primary" onClick={() => void load()}>
+              <p className="muted small">
+                Nothing has been changed. Once the cause is put right (a drive connected, another program closed), try
+                again.
+              </p>
+              <button type="button" className="btn btn-primary" onClick={() => void load()} data-testid="gate-retry">
                 Try again
               </button>
             </div>
           </div>
         );
       case "first-run":
-        return <FirstRun info={gate.info} onDone={(user) => void load(user)} />;
+        return <FirstRun info={gate.info} onDone={() => void load()} />;
       case "sign-in":
-        return <SignIn info={gate.info} reason={gate.reason} onSignedIn={(user) => void load(user)} />;
+        return <SignIn info={gate.info} reason={gate.reason} onSignedIn={() => void load()} />;
       case "shell":
         return (
           <Shell

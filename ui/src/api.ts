@@ -25,6 +25,7 @@ import type {
   NewUser,
   OrderAction,
   OrderEventRecord,
+  OrderBoard,
   OrderFilter,
   OrderRecord,
   OutboxRow,
@@ -132,6 +133,8 @@ export const createOrder = (input: Record<string, unknown>) =>
 export const transitionOrder = (id: string, action: OrderAction, note: string | null) =>
   call<Transitioned>("transition_order", { id, action, note });
 export const orders = (filter: OrderFilter) => call<OrderRecord[]>("orders", { filter });
+export const orderBoard = (perColumn: number, overdueOnly: boolean) =>
+  call<OrderBoard>("order_board", { per_column: perColumn, overdue_only: overdueOnly });
 export const orderTimeline = (id: string) => call<OrderEventRecord[]>("order_timeline", { id });
 export const orderDcs = (id: string) => call<string>("order_dcs", { id });
 
@@ -160,6 +163,7 @@ export function ask(
   channel.onmessage = onEvent;
   return call<Answer>("ask", { question, conversation, offline, on_event: channel });
 }
+export const stopAnswer = () => call<boolean>("stop_answer");
 export const conversations = () => call<Conversation[]>("conversations");
 export const conversation = (id: string) => call<ConversationPage>("conversation", { id });
 

@@ -3,6 +3,8 @@
 
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, normaliseError } from "./api";
+import { fieldErrorsOf } from "./fieldErrors";
+import type { FieldError } from "./types";
 
 export interface Loaded<T> {
   data: T | undefined;
@@ -97,4 +99,48 @@ export function useDebounced<T>(value: T, ms: number): T {
     return () => clearTimeout(timer);
   }, [value, ms]);
   return settled;
+}
+
+export interface Submission {
+  busy: boolean;
+  /** The engine's field errors of the last try, each shown under its field. */
+  errors: FieldError[];
+  /** A refusal that names no field, for a banner (unless the form hands it on). */
+  failure: ApiError | null;
+  setFailure: (error: ApiError | null) => void;
+  /** Runs a form's work: busy meanwhile; what the engine refuses is sorted into field errors or
+   * a failure (handed to `onFailure` when given). */
+  run: (work: () => Promise<void>) => Promise<void>;
+}
+
+/** A form's submit: the busy state, and the engine's refusal split by field, in one place. */
+export function useSubmit(onFailure?: (error: ApiError | null) => void): Submission {
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState<FieldError[]>([]);
+  const [failure, setFailure] = useState<ApiError | null>(null);
+  const onFailureRef = useRef(onFailure);
+  onFailureRef.current = onFailure;
+  const fail = useCallback((error: ApiError | null) => {
+    if (onFailureRef.current) onFailureRef.current(error);
+    else setFailure(error);
+  }, []);
+  const run = useCallback(
+    async (work: () => Promise<void>) => {
+      setBusy(true);
+      setErrors([]);
+      fail(null);
+      try {
+        await work();
+      } catch (err) {
+        const error = normaliseError(err);
+        const fields = fieldErrorsOf(error);
+        setErrors(fields);
+        if (fields.length === 0) fail(error);
+      } finally {
+        setBusy(false);
+      }
+    },
+    [fail],
+  );
+  return { busy, errors, failure, setFailure, run };
 }

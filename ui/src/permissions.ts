@@ -1,93 +1,38 @@
-// What the window offers whom. The engine decides (ils-core access.rs and order.rs); these
-// tables, copied from there, only keep the window from offering what it would refuse. When the
-// role is unknown, everything the status allows is offered and the engine answers.
+// What the window offers whom. Nothing is decided here: the engine reads ils-core's rules out
+// for the signed-in role (`Abilities`, in app_info) and these helpers only look things up in it.
+// The engine still checks every action when it is taken. Without abilities (nobody known),
+// nothing is offered.
 
-import type { OrderAction, OrderStatus, Role, RxStatus } from "./types";
+import type { Abilities, OrderAction, OrderStatus, RxStatus } from "./types";
 
-const GRANTS: Record<Role, string[]> = {
-  platform_admin: ["*"],
-  company_admin: [
-    "users:*",
-    "company:*",
-    "ai:*",
-    "audit:read",
-    "gdpr:*",
-    "patients:read",
-    "prescriptions:read",
-    "orders:read",
-  ],
-  ecp: ["orders:create", "orders:read", "patients:*", "prescriptions:*", "ai:chat"],
-  lab_tech: ["orders:read", "orders:update", "production:*"],
-  engineer: ["production:*", "technical:*"],
-};
-
-/** Whether `role` holds `permission` (`resource:action`); exact resources only, as in access.rs. */
-export function allows(role: Role | null, permission: string): boolean {
-  if (role === null) return true;
-  const [resource, action] = permission.split(":");
-  return GRANTS[role].some((grant) => {
-    if (grant === "*") return true;
-    const [r, a] = grant.split(":");
-    return r === resource && (a === "*" || a === action);
-  });
+/** Whether the signed-in role holds `permission` (`resource:action`). */
+export function allows(abilities: Abilities | null, permission: string): boolean {
+  return abilities?.permissions.includes(permission) ?? false;
 }
 
-export function isAdmin(role: Role | null): boolean {
-  return role === "company_admin" || role === "platform_admin";
+/** The actions the status machine allows from `status`, split into the ones this role may
+ * take and the ones only another role may. */
+export function orderActions(
+  status: OrderStatus,
+  abilities: Abilities | null,
+): { mine: OrderAction[]; others: OrderAction[] } {
+  const moves = (abilities?.order_actions ?? []).filter((m) => m.from === status);
+  return {
+    mine: moves.filter((m) => m.permitted).map((m) => m.action),
+    others: moves.filter((m) => !m.permitted).map((m) => m.action),
+  };
 }
 
-/** The status machine (order.rs `transition`): the status each allowed action leads to. */
-const TRANSITIONS: Partial<Record<OrderStatus, Partial<Record<OrderAction, OrderStatus>>>> = {
-  draft: { submit: "submitted", cancel: "cancelled" },
-  submitted: { start_production: "in_production", cancel: "cancelled" },
-  in_production: { send_to_quality_check: "quality_check", cancel: "cancelled" },
-  quality_check: { ship: "shipped", cancel: "cancelled" },
-  shipped: { deliver: "delivered" },
-  delivered: { remake: "remade" },
-};
-
-/** Who may take an action from a status (order.rs `OrderAction::permissions`): any of these. */
-function actionPermissions(action: OrderAction, from: OrderStatus): string[] {
-  switch (action) {
-    case "submit":
-    case "remake":
-      return ["orders:create"];
-    case "start_production":
-    case "send_to_quality_check":
-    case "ship":
-      return ["orders:update"];
-    case "deliver":
-      return ["orders:create", "orders:update"];
-    case "cancel":
-      return from === "draft" || from === "submitted"
-        ? ["orders:create", "orders:update"]
-        : ["orders:update"];
-  }
+/** Whether an action must say why (a cancel or a remake). */
+export function needsReason(abilities: Abilities | null, action: OrderAction): boolean {
+  return abilities?.order_actions.some((m) => m.action === action && m.needs_reason) ?? false;
 }
 
-/** The actions offered on an order in `status` to a user with `role`. */
-export function orderActions(status: OrderStatus, role: Role | null): OrderAction[] {
-  const allowed = Object.keys(TRANSITIONS[status] ?? {}) as OrderAction[];
-  return allowed.filter((action) =>
-    actionPermissions(action, status).some((permission) => allows(role, permission)),
-  );
-}
-
-/** A cancel or a remake says why (order.rs `needs_reason`). */
-export function needsReason(action: OrderAction): boolean {
-  return action === "cancel" || action === "remake";
-}
-
-/** The statuses a prescription in `from` may move to (decide/prescriptions.rs `set_status`). */
-export function rxNextStatuses(from: RxStatus): RxStatus[] {
-  switch (from) {
-    case "draft":
-      return ["active", "cancelled", "entered_in_error"];
-    case "active":
-      return ["cancelled", "entered_in_error"];
-    default:
-      return [];
-  }
+/** The statuses this role may move a prescription in `from` to. */
+export function rxNextStatuses(from: RxStatus, abilities: Abilities | null): RxStatus[] {
+  return (abilities?.rx_status_changes ?? [])
+    .filter((c) => c.from === from && c.permitted)
+    .map((c) => c.to);
 }
 
 export const ACTION_LABELS: Record<OrderAction, string> = {

@@ -1,14 +1,15 @@
 // Who is signed in, and the app's facts (app_info), for every screen of the shell.
 
 import { createContext, useContext } from "react";
-import type { AppInfo, Role } from "./types";
+import type { Abilities, AppInfo, Role } from "./types";
 
 export interface SessionUser {
   email: string;
   name: string;
-  /** Null when the window could not learn it (the engine still decides). */
-  role: Role | null;
-  id: string | null;
+  role: Role;
+  id: string;
+  /** What this user may do (app_info), so that screens offer only that. */
+  abilities: Abilities | null;
 }
 
 export interface Session {

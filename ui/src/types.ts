@@ -79,6 +79,31 @@ export interface AppInfo {
   idle_lock_minutes: number;
   /** The signed-in user with their role. */
   signed_in: LocalUser | null;
+  /** What the signed-in user may do: ils-core's rules read out for the role. */
+  abilities: Abilities | null;
+}
+
+// --- What a role may do (ils-core abilities.rs) ---
+
+export interface OrderMove {
+  from: OrderStatus;
+  action: OrderAction;
+  to: OrderStatus;
+  permitted: boolean;
+  needs_reason: boolean;
+}
+
+export interface RxStatusChange {
+  from: RxStatus;
+  to: RxStatus;
+  permitted: boolean;
+}
+
+export interface Abilities {
+  role: Role;
+  permissions: string[];
+  order_actions: OrderMove[];
+  rx_status_changes: RxStatusChange[];
 }
 
 // --- Patients (ils-core patient.rs, record.rs, decide/patients.rs) ---
@@ -310,6 +335,35 @@ export interface OrderEventRecord {
 }
 
 /** Every field is optional (`#[serde(default)]`). */
+/** The orders board (ils-node store/orders.rs `OrderBoard`). */
+export interface OrderBoard {
+  columns: BoardColumn[];
+  overdue_total: number;
+  per_column: number;
+}
+
+export interface BoardColumn {
+  status: OrderStatus;
+  /** All orders in this status (within the filter), shown or not. */
+  total: number;
+  /** The newest of them, at most `per_column`. */
+  orders: BoardOrder[];
+}
+
+export interface BoardOrder {
+  order: OrderRecord;
+  overdue: boolean;
+  /** Null for a role that may not read patients. */
+  patient: PatientLabel | null;
+}
+
+export interface PatientLabel {
+  id: string;
+  customer_number: string;
+  first_name: string;
+  last_name: string;
+}
+
 export interface OrderFilter {
   status?: OrderStatus;
   patient?: string;
@@ -441,7 +495,8 @@ export type MessageRole = "user" | "assistant" | "system";
 export interface Message {
   role: MessageRole;
   content: string;
-  /** As stored: `{passages: [chunk ids], system_prompt_version, outcome}` for answers. */
+  /** As stored: `{passages: [chunk ids], shown: [Citation], system_prompt_version, outcome}`
+   * for answers (`shown` since 0.1: older answers name only the chunk ids). */
   citations: unknown;
   model: string | null;
   prompt_tokens: number | null;

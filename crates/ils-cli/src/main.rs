@@ -109,7 +109,7 @@ fn run(cli: Cli, out: Out) -> Result<(), EngineError> {
             "name the user who is working: --user EMAIL (or ILS_NODE_USER)",
         ));
     };
-    engine.sign_in(user)?;
+    engine.act_as(user)?;
     match command {
         Command::Init(_) | Command::Sync(_) => Ok(()),
         Command::Users(c) => commands::users(&engine, c, out),

@@ -143,7 +143,7 @@ pub fn sync(engine: Engine, args: SyncArgs, user: Option<&str>, out: Out) -> Cli
                     "name the user who resolves it: --user EMAIL (or ILS_NODE_USER)",
                 ));
             };
-            engine.sign_in(user)?;
+            engine.act_as(user)?;
             let resolution = if keep {
                 Resolution::Kept
             } else {

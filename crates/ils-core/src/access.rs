@@ -157,6 +157,33 @@ pub mod perm {
     pub const GDPR_ERASE: Permission = Permission::new("gdpr", "erase");
     pub const PLATFORM_TENANTS: Permission = Permission::new("platform", "tenants");
     pub const PLATFORM_KEYS: Permission = Permission::new("platform", "keys");
+
+    /// Every permission above, for listing what a role holds (`crate::abilities`).
+    pub const ALL: [Permission; 23] = [
+        COMPANY_READ,
+        COMPANY_UPDATE,
+        USERS_READ,
+        USERS_CREATE,
+        USERS_UPDATE,
+        USERS_DELETE,
+        AUDIT_READ,
+        AI_CHAT,
+        KNOWLEDGE_MANAGE,
+        PATIENTS_READ,
+        PATIENTS_CREATE,
+        PATIENTS_UPDATE,
+        PATIENTS_DELETE,
+        PRESCRIPTIONS_READ,
+        PRESCRIPTIONS_WRITE,
+        ORDERS_READ,
+        ORDERS_CREATE,
+        ORDERS_UPDATE,
+        PRODUCTION_READ,
+        GDPR_EXPORT,
+        GDPR_ERASE,
+        PLATFORM_TENANTS,
+        PLATFORM_KEYS,
+    ];
 }
 
 /// Whether any of `grants` covers `permission`.

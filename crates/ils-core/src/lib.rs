@@ -3,6 +3,7 @@
 //! This crate does no I/O and depends on no database, HTTP or UI crate, so that the desktop
 //! engine, the central service and the sync endpoint all apply exactly the same rules.
 
+pub mod abilities;
 pub mod access;
 pub mod audit;
 pub mod change;

@@ -8,6 +8,7 @@
 //! prompt's version and the passages used. With no provider configured, or offline, or when no
 //! model answers, the assistant says so plainly and shows the passages it found.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use ils_core::AiConfig;
@@ -131,6 +132,7 @@ pub(crate) async fn converse(
     providers: &ils_llm::config::Providers,
     turn: &Turn,
     question: &str,
+    stop: &AtomicBool,
     on_event: &mut (dyn FnMut(&AskEvent) + Send),
 ) -> Result<(String, Option<String>, Option<Usage>, Outcome, Vec<Passage>), AssistantError> {
     let input = PromptInput {
@@ -183,21 +185,64 @@ pub(crate) async fn converse(
         temperature: Some(turn.config.temperature),
         max_tokens: turn.config.max_tokens,
     };
-    let (target, stream, _attempts) = match chain.stream(&request).await {
-        Ok(ok) => ok,
-        Err(e) => {
-            let text = ils_llm::answer::unreachable(&e, &cites);
-            return Ok((text, None, None, Outcome::Unreachable, built.passages));
-        }
+    // What the reader has been shown, kept so that a stop keeps exactly that.
+    let shown = std::sync::Mutex::new(String::new());
+    let answering = std::sync::Mutex::new(None::<String>);
+    let answer = async {
+        let (target, stream, _attempts) = chain.stream(&request).await?;
+        *answering
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(target.model.clone());
+        let (text, usage, outcome) =
+            ils_llm::answer::relay(stream, transform.as_mut(), &mut |piece| {
+                on_event(&AskEvent::Delta {
+                    text: piece.to_owned(),
+                });
+                shown
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push_str(piece);
+                !stop.load(Ordering::SeqCst)
+            })
+            .await;
+        Ok((text, Some(target.model), usage, outcome))
     };
-    let (text, usage, outcome) = ils_llm::answer::relay(stream, transform.as_mut(), &mut |piece| {
-        on_event(&AskEvent::Delta {
-            text: piece.to_owned(),
-        });
-        true
-    })
-    .await;
-    Ok((text, Some(target.model), usage, outcome, built.passages))
+    // A stop is honoured at once, even while a provider is still being reached or is silent.
+    let finished = tokio::select! {
+        finished = answer => Some(finished),
+        () = stopped(stop) => None,
+    };
+    match finished {
+        Some(Ok((text, model, usage, outcome))) => {
+            Ok((text, model, usage, outcome, built.passages))
+        }
+        Some(Err(e)) => {
+            let text = ils_llm::answer::unreachable(&e, &cites);
+            Ok((text, None, None, Outcome::Unreachable, built.passages))
+        }
+        None => {
+            let mut text = shown
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if text.is_empty() {
+                text = STOPPED_BEFORE_ANSWER.to_owned();
+            }
+            let model = answering
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            Ok((text, model, None, Outcome::Cancelled, built.passages))
+        }
+    }
+}
+
+/// The answer kept when the reader stopped it before a word of it arrived.
+pub const STOPPED_BEFORE_ANSWER: &str = "(Stopped before the answer began.)";
+
+/// Resolves once `stop` is set.
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// The role of a stored message, as a model's message role.

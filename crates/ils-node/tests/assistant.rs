@@ -643,3 +643,108 @@ fn a_photo_of_a_prescription_becomes_a_draft_only_when_the_practice_allows_it() 
         .count();
     assert_eq!(changes, 1, "turning capture on is named in the audit row");
 }
+
+/// Asks on another thread, setting the stop flag once `stop_when` says so (it sees each event,
+/// and is asked again every 20 ms with no event).
+fn ask_and_stop(
+    engine: &Arc<Engine>,
+    question: &str,
+    stop_when: impl Fn(&[AskEvent]) -> bool,
+) -> (
+    ils_node::assistant::Answer,
+    Vec<AskEvent>,
+    std::time::Duration,
+) {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let started = std::time::Instant::now();
+    let asking = {
+        let (engine, stop, events) = (Arc::clone(engine), Arc::clone(&stop), Arc::clone(&events));
+        let question = question.to_owned();
+        std::thread::spawn(move || {
+            engine.ask_until(
+                &AskRequest {
+                    question,
+                    conversation: None,
+                    offline: false,
+                },
+                &stop,
+                &mut |e: &AskEvent| events.lock().expect("events").push(e.clone()),
+            )
+        })
+    };
+    while !asking.is_finished() {
+        if stop_when(&events.lock().expect("events")) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let answer = asking.join().expect("no panic").expect("answer");
+    let events = events.lock().expect("events").clone();
+    (answer, events, started.elapsed())
+}
+
+#[test]
+fn a_stopped_answer_ends_at_once_and_keeps_what_was_shown() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (_rt, server) = server();
+    let engine = practice(dir.path(), settings(Some(&server)));
+
+    // Stopped midway: the pieces shown are the answer, kept with the outcome `cancelled`.
+    server.script(
+        "gpt-test",
+        Script {
+            text: "Polycarbonate lenses resist impact and block UV for children.".into(),
+            chunk_chars: 5,
+            chunk_delay: std::time::Duration::from_millis(150),
+            ..Script::default()
+        },
+    );
+    let (stopped, events, _) = ask_and_stop(&engine, "Which lenses for sports?", |events| {
+        deltas(events).len() >= 10
+    });
+    assert_eq!(stopped.outcome, Outcome::Cancelled);
+    assert_eq!(
+        deltas(&events),
+        stopped.text,
+        "what was shown is what is kept"
+    );
+    assert!(
+        stopped.text.starts_with("Polycarbon") && !stopped.text.contains("children"),
+        "{}",
+        stopped.text
+    );
+    assert_eq!(stopped.model.as_deref(), Some("gpt-test"));
+    let stored = engine
+        .with_store_mut(|s| s.messages(&stopped.conversation))
+        .expect("messages");
+    assert_eq!(stored.len(), 2, "the question and the stopped answer");
+    assert_eq!(stored[1].content, stopped.text);
+    assert_eq!(
+        stored[1].citations.as_ref().expect("record")["outcome"],
+        "cancelled"
+    );
+
+    // Stopped while the provider has not answered at all: it ends at once, not at the
+    // provider's first-token timeout (5 s here).
+    server.script(
+        "gpt-test",
+        Script {
+            first_delay: std::time::Duration::from_secs(30),
+            ..Script::answer("Too late.")
+        },
+    );
+    let (stalled, events, took) = ask_and_stop(&engine, "Which lenses for sports?", |events| {
+        !events.is_empty()
+    });
+    assert_eq!(stalled.outcome, Outcome::Cancelled);
+    assert_eq!(deltas(&events), "", "nothing was written");
+    assert_eq!(stalled.text, ils_node::assistant::STOPPED_BEFORE_ANSWER);
+    let stored = engine
+        .with_store_mut(|s| s.messages(&stalled.conversation))
+        .expect("messages");
+    assert_eq!(stored[1].content, stalled.text, "the stop is recorded");
+    assert!(took < std::time::Duration::from_secs(3), "took {took:?}");
+}

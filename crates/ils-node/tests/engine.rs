@@ -248,3 +248,46 @@ fn a_prescription_checked_while_typed_reports_what_saving_would_and_saves_nothin
         "checking saves nothing"
     );
 }
+
+#[test]
+fn a_connected_practice_is_signed_in_to_with_a_password_and_offers_what_the_role_may_do() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ils.db");
+    let mut store = common::open(&path);
+    store
+        .set_sync_server("http://127.0.0.1:9", "demo.ils.local")
+        .expect("connected");
+    let engine = Engine::with_store(store, PathBuf::from("no-model"));
+
+    let refused = engine
+        .sign_in(ECP)
+        .expect_err("no e-mail sign-in once connected");
+    assert_eq!(refused.code, "auth.password_required", "{refused}");
+    assert!(
+        engine.abilities().expect("abilities").is_none(),
+        "nobody signed in"
+    );
+
+    // A tool run by whoever controls this computer's files names the user who works.
+    let user = engine
+        .act_as(ECP)
+        .expect("the command line acts as the optometrist");
+    assert_eq!(user.email, ECP);
+    let abilities = engine.abilities().expect("abilities").expect("signed in");
+    assert_eq!(abilities.role, ils_core::Role::Ecp);
+    assert!(abilities.holds("prescriptions:write"));
+    assert!(!abilities.holds("users:create"));
+}
+
+#[test]
+fn a_practice_kept_on_this_computer_is_signed_in_to_by_e_mail() {
+    let dir = tempfile::tempdir().expect("dir");
+    let engine = engine(dir.path());
+    let user = engine
+        .sign_in(ADMIN)
+        .expect("no password on a practice kept here");
+    assert_eq!(user.email, ADMIN);
+    let abilities = engine.abilities().expect("abilities").expect("signed in");
+    assert!(abilities.holds("users:create"));
+    assert!(abilities.order_actions.iter().all(|m| !m.permitted));
+}

@@ -580,3 +580,113 @@ fn no_write_commits_without_its_outbox_change() {
         OrderStatus::Draft
     );
 }
+
+#[test]
+fn the_orders_board_shows_the_newest_of_each_status_with_whose_order_it_is_to_those_who_may_know() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("ils.db");
+    let mut store = open_as_ecp(&path);
+    let p = store.add_patient(&patient("P-1")).expect("patient");
+    let r = store
+        .add_prescription(p.id, &rx(), Source::Form)
+        .expect("rx");
+    let made: Vec<_> = (0..5)
+        .map(|_| {
+            store
+                .create_order(&order(&p.id.to_string(), &r.id.to_string()))
+                .expect("order")
+        })
+        .collect();
+    store
+        .transition_order(made[0].id, OrderAction::Submit, None)
+        .expect("submitted");
+    // The oldest draft was promised long ago.
+    rusqlite::Connection::open(&path)
+        .expect("raw")
+        .execute(
+            "UPDATE orders SET promised_date = '2020-01-31' WHERE id = ?1",
+            [made[1].id.to_string()],
+        )
+        .expect("promised in the past");
+
+    let board = store.order_board(3, false).expect("board");
+    assert_eq!(board.per_column, 3);
+    assert_eq!(board.overdue_total, 1);
+    let column = |status: OrderStatus| {
+        board
+            .columns
+            .iter()
+            .find(|c| c.status == status)
+            .expect("a column per status")
+    };
+    let drafts = column(OrderStatus::Draft);
+    assert_eq!(drafts.total, 4, "all four drafts are counted");
+    let shown: Vec<_> = drafts.orders.iter().map(|o| o.order.id).collect();
+    assert_eq!(
+        shown,
+        [made[4].id, made[3].id, made[2].id],
+        "the newest three, newest first"
+    );
+    let label = drafts.orders[0]
+        .patient
+        .as_ref()
+        .expect("the ECP reads patients");
+    assert_eq!(
+        (
+            label.last_name.as_str(),
+            label.customer_number.as_str(),
+            label.id
+        ),
+        ("Hopper", "P-1", p.id)
+    );
+    assert_eq!(column(OrderStatus::Submitted).total, 1);
+    assert_eq!(column(OrderStatus::Delivered).total, 0);
+    assert_eq!(board.columns.len(), OrderStatus::ALL.len());
+
+    let overdue = store.order_board(3, true).expect("overdue board");
+    let only: Vec<_> = overdue
+        .columns
+        .iter()
+        .flat_map(|c| &c.orders)
+        .map(|o| (o.order.id, o.overdue))
+        .collect();
+    assert_eq!(only, [(made[1].id, true)]);
+    assert_eq!(
+        column(OrderStatus::Draft)
+            .orders
+            .iter()
+            .filter(|o| o.overdue)
+            .count(),
+        0
+    );
+
+    let last_audit = || -> String {
+        rusqlite::Connection::open(&path)
+            .expect("raw")
+            .query_row(
+                "SELECT detail FROM audit_log ORDER BY rowid DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .expect("audited")
+    };
+    assert!(
+        last_audit().contains(&p.id.to_string()),
+        "the patient shown is audited"
+    );
+
+    // A lab technician sees the work, not whose it is.
+    store.sign_in(LAB).expect("lab");
+    let board = store.order_board(200, false).expect("the lab's board");
+    let orders: Vec<_> = board.columns.iter().flat_map(|c| &c.orders).collect();
+    assert_eq!(orders.len(), 5);
+    assert!(orders.iter().all(|o| o.patient.is_none()));
+    assert!(!last_audit().contains(&p.id.to_string()));
+
+    // An engineer does not read orders at all.
+    store.sign_in(ENGINEER).expect("engineer");
+    assert_eq!(
+        store.order_board(10, false).expect_err("refused").code(),
+        "auth.forbidden"
+    );
+}

@@ -293,8 +293,6 @@ impl Window {
         }
     }
 
-    /// The element's text (its `textContent`: WebKitWebDriver's rendered-text getter leaves out
-    /// text in boxes with clipped overflow).
     /// Waits until the first element `css` matches has exactly `text` (trimmed).
     pub async fn text_equals(&self, css: &str, text: &str) -> Result<()> {
         let started = Instant::now();
@@ -312,6 +310,15 @@ impl Window {
         }
     }
 
+    /// Runs `script` in the page as an asynchronous script: it ends by calling its last
+    /// argument with the answer.
+    pub async fn run_async(&self, script: &str) -> Result<Value> {
+        self.post("/execute/async", json!({"script": script, "args": []}))
+            .await
+    }
+
+    /// The element's text (its `textContent`: WebKitWebDriver's rendered-text getter leaves out
+    /// text in boxes with clipped overflow).
     pub async fn text_of(&self, element: &str) -> Result<String> {
         Ok(self
             .get(&format!("/element/{element}/property/textContent"))

@@ -231,6 +231,14 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
     w.step("order-submitted").await?;
     w.click(".dialog-header button[aria-label=Close]").await?;
     w.count("[data-testid=order-detail]", 0).await?;
+    // The practice's board names whose order it is.
+    w.click("[data-testid=nav-orders]").await?;
+    w.text_contains(
+        "[data-testid=order-row] [data-testid=order-patient]",
+        "Hopper, Grace (C-1042)",
+    )
+    .await?;
+    w.step("orders-board").await?;
 
     // The assistant with no network: the retrieved passages, said plainly.
     w.click("[data-testid=nav-assistant]").await?;
@@ -263,6 +271,70 @@ async fn a_practice_works_offline_from_first_run_to_the_sync_panel() -> Result<(
         bail!("no pending change is listed");
     }
     w.step("sync-pending").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_be_opened_is_shown_in_the_window_and_can_be_tried_again()
+-> Result<()> {
+    let _one = ONE_WINDOW.lock().await;
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("practice.db");
+    std::fs::write(
+        &db,
+        "this is a text file, not a practice's database\n".repeat(200),
+    )?;
+    let mut w = Window::open(Launch {
+        app: &app(),
+        env: env_for(dir.path()),
+        artifacts: artifacts("unopenable"),
+    })
+    .await?;
+    w.find("[data-testid=gate-failed] [data-testid=error-banner]")
+        .await
+        .context("the window says why the data did not open")?;
+    w.step("cannot-open").await?;
+    // The file was not touched.
+    assert!(std::fs::read_to_string(&db)?.starts_with("this is a text file"));
+    // Put right, and tried again: the first run.
+    std::fs::remove_file(&db)?;
+    w.click("[data-testid=gate-retry]").await?;
+    w.find("[data-testid=first-run]").await?;
+    w.step("tried-again").await?;
+
+    // The page may listen for files dropped on the window and nothing else of Tauri's own
+    // (capabilities/default.json): not even the app's version.
+    let ipc = |command: &str, args: &str| {
+        format!(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI_INTERNALS__.invoke('{command}', {args})
+               .then(() => done('allowed'), (e) => done('refused: ' + e));"
+        )
+    };
+    let listen = w
+        .run_async(&ipc(
+            "plugin:event|listen",
+            "{event: 'tauri://drag-drop', target: {kind: 'Any'}, \
+             handler: window.__TAURI_INTERNALS__.transformCallback(() => {})}",
+        ))
+        .await?;
+    assert_eq!(listen, "allowed", "listening for dropped files");
+    for (command, args) in [
+        ("plugin:app|version", "{}"),
+        ("plugin:window|title", "{label: 'main'}"),
+        (
+            "plugin:event|emit",
+            "{event: 'tauri://drag-drop', payload: {}}",
+        ),
+        ("plugin:dialog|save", "{options: {}}"),
+        ("plugin:dialog|message", "{message: 'hello'}"),
+    ] {
+        let answer = w.run_async(&ipc(command, args)).await?;
+        assert!(
+            answer.as_str().is_some_and(|a| a.starts_with("refused")),
+            "{command}: {answer}"
+        );
+    }
     Ok(())
 }
 

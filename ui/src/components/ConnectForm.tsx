@@ -3,10 +3,11 @@
 
 import { useState, type FormEvent } from "react";
 import * as api from "../api";
-import type { FieldError, SyncState } from "../types";
+import type { SyncState } from "../types";
 import { TextField } from "./TextField";
 import { OtherErrors } from "./FieldErrors";
-import { fieldErrorsOf, unclaimed } from "../fieldErrors";
+import { unclaimed } from "../fieldErrors";
+import { useSubmit } from "../hooks";
 
 const PATHS = ["server", "domain", "email", "password", "device_name", "code"];
 
@@ -15,7 +16,7 @@ export function ConnectForm({
   onError,
 }: {
   onConnected: (state: SyncState) => void;
-  onError: (error: api.ApiError) => void;
+  onError: (error: api.ApiError | null) => void;
 }) {
   const [server, setServer] = useState("");
   const [domain, setDomain] = useState("");
@@ -23,14 +24,11 @@ export function ConnectForm({
   const [password, setPassword] = useState("");
   const [deviceName, setDeviceName] = useState("Front desk");
   const [code, setCode] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<FieldError[]>([]);
+  const { busy, errors, run } = useSubmit(onError);
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setErrors([]);
-    try {
+    void run(async () => {
       const state = await api.connect({
         server: server.trim(),
         domain: domain.trim(),
@@ -40,14 +38,7 @@ export function ConnectForm({
         code: code.trim() || null,
       });
       onConnected(state);
-    } catch (err) {
-      const error = api.normaliseError(err);
-      const fields = fieldErrorsOf(error);
-      setErrors(fields);
-      if (fields.length === 0) onError(error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

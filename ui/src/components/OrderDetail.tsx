@@ -38,8 +38,7 @@ export function OrderDetail({
   const navigate = useNavigate();
   const timeline = useLoad(`${order.id}\u0000${order.updated_at}`, () => api.orderTimeline(order.id));
 
-  const mine = orderActions(order.status, user.role);
-  const others = orderActions(order.status, null).filter((a) => !mine.includes(a));
+  const { mine, others } = orderActions(order.status, user.abilities);
 
   const act = async (action: OrderAction) => {
     setBusy(action);
@@ -79,7 +78,7 @@ export function OrderDetail({
     <button key={a} type="button" className={`btn${quiet ? "" : a === "cancel" ? " btn-danger" : " btn-primary"}`}
       data-testid={`order-action-${a}`} disabled={busy !== null} onClick={() => void act(a)}>
       {busy === a ? "…" : ACTION_LABELS[a]}
-      {needsReason(a) && <span className="sr-only"> (needs a note saying why)</span>}
+      {needsReason(user.abilities, a) && <span className="sr-only"> (needs a note saying why)</span>}
     </button>
   );
 
@@ -107,7 +106,7 @@ export function OrderDetail({
           {(mine.length > 0 || others.length > 0) && (
             <section className="order-actions" aria-label="Move the order">
               <div className="field">
-                <label htmlFor="order-note">Note {mine.concat(others).some(needsReason) && <span className="muted">(say why when cancelling or remaking)</span>}</label>
+                <label htmlFor="order-note">Note {mine.concat(others).some((a) => needsReason(user.abilities, a)) && <span className="muted">(say why when cancelling or remaking)</span>}</label>
                 <textarea id="order-note" rows={2} value={note} onChange={(e) => setNote(e.target.value)}
                   data-testid="order-note" aria-describedby="order-note-errors" />
                 <div id="order-note-errors">

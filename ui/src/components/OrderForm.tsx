@@ -2,9 +2,10 @@
 
 import { useState, type FormEvent } from "react";
 import * as api from "../api";
-import { LENS_TYPES, type FieldError, type LensType, type OrderRecord, type PrescriptionRecord } from "../types";
+import { LENS_TYPES, type LensType, type OrderRecord, type PrescriptionRecord } from "../types";
 import { cell, compact, numberOrRaw, textOrUndefined } from "../numbers";
-import { fieldErrorsOf, unclaimed } from "../fieldErrors";
+import { unclaimed } from "../fieldErrors";
+import { useSubmit } from "../hooks";
 import { humanise, rxSummary } from "../format";
 import { TextField } from "./TextField";
 import { FieldErrors, OtherErrors } from "./FieldErrors";
@@ -140,25 +141,11 @@ export function OrderForm({
   onCancel: () => void;
 }) {
   const [v, setV] = useState<OrderFormValues>(() => orderDefaults(prescription));
-  const [errors, setErrors] = useState<FieldError[]>([]);
-  const [failure, setFailure] = useState<api.ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, errors, failure, run } = useSubmit();
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setErrors([]);
-    setFailure(null);
-    try {
-      onSaved(await api.createOrder(toOrderJson(patientId, prescription.id, v)));
-    } catch (err) {
-      const error = api.normaliseError(err);
-      const fields = fieldErrorsOf(error);
-      setErrors(fields);
-      if (fields.length === 0) setFailure(error);
-    } finally {
-      setBusy(false);
-    }
+    void run(async () => onSaved(await api.createOrder(toOrderJson(patientId, prescription.id, v))));
   };
 
   const toggleCoating = (c: string) =>

@@ -2,11 +2,12 @@
 
 import { useState, type FormEvent } from "react";
 import * as api from "../api";
-import type { FieldError, PatientChanges, PatientData, PatientRecord } from "../types";
+import type { PatientChanges, PatientData, PatientRecord } from "../types";
 import { TextField } from "./TextField";
 import { OtherErrors } from "./FieldErrors";
 import { ErrorBanner } from "./ErrorBanner";
-import { fieldErrorsOf, unclaimed } from "../fieldErrors";
+import { unclaimed } from "../fieldErrors";
+import { useSubmit } from "../hooks";
 
 type Values = Record<keyof PatientData, string>;
 
@@ -38,15 +39,20 @@ export function newPatientInput(v: Values): Record<string, string | null> {
   return out;
 }
 
-/** Only the fields that changed; an optional field emptied is cleared (null). */
+/**
+ * Only the fields that changed; an optional field emptied is cleared (null). Values are compared
+ * trimmed, so a stored value with spaces around it (from another device) that the person did not
+ * touch is not sent back as a change.
+ */
 export function patientChanges(before: PatientData, v: Values): PatientChanges {
   const out: PatientChanges = {};
   for (const k of REQUIRED) {
-    if (v[k].trim() !== before[k]) out[k] = v[k].trim();
+    if (v[k].trim() !== before[k].trim()) out[k] = v[k].trim();
   }
   for (const k of OPTIONAL) {
     const next = v[k].trim() === "" ? null : v[k].trim();
-    if (next !== (before[k] ?? null)) out[k] = next;
+    const was = (before[k] ?? "").trim() === "" ? null : (before[k] ?? "").trim();
+    if (next !== was) out[k] = next;
   }
   return out;
 }
@@ -62,17 +68,12 @@ export function PatientForm({
   onCancel: () => void;
 }) {
   const [values, setValues] = useState<Values>(() => valuesOf(patient?.data));
-  const [errors, setErrors] = useState<FieldError[]>([]);
-  const [busy, setBusy] = useState(false);
-  const [failure, setFailure] = useState<api.ApiError | null>(null);
+  const { busy, errors, failure, run } = useSubmit();
   const set = (k: keyof Values) => (value: string) => setValues((v) => ({ ...v, [k]: value }));
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setErrors([]);
-    setFailure(null);
-    try {
+    void run(async () => {
       let saved: PatientRecord;
       if (patient) {
         const changes = patientChanges(patient.data, values);
@@ -81,14 +82,7 @@ export function PatientForm({
         saved = await api.addPatient(newPatientInput(values));
       }
       onSaved(saved);
-    } catch (err) {
-      const error = api.normaliseError(err);
-      const fields = fieldErrorsOf(error);
-      setErrors(fields);
-      if (fields.length === 0) setFailure(error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const field = (k: keyof Values, label: string, extra: Record<string, unknown> = {}) => (

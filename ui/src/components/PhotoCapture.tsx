@@ -7,6 +7,7 @@ import * as api from "../api";
 import type { Captured } from "../types";
 import { ErrorBanner } from "./ErrorBanner";
 import { listenForDrops } from "../drops";
+import { pick } from "../pick";
 
 const OPEN_KEY = "ils.rxCapture.open";
 const IMAGE = /\.(jpe?g|png|webp)$/i;
@@ -84,6 +85,17 @@ export function PhotoCapture({ onCaptured }: { onCaptured: (captured: Captured) 
       if (alive.current) setBusy(false);
     }
   };
+  const choose = async () => {
+    try {
+      const [photo] = await pick("photo");
+      if (photo === undefined) return;
+      setPath(photo);
+      await read(photo);
+    } catch (e) {
+      if (alive.current) setFailure(api.normaliseError(e));
+    }
+  };
+
   const readRef = useRef(read);
   readRef.current = read;
 
@@ -149,7 +161,7 @@ export function PhotoCapture({ onCaptured }: { onCaptured: (captured: Captured) 
     >
       <summary>Capture from a photo</summary>
       <p className="small muted">
-        Drop a photo of the paper prescription (JPEG, PNG or WebP) on this window, or type its path. The practice's
+        Drop a photo of the paper prescription (JPEG, PNG or WebP) on this window, choose it, or type its path. The practice's
         vision model reads it into the form below; nothing is saved until you check it and press Save.
       </p>
       <form className="inline-form" onSubmit={submit}>
@@ -167,6 +179,9 @@ export function PhotoCapture({ onCaptured }: { onCaptured: (captured: Captured) 
         />
         <button type="submit" className="btn" disabled={busy || path.trim() === ""} data-testid="rx-capture">
           {busy ? "Reading…" : "Read photo"}
+        </button>
+        <button type="button" className="btn" disabled={busy} onClick={() => void choose()} data-testid="rx-capture-pick">
+          Choose photo…
         </button>
       </form>
       {busy && (

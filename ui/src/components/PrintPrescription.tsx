@@ -91,6 +91,13 @@ export function PrintPrescription({
         {d.segment_height !== null && <>Segment height {millimetres(d.segment_height)} · </>}
         {d.vertex_distance !== null && <>Vertex {millimetres(d.vertex_distance)}</>}
       </p>
+      {d.kind === "contact_lens" && d.contact_lens && (d.contact_lens.brand || d.contact_lens.wear_duration) && (
+        <p data-testid="print-contact-lens">
+          {d.contact_lens.brand && <>Lens {d.contact_lens.brand}</>}
+          {d.contact_lens.brand && d.contact_lens.wear_duration && " · "}
+          {d.contact_lens.wear_duration && <>Wear {d.contact_lens.wear_duration}</>}
+        </p>
+      )}
       <p>
         Issued {date(d.issue_date)} by {d.prescriber}
         {d.expiry_date && <> · valid until {date(d.expiry_date)}</>}

@@ -50,6 +50,8 @@ export function Assistant() {
   // An answer still streaming after the person opened another conversation: it must neither
   // run beside a new question nor pull the screen back to its own conversation.
   const inFlight = useRef(false);
+  // Shown as a Stop button wherever the person is, until the answer ends.
+  const [streaming, setStreaming] = useState(false);
   const view = useRef(0);
   const end = useRef<HTMLDivElement>(null);
 
@@ -84,6 +86,7 @@ export function Assistant() {
     const q = question.trim();
     if (q === "" || asking || inFlight.current) return;
     inFlight.current = true;
+    setStreaming(true);
     const mine = view.current;
     const key = nextKey.current++;
     setTurns((ts) => [
@@ -114,6 +117,16 @@ export function Assistant() {
       update(key, (t) => ({ ...t, pending: false, error: api.normaliseError(e) }));
     } finally {
       inFlight.current = false;
+      setStreaming(false);
+    }
+  };
+
+  // What was shown stays, saved as a stopped answer; the engine says so in the outcome.
+  const stop = async () => {
+    try {
+      await api.stopAnswer();
+    } catch (e) {
+      setHistoryError(api.normaliseError(e));
     }
   };
 
@@ -156,7 +169,7 @@ export function Assistant() {
         )}
         <div className="chat-log" aria-live="polite">
           <ErrorBanner error={historyError} />
-          {history.map((m, i) => <HistoryMessage key={i} message={m} />)}
+          {history.map((m, i) => <HistoryMessage key={i} message={m} onCite={setCited} />)}
           {turns.map((t) => (
             <TurnView key={t.key} turn={t} onCite={setCited} />
           ))}
@@ -176,9 +189,15 @@ export function Assistant() {
               <input type="checkbox" checked={offline} onChange={(e) => { setOffline(e.target.checked); setOfflineChosen(true); }} />
               Documents only (no model)
             </label>
-            <button type="submit" className="btn btn-primary" disabled={asking || question.trim() === ""} data-testid="ask-send">
-              {asking ? "Answering…" : "Ask"}
-            </button>
+            {streaming ? (
+              <button type="button" className="btn" onClick={() => void stop()} data-testid="ask-stop">
+                Stop
+              </button>
+            ) : (
+              <button type="submit" className="btn btn-primary" disabled={question.trim() === ""} data-testid="ask-send">
+                Ask
+              </button>
+            )}
           </div>
         </form>
       </div>
@@ -221,18 +240,7 @@ function TurnView({ turn, onCite }: { turn: Turn; onCite: (c: Citation) => void 
       <div className="bubble bubble-user">{turn.question}</div>
       <div className="bubble bubble-assistant">
         <AnswerabilityNote a={turn.answerability} />
-        {turn.citations.length > 0 && (
-          <ol className="citations" aria-label="Sources">
-            {turn.citations.map((c) => (
-              <li key={c.number}>
-                <button type="button" className="citation" data-testid="citation" onClick={() => onCite(c)}>
-                  <span className="citation-number">[{c.number}]</span>
-                  <span className="truncate">{c.document}</span>
-                </button>
-              </li>
-            ))}
-          </ol>
-        )}
+        <Sources citations={turn.citations} onCite={onCite} />
         <div data-testid="answer" aria-busy={turn.pending}>
           {turn.text ? <Markdown text={turn.text} onCite={cite} known={numbers} /> : turn.pending ? <p className="muted">Thinking…</p> : null}
         </div>
@@ -244,12 +252,48 @@ function TurnView({ turn, onCite }: { turn: Turn; onCite: (c: Citation) => void 
   );
 }
 
-function HistoryMessage({ message }: { message: Message }) {
+function Sources({ citations, onCite }: { citations: Citation[]; onCite: (c: Citation) => void }) {
+  if (citations.length === 0) return null;
+  return (
+    <ol className="citations" aria-label="Sources">
+      {citations.map((c) => (
+        <li key={c.number}>
+          <button type="button" className="citation" data-testid="citation" onClick={() => onCite(c)}>
+            <span className="citation-number">[{c.number}]</span>
+            <span className="truncate">{c.document}</span>
+          </button>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** The citations an answer showed, as kept with it (none for answers kept before they were). */
+export function storedCitations(message: Message): Citation[] {
+  const shown = (message.citations as { shown?: unknown } | null)?.shown;
+  if (!Array.isArray(shown)) return [];
+  return shown.filter(
+    (c): c is Citation =>
+      typeof c === "object" && c !== null && typeof c.number === "number" && typeof c.document === "string" &&
+      typeof c.excerpt === "string",
+  );
+}
+
+function HistoryMessage({ message, onCite }: { message: Message; onCite: (c: Citation) => void }) {
+  const citations = useMemo(() => storedCitations(message), [message]);
+  const numbers = useMemo(() => new Set(citations.map((c) => c.number)), [citations]);
   if (message.role === "user") return <div className="bubble bubble-user">{message.content}</div>;
   if (message.role !== "assistant") return null;
+  const cite = (n: number) => {
+    const c = citations.find((x) => x.number === n);
+    if (c) onCite(c);
+  };
+  const outcome = (message.citations as { outcome?: AnswerOutcome } | null)?.outcome;
   return (
     <div className="bubble bubble-assistant">
-      <Markdown text={message.content} />
+      <Sources citations={citations} onCite={onCite} />
+      <Markdown text={message.content} onCite={cite} known={numbers} />
+      {outcome && OUTCOME_NOTE[outcome] && <p className="muted small">{OUTCOME_NOTE[outcome]}</p>}
       {message.model && <p className="muted small">Answered by {message.model}</p>}
     </div>
   );

@@ -4,12 +4,13 @@
 import { useState, type FormEvent } from "react";
 import * as api from "../api";
 import { ErrorBanner } from "../components/ErrorBanner";
-import type { AppInfo, FieldError, LocalUser, SyncState } from "../types";
+import type { AppInfo, LocalUser, SyncState } from "../types";
 import { TextField } from "../components/TextField";
 import { OtherErrors } from "../components/FieldErrors";
 import { ConnectForm } from "../components/ConnectForm";
 import { ConnectProgress } from "../components/ConnectProgress";
-import { fieldErrorsOf, unclaimed } from "../fieldErrors";
+import { unclaimed } from "../fieldErrors";
+import { useSubmit } from "../hooks";
 
 type Step = "choose" | "offline" | "connect" | "syncing";
 
@@ -87,15 +88,11 @@ function OfflineForm({
   const [firstName, setFirstName] = useState("");
   const [lastName, setLastName] = useState("");
   const [email, setEmail] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [errors, setErrors] = useState<FieldError[]>([]);
+  const { busy, errors, run } = useSubmit(onError);
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setErrors([]);
-    onError(null);
-    try {
+    void run(async () => {
       const created = await api.createPractice({
         name: name.trim(),
         time_zone: timeZone.trim() || null,
@@ -107,14 +104,7 @@ function OfflineForm({
         },
       });
       onCreated(created.user);
-    } catch (err) {
-      const error = api.normaliseError(err);
-      const fields = fieldErrorsOf(error);
-      setErrors(fields);
-      if (fields.length === 0) onError(error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

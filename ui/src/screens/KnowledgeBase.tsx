@@ -1,5 +1,5 @@
-// The practice's documents: added by dropping files or folders on the window or by typing a
-// path, with progress and a cancel; listed and removed; searched.
+// The practice's documents: added by dropping files or folders on the window, choosing them in
+// the system's dialog or typing a path, with progress and a cancel; listed and removed; searched.
 
 import { useEffect, useRef, useState, type FormEvent } from "react";
 import * as api from "../api";
@@ -11,6 +11,7 @@ import { bytes, dateTime } from "../format";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { Confirm } from "../components/Dialog";
 import { listenForDrops } from "../drops";
+import { pick } from "../pick";
 
 export function KnowledgeBase() {
   const [path, setPath] = useState("");
@@ -82,6 +83,15 @@ export function KnowledgeBase() {
     }
   };
 
+  const choose = async (kind: "documents" | "folder") => {
+    try {
+      const chosen = await pick(kind);
+      if (chosen.length > 0) await add(chosen);
+    } catch (e) {
+      setFailure(api.normaliseError(e));
+    }
+  };
+
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void add([path]);
@@ -95,7 +105,8 @@ export function KnowledgeBase() {
       </header>
       <div className={`drop-zone${dragging ? " dragging" : ""}`}>
         <p>
-          <strong>Drop files or folders anywhere on this window</strong> to add them (.txt, .md, .pdf), or type a path:
+          <strong>Drop files or folders anywhere on this window</strong> to add them (.txt, .md, .pdf), choose them, or
+          type a path:
         </p>
         <form className="inline-form" onSubmit={submit}>
           <label htmlFor="kb-path" className="sr-only">
@@ -107,6 +118,14 @@ export function KnowledgeBase() {
             Add
           </button>
         </form>
+        <div className="button-row">
+          <button type="button" className="btn" disabled={running} onClick={() => void choose("documents")} data-testid="kb-pick-files">
+            Choose files…
+          </button>
+          <button type="button" className="btn" disabled={running} onClick={() => void choose("folder")} data-testid="kb-pick-folder">
+            Choose a folder…
+          </button>
+        </div>
       </div>
       <ErrorBanner error={failure} onDismiss={() => setFailure(null)} />
       {progress && (running || report) && (

@@ -1,9 +1,10 @@
-// The practice's orders: a board with a column per status, or a list; overdue ones marked.
+// The practice's orders: a board with a column per status (the newest of each, with how many
+// there are), or a list; overdue ones marked; the patient named for roles that read patients.
 
 import { useMemo, useState } from "react";
 import * as api from "../api";
 import { useLoad } from "../hooks";
-import { ORDER_STATUSES, type OrderRecord, type OrderStatus } from "../types";
+import type { BoardOrder, PatientLabel } from "../types";
 import { date, humanise } from "../format";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { OrderDetail } from "../components/OrderDetail";
@@ -11,38 +12,37 @@ import { OrderStatusBadge } from "../components/OrderStatusBadge";
 
 type View = "board" | "list";
 
-interface OrdersData {
-  all: OrderRecord[];
-  overdue: Set<string>;
-}
+/** The most orders a column shows; the column says how many more there are. */
+export const PER_COLUMN = 200;
 
-async function loadOrders(): Promise<OrdersData> {
-  const [all, overdue] = await Promise.all([api.orders({ limit: 1000 }), api.orders({ overdue: true, limit: 1000 })]);
-  return { all, overdue: new Set(overdue.map((o) => o.id)) };
+export function patientName(p: PatientLabel | null): string | null {
+  return p ? `${p.last_name}, ${p.first_name} (${p.customer_number})` : null;
 }
 
 export function Orders({ openOrderId }: { openOrderId?: string }) {
   const [view, setView] = useState<View>("board");
   const [onlyOverdue, setOnlyOverdue] = useState(false);
   const [openId, setOpenId] = useState<string | null>(openOrderId ?? null);
-  const { data, error, loading, reload } = useLoad("orders", loadOrders);
+  const { data, error, loading, reload } = useLoad(`orders\u0000${onlyOverdue}`, () =>
+    api.orderBoard(PER_COLUMN, onlyOverdue),
+  );
 
   const shown = useMemo(
-    () => (data ? data.all.filter((o) => !onlyOverdue || data.overdue.has(o.id)) : []),
-    [data, onlyOverdue],
+    () =>
+      (data?.columns ?? [])
+        .flatMap((c) => c.orders)
+        .sort((a, b) => b.order.created_at.localeCompare(a.order.created_at)),
+    [data],
   );
-  const byStatus = useMemo(() => {
-    const m = new Map<OrderStatus, OrderRecord[]>(ORDER_STATUSES.map((s) => [s, []]));
-    for (const o of shown) m.get(o.status)?.push(o);
-    return m;
-  }, [shown]);
-  const open = data?.all.find((o) => o.id === openId) ?? null;
-  const overdueCount = data?.overdue.size ?? 0;
+  const total = data?.columns.reduce((n, c) => n + c.total, 0) ?? 0;
+  const hidden = data?.columns.filter((c) => c.total > c.orders.length) ?? [];
+  const open = shown.find((o) => o.order.id === openId) ?? null;
 
-  const card = (o: OrderRecord) => (
-    <button type="button" key={o.id} className={`order-card${data?.overdue.has(o.id) ? " overdue" : ""}`}
+  const card = ({ order: o, overdue, patient }: BoardOrder) => (
+    <button type="button" key={o.id} className={`order-card${overdue ? " overdue" : ""}`}
       data-testid="order-row" data-order-id={o.id} onClick={() => setOpenId(o.id)}>
       <span className="order-number">{o.order_number}</span>
+      {patient && <span className="order-patient" data-testid="order-patient">{patientName(patient)}</span>}
       <span className="order-card-line">
         <OrderStatusBadge status={o.status} />
       </span>
@@ -51,7 +51,7 @@ export function Orders({ openOrderId }: { openOrderId?: string }) {
       {o.data.promised_date && (
         <span className="small">
           Promised {date(o.data.promised_date)}
-          {data?.overdue.has(o.id) && <strong className="overdue-text"> · overdue</strong>}
+          {overdue && <strong className="overdue-text"> · overdue</strong>}
         </span>
       )}
     </button>
@@ -64,7 +64,7 @@ export function Orders({ openOrderId }: { openOrderId?: string }) {
         <div className="header-actions">
           <label className="check">
             <input type="checkbox" checked={onlyOverdue} onChange={(e) => setOnlyOverdue(e.target.checked)} />
-            Only overdue ({overdueCount})
+            Only overdue ({data?.overdue_total ?? 0})
           </label>
           <div className="segmented segmented-inline" role="group" aria-label="View">
             {(["board", "list"] as View[]).map((v) => (
@@ -81,26 +81,36 @@ export function Orders({ openOrderId }: { openOrderId?: string }) {
       </header>
       <ErrorBanner error={error} />
       {!data && loading && <p className="muted">Loading orders…</p>}
-      {data && data.all.length === 0 && (
-        <p className="muted">No orders yet. Orders are placed from a patient's prescription.</p>
+      {data && total === 0 && (
+        <p className="muted">
+          {onlyOverdue ? "No order is overdue." : "No orders yet. Orders are placed from a patient's prescription."}
+        </p>
       )}
-      {data && data.all.length > 0 && view === "board" && (
+      {hidden.length > 0 && (
+        <p className="muted small" data-testid="orders-capped">
+          Showing the newest {data?.per_column} of{" "}
+          {hidden.map((c) => `${c.total.toLocaleString()} ${humanise(c.status).toLowerCase()}`).join(", ")}. Older ones are
+          on each patient's page.
+        </p>
+      )}
+      {data && total > 0 && view === "board" && (
         <div className="board">
-          {ORDER_STATUSES.map((s) => (
-            <section key={s} className="board-column" aria-label={humanise(s)}>
+          {data.columns.map((c) => (
+            <section key={c.status} className="board-column" aria-label={humanise(c.status)}>
               <h2>
-                {humanise(s)} <span className="count">{byStatus.get(s)?.length ?? 0}</span>
+                {humanise(c.status)} <span className="count">{c.total}</span>
               </h2>
-              <div className="board-cards">{byStatus.get(s)?.map(card)}</div>
+              <div className="board-cards">{c.orders.map(card)}</div>
             </section>
           ))}
         </div>
       )}
-      {data && data.all.length > 0 && view === "list" && (
+      {data && total > 0 && view === "list" && (
         <table className="table">
           <thead>
             <tr>
               <th scope="col">Order</th>
+              <th scope="col">Patient</th>
               <th scope="col">Status</th>
               <th scope="col">Lens</th>
               <th scope="col">Material</th>
@@ -109,15 +119,16 @@ export function Orders({ openOrderId }: { openOrderId?: string }) {
             </tr>
           </thead>
           <tbody>
-            {shown.map((o) => (
-              <tr key={o.id} className={`clickable${data.overdue.has(o.id) ? " overdue" : ""}`} data-testid="order-row"
+            {shown.map(({ order: o, overdue, patient }) => (
+              <tr key={o.id} className={`clickable${overdue ? " overdue" : ""}`} data-testid="order-row"
                 data-order-id={o.id} onClick={() => setOpenId(o.id)}>
                 <td>
                   <button type="button" className="link-button" onClick={(e) => { e.stopPropagation(); setOpenId(o.id); }}>
                     {o.order_number}
                   </button>
                 </td>
-                <td><OrderStatusBadge status={o.status} overdue={data.overdue.has(o.id)} /></td>
+                <td>{patientName(patient) ?? <span className="muted">—</span>}</td>
+                <td><OrderStatusBadge status={o.status} overdue={overdue} /></td>
                 <td>{humanise(o.data.lens_type)}</td>
                 <td>{o.data.material}</td>
                 <td>{date(o.data.promised_date)}</td>
@@ -128,7 +139,7 @@ export function Orders({ openOrderId }: { openOrderId?: string }) {
         </table>
       )}
       {open && (
-        <OrderDetail key={open.id} order={open} overdue={data?.overdue.has(open.id)} onClose={() => setOpenId(null)}
+        <OrderDetail key={open.order.id} order={open.order} overdue={open.overdue} onClose={() => setOpenId(null)}
           onChanged={reload} />
       )}
     </section>

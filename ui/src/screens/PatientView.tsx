@@ -94,7 +94,7 @@ export function PatientView({ id }: { id: string }) {
 
   // Actions are offered to every role; the engine refuses what a role may not do, and says so.
   // Status changes are the exception: they are offered to those who write prescriptions.
-  const canWriteRx = allows(user.role, "prescriptions:write");
+  const canWriteRx = allows(user.abilities, "prescriptions:write");
 
   return (
     <section className="screen patient-page" data-testid="patient-page" aria-labelledby="patient-name">
@@ -173,7 +173,7 @@ export function PatientView({ id }: { id: string }) {
                       Print
                     </button>
                     {canWriteRx &&
-                      rxNextStatuses(rx.data.status).map((to) => (
+                      rxNextStatuses(rx.data.status, user.abilities).map((to) => (
                         <button key={to} type="button" className={`btn btn-small${to === "active" ? "" : " btn-quiet"}`}
                           data-testid={`rx-status-${to}`}
                           onClick={() => (to === "active" ? void setStatus(rx, to) : setOpen({ kind: "status", rx, to }))}>

@@ -20,7 +20,7 @@ import {
 import { EyeGrid } from "../components/EyeGrid";
 import { PhotoCapture } from "../components/PhotoCapture";
 import { TextField } from "../components/TextField";
-import { OtherErrors } from "../components/FieldErrors";
+import { FieldErrors, OtherErrors } from "../components/FieldErrors";
 import { ErrorBanner } from "../components/ErrorBanner";
 import { eyeSummary, todayIn } from "../format";
 import { unclaimed } from "../fieldErrors";
@@ -64,6 +64,10 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
   /** The fields a photo left unread that the person has not filled in since. */
   const [unread, setUnread] = useState<ReadonlySet<string>>(() => new Set());
   const latest = useRef(0);
+  /** Whether the person has typed since the form was last filled (empty, or from a photo). */
+  const typed = useRef(false);
+  /** A photo read while the person had typed values: offered, not applied, until they choose. */
+  const [offered, setOffered] = useState<Captured | null>(null);
 
   const json = useMemo(() => toRxJson(form), [form]);
   const dirty = touched.size > 0;
@@ -109,7 +113,14 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
 
   // A photo read into a draft: the form shows it, with what the engine says of it, until the
   // live check (run on the new values) answers.
+  const onCaptured = (captured: Captured) => {
+    if (typed.current) setOffered(captured);
+    else fillFromPhoto(captured);
+  };
+
   const fillFromPhoto = (captured: Captured) => {
+    typed.current = false;
+    setOffered(null);
     const next = rxFormFromJson(captured.prescription);
     // A machine's reading is a draft until a person has checked it against the paper and
     // chosen to make it active: nothing unchecked becomes orderable with one click.
@@ -135,12 +146,14 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
   };
 
   const update = (patch: Partial<RxForm>, path: string) => {
+    typed.current = true;
     setForm((f) => ({ ...f, ...patch }));
     setSaveErrors(null);
     touch(path);
   };
 
   const updateEye = (eye: "right" | "left", key: keyof EyeForm, value: string, path: string) => {
+    typed.current = true;
     setForm((f) => ({ ...f, [eye]: { ...f[eye], [key]: value } }));
     setSaveErrors(null);
     touch(path);
@@ -188,7 +201,23 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
           <h1 id="rx-form-title">New prescription</h1>
         </div>
       </header>
-      <PhotoCapture onCaptured={fillFromPhoto} />
+      <PhotoCapture onCaptured={onCaptured} />
+      {offered && (
+        <div className="notice" role="alertdialog" aria-labelledby="rx-capture-offer-title" data-testid="rx-capture-offer">
+          <p id="rx-capture-offer-title">
+            <strong>The photo has been read.</strong> Replace the values you typed with its reading? What you typed is
+            kept if you choose “Keep what I typed”.
+          </p>
+          <div className="button-row">
+            <button type="button" className="btn btn-primary" onClick={() => fillFromPhoto(offered)} data-testid="rx-capture-replace">
+              Use the photo's reading
+            </button>
+            <button type="button" className="btn" onClick={() => setOffered(null)} data-testid="rx-capture-keep">
+              Keep what I typed
+            </button>
+          </div>
+        </div>
+      )}
       <form className="form rx-form" onSubmit={save} data-testid="rx-form" noValidate>
         <ErrorBanner error={failure} />
         {draft && (
@@ -225,13 +254,15 @@ export function PrescriptionForm({ patientId, onSaved }: { patientId: string; on
                 {k === "spectacle" ? "Spectacles" : "Contact lenses"}
               </label>
             ))}
+            <FieldErrors errors={errors} field="kind" />
           </fieldset>
           <div className="field">
             <label htmlFor="rx-status">Status</label>
-            <select id="rx-status" value={form.status} onChange={(e) => update({ status: e.target.value as RxForm["status"] }, "status")}>
+            <select id="rx-status" data-testid="rx-status" aria-describedby="rx-status-errors" value={form.status} onChange={(e) => update({ status: e.target.value as RxForm["status"] }, "status")}>
               <option value="active">Active</option>
               <option value="draft">Draft</option>
             </select>
+            <FieldErrors errors={errors} field="status" id="rx-status-errors" />
           </div>
         </div>
 

@@ -4,7 +4,7 @@ import { useState, type FormEvent } from "react";
 import * as api from "../api";
 import { useSession } from "../session";
 import { useNotify } from "../notify";
-import { isAdmin } from "../permissions";
+import { allows } from "../permissions";
 import { readTheme, saveTheme, type ThemeChoice } from "../theme";
 import { AiConfigPanel } from "./settings/AiConfigPanel";
 import { UsersPanel } from "./settings/UsersPanel";
@@ -25,7 +25,7 @@ export function Settings() {
         <h2 id="lock-title">Idle lock</h2>
         <IdleLock current={info.idle_lock_minutes} />
       </section>
-      {(isAdmin(user.role) || user.role === null) && (
+      {allows(user.abilities, "company:update") && (
         <section className="panel" aria-labelledby="ai-title">
           <h2 id="ai-title">AI configuration</h2>
           <AiConfigPanel />

@@ -4,9 +4,10 @@ import userEvent from "@testing-library/user-event";
 import { orderActions } from "../permissions";
 import { OrderDetail } from "../components/OrderDetail";
 import { toOrderJson, orderDefaults } from "../components/OrderForm";
-import type { OrderRecord, PrescriptionRecord } from "../types";
+import type { BoardColumn, BoardOrder, OrderRecord, PrescriptionRecord, Role } from "../types";
+import { Orders, PER_COLUMN } from "../screens/Orders";
 import { answer, callsOf } from "./tauri";
-import { renderScreen } from "./render";
+import { ABILITIES, renderScreen } from "./render";
 
 const order = (status: OrderRecord["status"]): OrderRecord => ({
   id: "o1",
@@ -34,22 +35,22 @@ const order = (status: OrderRecord["status"]): OrderRecord => ({
   updated_at: "2026-12-01T10:00:00Z",
 });
 
-describe("orderActions (order.rs)", () => {
-  it.each<[OrderRecord["status"], Parameters<typeof orderActions>[1], string[]]>([
-    ["draft", "ecp", ["submit", "cancel"]],
-    ["submitted", "ecp", ["cancel"]],
-    ["submitted", "lab_tech", ["start_production", "cancel"]],
-    ["in_production", "ecp", []],
-    ["in_production", "lab_tech", ["send_to_quality_check", "cancel"]],
-    ["quality_check", "lab_tech", ["ship", "cancel"]],
-    ["shipped", "ecp", ["deliver"]],
-    ["delivered", "ecp", ["remake"]],
-    ["delivered", "lab_tech", []],
-    ["cancelled", null, []],
-    ["draft", "company_admin", []],
-    ["submitted", null, ["start_production", "cancel"]],
-  ])("%s for %s", (status, role, expected) => {
-    expect(orderActions(status, role)).toEqual(expected);
+describe("orderActions (ils-core abilities for the role)", () => {
+  it.each<[OrderRecord["status"], Role | null, string[], string[]]>([
+    ["draft", "ecp", ["submit", "cancel"], []],
+    ["submitted", "ecp", ["cancel"], ["start_production"]],
+    ["submitted", "lab_tech", ["start_production", "cancel"], []],
+    ["in_production", "ecp", [], ["send_to_quality_check", "cancel"]],
+    ["in_production", "lab_tech", ["send_to_quality_check", "cancel"], []],
+    ["quality_check", "lab_tech", ["ship", "cancel"], []],
+    ["shipped", "ecp", ["deliver"], []],
+    ["delivered", "ecp", ["remake"], []],
+    ["delivered", "lab_tech", [], ["remake"]],
+    ["cancelled", "platform_admin", [], []],
+    ["draft", "company_admin", [], ["submit", "cancel"]],
+    ["submitted", null, [], []],
+  ])("%s for %s", (status, role, mine, others) => {
+    expect(orderActions(status, role === null ? null : ABILITIES[role])).toEqual({ mine, others });
   });
 });
 
@@ -139,5 +140,36 @@ describe("toOrderJson", () => {
       frame: { box_a: 52 },
       measurements: { right_segment_height: 19, left_segment_height: 19 },
     });
+  });
+});
+
+describe("Orders board", () => {
+  const column = (status: OrderRecord["status"], total: number, orders: BoardOrder[] = []): BoardColumn => ({ status, total, orders });
+  const grace = { id: "p1", customer_number: "C-1042", first_name: "Grace", last_name: "Hopper" };
+
+  it("names whose order it is, marks the overdue, and says when a column shows only the newest", async () => {
+    answer({
+      order_board: ({ overdue_only }: Record<string, unknown>) => ({
+        per_column: PER_COLUMN,
+        overdue_total: 1,
+        columns: overdue_only
+          ? [column("draft", 1, [{ order: order("draft"), overdue: true, patient: grace }])]
+          : [
+              column("draft", 1, [{ order: order("draft"), overdue: true, patient: grace }]),
+              column("delivered", 1432, [{ order: { ...order("delivered"), id: "o2", order_number: "L000002" }, overdue: false, patient: null }]),
+            ],
+      }),
+    });
+    renderScreen(<Orders />);
+    const names = await screen.findAllByTestId("order-patient");
+    expect(names.map((n) => n.textContent)).toEqual(["Hopper, Grace (C-1042)"]);
+    expect(screen.getByTestId("orders-capped").textContent).toContain("1,432 delivered");
+    expect(document.querySelectorAll(".order-card.overdue")).toHaveLength(1);
+    expect(callsOf("order_board")[0]).toEqual({ per_column: PER_COLUMN, overdue_only: false });
+
+    await userEvent.setup().click(screen.getByLabelText(/Only overdue \(1\)/));
+    await waitFor(() => expect(callsOf("order_board").at(-1)).toEqual({ per_column: PER_COLUMN, overdue_only: true }));
+    await waitFor(() => expect(screen.queryByTestId("orders-capped")).toBeNull());
+    expect(screen.getAllByTestId("order-row")).toHaveLength(1);
   });
 });

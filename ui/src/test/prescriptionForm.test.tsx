@@ -131,6 +131,30 @@ describe("PrescriptionForm", () => {
     expect(navigate).not.toHaveBeenCalled();
   });
 
+  it("shows an error on the kind or the status under them", async () => {
+    answer({
+      check_prescription: { errors: [], transposed: null },
+      add_prescription: () => {
+        throw {
+          code: "rx.status_not_allowed",
+          message: "A new prescription is active or a draft",
+          fields: [
+            { field: "status", code: "rx.status_not_allowed", message: "A new prescription is active or a draft" },
+            { field: "kind", code: "input.invalid", message: "kind must be spectacle or contact_lens" },
+          ],
+        };
+      },
+    });
+    renderScreen(<PrescriptionForm patientId="p1" />);
+    await userEvent.setup().click(screen.getByTestId("rx-save"));
+    await waitFor(() => expect(screen.getAllByTestId("field-error")).toHaveLength(2));
+    const status = screen.getAllByTestId("field-error").find((e) => e.getAttribute("data-field") === "status")!;
+    expect(status.closest(".field")?.querySelector("#rx-status")).toBeTruthy();
+    const kind = screen.getAllByTestId("field-error").find((e) => e.getAttribute("data-field") === "kind")!;
+    expect(kind.closest("fieldset")?.querySelector('input[name="kind"]')).toBeTruthy();
+    expect(document.querySelector(".form-errors")).toBeNull();
+  });
+
   it("saves and returns to the patient", async () => {
     answer({ check_prescription: { errors: [], transposed: null }, add_prescription: { id: "rx1" } });
     const { navigate } = renderScreen(<PrescriptionForm patientId="p1" />);

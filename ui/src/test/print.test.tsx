@@ -39,4 +39,19 @@ describe("PrintPrescription", () => {
     expect(container.textContent).toContain("near 60.0 mm");
     expect(container.textContent).toContain("R 31.5 mm");
   });
+
+  it("prints a contact-lens prescription's lens, wear and per-eye lens values", () => {
+    const base = rx("active", {});
+    const lens = { ...eye, power: -1.5, base_curve: 8.6, diameter: 14.2 };
+    const cl = {
+      ...base,
+      data: { ...base.data, kind: "contact_lens", right: lens, left: lens, contact_lens: { brand: "Acuvue Oasys", wear_duration: "2 weeks" } },
+    } as unknown as PrescriptionRecord;
+    const { container } = render(<PrintPrescription patient={patient} rx={cl} practice="Harbour Optics" />);
+    expect(container.querySelector('[data-testid="print-contact-lens"]')?.textContent).toBe("Lens Acuvue Oasys · Wear 2 weeks");
+    expect(container.textContent).toContain("Base curve");
+    expect(container.textContent).toContain("14.2");
+    const { container: spectacles } = render(<PrintPrescription patient={patient} rx={base} practice="Harbour Optics" />);
+    expect(spectacles.querySelector('[data-testid="print-contact-lens"]')).toBeNull();
+  });
 });

@@ -6,7 +6,8 @@ import { vi } from "vitest";
 import { SessionContext, type Session } from "../session";
 import { NotifyProvider, NoticeArea } from "../notify";
 import { NavigateContext, type Route } from "../route";
-import type { AppInfo } from "../types";
+import type { Abilities, AppInfo, Role } from "../types";
+import abilitiesJson from "./abilities.json";
 
 export const INFO: AppInfo = {
   version: "0.1.0",
@@ -21,13 +22,17 @@ export const INFO: AppInfo = {
   model_present: true,
   idle_lock_minutes: 10,
   signed_in: null,
+  abilities: null,
 };
+
+/** Each role's abilities as app_info sends them (written from ils-core by a Rust test). */
+export const ABILITIES = abilitiesJson as Record<Role, Abilities>;
 
 export function renderScreen(ui: ReactElement, session: Partial<Session> = {}) {
   const navigate = vi.fn<(r: Route) => void>();
   const value: Session = {
     info: INFO,
-    user: { email: "ada@example.org", name: "Ada Lovelace", role: "ecp", id: "u1" },
+    user: { email: "ada@example.org", name: "Ada Lovelace", role: "ecp", id: "u1", abilities: ABILITIES.ecp },
     refreshInfo: async () => undefined,
     signOut: () => undefined,
     ...session,

@@ -256,4 +256,27 @@ describe("Capture from a photo", () => {
     expect(error.getAttribute("data-field")).toBe("right.power");
     expect(error.closest(".form-errors")).toBeTruthy();
   });
+
+  it("asks before a photo's reading replaces values typed meanwhile", async () => {
+    answer({ check_prescription: { errors: [], transposed: null }, capture_prescription: CAPTURED });
+    renderScreen(<PrescriptionForm patientId="p1" />);
+    const user = userEvent.setup();
+    await user.type(screen.getByTestId("rx-right-sphere"), "-1.00");
+    await user.type(screen.getByTestId("rx-capture-path"), "/tmp/rx.jpg{Enter}");
+
+    // Offered, not applied: what was typed stays until the person chooses.
+    await screen.findByTestId("rx-capture-offer");
+    expect(value("rx-right-sphere")).toBe("-1.00");
+    expect(screen.queryByTestId("rx-capture-draft")).toBeNull();
+    await user.click(screen.getByTestId("rx-capture-keep"));
+    expect(screen.queryByTestId("rx-capture-offer")).toBeNull();
+    expect(value("rx-right-sphere")).toBe("-1.00");
+
+    // Read again, and this time used.
+    await user.click(screen.getByTestId("rx-capture"));
+    await user.click(await screen.findByTestId("rx-capture-replace"));
+    expect(value("rx-right-sphere")).toBe("-2.25");
+    expect(screen.getByTestId("rx-capture-draft")).toBeTruthy();
+    expect(screen.queryByTestId("rx-capture-offer")).toBeNull();
+  });
 });

@@ -14,6 +14,9 @@ vi.mock("@tauri-apps/api/webview", () => ({
   getCurrentWebview: () => ({ onDragDropEvent: async () => () => undefined }),
 }));
 
+// The system's file dialog: nothing chosen unless a test says otherwise (`chooseInDialog`).
+vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn(async () => null) }));
+
 afterEach(() => {
   cleanup();
   vi.clearAllMocks();

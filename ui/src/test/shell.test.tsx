@@ -4,7 +4,7 @@ import { useIdleLock } from "../idle";
 import { onIngestEvent, startProgress, fraction } from "../ingest";
 import { Shell } from "../Shell";
 import { NotifyProvider } from "../notify";
-import { INFO } from "./render";
+import { ABILITIES, INFO } from "./render";
 import { answer } from "./tauri";
 
 function IdleProbe({ minutes, onIdle }: { minutes: number; onIdle: () => void }) {
@@ -61,7 +61,7 @@ describe("Shell", () => {
     });
     render(
       <NotifyProvider>
-        <Shell info={INFO} user={{ email: "ada@example.org", name: "Ada Lovelace", role: "ecp", id: "u1" }}
+        <Shell info={INFO} user={{ email: "ada@example.org", name: "Ada Lovelace", role: "ecp", id: "u1", abilities: ABILITIES.ecp }}
           refreshInfo={async () => undefined} onSignOut={() => undefined} />
       </NotifyProvider>,
     );

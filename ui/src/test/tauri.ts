@@ -2,6 +2,7 @@
 
 import { vi } from "vitest";
 import { invoke } from "@tauri-apps/api/core";
+import { open } from "@tauri-apps/plugin-dialog";
 
 export const mockInvoke = vi.mocked(invoke);
 
@@ -30,4 +31,9 @@ export function deferred<T>() {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** What the system's file dialog answers next: the paths chosen, or null (closed). */
+export function chooseInDialog(chosen: string | string[] | null): void {
+  vi.mocked(open).mockResolvedValueOnce(chosen);
 }

@@ -8,7 +8,7 @@ use crate::access::perm;
 use crate::audit::{AuditAction, AuditEvent, resource};
 use crate::change::{ChangeDraft, Record};
 use crate::error::{DomainError, Resource};
-use crate::ids::{OrderEventId, OrderId};
+use crate::ids::{OrderEventId, OrderId, PatientId};
 use crate::order::{OrderAction, OrderData, OrderStatus, check_transition_note, transition};
 use crate::record::{
     OrderEventRecord, OrderRecord, PatientRecord, PrescriptionRecord, TimelineAction,
@@ -234,6 +234,24 @@ pub fn listed(shown: &[OrderId]) -> AuditEvent {
         AuditAction::OrderList,
         resource::ORDER,
         json!({ "order_ids": shown }),
+    )
+}
+
+/// Whether an order list may name each order's patient: only for a role that reads patients
+/// (a lab technician works on orders without learning whose they are).
+pub fn list_shows_patients(ctx: &Ctx<'_>) -> bool {
+    ctx.actor.allows(perm::PATIENTS_READ)
+}
+
+/// The audit of an order list that named patients: which orders and whose.
+pub fn listed_with_patients(shown: &[OrderId], patients: &[PatientId]) -> AuditEvent {
+    if patients.is_empty() {
+        return listed(shown);
+    }
+    AuditEvent::unbound(
+        AuditAction::OrderList,
+        resource::ORDER,
+        json!({ "order_ids": shown, "patient_ids": patients }),
     )
 }
 

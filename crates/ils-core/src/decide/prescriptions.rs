@@ -162,17 +162,7 @@ pub fn set_status(
     ctx.actor.require(perm::PRESCRIPTIONS_WRITE)?;
     let current = found(current, Resource::Prescription)?;
     let from = current.data.status;
-    let allowed = matches!(
-        (from, to),
-        (
-            RxStatus::Draft,
-            RxStatus::Active | RxStatus::Cancelled | RxStatus::EnteredInError
-        ) | (
-            RxStatus::Active,
-            RxStatus::Cancelled | RxStatus::EnteredInError
-        )
-    );
-    if !allowed {
+    if !from.may_become(to) {
         return Err(DomainError::conflict(
             code::RX_STATUS_CHANGE_NOT_ALLOWED,
             format!(

@@ -237,15 +237,31 @@ impl RxStatus {
         }
     }
 
+    pub const ALL: [RxStatus; 4] = [
+        RxStatus::Draft,
+        RxStatus::Active,
+        RxStatus::Cancelled,
+        RxStatus::EnteredInError,
+    ];
+
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            RxStatus::Draft,
-            RxStatus::Active,
-            RxStatus::Cancelled,
-            RxStatus::EnteredInError,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether a prescription in this status may be moved to `to` after entry: a draft becomes
+    /// active or is cancelled (or entered in error); an active one is cancelled or marked
+    /// entered in error; the two end states are final.
+    pub const fn may_become(self, to: RxStatus) -> bool {
+        matches!(
+            (self, to),
+            (
+                RxStatus::Draft,
+                RxStatus::Active | RxStatus::Cancelled | RxStatus::EnteredInError
+            ) | (
+                RxStatus::Active,
+                RxStatus::Cancelled | RxStatus::EnteredInError
+            )
+        )
     }
 }
 

@@ -271,8 +271,24 @@ impl Engine {
         Ok(created)
     }
 
-    /// Signs in a user of the practice by e-mail address.
+    /// Signs in a user of a practice kept only on this computer, by e-mail address. A practice
+    /// connected to ILS Central has passwords, and its users prove who they are with one
+    /// (`sign_in_with_password`): this is refused with `auth.password_required`.
     pub fn sign_in(&self, email: &str) -> EngineResult<LocalUser> {
+        if self.store().sync_state()?.server.is_some() {
+            return Err(EngineError::input(
+                "auth.password_required",
+                "this practice is connected to ILS Central: sign in with your password",
+            ));
+        }
+        self.act_as(email)
+    }
+
+    /// Names the user who works, without a password, whether or not the practice is connected:
+    /// for tools run by whoever controls this computer's files (the command line), who can read
+    /// the database file anyway. What they do is audited under that user's name. A window that
+    /// people sign in to uses `sign_in` or `sign_in_with_password`.
+    pub fn act_as(&self, email: &str) -> EngineResult<LocalUser> {
         let user = self.store().sign_in(email)?;
         self.remember(&user.email);
         Ok(user)
@@ -296,6 +312,14 @@ impl Engine {
     /// The signed-in user with their role, if anyone is signed in.
     pub fn current_user(&self) -> EngineResult<Option<LocalUser>> {
         Ok(self.store().current_user()?)
+    }
+
+    /// What the signed-in user may do, read from ils-core's rules, for a window to offer only
+    /// that. Every action is still checked when it is taken.
+    pub fn abilities(&self) -> EngineResult<Option<ils_core::abilities::Abilities>> {
+        Ok(self
+            .current_user()?
+            .map(|user| ils_core::abilities::Abilities::of(user.role)))
     }
 
     pub fn add_user(&self, input: &NewUser) -> EngineResult<LocalUser> {
@@ -449,6 +473,15 @@ impl Engine {
 
     pub fn orders(&self, filter: OrderFilter) -> EngineResult<Vec<OrderRecord>> {
         Ok(self.store().orders(filter)?)
+    }
+
+    /// The orders board: per status the newest `per_column` orders and how many there are.
+    pub fn order_board(
+        &self,
+        per_column: u32,
+        overdue_only: bool,
+    ) -> EngineResult<crate::store::OrderBoard> {
+        Ok(self.store().order_board(per_column, overdue_only)?)
     }
 
     pub fn order_timeline(&self, id: OrderId) -> EngineResult<Vec<OrderEventRecord>> {
@@ -711,6 +744,18 @@ impl Engine {
         request: &AskRequest,
         on_event: &mut (dyn FnMut(&AskEvent) + Send),
     ) -> EngineResult<Answer> {
+        self.ask_until(request, &AtomicBool::new(false), on_event)
+    }
+
+    /// `ask`, stopped when `stop` is set (the reader pressed Stop): the answer ends at once,
+    /// even while a provider is still being reached, and what was shown so far is kept as the
+    /// assistant's message with the outcome `cancelled`.
+    pub fn ask_until(
+        &self,
+        request: &AskRequest,
+        stop: &AtomicBool,
+        on_event: &mut (dyn FnMut(&AskEvent) + Send),
+    ) -> EngineResult<Answer> {
         let started = std::time::Instant::now();
         // The configuration, the conversation and its history, under the store's lock.
         let (question, conversation, turn_base) = {
@@ -847,6 +892,7 @@ impl Engine {
                     providers,
                     &turn,
                     question,
+                    stop,
                     on_event,
                 ))
                 .map_err(|e| match e {
@@ -863,8 +909,11 @@ impl Engine {
             &crate::store::Message {
                 role: crate::store::MessageRole::Assistant,
                 content: text.clone(),
+                // The citations as shown (document and excerpt), so that a past answer opens
+                // the passages it cited even after a document is replaced or removed.
                 citations: Some(serde_json::json!({
                     "passages": used.iter().map(|p| &p.id).collect::<Vec<_>>(),
+                    "shown": &citations,
                     "system_prompt_version": turn.config_version,
                     "outcome": outcome,
                 })),

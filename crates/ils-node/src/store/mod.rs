@@ -42,7 +42,7 @@ use serde::Serialize;
 pub use audit::AuditEntry;
 pub use conversations::{Conversation, Message, MessageRole};
 pub use error::StoreError;
-pub use orders::OrderFilter;
+pub use orders::{BoardColumn, BoardOrder, OrderBoard, OrderFilter, PatientLabel};
 pub(crate) use practice::password_verifier as practice_verifier;
 pub use practice::{LocalUser, NewPractice, NewUser, Practice};
 pub use sync::{LocalConflict, PullTally, PushTally, RejectedChange, SyncState};

@@ -23,6 +23,43 @@ pub struct OrderFilter {
     pub limit: u32,
 }
 
+/// The orders board: a column per status, newest first, with the patient's name for those who
+/// may read patients.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OrderBoard {
+    pub columns: Vec<BoardColumn>,
+    /// Open orders past their promised date, in all (whether shown or not).
+    pub overdue_total: u64,
+    /// The most orders a column shows.
+    pub per_column: u32,
+}
+
+/// One status of the board: how many orders are in it, and the newest of them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BoardColumn {
+    pub status: OrderStatus,
+    /// All orders in this status (within the board's filter), shown or not.
+    pub total: u64,
+    pub orders: Vec<BoardOrder>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BoardOrder {
+    pub order: OrderRecord,
+    pub overdue: bool,
+    /// Whose order it is; `None` for a role that may not read patients (a lab technician).
+    pub patient: Option<PatientLabel>,
+}
+
+/// Enough of a patient to recognise their order on the board.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PatientLabel {
+    pub id: PatientId,
+    pub customer_number: String,
+    pub first_name: String,
+    pub last_name: String,
+}
+
 const COLUMNS: &str = "o.id, o.order_number, o.status, o.remake_of, o.data, o.created_at, \
                        o.updated_at, o.remake_reason, o.created_by";
 
@@ -219,6 +256,107 @@ impl Store {
         w.audit(&decide::listed(&shown))?;
         w.commit()?;
         Ok(rows)
+    }
+
+    /// The orders board: per status the newest `per_column` orders (at most 1,000) and how many
+    /// there are, optionally only the overdue ones. The patient's name comes with each order for
+    /// a role that may read patients. Audited as a list of the orders (and patients) shown.
+    pub fn order_board(
+        &mut self,
+        per_column: u32,
+        overdue_only: bool,
+    ) -> Result<OrderBoard, StoreError> {
+        let per_column = per_column.clamp(1, 1000);
+        let w = self.begin_write()?;
+        decide::authorize_list(&w.ctx())?;
+        let with_patients = decide::list_shows_patients(&w.ctx());
+        let today = w.today.to_string();
+        let open = super::open_statuses();
+        let overdue_sql = "(o.promised_date IS NOT NULL AND o.promised_date < ?1
+                           AND o.status IN (SELECT value FROM json_each(?2)))";
+        let mut totals = std::collections::HashMap::new();
+        {
+            let mut stmt = w.prepare_cached(&format!(
+                "SELECT o.status, count(*) FROM orders o JOIN patients p ON p.id = o.patient_id
+                 WHERE p.deleted_at IS NULL AND (?3 = 0 OR {overdue_sql})
+                 GROUP BY o.status"
+            ))?;
+            let rows = stmt.query_map(params![today, open, overdue_only], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (status, n) = row?;
+                totals.insert(status, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        let overdue_total: i64 = w.query_row(
+            &format!(
+                "SELECT count(*) FROM orders o JOIN patients p ON p.id = o.patient_id
+                 WHERE p.deleted_at IS NULL AND {overdue_sql}"
+            ),
+            params![today, open],
+            |r| r.get(0),
+        )?;
+        let mut columns = Vec::with_capacity(OrderStatus::ALL.len());
+        let mut shown = Vec::new();
+        let mut patients_shown = Vec::new();
+        {
+            let mut stmt = w.prepare_cached(&format!(
+                "SELECT {COLUMNS}, {overdue_sql}, p.customer_number, p.first_name, p.last_name
+                 FROM orders o JOIN patients p ON p.id = o.patient_id
+                 WHERE p.deleted_at IS NULL AND o.status = ?4 AND (?3 = 0 OR {overdue_sql})
+                 ORDER BY o.id DESC LIMIT ?5"
+            ))?;
+            for status in OrderStatus::ALL {
+                let total = totals.get(status.as_str()).copied().unwrap_or(0);
+                let orders = if total == 0 {
+                    Vec::new()
+                } else {
+                    stmt.query_map(
+                        params![today, open, overdue_only, status.as_str(), per_column],
+                        |r| {
+                            let order = from_row(r)?;
+                            let patient = with_patients
+                                .then(|| -> rusqlite::Result<PatientLabel> {
+                                    Ok(PatientLabel {
+                                        id: order.data.patient_id,
+                                        customer_number: r.get(10)?,
+                                        first_name: r.get(11)?,
+                                        last_name: r.get(12)?,
+                                    })
+                                })
+                                .transpose()?;
+                            Ok(BoardOrder {
+                                overdue: r.get(9)?,
+                                order,
+                                patient,
+                            })
+                        },
+                    )?
+                    .collect::<Result<Vec<_>, _>>()?
+                };
+                for o in &orders {
+                    shown.push(o.order.id);
+                    if let Some(p) = &o.patient
+                        && !patients_shown.contains(&p.id)
+                    {
+                        patients_shown.push(p.id);
+                    }
+                }
+                columns.push(BoardColumn {
+                    status,
+                    total,
+                    orders,
+                });
+            }
+        }
+        w.audit(&decide::listed_with_patients(&shown, &patients_shown))?;
+        w.commit()?;
+        Ok(OrderBoard {
+            columns,
+            overdue_total: u64::try_from(overdue_total).unwrap_or(0),
+            per_column,
+        })
     }
 
     /// An order's timeline, oldest first.

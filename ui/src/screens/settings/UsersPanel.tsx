@@ -2,9 +2,9 @@
 
 import { useState, type FormEvent } from "react";
 import * as api from "../../api";
-import { useLoad } from "../../hooks";
-import type { FieldError, Role } from "../../types";
-import { fieldErrorsOf, unclaimed } from "../../fieldErrors";
+import { useLoad, useSubmit } from "../../hooks";
+import type { Role } from "../../types";
+import { unclaimed } from "../../fieldErrors";
 import { TextField } from "../../components/TextField";
 import { FieldErrors, OtherErrors } from "../../components/FieldErrors";
 import { ErrorBanner } from "../../components/ErrorBanner";
@@ -27,31 +27,19 @@ export function UsersPanel() {
   const [firstName, setFirstName] = useState("");
   const [lastName, setLastName] = useState("");
   const [role, setRole] = useState<Role>("ecp");
-  const [errors, setErrors] = useState<FieldError[]>([]);
-  const [failure, setFailure] = useState<api.ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, errors, failure, run } = useSubmit();
   const { showInfo } = useNotify();
 
-  const add = async (e: FormEvent) => {
+  const add = (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setErrors([]);
-    setFailure(null);
-    try {
+    void run(async () => {
       const user = await api.addUser({ email: email.trim(), first_name: firstName.trim(), last_name: lastName.trim(), role });
       showInfo(`${fullName(user)} can now sign in on this computer.`);
       setEmail("");
       setFirstName("");
       setLastName("");
       list.reload();
-    } catch (err) {
-      const error = api.normaliseError(err);
-      const fields = fieldErrorsOf(error);
-      setErrors(fields);
-      if (fields.length === 0) setFailure(error);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
