@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../../migrations/sqlite/0004_kb_vector_index.sql"),
     include_str!("../../../../migrations/sqlite/0005_sync.sql"),
     include_str!("../../../../migrations/sqlite/0006_resolutions_and_upload.sql"),
+    include_str!("../../../../migrations/sqlite/0007_status_counts.sql"),
 ];
 
 /// How long a transaction waits for another process's write to finish before giving up.

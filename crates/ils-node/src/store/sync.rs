@@ -176,6 +176,13 @@ const LAST_SUCCESS: &str = "sync.last_success";
 const LAST_ERROR: &str = "sync.last_error";
 const AUDIT_CURSOR: &str = "sync.audit_cursor";
 
+// The sync panel's counts, asked for at every start of the window and after every change: each
+// reads a partial index of its rows, never the whole outbox (a test checks the plans).
+const COUNT_PENDING: &str =
+    "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL";
+const COUNT_REJECTED: &str = "SELECT count(*) FROM outbox WHERE rejected_at IS NOT NULL";
+const COUNT_OPEN_CONFLICTS: &str = "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL";
+
 fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
     let n: i64 = conn.query_row(sql, [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
@@ -427,18 +434,9 @@ impl Store {
                 .as_deref()
                 .and_then(super::parse_time),
             last_error: meta(conn, LAST_ERROR)?,
-            pending: count(
-                conn,
-                "SELECT count(*) FROM outbox WHERE pushed_at IS NULL AND rejected_at IS NULL",
-            )?,
-            rejected: count(
-                conn,
-                "SELECT count(*) FROM outbox WHERE rejected_at IS NOT NULL",
-            )?,
-            conflicts: count(
-                conn,
-                "SELECT count(*) FROM sync_conflicts WHERE resolved_at IS NULL",
-            )?,
+            pending: count(conn, COUNT_PENDING)?,
+            rejected: count(conn, COUNT_REJECTED)?,
+            conflicts: count(conn, COUNT_OPEN_CONFLICTS)?,
             online: None,
             retry_at: None,
             session_kept: None,
@@ -896,5 +894,32 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The counts cost what there is to count: a practice with years of changes in its outbox
+    /// must not read them all at every start (schema 7 added the index of refused changes).
+    #[test]
+    fn status_counts_read_partial_indexes_not_tables() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("practice.db")).expect("open");
+        for sql in [COUNT_PENDING, COUNT_REJECTED, COUNT_OPEN_CONFLICTS] {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("plan")
+                .query_map([], |r| r.get::<_, String>(3))
+                .expect("rows")
+                .collect::<Result<_, _>>()
+                .expect("plan rows");
+            assert!(
+                plan.iter().all(|step| step.contains("USING")),
+                "{sql}: {plan:?}"
+            );
+        }
     }
 }
