@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run central test setup setup-desktop package check-toolchain bench bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
+.PHONY: run central test setup setup-desktop package check-toolchain bench bench-limiter bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
 
 ## Set up everything and start ILS Desktop, the practice's app (offline on its own SQLite until
 ## it is connected to ILS Central). Without a display it says so and names the alternatives.
@@ -23,7 +23,7 @@ test: setup
 	$(CARGO) test --workspace --locked
 	cd ui && npm test --silent
 
-## System packages (PostgreSQL, pgvector, build tools; WebKitGTK, Xvfb and the WebDriver parts
+## System packages (PostgreSQL, pgvector, Redis, build tools; WebKitGTK, Xvfb and the WebDriver parts
 ## for the desktop app), the interface's npm packages and build, the embedding model (checked
 ## against models/manifest.toml) and a check of the Rust toolchain.
 setup: check-toolchain
@@ -41,6 +41,11 @@ check-toolchain:
 ## The load generator (N tenants × M clients against the server on loopback).
 bench: setup
 	$(CARGO) bench -p ils-server --bench loadgen --locked
+
+## What the rate limit shared by several replicas (Redis) costs a request, against the
+## in-process limiter and a bare Redis round trip. See crates/ils-server/benches/limiter.rs.
+bench-limiter: setup
+	$(CARGO) bench -p ils-server --bench limiter --locked
 
 ## The AI gateway: ILS Central's assistant against a local provider server, side by side with
 ## LiteLLM's proxy (a venv made once under ~/.cache), retrieval-augmented chat against the

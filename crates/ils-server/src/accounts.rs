@@ -1,6 +1,7 @@
 //! Managing a company's users: the rules around roles, the last administrator, passwords and
 //! sessions. Every mutation writes its audit row in the same transaction.
 
+use crate::shared::Invalidation;
 use ils_core::user::{self, UserStatus};
 use ils_core::validation::ValidationErrors;
 use ils_core::{Role, UserId};
@@ -219,7 +220,9 @@ pub async fn update(
     tx.commit().await?;
     if after.role != before.role || after.status != before.status {
         // Names are not part of the standing; a role or status change is, at once.
-        state.standing.forget_user(caller.company_id(), id);
+        state
+            .standing_changed(Invalidation::User(caller.company_id(), id))
+            .await;
     }
     Ok(after)
 }
@@ -245,7 +248,9 @@ pub async fn delete(state: &AppState, caller: &Principal, id: UserId) -> Result<
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_user(caller.company_id(), id);
+    state
+        .standing_changed(Invalidation::User(caller.company_id(), id))
+        .await;
     Ok(())
 }
 
@@ -272,7 +277,9 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_user(caller.company_id(), id);
+    state
+        .standing_changed(Invalidation::User(caller.company_id(), id))
+        .await;
     Ok(())
 }
 
@@ -334,7 +341,9 @@ pub async fn change_own_password(
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_user(caller.company_id(), id);
+    state
+        .standing_changed(Invalidation::User(caller.company_id(), id))
+        .await;
     Ok(())
 }
 

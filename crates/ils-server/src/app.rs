@@ -9,7 +9,8 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::rate_limit::{LocalRateLimiter, RateLimiter};
+use crate::rate_limit::{LocalRateLimiter, RateLimiter, SharedRateLimiter};
+use crate::shared::{Invalidation, Redis};
 
 #[derive(Clone, Debug)]
 pub struct AppState(Arc<Inner>);
@@ -23,6 +24,8 @@ pub struct Inner {
     pub standing: StandingCache,
     pub limiter: Arc<dyn RateLimiter>,
     pub metrics: Metrics,
+    /// The Redis shared with the other replicas (`redis.url`), if any.
+    pub redis: Option<Redis>,
     pub sign_in: crate::auth::throttle::SignInThrottle,
     /// The embedding model, loaded on the first knowledge-base request.
     pub embedder: tokio::sync::OnceCell<std::sync::Arc<ils_ai::Embedder>>,
@@ -66,7 +69,12 @@ impl AppState {
             settings.auth.argon2_memory_kib,
             settings.auth.argon2_iterations,
         )?;
-        let limiter: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::new(&settings.rate_limits));
+        let metrics = Metrics::new();
+        let redis = Redis::new(&settings.redis, metrics.redis.clone())?;
+        let limiter: Arc<dyn RateLimiter> = match &redis {
+            Some(redis) => Arc::new(SharedRateLimiter::new(&settings.rate_limits, redis.clone())),
+            None => Arc::new(LocalRateLimiter::new(&settings.rate_limits)),
+        };
         let providers = ils_llm::config::Providers::from_settings(&settings.ai.providers)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let settings_auth = settings.auth.clone();
@@ -79,7 +87,8 @@ impl AppState {
             tokens,
             passwords,
             limiter,
-            metrics: Metrics::new(),
+            metrics,
+            redis,
             sign_in: crate::auth::throttle::SignInThrottle::new(
                 Duration::from_secs(settings_auth.sign_in_window_secs),
                 settings_auth.sign_in_failures_per_address,
@@ -91,7 +100,30 @@ impl AppState {
             feed_news,
         }));
         state.spawn_housekeeping();
+        state.listen_for_changes();
         Ok(state)
+    }
+
+    /// A change of a cached standing (a user's role, status or password; a tenant's status,
+    /// tier or time zone): dropped here at once and, with a shared Redis, on every replica.
+    pub async fn standing_changed(&self, news: Invalidation) {
+        self.standing.apply(news);
+        if let Some(redis) = &self.redis {
+            redis.publish(news).await;
+        }
+    }
+
+    fn listen_for_changes(&self) {
+        let Some(redis) = &self.redis else { return };
+        let (alive, apply) = (Arc::downgrade(&self.0), Arc::downgrade(&self.0));
+        redis.spawn_listener(
+            move || alive.strong_count() > 0,
+            move |news| {
+                if let Some(inner) = apply.upgrade() {
+                    inner.standing.apply(news);
+                }
+            },
+        );
     }
 
     fn spawn_housekeeping(&self) {

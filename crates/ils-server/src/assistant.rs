@@ -56,10 +56,11 @@ pub enum ChatEvent {
 
 /// Takes one request from the practice's AI budget (its tier's AI rate limit), or refuses with
 /// 429 and the wait: every call to a model (chat, prescription capture) goes through it.
-pub fn spend_ai_budget(state: &AppState, principal: &Principal) -> Result<()> {
+pub async fn spend_ai_budget(state: &AppState, principal: &Principal) -> Result<()> {
     if let Err(wait) = state
         .limiter
         .check(principal.company_id(), principal.tier, LimitClass::Ai)
+        .await
     {
         state
             .metrics
@@ -80,7 +81,7 @@ pub async fn chat(
     conversation: Option<Uuid>,
 ) -> Result<tokio::sync::mpsc::UnboundedReceiver<ChatEvent>> {
     let started = Instant::now();
-    spend_ai_budget(state, principal)?;
+    spend_ai_budget(state, principal).await?;
     let caller = principal.caller();
     ils_core::decide::assistant::authorize(&caller.actor)?;
     // Everything the turn needs, in one round trip before any model is called: the

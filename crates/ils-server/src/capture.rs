@@ -47,7 +47,7 @@ pub async fn capture(
     media_type: &str,
     image_base64: &str,
 ) -> Result<Captured> {
-    crate::assistant::spend_ai_budget(state, principal)?;
+    crate::assistant::spend_ai_budget(state, principal).await?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(image_base64.trim())
         .map_err(|_| {

@@ -41,6 +41,20 @@ pub struct Settings {
     pub http: HttpSettings,
     pub log: LogSettings,
     pub ai: AiSettings,
+    pub redis: RedisSettings,
+}
+
+/// The Redis that several replicas share (rate-limit buckets, news of changed standings). Without
+/// a URL each replica keeps its limits and caches to itself, which is right for one replica.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` (or `rediss://` for TLS); `None` for a single replica.
+    pub url: Option<Secret>,
+    /// The longest a request waits for Redis before this replica decides on its own.
+    pub timeout_ms: u64,
+    /// How often a replica that lost Redis tries it again.
+    pub retry_ms: u64,
 }
 
 /// The assistant's local parts on ILS Central.
@@ -202,6 +216,17 @@ impl Default for Settings {
             http: HttpSettings::default(),
             log: LogSettings::default(),
             ai: AiSettings::default(),
+            redis: RedisSettings::default(),
+        }
+    }
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            timeout_ms: 100,
+            retry_ms: 500,
         }
     }
 }
@@ -286,7 +311,7 @@ pub enum ConfigError {
     },
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "listen",
     "database",
     "auth",
@@ -294,6 +319,7 @@ const SECTIONS: [&str; 7] = [
     "http",
     "log",
     "ai",
+    "redis",
 ];
 
 impl Settings {
@@ -394,6 +420,20 @@ impl Settings {
             if value == 0 || value > 600_000 {
                 return invalid(field, "must be between 1 and 600000 (ten minutes)");
             }
+        }
+        if self.redis.timeout_ms == 0 || self.redis.timeout_ms > 10_000 {
+            return invalid("redis.timeout_ms", "must be between 1 and 10000");
+        }
+        if self.redis.retry_ms == 0 || self.redis.retry_ms > 60_000 {
+            return invalid("redis.retry_ms", "must be between 1 and 60000");
+        }
+        if let Some(url) = &self.redis.url
+            && redis::Client::open(url.expose()).is_err()
+        {
+            return invalid(
+                "redis.url",
+                "is not a Redis URL (redis://host:port/db or rediss://… for TLS)",
+            );
         }
         Ok(())
     }

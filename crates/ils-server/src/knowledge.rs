@@ -58,11 +58,14 @@ async fn embed(embedder: Arc<Embedder>, texts: Vec<String>) -> Result<Vec<Vec<f3
 /// that one practice's knowledge base never mixes two models' vectors (no transaction is open
 /// meanwhile; `spend` charges each document's passages to the practice's sync budget first). A document's passages whose shape is wrong are left for the push's own checks
 /// to refuse.
-pub async fn embed_foreign_documents(
+pub async fn embed_foreign_documents<Spent>(
     state: &AppState,
     changes: &mut [serde_json::Value],
-    mut spend: impl FnMut(usize) -> Result<()>,
-) -> Result<()> {
+    spend: impl Fn(usize) -> Spent,
+) -> Result<()>
+where
+    Spent: std::future::Future<Output = Result<()>>,
+{
     let foreign = |c: &serde_json::Value| {
         c["entity"] == "document"
             && c["operation"] == "upsert"
@@ -94,7 +97,7 @@ pub async fn embed_foreign_documents(
             .unwrap_or_default();
         // Embedding is the costly part: each passage is drawn from the practice's sync budget
         // before any work is done.
-        spend(texts.len())?;
+        spend(texts.len()).await?;
         let vectors = embed(Arc::clone(&embedder), texts).await?;
         if let Some(passages) = change["record"]["passages"].as_array_mut() {
             for (p, v) in passages.iter_mut().zip(vectors) {

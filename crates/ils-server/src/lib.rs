@@ -18,6 +18,7 @@ pub mod http;
 pub mod knowledge;
 pub mod metrics;
 pub mod rate_limit;
+pub mod shared;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

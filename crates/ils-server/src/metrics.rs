@@ -9,6 +9,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -36,6 +37,35 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub operation: &'static str,
+}
+
+/// How this replica's use of the shared Redis goes: whether it is working without it, the
+/// errors that made it so, and what it decided on its own meanwhile.
+#[derive(Clone, Debug, Default)]
+pub struct RedisMetrics {
+    /// 1 while this replica works without Redis (local limits, no news of changes), else 0.
+    pub degraded: Gauge,
+    pub errors: Family<OperationLabels, Counter>,
+    pub fallbacks: Family<OperationLabels, Counter>,
+}
+
+impl RedisMetrics {
+    pub fn error(&self, operation: &'static str) {
+        self.errors
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+    }
+
+    pub fn fallback(&self, operation: &'static str) {
+        self.fallbacks
+            .get_or_create(&OperationLabels { operation })
+            .inc();
+    }
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new([
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -49,6 +79,7 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     rate_limited: Family<RateLimitLabels, Counter>,
     auth_failures: Family<ReasonLabels, Counter>,
+    pub redis: RedisMetrics,
 }
 
 impl Default for Metrics {
@@ -86,12 +117,29 @@ impl Metrics {
             "Refused authentications by reason",
             auth_failures.clone(),
         );
+        let redis = RedisMetrics::default();
+        registry.register(
+            "redis_degraded",
+            "1 while this replica works without the shared Redis (local rate limits, standings refreshed by age only)",
+            redis.degraded.clone(),
+        );
+        registry.register(
+            "redis_errors",
+            "Failed or timed-out Redis operations by operation",
+            redis.errors.clone(),
+        );
+        registry.register(
+            "redis_fallbacks",
+            "Decisions this replica made alone because Redis was unavailable, by operation",
+            redis.fallbacks.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             requests,
             latency,
             rate_limited,
             auth_failures,
+            redis,
         }
     }
 

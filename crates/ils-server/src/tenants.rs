@@ -2,6 +2,7 @@
 //! companies, and the bootstrap of the platform company. Every action of a platform
 //! administrator on another tenant is audited in that tenant's log and in the platform's own.
 
+use crate::shared::Invalidation;
 use ils_core::tenant::{company_name, normalize_domain};
 use ils_core::validation::ValidationErrors;
 use ils_core::{AiConfig, CompanyId, CompanyStatus, Role, SubscriptionTier, UserId};
@@ -90,7 +91,9 @@ pub async fn update_own(
     tx.commit().await?;
     if time_zone.is_some() {
         // Every user's standing carries the practice's time zone: its "today" changes now.
-        state.standing.forget_company(company.id);
+        state
+            .standing_changed(Invalidation::Company(company.id))
+            .await;
     }
     Ok(company)
 }
@@ -314,7 +317,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_company(id);
+    state.standing_changed(Invalidation::Company(id)).await;
     Ok(company)
 }
 

@@ -9,9 +9,11 @@
 //! connects as `ils_service`, a login role that is a member of `ils_app`, owns nothing and has
 //! no BYPASSRLS, exactly as in production.
 //!
-//! [`proxy`] is a loopback TCP proxy a test can cut, to take a server away from a client.
+//! [`proxy`] is a loopback TCP proxy a test can cut, to take a server away from a client;
+//! [`redis::RedisServer`] a real Redis on loopback, for the replicas' shared state.
 
 pub mod proxy;
+pub mod redis;
 mod rng;
 
 pub use rng::Rng;

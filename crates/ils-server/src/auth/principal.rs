@@ -161,6 +161,7 @@ pub async fn authenticate(state: &AppState, bearer: &str, origin: Origin) -> Res
     if let Err(wait) = state
         .limiter
         .check(claims.company_id, standing.tier, LimitClass::Api)
+        .await
     {
         state
             .metrics

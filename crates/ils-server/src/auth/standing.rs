@@ -2,9 +2,11 @@
 //!
 //! Access tokens live up to 15 minutes, but a disabled user or a suspended tenant must be refused
 //! sooner: every request checks the standing, read from the database at most every
-//! `status_cache_secs` (≤ 30 s) per user. This replica drops entries at once when it makes the
-//! change itself; other replicas catch up within the interval.
+//! `status_cache_secs` (≤ 30 s) per user. The replica that makes a change drops the entries at
+//! once and, with a shared Redis, tells the others, which drop theirs as the news arrives
+//! ([`crate::shared::Invalidation`]); without Redis they catch up within the interval.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -18,6 +20,9 @@ use crate::store::users::{self, StandingRow};
 pub struct StandingCache {
     ttl: Duration,
     entries: DashMap<(CompanyId, UserId), (Instant, Option<StandingRow>)>,
+    /// Moves on every invalidation: a read that started before one is not cached, so a
+    /// standing read just before a change cannot outlive the news of the change.
+    generation: AtomicU64,
 }
 
 impl StandingCache {
@@ -25,6 +30,7 @@ impl StandingCache {
         Self {
             ttl,
             entries: DashMap::new(),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -36,19 +42,39 @@ impl StandingCache {
         {
             return Ok(entry.1);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let mut tx = db.tenant_tx(ctx).await?;
         let row = users::standing(&mut tx, user).await?;
         tx.end_read();
-        self.entries.insert(key, (Instant::now(), row));
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.entries.insert(key, (Instant::now(), row));
+        }
         Ok(row)
     }
 
     pub fn forget_user(&self, company: CompanyId, user: UserId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.remove(&(company, user));
     }
 
     pub fn forget_company(&self, company: CompanyId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.entries.retain(|(c, _), _| *c != company);
+    }
+
+    pub fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.entries.clear();
+    }
+
+    /// Applies news of a change, from this replica or another.
+    pub fn apply(&self, news: crate::shared::Invalidation) {
+        use crate::shared::Invalidation;
+        match news {
+            Invalidation::User(company, user) => self.forget_user(company, user),
+            Invalidation::Company(company) => self.forget_company(company),
+            Invalidation::Everything => self.forget_all(),
+        }
     }
 
     /// Drops expired entries so that the cache does not grow without bound.

@@ -2,6 +2,7 @@
 //! erasure of a whole tenant. Each runs in one transaction; an erasure leaves an audit record
 //! that it happened, and a tombstone for the desktops, but nothing of the erased data.
 
+use crate::shared::Invalidation;
 use ils_core::{CompanyId, PatientId};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -153,6 +154,6 @@ pub async fn erase_tenant(
     )
     .await?;
     tx.commit().await?;
-    state.standing.forget_company(company);
+    state.standing_changed(Invalidation::Company(company)).await;
     Ok(erasure)
 }

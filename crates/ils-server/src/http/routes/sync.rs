@@ -168,7 +168,7 @@ pub async fn push(
     Auth(p): Auth,
     Json(mut body): Json<PushRequest>,
 ) -> Result<Json<PushResponse>> {
-    spend_sync_budget(&state, &p, body.changes.len().max(1))?;
+    spend_sync_budget(&state, &p, body.changes.len().max(1)).await?;
     crate::knowledge::embed_foreign_documents(&state, &mut body.changes, |passages| {
         spend_sync_budget(&state, &p, passages)
     })
@@ -237,10 +237,10 @@ pub async fn pull(
         let mut tx = state.db.tenant_tx(&p.tenant()).await?;
         let page = sync::pull(&mut tx, device, query.cursor, limit).await?;
         tx.end_read();
-        spend_sync_budget(&state, &p, page.changes.len())?;
+        spend_sync_budget(&state, &p, page.changes.len()).await?;
         return Ok(page_response(page));
     }
-    spend_sync_budget(&state, &p, page.changes.len())?;
+    spend_sync_budget(&state, &p, page.changes.len()).await?;
     Ok(page_response(page))
 }
 
@@ -248,11 +248,12 @@ pub async fn pull(
 /// practice's devices moving millions of changes do not slow another's. Refused with 429
 /// `rate_limit.sync` and Retry-After when spent; a refused page is not sent (the device asks
 /// again from the same cursor).
-fn spend_sync_budget(state: &AppState, p: &Principal, changes: usize) -> Result<()> {
+async fn spend_sync_budget(state: &AppState, p: &Principal, changes: usize) -> Result<()> {
     let cost = u32::try_from(changes).unwrap_or(u32::MAX);
     if let Err(wait) = state
         .limiter
         .check_n(p.company_id(), p.tier, LimitClass::Sync, cost)
+        .await
     {
         state
             .metrics

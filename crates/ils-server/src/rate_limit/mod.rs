@@ -1,8 +1,13 @@
 //! Per-tenant rate limits by subscription tier.
 //!
 //! Buckets are keyed by the tenant of the verified token, never by address or forwarded
-//! headers. The limiter sits behind [`RateLimiter`] so that a shared (e.g. Redis-backed)
-//! implementation can replace the in-process one when the service runs as several replicas.
+//! headers. The limiter sits behind [`RateLimiter`]: one replica keeps its buckets in process
+//! ([`LocalRateLimiter`]); several share theirs in Redis ([`SharedRateLimiter`]), so that a
+//! tenant's budget is the same however its requests are spread.
+
+mod shared;
+
+pub use shared::SharedRateLimiter;
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -26,6 +31,8 @@ pub enum LimitClass {
 }
 
 impl LimitClass {
+    pub const ALL: [LimitClass; 3] = [LimitClass::Api, LimitClass::Ai, LimitClass::Sync];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             LimitClass::Api => "api",
@@ -35,18 +42,21 @@ impl LimitClass {
     }
 }
 
+#[async_trait::async_trait]
 pub trait RateLimiter: Send + Sync + std::fmt::Debug {
     /// `Ok` when the request may proceed, otherwise how long until it would.
-    fn check(
+    async fn check(
         &self,
         company: CompanyId,
         tier: SubscriptionTier,
         class: LimitClass,
-    ) -> Result<(), Duration>;
+    ) -> Result<(), Duration> {
+        self.check_n(company, tier, class, 1).await
+    }
 
     /// As [`RateLimiter::check`], for `cost` units at once (a push of `cost` changes). A cost
     /// beyond the whole burst is refused with the time a full bucket takes.
-    fn check_n(
+    async fn check_n(
         &self,
         company: CompanyId,
         tier: SubscriptionTier,
@@ -74,15 +84,11 @@ impl std::fmt::Debug for LocalRateLimiter {
 impl LocalRateLimiter {
     pub fn new(settings: &RateLimitSettings) -> Self {
         let mut limiters = HashMap::new();
-        for (class, limits) in [
-            (LimitClass::Api, &settings.api_per_minute),
-            (LimitClass::Ai, &settings.ai_per_minute),
-            (LimitClass::Sync, &settings.sync_changes_per_minute),
-        ] {
+        for class in LimitClass::ALL {
             for tier in SubscriptionTier::ALL {
                 limiters.insert(
                     (class, tier),
-                    DefaultKeyedRateLimiter::dashmap(quota(limits, tier)),
+                    DefaultKeyedRateLimiter::dashmap(quota(limits(settings, class), tier)),
                 );
             }
         }
@@ -96,21 +102,25 @@ impl LocalRateLimiter {
 /// `n` per minute with a burst of `n`: a tenant may use its whole minute at once, then one
 /// request every 60/n seconds.
 fn quota(limits: &TierLimits, tier: SubscriptionTier) -> Quota {
-    let per_minute = NonZeroU32::new(limits.for_tier(tier)).unwrap_or(NonZeroU32::MIN);
-    Quota::per_minute(per_minute)
+    Quota::per_minute(per_minute(limits, tier))
 }
 
-impl RateLimiter for LocalRateLimiter {
-    fn check(
-        &self,
-        company: CompanyId,
-        tier: SubscriptionTier,
-        class: LimitClass,
-    ) -> Result<(), Duration> {
-        self.check_n(company, tier, class, 1)
-    }
+fn per_minute(limits: &TierLimits, tier: SubscriptionTier) -> NonZeroU32 {
+    NonZeroU32::new(limits.for_tier(tier)).unwrap_or(NonZeroU32::MIN)
+}
 
-    fn check_n(
+/// A class's limits in `settings`.
+fn limits(settings: &RateLimitSettings, class: LimitClass) -> &TierLimits {
+    match class {
+        LimitClass::Api => &settings.api_per_minute,
+        LimitClass::Ai => &settings.ai_per_minute,
+        LimitClass::Sync => &settings.sync_changes_per_minute,
+    }
+}
+
+impl LocalRateLimiter {
+    /// The decision, made in this process alone.
+    pub fn decide(
         &self,
         company: CompanyId,
         tier: SubscriptionTier,
@@ -128,6 +138,19 @@ impl RateLimiter for LocalRateLimiter {
             Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
             Err(_) => Err(Duration::from_secs(60)),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for LocalRateLimiter {
+    async fn check_n(
+        &self,
+        company: CompanyId,
+        tier: SubscriptionTier,
+        class: LimitClass,
+        cost: u32,
+    ) -> Result<(), Duration> {
+        self.decide(company, tier, class, cost)
     }
 
     fn housekeeping(&self) {
@@ -163,12 +186,12 @@ mod tests {
         for _ in 0..3 {
             assert!(
                 limiter
-                    .check(a, SubscriptionTier::Free, LimitClass::Api)
+                    .decide(a, SubscriptionTier::Free, LimitClass::Api, 1)
                     .is_ok()
             );
         }
         let wait = limiter
-            .check(a, SubscriptionTier::Free, LimitClass::Api)
+            .decide(a, SubscriptionTier::Free, LimitClass::Api, 1)
             .expect_err("the fourth request in a minute is over a budget of 3");
         assert!(
             wait > Duration::from_secs(1) && wait <= Duration::from_secs(20),
@@ -176,7 +199,7 @@ mod tests {
         );
         assert!(
             limiter
-                .check(b, SubscriptionTier::Free, LimitClass::Api)
+                .decide(b, SubscriptionTier::Free, LimitClass::Api, 1)
                 .is_ok(),
             "another tenant is not affected"
         );
@@ -188,21 +211,21 @@ mod tests {
         let (a, b) = (CompanyId::new(), CompanyId::new());
         let free = SubscriptionTier::Free;
         // 1,000 changes a minute on this tier: two pushes of 500 pass, the third waits.
-        assert!(limiter.check_n(a, free, LimitClass::Sync, 500).is_ok());
-        assert!(limiter.check_n(a, free, LimitClass::Sync, 500).is_ok());
+        assert!(limiter.decide(a, free, LimitClass::Sync, 500).is_ok());
+        assert!(limiter.decide(a, free, LimitClass::Sync, 500).is_ok());
         let wait = limiter
-            .check_n(a, free, LimitClass::Sync, 500)
+            .decide(a, free, LimitClass::Sync, 500)
             .expect_err("spent");
         assert!(
             wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
         // Another practice's devices are not slowed; nor is the first one's API budget.
-        assert!(limiter.check_n(b, free, LimitClass::Sync, 1000).is_ok());
-        assert!(limiter.check(a, free, LimitClass::Api).is_ok());
+        assert!(limiter.decide(b, free, LimitClass::Sync, 1000).is_ok());
+        assert!(limiter.decide(a, free, LimitClass::Api, 1).is_ok());
         // More than a whole minute at once is refused, not waited for forever.
-        assert!(limiter.check_n(b, free, LimitClass::Sync, 5000).is_err());
-        assert!(limiter.check_n(a, free, LimitClass::Sync, 0).is_ok());
+        assert!(limiter.decide(b, free, LimitClass::Sync, 5000).is_err());
+        assert!(limiter.decide(a, free, LimitClass::Sync, 0).is_ok());
     }
 
     #[test]
@@ -216,7 +239,7 @@ mod tests {
         ] {
             let company = CompanyId::new();
             let allowed = (0..budget + 5)
-                .filter(|_| limiter.check(company, tier, LimitClass::Ai).is_ok())
+                .filter(|_| limiter.decide(company, tier, LimitClass::Ai, 1).is_ok())
                 .count();
             assert_eq!(allowed, budget, "{tier}: AI requests allowed in one burst");
         }

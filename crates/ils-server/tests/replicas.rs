@@ -1,0 +1,412 @@
+//! ILS Central as three replicas: three `ils-server serve` processes on one test database and
+//! one Redis (a real `redis-server` on loopback, started here), each request sent to one of
+//! them in turn, as a load balancer would.
+//!
+//! - A tenant's API budget is one budget, however its requests are spread.
+//! - A suspension, a reactivation or a change of tier made through one replica is applied by the
+//!   others within a second (their cached standings would otherwise live 30 s here).
+//! - A replica killed (SIGKILL) while patients are being created loses no acknowledged write.
+//! - With Redis gone, every replica keeps serving on its own limits, says so in its metrics,
+//!   and shares the budget again by itself once Redis is back.
+
+#[path = "api/common.rs"]
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{KEY_ENCRYPTION_KEY, TestApp};
+use ils_core::{Role, SubscriptionTier};
+use ils_testkit::redis::RedisServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// The Pro tier's API budget in these tests: requests per minute, the whole minute at once.
+const PRO_BUDGET: u32 = 60;
+
+/// An `ils-server serve` process on the test's database and Redis.
+struct Replica {
+    child: Child,
+    base: String,
+}
+
+impl Replica {
+    async fn start(app: &TestApp, redis: &RedisServer) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_ils-server"))
+            .arg("serve")
+            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ILS_DATABASE__URL", &app.db.service_url)
+            .env("ILS_DATABASE__MAX_CONNECTIONS", "4")
+            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", KEY_ENCRYPTION_KEY)
+            .env("ILS_AUTH__ARGON2_MEMORY_KIB", "4096")
+            .env("ILS_AUTH__ARGON2_ITERATIONS", "1")
+            // Standings cached for the longest allowed: only news can make a change seen sooner.
+            .env("ILS_AUTH__STATUS_CACHE_SECS", "30")
+            .env(
+                "ILS_RATE_LIMITS__API_PER_MINUTE__PRO",
+                PRO_BUDGET.to_string(),
+            )
+            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "100000")
+            .env("ILS_REDIS__URL", redis.url())
+            .env("ILS_REDIS__RETRY_MS", "100")
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ils-server starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = app.client.get(format!("{base}/api/health")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "ils-server did not answer within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self { child, base }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A metric's value in this replica's `/metrics` (summed over its labels), 0 when absent.
+    async fn metric(&self, app: &TestApp, name: &str) -> f64 {
+        let text = app
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    replica: &Replica,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Result<(StatusCode, Value, Option<String>), reqwest::Error> {
+    let mut request = app
+        .client
+        .request(method, format!("{}{path}", replica.base))
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(10));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await?;
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.json().await.unwrap_or(Value::Null);
+    Ok((status, body, retry_after))
+}
+
+async fn me(app: &TestApp, replica: &Replica, token: &str) -> (StatusCode, Value) {
+    let (status, body, _) = send(app, replica, reqwest::Method::GET, "/api/me", token, None)
+        .await
+        .expect("the replica answers");
+    (status, body)
+}
+
+/// Requests `/api/me` round-robin over `replicas` `n` times: (allowed, refused).
+async fn spend(app: &TestApp, replicas: &[&Replica], token: &str, n: usize) -> (u32, u32) {
+    let (mut allowed, mut refused) = (0, 0);
+    for i in 0..n {
+        let replica = replicas[i % replicas.len()];
+        let (status, body, retry_after) =
+            send(app, replica, reqwest::Method::GET, "/api/me", token, None)
+                .await
+                .expect("the replica answers");
+        match status {
+            StatusCode::OK => allowed += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert_eq!(body["code"], "rate_limit.api", "{body}");
+                let wait: u64 = retry_after
+                    .expect("a refusal says when to come back")
+                    .parse()
+                    .expect("Retry-After in seconds");
+                assert!((1..=60).contains(&wait), "Retry-After {wait}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    (allowed, refused)
+}
+
+/// Polls `/api/me` on `replica` until `done(status, code)`; how long it took.
+async fn until(
+    app: &TestApp,
+    replica: &Replica,
+    token: &str,
+    done: impl Fn(StatusCode, &str) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (status, body) = me(app, replica, token).await;
+        if done(status, body["code"].as_str().unwrap_or("")) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still {status} {body} after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_budgets_and_news_and_lose_no_acknowledged_write() {
+    let app = TestApp::spawn().await;
+    let redis = RedisServer::start().expect("redis-server");
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(Replica::start(&app, &redis).await);
+    }
+    let all: Vec<&Replica> = replicas.iter().collect();
+
+    // One budget, three doors. Alone, each replica would allow 60 of these 150 (180 in all).
+    let pro = app
+        .create_tenant("shared-budget", SubscriptionTier::Pro)
+        .await;
+    let started = Instant::now();
+    let (allowed, refused) = spend(&app, &all, &pro.admin_token, 150).await;
+    // One more request a second drips in while this runs (60 a minute).
+    let refill = started.elapsed().as_secs() as u32 + 1;
+    assert!(
+        (PRO_BUDGET..=PRO_BUDGET + refill).contains(&allowed),
+        "{allowed} allowed and {refused} refused across three replicas; the budget is {PRO_BUDGET}"
+    );
+    // Spent on every replica, not only on those that refused first.
+    for replica in &all {
+        assert_eq!(
+            me(&app, replica, &pro.admin_token).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+    }
+    // Another tenant draws from its own bucket.
+    let other = app
+        .create_tenant("other-budget", SubscriptionTier::Pro)
+        .await;
+    assert_eq!(
+        spend(&app, &all, &other.admin_token, 3).await,
+        (3, 0),
+        "another tenant is not limited by the first one's spending"
+    );
+
+    // A change of tier made through one replica: the others draw from the new tier's budget
+    // at once, although they cached the old tier for 30 s.
+    let company = format!("/api/platform/companies/{}", pro.id);
+    let (status, body, _) = send(
+        &app,
+        &replicas[0],
+        reqwest::Method::PATCH,
+        &company,
+        &app.platform_token,
+        Some(json!({"tier": "enterprise"})),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for replica in &all[1..] {
+        let took = until(&app, replica, &pro.admin_token, |s, _| s == StatusCode::OK).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "new tier seen after {took:?}"
+        );
+    }
+
+    // A suspension through one replica is refused by the others within a second.
+    let ent = app
+        .create_tenant("suspended-news", SubscriptionTier::Enterprise)
+        .await;
+    for replica in &all {
+        assert_eq!(me(&app, replica, &ent.admin_token).await.0, StatusCode::OK);
+    }
+    let company = format!("/api/platform/companies/{}", ent.id);
+    let (status, body, _) = send(
+        &app,
+        &replicas[2],
+        reqwest::Method::PATCH,
+        &company,
+        &app.platform_token,
+        Some(json!({"status": "suspended"})),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for replica in &all[..2] {
+        let took = until(&app, replica, &ent.admin_token, |_, code| {
+            code == "tenant.suspended"
+        })
+        .await;
+        assert!(
+            took < Duration::from_secs(1),
+            "suspension seen after {took:?}"
+        );
+    }
+    // And the reactivation, with a new AI configuration, the same way.
+    let (status, body, _) = send(
+        &app,
+        &replicas[1],
+        reqwest::Method::PATCH,
+        &company,
+        &app.platform_token,
+        Some(json!({"status": "active", "ai_config": {"temperature": 0.25}})),
+    )
+    .await
+    .expect("answer");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for replica in [&replicas[0], &replicas[2]] {
+        let took = until(&app, replica, &ent.admin_token, |s, _| s == StatusCode::OK).await;
+        assert!(
+            took < Duration::from_secs(1),
+            "reactivation seen after {took:?}"
+        );
+        let (status, body, _) = send(
+            &app,
+            replica,
+            reqwest::Method::GET,
+            "/api/company",
+            &ent.admin_token,
+            None,
+        )
+        .await
+        .expect("answer");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["ai_config"]["temperature"], 0.25, "{body}");
+    }
+
+    // A replica killed while patients are created: every patient acknowledged with 201 is
+    // there afterwards, whichever replica acknowledged it.
+    let (_, ecp) = app.add_user(&ent, Role::Ecp).await;
+    let mut acknowledged = Vec::new();
+    let mut lost_answers = 0;
+    for n in 0..90 {
+        if n == 40 {
+            replicas[1].kill();
+        }
+        let replica = &replicas[n % 3];
+        let body = json!({
+            "customer_number": format!("R-{n}"), "first_name": "Grace", "last_name": "Hopper",
+            "date_of_birth": "1956-12-09", "email": null, "phone": null, "address": null,
+            "notes": null
+        });
+        match send(
+            &app,
+            replica,
+            reqwest::Method::POST,
+            "/api/patients",
+            &ecp,
+            Some(body),
+        )
+        .await
+        {
+            Ok((StatusCode::CREATED, body, _)) => {
+                acknowledged.push(body["id"].as_str().expect("id").to_owned())
+            }
+            Ok((status, body, _)) => panic!("patient {n}: {status} {body}"),
+            Err(_) => lost_answers += 1,
+        }
+    }
+    let sent_to_the_dead = (40..90).filter(|n| n % 3 == 1).count();
+    assert_eq!(
+        lost_answers, sent_to_the_dead,
+        "the dead replica answered nothing"
+    );
+    assert_eq!(acknowledged.len(), 90 - lost_answers);
+    for (i, id) in acknowledged.iter().enumerate() {
+        let (status, body, _) = send(
+            &app,
+            &replicas[if i % 2 == 0 { 0 } else { 2 }],
+            reqwest::Method::GET,
+            &format!("/api/patients/{id}"),
+            &ecp,
+            None,
+        )
+        .await
+        .expect("a live replica answers");
+        assert_eq!(status, StatusCode::OK, "acknowledged patient {id}: {body}");
+    }
+    for replica in [&replicas[0], &replicas[2]] {
+        assert_eq!(replica.metric(&app, "ils_redis_degraded").await, 0.0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves() {
+    let app = TestApp::spawn().await;
+    let mut redis = RedisServer::start().expect("redis-server");
+    let a = Replica::start(&app, &redis).await;
+    let b = Replica::start(&app, &redis).await;
+    let tenant = app.create_tenant("redis-down", SubscriptionTier::Pro).await;
+
+    redis.stop();
+    // Every request is still answered: each replica decides from its own bucket.
+    let (allowed, refused) = spend(&app, &[&a, &b], &tenant.admin_token, 40).await;
+    assert_eq!(
+        (allowed, refused),
+        (40, 0),
+        "served without Redis, within each replica's own budget"
+    );
+    for replica in [&a, &b] {
+        assert_eq!(replica.metric(&app, "ils_redis_degraded").await, 1.0);
+        assert!(replica.metric(&app, "ils_redis_fallbacks_total").await >= 19.0);
+        assert!(replica.metric(&app, "ils_redis_errors_total").await >= 1.0);
+    }
+
+    // Redis back (empty: it kept nothing): the replicas find it by themselves and share one
+    // budget again.
+    redis.restart().expect("redis-server again");
+    let started = Instant::now();
+    for replica in [&a, &b] {
+        while replica.metric(&app, "ils_redis_degraded").await != 0.0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "a replica did not find Redis again within 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let fresh = app.create_tenant("redis-back", SubscriptionTier::Pro).await;
+    let started = Instant::now();
+    let (allowed, _) = spend(&app, &[&a, &b], &fresh.admin_token, 100).await;
+    let refill = started.elapsed().as_secs() as u32 + 1;
+    assert!(
+        (PRO_BUDGET..=PRO_BUDGET + refill).contains(&allowed),
+        "{allowed} allowed by two replicas sharing a budget of {PRO_BUDGET} again"
+    );
+}
