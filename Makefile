@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run central test setup setup-desktop package check-toolchain bench bench-limiter bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
+.PHONY: run central test setup setup-desktop package check-toolchain bench bench-limiter bench-scale bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
 
 ## Set up everything and start ILS Desktop, the practice's app (offline on its own SQLite until
 ## it is connected to ILS Central). Without a display it says so and names the alternatives.
@@ -46,6 +46,12 @@ bench: setup
 ## in-process limiter and a bare Redis round trip. See crates/ils-server/benches/limiter.rs.
 bench-limiter: setup
 	$(CARGO) bench -p ils-server --bench limiter --locked
+
+## The clinic mix against one replica, one with Redis, and three with Redis directly and behind
+## nginx (installed by the script), with the CPU each request costs and an estimate for N
+## machines. See crates/ils-server/benches/scale.rs.
+bench-scale: setup
+	@scripts/bench-scale.sh
 
 ## The AI gateway: ILS Central's assistant against a local provider server, side by side with
 ## LiteLLM's proxy (a venv made once under ~/.cache), retrieval-augmented chat against the

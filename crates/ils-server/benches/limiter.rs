@@ -173,6 +173,12 @@ async fn main() -> anyhow::Result<()> {
     println!();
     let local_rate = concurrent(local.clone()).await;
     let shared_rate = concurrent(shared.clone()).await;
+    // Every shared figure above must be Redis's: a decision made locally would flatter it.
+    anyhow::ensure!(
+        metrics.redis.errors_of("rate_limit") == 0 && metrics.redis.fallbacks_of("rate_limit") == 0,
+        "the shared limiter fell back to local decisions during the bench ({} errors)",
+        metrics.redis.errors_of("rate_limit")
+    );
     println!("{CONCURRENT} concurrent callers: in process {local_rate:>12.0} decisions/s");
     println!("{CONCURRENT} concurrent callers: shared     {shared_rate:>12.0} decisions/s");
 

@@ -64,6 +64,20 @@ impl RedisMetrics {
             .get_or_create(&OperationLabels { operation })
             .inc();
     }
+
+    /// Errors counted so far for `operation`.
+    pub fn errors_of(&self, operation: &'static str) -> u64 {
+        self.errors
+            .get_or_create(&OperationLabels { operation })
+            .get()
+    }
+
+    /// Decisions made without Redis so far for `operation`.
+    pub fn fallbacks_of(&self, operation: &'static str) -> u64 {
+        self.fallbacks
+            .get_or_create(&OperationLabels { operation })
+            .get()
+    }
 }
 
 fn latency_histogram() -> Histogram {

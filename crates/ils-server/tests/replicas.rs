@@ -80,6 +80,19 @@ impl Replica {
         let _ = self.child.wait();
     }
 
+    /// `/api/health`'s status and what it says of Redis.
+    async fn health(&self, app: &TestApp) -> (StatusCode, String) {
+        let response = app
+            .client
+            .get(format!("{}/api/health", self.base))
+            .send()
+            .await
+            .expect("health");
+        let status = response.status();
+        let body: Value = response.json().await.expect("health body");
+        (status, body["redis"].as_str().unwrap_or("").to_owned())
+    }
+
     /// A metric's value in this replica's `/metrics` (summed over its labels), 0 when absent.
     async fn metric(&self, app: &TestApp, name: &str) -> f64 {
         let text = app
@@ -384,6 +397,11 @@ async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves()
     );
     for replica in [&a, &b] {
         assert_eq!(replica.metric(&app, "ils_redis_degraded").await, 1.0);
+        assert_eq!(
+            replica.health(&app).await,
+            (StatusCode::OK, "degraded".to_owned()),
+            "still healthy: it serves without Redis"
+        );
         assert!(replica.metric(&app, "ils_redis_fallbacks_total").await >= 19.0);
         assert!(replica.metric(&app, "ils_redis_errors_total").await >= 1.0);
     }
@@ -401,6 +419,12 @@ async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves()
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+    for replica in [&a, &b] {
+        assert_eq!(
+            replica.health(&app).await,
+            (StatusCode::OK, "ok".to_owned())
+        );
+    }
     let fresh = app.create_tenant("redis-back", SubscriptionTier::Pro).await;
     let started = Instant::now();
     let (allowed, _) = spend(&app, &[&a, &b], &fresh.admin_token, 100).await;
@@ -408,5 +432,82 @@ async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves()
     assert!(
         (PRO_BUDGET..=PRO_BUDGET + refill).contains(&allowed),
         "{allowed} allowed by two replicas sharing a budget of {PRO_BUDGET} again"
+    );
+}
+
+/// Two limiters on one Redis, as two replicas hold them: one budget between them, refusals
+/// that say when to come back, and every decision made by Redis (none counted as a fallback),
+/// also for a budget finer than Redis's microsecond clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limiters_decide_in_redis_for_any_budget() {
+    use ils_core::CompanyId;
+    use ils_server::config::{RateLimitSettings, RedisSettings, Secret, TierLimits};
+    use ils_server::metrics::Metrics;
+    use ils_server::rate_limit::{LimitClass, RateLimiter, SharedRateLimiter};
+    use ils_server::shared::Redis;
+
+    let server = RedisServer::start().expect("redis-server");
+    let settings = |per_minute| {
+        let all = TierLimits {
+            free: per_minute,
+            pro: per_minute,
+            premium: per_minute,
+            enterprise: per_minute,
+        };
+        RateLimitSettings {
+            api_per_minute: all,
+            ai_per_minute: all,
+            sync_changes_per_minute: all,
+        }
+    };
+    let metrics = Metrics::new();
+    let redis = Redis::new(
+        &RedisSettings {
+            url: Some(Secret::new(server.url())),
+            ..RedisSettings::default()
+        },
+        metrics.redis.clone(),
+    )
+    .expect("redis settings")
+    .expect("configured");
+    let tier = SubscriptionTier::Pro;
+
+    let one = SharedRateLimiter::new(&settings(6), redis.clone());
+    let other = SharedRateLimiter::new(&settings(6), redis.clone());
+    let tenant = CompanyId::new();
+    for i in 0..6 {
+        let limiter = if i % 2 == 0 { &one } else { &other };
+        assert!(limiter.check(tenant, tier, LimitClass::Api).await.is_ok());
+    }
+    for limiter in [&one, &other] {
+        let wait = limiter
+            .check(tenant, tier, LimitClass::Api)
+            .await
+            .expect_err("the shared budget of 6 is spent");
+        assert!(
+            (Duration::from_secs(8)..=Duration::from_secs(10)).contains(&wait),
+            "one unit comes back every 10 s: {wait:?}"
+        );
+    }
+    // Another tenant, another class: buckets of their own.
+    assert!(
+        one.check(CompanyId::new(), tier, LimitClass::Api)
+            .await
+            .is_ok()
+    );
+    assert!(one.check(tenant, tier, LimitClass::Ai).await.is_ok());
+
+    // Over 60 million a minute: finer than a microsecond, still decided in Redis.
+    let roomy = SharedRateLimiter::new(&settings(1_000_000_000), redis.clone());
+    for _ in 0..200 {
+        assert!(roomy.check(tenant, tier, LimitClass::Api).await.is_ok());
+    }
+    assert_eq!(
+        (
+            metrics.redis.errors_of("rate_limit"),
+            metrics.redis.fallbacks_of("rate_limit")
+        ),
+        (0, 0),
+        "every decision was made by Redis"
     );
 }

@@ -69,7 +69,9 @@ fn parse_external(url: &str) -> anyhow::Result<Server> {
     })
 }
 
-fn pg_bin() -> PathBuf {
+/// Where the PostgreSQL programs are (server and clients of one version): `PG_BIN`, then
+/// `pg_config --bindir`, then the newest `/usr/lib/postgresql/<version>/bin`.
+pub fn pg_bin() -> PathBuf {
     if let Ok(dir) = std::env::var("PG_BIN") {
         return PathBuf::from(dir);
     }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod mix;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -63,6 +65,12 @@ pub fn proc_ticks(stat: &str) -> Option<u64> {
 }
 
 pub fn cpu_now(server_pid: u32) -> Cpu {
+    cpu_of(&[server_pid], &[])
+}
+
+/// As [`cpu_now`] for several server processes, counting the processes named `others` (e.g. a
+/// load balancer) as server time too.
+pub fn cpu_of(server_pids: &[u32], others: &[&str]) -> Cpu {
     let ticks = |pid: &str| {
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
@@ -81,8 +89,24 @@ pub fn cpu_now(server_pid: u32) -> Cpu {
         })
         .map(|pid| ticks(&pid))
         .sum();
+    let others: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| others.contains(&c.trim()))
+        })
+        .map(|pid| ticks(&pid))
+        .sum();
     Cpu {
-        server: ticks(&server_pid.to_string()),
+        server: server_pids
+            .iter()
+            .map(|pid| ticks(&pid.to_string()))
+            .sum::<u64>()
+            + others,
         database,
         client: ticks("self"),
     }
@@ -127,6 +151,59 @@ pub struct Running {
     pub db: ils_testkit::TestDb,
     pub http: reqwest::Client,
     pub platform_token: String,
+    binary: String,
+    key_encryption_key: String,
+    db_connections: u64,
+}
+
+impl Running {
+    /// Another `ils-server serve` process on the same database and keys, with `env` added, on
+    /// a free port; healthy when returned.
+    pub async fn start_replica(&self, env: &[(String, String)]) -> anyhow::Result<Server> {
+        let port = free_port()?;
+        let mut serve = Command::new(&self.binary);
+        serve
+            .env("ILS_DATABASE__URL", &self.db.service_url)
+            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &self.key_encryption_key)
+            .env(
+                "ILS_DATABASE__MAX_CONNECTIONS",
+                self.db_connections.to_string(),
+            )
+            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("ILS_LOG__FILTER", "warn")
+            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
+        for (k, v) in env {
+            serve.env(k, v);
+        }
+        let server = Server {
+            child: serve
+                .arg("serve")
+                .stdout(Stdio::null())
+                .spawn()
+                .context("starting ils-server")?,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        wait_healthy(&self.http, &server.base).await?;
+        Ok(server)
+    }
+}
+
+async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if http
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            bail!("ils-server at {base} did not become healthy");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Bootstraps and starts `ils-server` (or the binary named by `ILS_BENCH_SERVER`) on a new
@@ -186,21 +263,7 @@ pub async fn start_server(
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2048)
         .build()?;
-    let started = Instant::now();
-    loop {
-        if http
-            .get(format!("{}/api/health", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("ils-server did not become healthy");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_healthy(&http, &server.base).await?;
     let platform = login(
         &http,
         &server.base,
@@ -218,6 +281,9 @@ pub async fn start_server(
         db,
         http,
         platform_token,
+        binary,
+        key_encryption_key,
+        db_connections,
     })
 }
 

@@ -258,6 +258,10 @@ impl From<AuditRow> for AuditDto {
 pub struct HealthDto {
     pub status: &'static str,
     pub database: &'static str,
+    /// The Redis shared with other replicas: `ok`, `degraded` (this replica works without it
+    /// until it answers again; still healthy) or `off` (none configured).
+    #[schema(example = "ok")]
+    pub redis: &'static str,
     pub version: &'static str,
 }
 

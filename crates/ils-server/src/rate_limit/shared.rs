@@ -29,7 +29,8 @@ use super::{LimitClass, LocalRateLimiter, RateLimiter, limits, per_minute};
 use crate::config::RateLimitSettings;
 use crate::shared::{Redis, tenant_key};
 
-/// KEYS[1] the bucket; ARGV: emission interval (µs), burst (units), cost (units).
+/// KEYS[1] the bucket; ARGV: emission interval (µs, at least 1), burst (units), cost (units).
+/// The key expires when its bucket is full again (at least a millisecond: `PX 0` is an error).
 /// Returns `{1, 0}` when allowed, `{0, µs until one unit would be}` when refused.
 const GCRA: &str = r"
 local clock = redis.call('TIME')
@@ -43,7 +44,7 @@ local new_tat = tat + interval * cost
 if new_tat - interval * burst > now then
   return {0, tat + interval - interval * burst - now}
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return {1, 0}
 ";
 
@@ -106,7 +107,9 @@ impl RateLimiter for SharedRateLimiter {
             return Ok(());
         }
         let burst = self.budgets.get(&(class, tier)).copied().unwrap_or(1);
-        let interval = Duration::from_secs(60) / burst;
+        // Redis counts in whole microseconds: a budget finer than that (over 60 million a
+        // minute) is kept at one a microsecond.
+        let interval = (Duration::from_secs(60) / burst).max(Duration::from_micros(1));
         if cost > burst {
             // More than a whole minute at once: refused, never waited for.
             return Err(Duration::from_secs(60));

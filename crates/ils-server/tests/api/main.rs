@@ -6,6 +6,7 @@ mod common;
 mod api_document;
 mod assistant;
 mod auth_jwt;
+mod backup;
 mod bad_input;
 mod capture;
 mod clinical;

@@ -13,6 +13,7 @@ async fn health_reports_the_database() {
     let ok = app.send(Method::GET, "/api/health", None, None).await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.body["database"], "ok");
+    assert_eq!(ok.body["redis"], "off", "one replica, no shared Redis");
 
     // Take the database away from under the service.
     let owner = app.owner_pool().await;

@@ -12,7 +12,8 @@ use crate::auth::keys::Jwks;
 use crate::http::dto::HealthDto;
 use crate::http::error::{ErrorBody, Json};
 
-/// 200 when the service can reach PostgreSQL, 503 otherwise.
+/// 200 when the service can reach PostgreSQL, 503 otherwise. A replica without its Redis is still
+/// healthy (it serves on its own limits) and says `"redis": "degraded"`.
 #[utoipa::path(get, path = "/api/health", tag = "system",
     responses((status = 200, body = HealthDto), (status = 503, body = ErrorBody)))]
 pub async fn health(State(state): State<AppState>) -> Response {
@@ -20,6 +21,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
         Ok(()) => Json(HealthDto {
             status: "ok",
             database: "ok",
+            redis: match &state.redis {
+                None => "off",
+                Some(redis) if redis.is_up() => "ok",
+                Some(_) => "degraded",
+            },
             version: env!("CARGO_PKG_VERSION"),
         })
         .into_response(),

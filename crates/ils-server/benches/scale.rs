@@ -1,0 +1,308 @@
+//! ILS Central beyond one process (`make bench-scale`): the clinic mix of `loadgen` (search,
+//! open, prescribe, order, move orders through production, every read and write audited) on one
+//! database, against
+//!
+//! 1. one replica deciding rate limits in process (the single-machine setup),
+//! 2. one replica sharing its limits and news through Redis (the cost of the shared limiter),
+//! 3. three replicas with Redis, each workstation talking to one of them directly,
+//! 4. the same three replicas behind nginx (the load balancer's own cost),
+//!
+//! all in one run, on this machine, with requests/s, p50/p99, the ratio to (1) and the CPU each
+//! request costs in the replicas (and nginx), PostgreSQL and the load generator. On two cores
+//! the replicas compete for the same CPU: the point is what going distributed costs per
+//! request, from which the bench estimates what N machines would serve. Citus is not measured
+//! here yet (see the README).
+//!
+//! Knobs: ILS_BENCH_TENANTS (10), ILS_BENCH_CLIENTS per tenant (4), ILS_BENCH_SECS per phase
+//! (10), ILS_BENCH_PATIENTS per tenant (10000), ILS_BENCH_DB_CONNECTIONS per replica (16; 6
+//! each when three run).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use ils_testkit::redis::RedisServer;
+
+mod support;
+use support::mix::{ClinicClient, overall, run_clinic_phase, seed_patients};
+use support::{Cpu, cpu_model, cpu_of, env_or};
+
+struct Measured {
+    label: &'static str,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    /// µs of CPU per request: replicas (and nginx), database, load generator.
+    cpu: (f64, f64, f64),
+}
+
+async fn measure(
+    label: &'static str,
+    http: &reqwest::Client,
+    bases: &[&str],
+    pids: &[u32],
+    clients: &[ClinicClient],
+    secs: u64,
+) -> Measured {
+    run_clinic_phase(http, bases, clients, 2).await;
+    let before = cpu_of(pids, &["nginx"]);
+    let (tally, elapsed) = run_clinic_phase(http, bases, clients, secs).await;
+    let after = cpu_of(pids, &["nginx"]);
+    let all = overall(&tally);
+    let requests = tally.total().max(1) as f64;
+    let per = |a: u64, b: u64| b.saturating_sub(a) as f64 * 10_000.0 / requests;
+    let Cpu {
+        server,
+        database,
+        client,
+    } = before;
+    let measured = Measured {
+        label,
+        rps: tally.total() as f64 / elapsed.as_secs_f64(),
+        p50_ms: all.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
+        errors: tally.errors,
+        cpu: (
+            per(server, after.server),
+            per(database, after.database),
+            per(client, after.client),
+        ),
+    };
+    println!(
+        "  {:<44} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU/request: replicas {:>5.0} µs, database {:>5.0} µs, load generator {:>4.0} µs  ({} errors)",
+        measured.label,
+        measured.rps,
+        measured.p50_ms,
+        measured.p99_ms,
+        measured.cpu.0,
+        measured.cpu.1,
+        measured.cpu.2,
+        measured.errors
+    );
+    measured
+}
+
+/// nginx in front of `upstreams`, on a free loopback port, in its own temporary prefix.
+struct Balancer {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Balancer {
+    async fn start(http: &reqwest::Client, upstreams: &[&str]) -> anyhow::Result<Self> {
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).is_file())
+            .context("nginx is not installed: `make bench-scale` installs it")?;
+        let dir = tempfile::tempdir()?;
+        let port = support::free_port()?;
+        let servers: String = upstreams
+            .iter()
+            .map(|u| format!("    server {};\n", u.trim_start_matches("http://")))
+            .collect();
+        let prefix = dir.path().display();
+        // One worker (two cores are shared with everything else); keep-alive to the replicas,
+        // as a production balancer would.
+        let conf = format!(
+            "worker_processes 1;\nerror_log {prefix}/error.log warn;\npid {prefix}/nginx.pid;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
+             fastcgi_temp_path {prefix}/fastcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
+             upstream central {{\n{servers}    keepalive 128;\n  }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://central;\n\
+             proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n    }}\n  }}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // nginx's workers drop to an unprivileged user when started as root.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+        }
+        let child = Command::new(binary)
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting nginx")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let started = std::time::Instant::now();
+        while !http
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("nginx did not answer within 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self {
+            child,
+            base,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let tenants = env_or("ILS_BENCH_TENANTS", 10);
+    let per_tenant = env_or("ILS_BENCH_CLIENTS", 4);
+    let secs = env_or("ILS_BENCH_SECS", 10);
+    let patients_per_tenant = env_or("ILS_BENCH_PATIENTS", 10_000);
+    let db_connections = env_or("ILS_BENCH_DB_CONNECTIONS", 16);
+
+    let redis = RedisServer::start()?;
+    let with_redis = vec![("ILS_REDIS__URL".to_owned(), redis.url())];
+    let mut running = support::start_server(db_connections, &[]).await?;
+    let owner = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&running.db.owner_url)
+        .await?;
+    let mut clients = Vec::new();
+    for t in 0..tenants {
+        let (domain, password, pair) = support::create_practice(&running, t).await?;
+        let token = pair["access_token"].as_str().context("token")?.to_owned();
+        let company_id = pair["company_id"]
+            .as_str()
+            .context("company id")?
+            .to_owned();
+        let mut staff = Vec::new();
+        for role in ["ecp", "lab_tech"] {
+            staff.push(support::add_user(&running, &domain, &password, &token, role).await?);
+        }
+        let patients = Arc::new(seed_patients(&owner, &company_id, patients_per_tenant).await?);
+        for _ in 0..per_tenant {
+            clients.push(ClinicClient {
+                ecp: staff[0].clone(),
+                lab: staff[1].clone(),
+                patients: patients.clone(),
+            });
+        }
+    }
+    sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
+    let http = running.http.clone();
+    println!(
+        "ILS Central scale-out: clinic mix, {tenants} tenants × {patients_per_tenant} patients, {} concurrent workstations, {secs} s per setup; {} cores ({}); PostgreSQL and Redis on loopback\n",
+        clients.len(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model()
+    );
+
+    let mut results = Vec::new();
+    let solo = running.server.child.id();
+    results.push(
+        measure(
+            "1 replica, limits in process",
+            &http,
+            &[&running.server.base],
+            &[solo],
+            &clients,
+            secs,
+        )
+        .await,
+    );
+    let _ = running.server.child.kill();
+    let _ = running.server.child.wait();
+
+    let shared = running.start_replica(&with_redis).await?;
+    results.push(
+        measure(
+            "1 replica, limits shared in Redis",
+            &http,
+            &[&shared.base],
+            &[shared.child.id()],
+            &clients,
+            secs,
+        )
+        .await,
+    );
+    drop(shared);
+
+    // Three replicas share the database's connections the way one did.
+    let mut env = with_redis.clone();
+    env.push((
+        "ILS_DATABASE__MAX_CONNECTIONS".to_owned(),
+        (db_connections / 3).max(2).to_string(),
+    ));
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(running.start_replica(&env).await?);
+    }
+    let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
+    let pids: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
+    results.push(
+        measure(
+            "3 replicas + Redis, clients spread directly",
+            &http,
+            &bases,
+            &pids,
+            &clients,
+            secs,
+        )
+        .await,
+    );
+    let balancer = Balancer::start(&http, &bases).await?;
+    results.push(
+        measure(
+            "3 replicas + Redis behind nginx",
+            &http,
+            &[&balancer.base],
+            &pids,
+            &clients,
+            secs,
+        )
+        .await,
+    );
+    drop(balancer);
+    drop(replicas);
+
+    let one = &results[0];
+    println!(
+        "\n  {:<44} {:>10} {:>14} {:>16}",
+        "setup", "throughput", "p99", "CPU per request"
+    );
+    for r in &results {
+        let total = r.cpu.0 + r.cpu.1;
+        println!(
+            "  {:<44} {:>9.2}× {:>12.2} ms {:>8.0} µs ({:+.0} µs)",
+            r.label,
+            r.rps / one.rps.max(1.0),
+            r.p99_ms,
+            total,
+            total - (one.cpu.0 + one.cpu.1)
+        );
+    }
+    // What N machines would serve: each replica machine (2 cores, as here) gives 2 s of CPU per
+    // second to requests costing the replicas' share; one database of 2 cores caps the total.
+    let spread = &results[3];
+    let per_replica_machine = 2.0e6 / spread.cpu.0.max(1.0);
+    let database_cap = 2.0e6 / spread.cpu.1.max(1.0);
+    println!(
+        "\nestimate from the balanced setup: one 2-core replica machine serves ~{per_replica_machine:.0} clinic requests/s \
+         ({:.0} µs of replica and balancer CPU each); one 2-core PostgreSQL ~{database_cap:.0} ({:.0} µs each). \
+         N replica machines: ~min(N × {per_replica_machine:.0}, {database_cap:.0}) requests/s; past {:.1} machines the database \
+         is the limit, and must grow (more cores, or Citus workers sharing the tenants).",
+        spread.cpu.0,
+        spread.cpu.1,
+        database_cap / per_replica_machine.max(1.0)
+    );
+    drop(redis);
+    Ok(())
+}
