@@ -8,7 +8,7 @@
 //! 4. the same three replicas behind nginx (the load balancer's own cost),
 //!
 //! all in one run, on this machine, with requests/s, p50/p99, the ratio to (1) and the CPU each
-//! request costs in the replicas (and nginx), PostgreSQL and the load generator. On two cores
+//! request costs in the replicas (with Redis and nginx), PostgreSQL and the load generator. On two cores
 //! the replicas compete for the same CPU: the point is what going distributed costs per
 //! request, from which the bench estimates what N machines would serve. Citus is not measured
 //! here yet (see the README).
@@ -28,13 +28,16 @@ mod support;
 use support::mix::{ClinicClient, overall, run_clinic_phase, seed_patients};
 use support::{Cpu, cpu_model, cpu_of, env_or};
 
+/// The processes that serve requests beside the replicas, counted with them.
+const SHARED_PARTS: &[&str] = &["nginx", "redis-server"];
+
 struct Measured {
     label: &'static str,
     rps: f64,
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
-    /// µs of CPU per request: replicas (and nginx), database, load generator.
+    /// µs of CPU per request: replicas (with Redis and nginx), database, load generator.
     cpu: (f64, f64, f64),
 }
 
@@ -47,9 +50,9 @@ async fn measure(
     secs: u64,
 ) -> Measured {
     run_clinic_phase(http, bases, clients, 2).await;
-    let before = cpu_of(pids, &["nginx"]);
+    let before = cpu_of(pids, SHARED_PARTS);
     let (tally, elapsed) = run_clinic_phase(http, bases, clients, secs).await;
-    let after = cpu_of(pids, &["nginx"]);
+    let after = cpu_of(pids, SHARED_PARTS);
     let all = overall(&tally);
     let requests = tally.total().max(1) as f64;
     let per = |a: u64, b: u64| b.saturating_sub(a) as f64 * 10_000.0 / requests;
@@ -71,7 +74,7 @@ async fn measure(
         ),
     };
     println!(
-        "  {:<44} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU/request: replicas {:>5.0} µs, database {:>5.0} µs, load generator {:>4.0} µs  ({} errors)",
+        "  {:<44} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU/request: replicas+Redis+nginx {:>5.0} µs, database {:>5.0} µs, load generator {:>4.0} µs  ({} errors)",
         measured.label,
         measured.rps,
         measured.p50_ms,
@@ -296,7 +299,7 @@ async fn main() -> anyhow::Result<()> {
     let database_cap = 2.0e6 / spread.cpu.1.max(1.0);
     println!(
         "\nestimate from the balanced setup: one 2-core replica machine serves ~{per_replica_machine:.0} clinic requests/s \
-         ({:.0} µs of replica and balancer CPU each); one 2-core PostgreSQL ~{database_cap:.0} ({:.0} µs each). \
+         ({:.0} µs of replica, Redis and balancer CPU each); one 2-core PostgreSQL ~{database_cap:.0} ({:.0} µs each). \
          N replica machines: ~min(N × {per_replica_machine:.0}, {database_cap:.0}) requests/s; past {:.1} machines the database \
          is the limit, and must grow (more cores, or Citus workers sharing the tenants).",
         spread.cpu.0,
