@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run central test setup setup-desktop package check-toolchain bench bench-limiter bench-scale bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
+.PHONY: run central test setup setup-citus setup-desktop package check-toolchain bench bench-limiter bench-scale bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
 
 ## Set up everything and start ILS Desktop, the practice's app (offline on its own SQLite until
 ## it is connected to ILS Central). Without a display it says so and names the alternatives.
@@ -30,6 +30,12 @@ setup: check-toolchain
 	@scripts/setup-system.sh
 	@scripts/setup-desktop.sh
 	@scripts/fetch-model.sh
+
+## Citus, the distributed PostgreSQL (from Citus's apt package where one is offered, else built
+## from CITUS_SOURCE, by default ../shared/vendor/citus). Not part of `setup`: plain PostgreSQL
+## runs everything in `make test`. See scripts/setup-citus.sh and docs/citus.md.
+setup-citus:
+	@scripts/setup-citus.sh
 
 ## The installable app: a .deb and an AppImage under $(CARGO_TARGET_DIR)/release/bundle/.
 package: setup

@@ -75,6 +75,8 @@ impl PlatformCtx {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: PgPool,
+    /// The database is a Citus coordinator: the tenant setting travels in a query of its own.
+    distributed: bool,
 }
 
 /// A transaction bound to one tenant.
@@ -170,18 +172,39 @@ impl Db {
             .expose()
             .parse()
             .map_err(|e| Error::Internal(format!("invalid database.url: {e}")))?;
+        let options = options.application_name("ils-server");
+        let distributed = is_citus(&options).await?;
+        // On Citus, workers see a `SET LOCAL` only when the coordinator passes it on.
+        let options = if distributed {
+            options.options([("citus.propagate_set_commands", "local")])
+        } else {
+            options
+        };
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(1.min(settings.max_connections))
             .acquire_timeout(Duration::from_millis(settings.acquire_timeout_ms))
-            .connect_with(options.application_name("ils-server"))
+            .connect_with(options)
             .await
             .map_err(Error::Unavailable)?;
-        Ok(Self { pool })
+        if distributed {
+            tracing::info!(
+                "the database is a Citus coordinator: tenant settings are passed on to its workers"
+            );
+        }
+        Ok(Self { pool, distributed })
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            distributed: false,
+        }
+    }
+
+    /// Whether the database is a Citus coordinator.
+    pub fn is_distributed(&self) -> bool {
+        self.distributed
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -213,6 +236,20 @@ impl Db {
         T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
         use futures::TryStreamExt;
+        if self.distributed {
+            // Citus passes a `SET LOCAL` on to its workers by replaying the whole query string
+            // it came in, so the setting cannot share a string with the select.
+            let mut tx = self.begin_scoped(ctx.company_id, false, false).await?;
+            let rows = sqlx::raw_sql(AssertSqlSafe(select.0))
+                .fetch(&mut *tx.tx)
+                .try_collect::<Vec<_>>()
+                .await?;
+            tx.tx.commit().await?;
+            return rows
+                .iter()
+                .map(|row| T::from_row(row).map_err(Error::from))
+                .collect();
+        }
         let statement = format!(
             "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = 'off'; {}; COMMIT",
             ctx.company_id.into_uuid().hyphenated(),
@@ -253,6 +290,32 @@ impl Db {
         listing: bool,
     ) -> Result<TenantTx> {
         let uuid: uuid::Uuid = company_id.into_uuid();
+        if self.distributed {
+            // Citus replays the query string of a `SET LOCAL` on every worker the transaction
+            // reaches: the settings travel alone, after `BEGIN` (one round trip more).
+            let mut tx = self.pool.begin().await?;
+            let statement = format!(
+                "SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
+                uuid.hyphenated(),
+                if platform { "on" } else { "off" }
+            );
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await?;
+            if listing {
+                // Advisory locks live on the coordinator, where every replica connects.
+                sqlx::query("SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))")
+                    .bind(erasure_lock_key(company_id))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            return Ok(TenantTx {
+                tx,
+                company_id,
+                listing_locked: listing,
+                staged: Vec::new(),
+            });
+        }
         let mut statement = format!(
             "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
             uuid.hyphenated(),
@@ -375,4 +438,18 @@ mod tests {
         let back: Vec<String> = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(back, hostile);
     }
+}
+
+/// Whether the database at `options` is a Citus coordinator (the extension is installed).
+async fn is_citus(options: &PgConnectOptions) -> Result<bool> {
+    use sqlx::Connection;
+    let mut conn = PgConnection::connect_with(options)
+        .await
+        .map_err(Error::Unavailable)?;
+    let citus: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&mut conn)
+            .await?;
+    conn.close().await.ok();
+    Ok(citus)
 }
