@@ -401,6 +401,20 @@ pub async fn migrate(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Whether the database at `options` is a Citus coordinator (the extension is installed).
+async fn is_citus(options: &PgConnectOptions) -> Result<bool> {
+    use sqlx::Connection;
+    let mut conn = PgConnection::connect_with(options)
+        .await
+        .map_err(Error::Unavailable)?;
+    let citus: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&mut conn)
+            .await?;
+    conn.close().await.ok();
+    Ok(citus)
+}
+
 #[cfg(test)]
 mod tests {
     use super::ReadById;
@@ -438,18 +452,4 @@ mod tests {
         let back: Vec<String> = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(back, hostile);
     }
-}
-
-/// Whether the database at `options` is a Citus coordinator (the extension is installed).
-async fn is_citus(options: &PgConnectOptions) -> Result<bool> {
-    use sqlx::Connection;
-    let mut conn = PgConnection::connect_with(options)
-        .await
-        .map_err(Error::Unavailable)?;
-    let citus: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
-            .fetch_one(&mut conn)
-            .await?;
-    conn.close().await.ok();
-    Ok(citus)
 }
