@@ -256,6 +256,12 @@ async fn seed_kb(app: &TestApp, company: &str, user: &str, model: &str, passages
         .execute(&owner)
         .await
         .expect("chunks");
+        sqlx::query(ils_server::store::kb::COUNT_DOCUMENT)
+            .bind(uuid::Uuid::parse_str(company).expect("company id"))
+            .bind(id)
+            .execute(&owner)
+            .await
+            .expect("word counts");
         let change = Change::stamp(
             ChangeDraft::upsert(Record::Document(record)),
             ChangeId::new(),

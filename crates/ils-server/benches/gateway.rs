@@ -373,6 +373,12 @@ async fn seed_passages(
         .bind(&embeddings)
         .execute(owner)
         .await?;
+        // The word counts keyword search reads, as `store::kb` keeps them.
+        sqlx::query(ils_server::store::kb::COUNT_DOCUMENT)
+            .bind(company)
+            .bind(document)
+            .execute(owner)
+            .await?;
         written += n;
         doc += 1;
     }

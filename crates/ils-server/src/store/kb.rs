@@ -120,13 +120,37 @@ pub struct NewChunk {
     pub embedding: Vec<f32>,
 }
 
-/// Replaces a document's chunks with `chunks`, in batches of one statement each.
+/// Takes the words of `document`'s passages out of the tenant's counts (`kb_terms`), before
+/// the passages are deleted. Terms are locked in order, so concurrent writers of one practice
+/// wait for each other instead of deadlocking.
+const UNCOUNT_DOCUMENT: &str = "UPDATE kb_terms k SET passages = greatest(k.passages - d.n, 0)
+     FROM (SELECT t.term, count(*)::integer AS n
+             FROM kb_chunks c, unnest(tsvector_to_array(c.tsv)) AS t(term)
+            WHERE c.company_id = $1 AND c.document_id = $2
+            GROUP BY t.term ORDER BY t.term) d
+    WHERE k.company_id = $1 AND k.term = d.term";
+
+/// Adds the words of `document`'s passages to the tenant's counts, after they are written.
+pub const COUNT_DOCUMENT: &str = "INSERT INTO kb_terms (company_id, term, passages)
+     SELECT c.company_id, t.term, count(*)
+       FROM kb_chunks c, unnest(tsvector_to_array(c.tsv)) AS t(term)
+      WHERE c.company_id = $1 AND c.document_id = $2
+      GROUP BY c.company_id, t.term ORDER BY t.term
+     ON CONFLICT (company_id, term) DO UPDATE SET passages = kb_terms.passages + excluded.passages";
+
+/// Replaces a document's chunks with `chunks`, in batches of one statement each, and keeps the
+/// tenant's word counts (`kb_terms`) exact in the same transaction.
 pub async fn replace_chunks(
     tx: &mut TenantTx,
     document: Uuid,
     chunks: Vec<NewChunk>,
 ) -> Result<()> {
     let tenant = tx.tenant();
+    sqlx::query(UNCOUNT_DOCUMENT)
+        .bind(tenant)
+        .bind(document)
+        .execute(tx.conn())
+        .await?;
     sqlx::query("DELETE FROM kb_chunks WHERE company_id = $1 AND document_id = $2")
         .bind(tenant)
         .bind(document)
@@ -149,11 +173,24 @@ pub async fn replace_chunks(
         });
         q.build().execute(tx.conn()).await?;
     }
+    if !chunks.is_empty() {
+        sqlx::query(COUNT_DOCUMENT)
+            .bind(tenant)
+            .bind(document)
+            .execute(tx.conn())
+            .await?;
+    }
     Ok(())
 }
 
+/// Deletes a document with its passages (foreign key), taking their words out of the counts.
 pub async fn delete(tx: &mut TenantTx, id: Uuid) -> Result<()> {
     let tenant = tx.tenant();
+    sqlx::query(UNCOUNT_DOCUMENT)
+        .bind(tenant)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
     sqlx::query("DELETE FROM kb_documents WHERE company_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)

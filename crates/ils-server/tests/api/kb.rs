@@ -115,6 +115,7 @@ async fn documents_in_passages_out_replaced_and_removed() {
     assert!(hits.is_empty(), "the old text is gone: {hits:?}");
     let listed = app.get("/api/kb/documents", &ecp).await;
     assert_eq!(listed.body.as_array().map(Vec::len), Some(1));
+    assert_terms_match_passages(&app).await;
 
     assert_eq!(
         app.delete(&format!("/api/kb/documents/{id}"), &t.admin_token)
@@ -143,7 +144,7 @@ async fn documents_in_passages_out_replaced_and_removed() {
     assert_terms_match_passages(&app).await;
 }
 
-/// `kb_terms` (kept by triggers) says exactly how many passages hold each word.
+/// `kb_terms` (kept by `store::kb`) says exactly how many passages hold each word.
 async fn assert_terms_match_passages(app: &TestApp) {
     let owner = app.owner_pool().await;
     let (differences,): (i64,) = sqlx::query_as(
@@ -395,6 +396,13 @@ async fn common_words_weigh_in_but_the_rare_ones_choose_the_passages() {
     .execute(&owner)
     .await
     .expect("chunks");
+    // What `store::kb` does after writing a document's passages.
+    sqlx::query(ils_server::store::kb::COUNT_DOCUMENT)
+        .bind(uuid::Uuid::parse_str(&tenant.id).expect("uuid"))
+        .bind(document)
+        .execute(&owner)
+        .await
+        .expect("word counts");
 
     let hits = search(&app, &ecp, "lenses zircoat", "keyword").await;
     assert_eq!(
