@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ils-target
 CARGO ?= cargo
 
-.PHONY: run central test setup setup-citus setup-desktop package check-toolchain bench bench-limiter bench-scale bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
+.PHONY: run central test test-citus setup setup-citus setup-desktop package check-toolchain bench bench-limiter bench-scale bench-gateway bench-node bench-sync bench-desktop fuzz-api lint fmt
 
 ## Set up everything and start ILS Desktop, the practice's app (offline on its own SQLite until
 ## it is connected to ILS Central). Without a display it says so and names the alternatives.
@@ -22,6 +22,17 @@ central: setup
 test: setup
 	$(CARGO) test --workspace --locked
 	cd ui && npm test --silent
+
+## The API tests that matter for tenancy, on Citus: a coordinator and two workers on loopback
+## (started by the tests), the schema distributed by company_id. Cross-tenant access, the
+## row-level-security catalog on every shard, pooled connections, clinical flows and
+## knowledge-base search. The tests skipped here do not pass on Citus yet (docs/citus.md).
+CITUS_TESTS := cross_tenant:: rls:: clinical:: kb:: bad_input:: api_document:: rate_limits::
+CITUS_KNOWN_FAILING := erasing_a_patient_leaves_nothing erasing_a_tenant_leaves_nothing \
+	lists_and_erasures_wait_for_each_other another_tenants_passages_never_appear
+test-citus: setup setup-citus
+	ILS_TESTKIT_CITUS=1 $(CARGO) test -p ils-server --test api --locked -- $(CITUS_TESTS) \
+		$(addprefix --skip ,$(CITUS_KNOWN_FAILING))
 
 ## System packages (PostgreSQL, pgvector, Redis, build tools; WebKitGTK, Xvfb and the WebDriver parts
 ## for the desktop app), the interface's npm packages and build, the embedding model (checked

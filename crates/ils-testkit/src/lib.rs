@@ -9,6 +9,11 @@
 //! connects as `ils_service`, a login role that is a member of `ils_app`, owns nothing and has
 //! no BYPASSRLS, exactly as in production.
 //!
+//! With `ILS_TESTKIT_CITUS=1` (and no `DATABASE_URL`) the throwaway cluster is a Citus
+//! coordinator with two workers, each on its own port, and every test database is made on all
+//! three with the workers added, so that the migrations distribute the schema (`make
+//! test-citus`; Citus from `make setup-citus`).
+//!
 //! [`proxy`] is a loopback TCP proxy a test can cut, to take a server away from a client;
 //! [`redis::RedisServer`] a real Redis on loopback, for the replicas' shared state.
 
@@ -37,6 +42,8 @@ struct Server {
     port: u16,
     admin_user: String,
     admin_password: Option<String>,
+    /// Ports of the Citus workers (on `host`, same administrator), when the cluster is one.
+    workers: Vec<u16>,
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
@@ -44,6 +51,7 @@ static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
 fn server() -> anyhow::Result<&'static Server> {
     let result = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => parse_external(&url).map_err(|e| format!("{e:#}")),
+        _ if citus_requested() => start_citus().map_err(|e| format!("{e:#}")),
         _ => start_cluster().map_err(|e| format!("{e:#}")),
     });
     match result {
@@ -66,7 +74,18 @@ fn parse_external(url: &str) -> anyhow::Result<Server> {
         port: options.get_port(),
         admin_user: user,
         admin_password: password,
+        workers: Vec::new(),
     })
+}
+
+/// Whether the tests asked for a Citus cluster (`ILS_TESTKIT_CITUS=1`).
+pub fn citus_requested() -> bool {
+    std::env::var("ILS_TESTKIT_CITUS").is_ok_and(|v| v == "1")
+}
+
+/// Whether the tests run on a Citus cluster.
+pub fn on_citus() -> bool {
+    server().is_ok_and(|s| !s.workers.is_empty())
 }
 
 /// Where the PostgreSQL programs are (server and clients of one version): `PG_BIN`, then
@@ -133,6 +152,47 @@ fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
 }
 
 fn start_cluster() -> anyhow::Result<Server> {
+    Ok(Server {
+        host: "127.0.0.1".into(),
+        port: start_node("")?,
+        admin_user: "postgres".into(),
+        admin_password: None,
+        workers: Vec::new(),
+    })
+}
+
+/// A coordinator and two workers, each its own throwaway cluster with Citus preloaded.
+fn start_citus() -> anyhow::Result<Server> {
+    let sharedir = Command::new(pg_bin().join("pg_config"))
+        .arg("--sharedir")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    if !Path::new(&sharedir)
+        .join("extension/citus.control")
+        .exists()
+    {
+        bail!("Citus is not installed in this PostgreSQL: run `make setup-citus`");
+    }
+    // Four shards a table keep a test database small; a maintenance daemon per database and
+    // node needs a worker process of its own; distributed transactions are prepared.
+    let options = "-c shared_preload_libraries=citus -c citus.shard_count=4 \
+                   -c max_worker_processes=256 -c max_prepared_transactions=400 \
+                   -c citus.node_conninfo=sslmode=disable";
+    let port = start_node(options)?;
+    let workers = vec![start_node(options)?, start_node(options)?];
+    Ok(Server {
+        host: "127.0.0.1".into(),
+        port,
+        admin_user: "postgres".into(),
+        admin_password: None,
+        workers,
+    })
+}
+
+/// Starts one throwaway cluster with `extra` server options; returns its port.
+fn start_node(extra: &str) -> anyhow::Result<u16> {
     let bin = pg_bin();
     if !bin.join("initdb").exists() {
         bail!(
@@ -173,7 +233,7 @@ fn start_cluster() -> anyhow::Result<Server> {
     // pg_stat_statements` to see what a benchmark's statements cost.
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB {}",
+         -c full_page_writes=off -c max_connections=400 -c shared_buffers=128MB {extra} {}",
         dir.display(),
         std::env::var("ILS_TESTKIT_PG_OPTIONS").unwrap_or_default()
     );
@@ -188,12 +248,7 @@ fn start_cluster() -> anyhow::Result<Server> {
     run(start, "pg_ctl start")?;
 
     spawn_watchdog(&bin, &data, &dir)?;
-    Ok(Server {
-        host: "127.0.0.1".into(),
-        port,
-        admin_user: "postgres".into(),
-        admin_password: None,
-    })
+    Ok(port)
 }
 
 /// A detached shell that waits for this process to end, then stops the cluster and removes it.
@@ -242,6 +297,74 @@ impl Server {
     fn admin_url(&self, database: &str) -> String {
         self.url(&self.admin_user, self.admin_password.as_deref(), database)
     }
+
+    fn worker_admin_url(&self, port: u16, database: &str) -> String {
+        Server {
+            host: self.host.clone(),
+            port,
+            admin_user: self.admin_user.clone(),
+            admin_password: self.admin_password.clone(),
+            workers: Vec::new(),
+        }
+        .admin_url(database)
+    }
+
+    /// Makes database `name` on every worker with the extensions the schema needs, and adds
+    /// the workers to the coordinator's `name` (which must exist), before the migrations run.
+    async fn prepare_citus_database(&self, name: &str) -> anyhow::Result<()> {
+        for &port in &self.workers {
+            let mut admin = PgConnection::connect(&self.worker_admin_url(port, "postgres"))
+                .await
+                .context("connecting to a Citus worker")?;
+            ensure_roles(&mut admin).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await
+                .context("creating the test database on a worker")?;
+            admin.close().await.ok();
+            let mut db = PgConnection::connect(&self.worker_admin_url(port, name)).await?;
+            sqlx::raw_sql("CREATE EXTENSION citus; CREATE EXTENSION vector")
+                .execute(&mut db)
+                .await
+                .context("Citus and pgvector on a worker")?;
+            db.close().await.ok();
+        }
+        let mut coordinator = PgConnection::connect(&self.admin_url(name)).await?;
+        sqlx::raw_sql("CREATE EXTENSION citus; CREATE EXTENSION vector")
+            .execute(&mut coordinator)
+            .await
+            .context("Citus and pgvector on the coordinator")?;
+        sqlx::query("SELECT citus_set_coordinator_host($1, $2)")
+            .bind(&self.host)
+            .bind(i32::from(self.port))
+            .execute(&mut coordinator)
+            .await
+            .context("citus_set_coordinator_host")?;
+        for &port in &self.workers {
+            // Adding a node syncs metadata over fresh connections to every worker; with tests
+            // creating databases side by side one of them now and then fails ("failure on
+            // connection marked as essential"). Adding the same node again is harmless.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let added = sqlx::query("SELECT citus_add_node($1, $2)")
+                    .bind(&self.host)
+                    .bind(i32::from(port))
+                    .execute(&mut coordinator)
+                    .await;
+                match added {
+                    Ok(_) => break,
+                    Err(e) if attempt < 5 => {
+                        eprintln!("citus_add_node, attempt {attempt}: {e}; trying again");
+                        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+                    }
+                    Err(e) => return Err(e).context("citus_add_node"),
+                }
+            }
+        }
+        coordinator.close().await.ok();
+        Ok(())
+    }
 }
 
 /// A fresh, migrated database for one test.
@@ -267,6 +390,9 @@ impl TestDb {
             .await
             .context("creating the test database")?;
         admin.close().await.ok();
+        if !server.workers.is_empty() {
+            server.prepare_citus_database(&name).await?;
+        }
 
         let owner_url = server.admin_url(&name);
         let pool = PgPoolOptions::new()

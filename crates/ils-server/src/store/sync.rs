@@ -38,9 +38,35 @@ pub struct FeedRow {
     pub change: String,
 }
 
+/// Rows of one append statement: its binds stay far below PostgreSQL's 65,535.
+const APPEND_ROWS: usize = 2_000;
+
 /// Appends `rows` after position `after`, makes each the version of its record (the last row
-/// of a record wins: rows come in stamp order), and moves the head, in one statement.
+/// of a record wins: rows come in stamp order), moves the head and wakes the replicas' waiting
+/// pulls (`NOTIFY ils_sync`), in one statement per 2,000 rows.
+///
+/// The rows travel as `VALUES` lists and the notification is selected from the head's update:
+/// on a distributed PostgreSQL (Citus) an `INSERT … SELECT` from arrays into a table under
+/// row-level security would be loaded by `COPY`, which row-level security refuses, and a
+/// `RETURNING` may not call `pg_notify` (docs/citus.md).
 pub async fn append(
+    tx: &mut TenantTx,
+    after: i64,
+    rows: &[FeedRow],
+    head_hlc: HlcStamp,
+) -> Result<()> {
+    if rows.is_empty() {
+        return set_head_clock(tx, head_hlc).await;
+    }
+    let mut at = after;
+    for chunk in rows.chunks(APPEND_ROWS) {
+        append_chunk(tx, at, chunk, head_hlc).await?;
+        at += i64::try_from(chunk.len()).unwrap_or(i64::MAX);
+    }
+    Ok(())
+}
+
+async fn append_chunk(
     tx: &mut TenantTx,
     after: i64,
     rows: &[FeedRow],
@@ -53,42 +79,45 @@ pub async fn append(
     }
     let mut versions: Vec<&FeedRow> = latest.values().map(|&i| &rows[i]).collect();
     versions.sort_by_key(|r| r.hlc);
-    let n = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-    sqlx::query(
-        "WITH feed AS (
-             INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change)
-             SELECT $1, $2 + f.n, f.change_id, f.device, f.entity, f.entity_id, f.operation, f.hlc, f.change
-             FROM unnest($3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::text[], $9::text[])
-                  WITH ORDINALITY AS f(change_id, device, entity, entity_id, operation, hlc, change, n)
-         ), versions AS (
-             INSERT INTO sync_versions (company_id, entity, entity_id, operation, hlc, change_id)
-             SELECT $1, v.entity, v.entity_id, v.operation, v.hlc, v.change_id
-             FROM unnest($10::text[], $11::uuid[], $12::text[], $13::text[], $14::uuid[])
-                  AS v(entity, entity_id, operation, hlc, change_id)
-             ON CONFLICT (company_id, entity, entity_id) DO UPDATE
-                SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
-         )
-         UPDATE sync_heads SET seq = $2 + $15, hlc = $16 WHERE company_id = $1
-         RETURNING pg_notify('ils_sync', $1::text)",
-    )
-    .bind(tenant)
-    .bind(after)
-    .bind(rows.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.device.to_string()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.change.as_str()).collect::<Vec<_>>())
-    .bind(versions.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-    .bind(versions.iter().map(|r| r.entity_id).collect::<Vec<_>>())
-    .bind(versions.iter().map(|r| r.operation.as_str()).collect::<Vec<_>>())
-    .bind(versions.iter().map(|r| r.hlc.to_string()).collect::<Vec<_>>())
-    .bind(versions.iter().map(|r| r.change_id.into_uuid()).collect::<Vec<_>>())
-    .bind(n)
-    .bind(head_hlc.to_string())
-    .execute(tx.conn())
-    .await?;
+    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+        "WITH feed AS (INSERT INTO sync_feed (company_id, seq, change_id, device, entity, entity_id, operation, hlc, change) ",
+    );
+    let mut seq = after;
+    q.push_values(rows, |mut row, r| {
+        seq += 1;
+        row.push_bind(tenant)
+            .push_bind(seq)
+            .push_bind(r.change_id.into_uuid())
+            .push_bind(r.device.to_string())
+            .push_bind(r.entity.as_str())
+            .push_bind(r.entity_id)
+            .push_bind(r.operation.as_str())
+            .push_bind(r.hlc.to_string())
+            .push_bind(r.change.as_str());
+    });
+    q.push(
+        "), versions AS (INSERT INTO sync_versions (company_id, entity, entity_id, operation, hlc, change_id) ",
+    );
+    q.push_values(&versions, |mut row, r| {
+        row.push_bind(tenant)
+            .push_bind(r.entity.as_str())
+            .push_bind(r.entity_id)
+            .push_bind(r.operation.as_str())
+            .push_bind(r.hlc.to_string())
+            .push_bind(r.change_id.into_uuid());
+    });
+    q.push(
+        " ON CONFLICT (company_id, entity, entity_id) DO UPDATE
+             SET operation = excluded.operation, hlc = excluded.hlc, change_id = excluded.change_id
+         ), head AS (UPDATE sync_heads SET seq = ",
+    );
+    q.push_bind(seq);
+    q.push(", hlc = ");
+    q.push_bind(head_hlc.to_string());
+    q.push(" WHERE company_id = ");
+    q.push_bind(tenant);
+    q.push(" RETURNING company_id) SELECT pg_notify('ils_sync', company_id::text) FROM head");
+    q.build().execute(tx.conn()).await?;
     Ok(())
 }
 

@@ -163,10 +163,17 @@ impl TestApp {
             .expect("owner connection")
     }
 
+    /// A pool of the service's role, connected as the service connects (on Citus, with
+    /// `citus.propagate_set_commands = 'local'`, which `Db::connect` sets).
     pub async fn service_pool(&self, max: u32) -> PgPool {
+        let mut options: sqlx::postgres::PgConnectOptions =
+            self.db.service_url.parse().expect("service url");
+        if ils_testkit::on_citus() {
+            options = options.options([("citus.propagate_set_commands", "local")]);
+        }
         sqlx::postgres::PgPoolOptions::new()
             .max_connections(max)
-            .connect(&self.db.service_url)
+            .connect_with(options)
             .await
             .expect("service connection")
     }

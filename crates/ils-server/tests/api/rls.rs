@@ -208,11 +208,15 @@ async fn alternating_tenants_on_a_small_pool_never_bleed() {
             };
             tasks.push(tokio::spawn(async move {
                 let mut tx = service.begin().await.expect("tx");
-                sqlx::query("SELECT set_config('ils.company_id', $1, true)")
-                    .bind(&tenant)
-                    .execute(&mut *tx)
-                    .await
-                    .expect("set");
+                // As the service sets it (what a Citus coordinator passes on to its workers).
+                let id = uuid::Uuid::parse_str(&tenant).expect("uuid");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "SET LOCAL ils.company_id = '{}'",
+                    id.hyphenated()
+                )))
+                .execute(&mut *tx)
+                .await
+                .expect("set");
                 let seen: Vec<(uuid::Uuid,)> = sqlx::query_as("SELECT company_id FROM users")
                     .fetch_all(&mut *tx)
                     .await
@@ -344,4 +348,91 @@ async fn a_live_tenants_audit_log_cannot_be_erased() {
     assert!(deleted.is_err(), "the service has no DELETE on audit_log");
     drop(tx);
     assert_eq!(count().await, before);
+}
+
+/// On plain PostgreSQL the Citus migration leaves the schema as it is; on a Citus cluster
+/// (`make test-citus`) it makes `companies` a reference table and every other table holding
+/// `company_id` a table distributed by it, all in one colocation group, with row-level security
+/// enabled and forced on every shard, and a tenant's query reaches one shard.
+#[tokio::test]
+async fn on_citus_every_tenant_table_is_distributed_by_company_with_its_walls_on_every_shard() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_pool().await;
+    let (citus,): (bool,) =
+        sqlx::query_as("SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus')")
+            .fetch_one(&owner)
+            .await
+            .expect("extensions");
+    assert_eq!(citus, ils_testkit::on_citus());
+    if !citus {
+        return;
+    }
+    let tenant_tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname::text FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+           JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'company_id' AND NOT a.attisdropped
+          WHERE c.relkind = 'r' ORDER BY 1",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("tables");
+    assert!(tenant_tables.len() >= 20, "{tenant_tables:?}");
+    let distributed: Vec<(String, String, i32)> = sqlx::query_as(
+        "SELECT logicalrelid::regclass::text, partmethod::text, colocationid
+           FROM pg_dist_partition ORDER BY 1",
+    )
+    .fetch_all(&owner)
+    .await
+    .expect("pg_dist_partition");
+    let reference: Vec<&str> = distributed
+        .iter()
+        .filter(|(_, method, _)| method == "n")
+        .map(|(t, _, _)| t.as_str())
+        .collect();
+    assert_eq!(reference, ["companies"]);
+    let hashed: Vec<&(String, String, i32)> =
+        distributed.iter().filter(|(_, m, _)| m == "h").collect();
+    let names: Vec<&str> = hashed.iter().map(|(t, _, _)| t.as_str()).collect();
+    let expected: Vec<&str> = tenant_tables.iter().map(|(t,)| t.as_str()).collect();
+    assert_eq!(
+        names, expected,
+        "every tenant table, and only those, hashed"
+    );
+    assert!(
+        hashed.iter().all(|(_, _, group)| *group == hashed[0].2),
+        "one colocation group: {hashed:?}"
+    );
+
+    for (table,) in &tenant_tables {
+        let walls: Vec<(String,)> = sqlx::query_as(
+            "SELECT result FROM run_command_on_placements($1::regclass,
+               $$SELECT relrowsecurity AND relforcerowsecurity
+                        AND EXISTS (SELECT FROM pg_policy WHERE polrelid = '%1$s'::regclass)
+                   FROM pg_class WHERE oid = '%1$s'::regclass$$)",
+        )
+        .bind(table)
+        .fetch_all(&owner)
+        .await
+        .expect("placements");
+        assert!(!walls.is_empty(), "{table} has shards");
+        assert!(
+            walls.iter().all(|(r,)| r == "t"),
+            "{table}: row-level security forced with a policy on every shard: {walls:?}"
+        );
+    }
+
+    let tenant = app.create_tenant("citus", SubscriptionTier::Pro).await;
+    let plan: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN SELECT * FROM patients WHERE company_id = '{}'",
+        uuid::Uuid::parse_str(&tenant.id).expect("uuid")
+    )))
+    .fetch_all(&owner)
+    .await
+    .expect("explain");
+    let plan = plan
+        .into_iter()
+        .map(|(l,)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(plan.contains("Task Count: 1"), "one shard:\n{plan}");
 }
