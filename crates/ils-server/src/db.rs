@@ -96,6 +96,17 @@ impl TenantTx {
         self.company_id
     }
 
+    /// The transaction's `now()`, for statements that choose a time in a `CASE`: Citus
+    /// refuses functions that are not immutable there ("non-IMMUTABLE functions are not allowed
+    /// in CASE or COALESCE statements"), so such statements take it as a parameter. The same
+    /// value as `now()` in any statement of this transaction.
+    pub async fn now(&mut self) -> Result<chrono::DateTime<chrono::Utc>> {
+        let (now,): (chrono::DateTime<chrono::Utc>,) = sqlx::query_as("SELECT now()")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(now)
+    }
+
     /// The tenant id as a bind parameter for the application-side `company_id = $n` filter.
     pub fn tenant(&self) -> uuid::Uuid {
         self.company_id.into_uuid()

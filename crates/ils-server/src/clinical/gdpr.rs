@@ -117,7 +117,7 @@ pub async fn erase_patient(state: &AppState, caller: &Principal, id: PatientId) 
         ),
         caller.user_id(),
     );
-    audit::record(
+    audit::record_erasure(
         &mut tx,
         &caller.actor(),
         Entry::success("gdpr.erase_patient", "tombstone", tombstone)
@@ -146,7 +146,7 @@ pub async fn erase_tenant(
     let erasure = Uuid::now_v7();
     let audit_rows = gdpr::erase_tenant(&mut tx, company.into_uuid(), erasure).await?;
     let home = tx.enter_home().await?;
-    audit::record(
+    audit::record_erasure(
         home,
         platform.actor(),
         Entry::success("platform.company.erase", "company", company)

@@ -83,60 +83,53 @@ pub async fn record(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> 
     Ok(())
 }
 
-/// Writes many entries, each with its own actor, in one statement (a sync push audits each
-/// change as its maker's).
+/// Writes an erasure's own audit row (`gdpr.erase_patient`, `platform.company.erase`) in the
+/// transaction's tenant, through `ils_audit_erasure`: as the owner, who has just changed the
+/// audit log in the same transaction (redaction, a tenant's log deleted). On Citus one role
+/// may write a shard within a transaction (docs/citus.md, blocker D).
+pub async fn record_erasure(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> Result<()> {
+    sqlx::query("SELECT ils_audit_erasure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(Uuid::now_v7())
+        .bind(actor.user_id.map(UserId::into_uuid))
+        .bind(actor.company_id.into_uuid())
+        .bind(actor.role.map(|r| r.as_str()))
+        .bind(entry.action)
+        .bind(entry.resource_type)
+        .bind(entry.resource_id)
+        .bind(actor.request_id.as_deref())
+        .bind(actor.device.as_deref())
+        .bind(sqlx::types::Json(entry.details))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Writes many entries, each with its own actor, in one statement per 1,000 (a sync push
+/// audits each change as its maker's). The rows travel as a `VALUES` list: on Citus an
+/// `INSERT … SELECT` from arrays would be loaded with `COPY`, which row-level security refuses.
 pub async fn record_many(tx: &mut TenantTx, entries: Vec<(AuditActor, Entry<'_>)>) -> Result<()> {
-    if entries.is_empty() {
-        return Ok(());
-    }
     let tenant = tx.tenant();
-    let n = entries.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut users = Vec::with_capacity(n);
-    let mut companies = Vec::with_capacity(n);
-    let mut roles = Vec::with_capacity(n);
-    let mut actions = Vec::with_capacity(n);
-    let mut types = Vec::with_capacity(n);
-    let mut resources = Vec::with_capacity(n);
-    let mut outcomes = Vec::with_capacity(n);
-    let mut requests = Vec::with_capacity(n);
-    let mut devices = Vec::with_capacity(n);
-    let mut details = Vec::with_capacity(n);
-    for (actor, entry) in entries {
-        ids.push(Uuid::now_v7());
-        users.push(actor.user_id.map(UserId::into_uuid));
-        companies.push(actor.company_id.into_uuid());
-        roles.push(actor.role.map(|r| r.as_str().to_owned()));
-        actions.push(entry.action.to_owned());
-        types.push(entry.resource_type.to_owned());
-        resources.push(entry.resource_id);
-        outcomes.push(entry.outcome.as_str().to_owned());
-        requests.push(actor.request_id);
-        devices.push(actor.device);
-        details.push(entry.details);
+    for batch in entries.chunks(1_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO audit_log (company_id, id, actor_user_id, actor_company_id, actor_role, action,
+                                    resource_type, resource_id, outcome, request_id, device, details) ",
+        );
+        q.push_values(batch, |mut row, (actor, entry)| {
+            row.push_bind(tenant)
+                .push_bind(Uuid::now_v7())
+                .push_bind(actor.user_id.map(UserId::into_uuid))
+                .push_bind(actor.company_id.into_uuid())
+                .push_bind(actor.role.map(|r| r.as_str()))
+                .push_bind(entry.action)
+                .push_bind(entry.resource_type)
+                .push_bind(entry.resource_id.clone())
+                .push_bind(entry.outcome.as_str())
+                .push_bind(actor.request_id.clone())
+                .push_bind(actor.device.clone())
+                .push_bind(sqlx::types::Json(entry.details.clone()));
+        });
+        q.build().execute(tx.conn()).await?;
     }
-    sqlx::query(
-        "INSERT INTO audit_log (company_id, id, actor_user_id, actor_company_id, actor_role, action,
-                                resource_type, resource_id, outcome, request_id, device, details)
-         SELECT $1, a.id, a.u, a.c, a.r, a.act, a.t, a.res, a.o, a.req, a.dev, a.d
-         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[],
-                     $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[])
-              AS a(id, u, c, r, act, t, res, o, req, dev, d)",
-    )
-    .bind(tenant)
-    .bind(ids)
-    .bind(users)
-    .bind(companies)
-    .bind(roles)
-    .bind(actions)
-    .bind(types)
-    .bind(resources)
-    .bind(outcomes)
-    .bind(requests)
-    .bind(devices)
-    .bind(details)
-    .execute(tx.conn())
-    .await?;
     Ok(())
 }
 

@@ -124,8 +124,10 @@ pub struct Turn<'a> {
     pub asked_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Records a question and its answer in one statement: the conversation created (or its
-/// `updated_at` moved on), the user's message at the time it was asked, the assistant's now.
+/// Records a question and its answer: the conversation created (or its `updated_at` moved
+/// on), then the user's message at the time it was asked and the assistant's now. Two
+/// statements: on Citus a data-modifying `WITH` feeding an `INSERT … SELECT` would be loaded
+/// with `COPY`, which row-level security refuses.
 pub async fn record_turn(
     tx: &mut TenantTx,
     turn: &Turn<'_>,
@@ -135,38 +137,40 @@ pub async fn record_turn(
     // The words each message may name a patient by, for the redaction of later turns.
     let (asked_names, asked_numbers) = ils_llm::redact::lookup_keys(&[turn.question]);
     let (answered_names, answered_numbers) = ils_llm::redact::lookup_keys(&[answer.content]);
-    let done = sqlx::query(
-        "WITH conversation AS (
-             INSERT INTO ai_conversations (company_id, id, user_id, title)
-             SELECT $1, $2, $3, $4 WHERE $3::uuid IS NOT NULL
-             ON CONFLICT (company_id, id) DO UPDATE SET updated_at = now()
-             RETURNING id
-         ), touched AS (
-             UPDATE ai_conversations SET updated_at = now()
-              WHERE company_id = $1 AND id = $2 AND $3::uuid IS NULL
-             RETURNING id
-         ), target AS (
-             SELECT id FROM conversation UNION ALL SELECT id FROM touched
-         )
-         INSERT INTO ai_messages (company_id, id, conversation_id, role, content, model, provider,
+    let conversation = match turn.new_for {
+        Some(user) => sqlx::query(
+            "INSERT INTO ai_conversations (company_id, id, user_id, title) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (company_id, id) DO UPDATE SET updated_at = now()",
+        )
+        .bind(tenant)
+        .bind(turn.conversation)
+        .bind(user)
+        .bind(turn.title),
+        None => sqlx::query(
+            "UPDATE ai_conversations SET updated_at = now() WHERE company_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(turn.conversation),
+    }
+    .execute(tx.conn())
+    .await?;
+    if conversation.rows_affected() != 1 {
+        return Err(Error::Internal(format!(
+            "conversation {} is gone: its turn was not recorded",
+            turn.conversation
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO ai_messages (company_id, id, conversation_id, role, content, model, provider,
              prompt_tokens, output_tokens, latency_ms, config_version, passage_ids, outcome,
              created_at, lookup_names, lookup_numbers)
-         SELECT $1, m.id, target.id, m.role, m.content, m.model, m.provider, m.prompt_tokens,
-                m.output_tokens, m.latency_ms, m.config_version, m.passage_ids, m.outcome,
-                m.created_at, m.lookup_names, m.lookup_numbers
-         FROM target, (VALUES
-             ($5::uuid, 'user', $6::text, NULL::text, NULL::text, NULL::int, NULL::int,
-              NULL::int, NULL::int, '{}'::uuid[], NULL::text, $7::timestamptz, $19::text[],
-              $20::text[]),
-             ($8::uuid, $9::text, $10::text, $11::text, $12::text, $13::int, $14::int, $15::int,
-              $16::int, $17::uuid[], $18::text, now(), $21::text[], $22::text[])
-         ) AS m(id, role, content, model, provider, prompt_tokens, output_tokens, latency_ms,
-                config_version, passage_ids, outcome, created_at, lookup_names, lookup_numbers)",
+         VALUES
+             ($1, $3, $2, 'user', $4, NULL, NULL, NULL, NULL, NULL, NULL, '{}'::uuid[], NULL, $5,
+              $17, $18),
+             ($1, $6, $2, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, now(), $19, $20)",
     )
     .bind(tenant)
     .bind(turn.conversation)
-    .bind(turn.new_for)
-    .bind(turn.title)
     .bind(Uuid::now_v7())
     .bind(turn.question)
     .bind(turn.asked_at)
@@ -187,12 +191,6 @@ pub async fn record_turn(
     .bind(&answered_numbers)
     .execute(tx.conn())
     .await?;
-    if done.rows_affected() != 2 {
-        return Err(Error::Internal(format!(
-            "conversation {} is gone: its turn was not recorded",
-            turn.conversation
-        )));
-    }
     Ok(())
 }
 

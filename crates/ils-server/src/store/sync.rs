@@ -220,17 +220,19 @@ pub async fn mark_received(tx: &mut TenantTx, rows: &[(ChangeId, Entity, Uuid)])
         return Ok(());
     }
     let tenant = tx.tenant();
-    sqlx::query(
-        "INSERT INTO sync_received (company_id, change_id, entity, entity_id)
-         SELECT $1, r.change_id, r.entity, r.entity_id
-         FROM unnest($2::uuid[], $3::text[], $4::uuid[]) AS r(change_id, entity, entity_id)",
-    )
-    .bind(tenant)
-    .bind(rows.iter().map(|r| r.0.into_uuid()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
-    .execute(tx.conn())
-    .await?;
+    // `VALUES` lists, not `INSERT … SELECT` from arrays: see `append`.
+    for batch in rows.chunks(APPEND_ROWS) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO sync_received (company_id, change_id, entity, entity_id) ",
+        );
+        q.push_values(batch, |mut row, r| {
+            row.push_bind(tenant)
+                .push_bind(r.0.into_uuid())
+                .push_bind(r.1.as_str())
+                .push_bind(r.2);
+        });
+        q.build().execute(tx.conn()).await?;
+    }
     Ok(())
 }
 
@@ -261,21 +263,22 @@ pub async fn record_conflicts(tx: &mut TenantTx, rows: &[NewConflict]) -> Result
         return Ok(());
     }
     let tenant = tx.tenant();
-    sqlx::query(
-        "INSERT INTO sync_conflicts (company_id, id, entity, entity_id, lost_change_id, lost, won_change_id)
-         SELECT $1, c.id, c.entity, c.entity_id, c.lost_change_id, c.lost, c.won_change_id
-         FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::text[], $7::uuid[])
-              AS c(id, entity, entity_id, lost_change_id, lost, won_change_id)",
-    )
-    .bind(tenant)
-    .bind(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.entity.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.entity_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.lost_change_id.into_uuid()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.lost.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.won_change_id.into_uuid()).collect::<Vec<_>>())
-    .execute(tx.conn())
-    .await?;
+    // `VALUES` lists, not `INSERT … SELECT` from arrays: see `append`.
+    for batch in rows.chunks(APPEND_ROWS) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO sync_conflicts (company_id, id, entity, entity_id, lost_change_id, lost, won_change_id) ",
+        );
+        q.push_values(batch, |mut row, r| {
+            row.push_bind(tenant)
+                .push_bind(Uuid::now_v7())
+                .push_bind(r.entity.as_str())
+                .push_bind(r.entity_id)
+                .push_bind(r.lost_change_id.into_uuid())
+                .push_bind(r.lost.as_str())
+                .push_bind(r.won_change_id.into_uuid());
+        });
+        q.build().execute(tx.conn()).await?;
+    }
     Ok(())
 }
 
@@ -449,10 +452,12 @@ pub async fn insert_device(
     approved: bool,
 ) -> Result<DeviceRow> {
     let tenant = tx.tenant();
+    // No `now()` in a `CASE` (Citus refuses it): the transaction's time as a parameter.
+    let now = tx.now().await?;
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO devices (company_id, id, name, status, registered_by, approved_by, approved_at)
          VALUES ($1, $2, $3, CASE WHEN $5 THEN 'approved' ELSE 'pending' END, $4,
-                 CASE WHEN $5 THEN $4 END, CASE WHEN $5 THEN now() END)
+                 CASE WHEN $5 THEN $4 END, CASE WHEN $5 THEN $6 END)
          RETURNING {DEVICE_COLUMNS}"
     )))
     .bind(tenant)
@@ -460,6 +465,7 @@ pub async fn insert_device(
     .bind(name)
     .bind(by.into_uuid())
     .bind(approved)
+    .bind(now)
     .fetch_one(tx.conn())
     .await
     .map_err(Error::on_unique_violation(
@@ -476,17 +482,20 @@ pub async fn set_device_status(
     by: UserId,
 ) -> Result<Option<DeviceRow>> {
     let tenant = tx.tenant();
+    // No `now()` in a `CASE` (Citus refuses it): the transaction's time as a parameter.
+    let now = tx.now().await?;
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE devices SET status = $3,
                 approved_by = CASE WHEN $3 = 'approved' THEN $4 ELSE approved_by END,
-                approved_at = CASE WHEN $3 = 'approved' THEN now() ELSE approved_at END,
-                revoked_at = CASE WHEN $3 = 'revoked' THEN now() ELSE revoked_at END
+                approved_at = CASE WHEN $3 = 'approved' THEN $5 ELSE approved_at END,
+                revoked_at = CASE WHEN $3 = 'revoked' THEN $5 ELSE revoked_at END
          WHERE company_id = $1 AND id = $2 RETURNING {DEVICE_COLUMNS}"
     )))
     .bind(tenant)
     .bind(id.to_string())
     .bind(status)
     .bind(by.into_uuid())
+    .bind(now)
     .fetch_optional(tx.conn())
     .await?)
 }
@@ -607,7 +616,8 @@ pub async fn audit_mark(tx: &mut TenantTx, device: DeviceId) -> Result<i64> {
 }
 
 /// Writes a device's audit entries into the practice's trail (as of when they happened, with
-/// the device) and moves the device's mark, in one statement.
+/// the device) and moves the device's mark. The entries travel as `VALUES` lists (see
+/// `append`), 1,000 a statement; then the mark moves.
 pub async fn take_device_audit(
     tx: &mut TenantTx,
     device: DeviceId,
@@ -620,41 +630,39 @@ pub async fn take_device_audit(
     through: i64,
 ) -> Result<()> {
     let tenant = tx.tenant();
-    sqlx::query(
-        "WITH taken AS (
-             INSERT INTO audit_log (company_id, id, occurred_at, actor_user_id, actor_company_id, actor_role,
-                                    action, resource_type, resource_id, outcome, request_id, device, details)
-             SELECT $1, a.id, a.at, a.u, $1, a.r, a.act, a.t, a.res, 'success', $2, $3, a.d
-             FROM unnest($4::uuid[], $5::timestamptz[], $6::uuid[], $7::text[], $8::text[], $9::text[],
-                         $10::text[], $11::jsonb[]) AS a(id, at, u, r, act, t, res, d)
-         )
-         UPDATE sync_audit_marks SET last_seq = $12 WHERE company_id = $1 AND device = $3",
-    )
-    .bind(tenant)
-    .bind(request_id)
-    .bind(device.to_string())
-    .bind(entries.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.0.at).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.1.map(UserId::into_uuid)).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.2.clone()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.0.action.clone()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.0.resource_type.clone()).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| e.0.resource_id.clone()).collect::<Vec<_>>())
-    .bind(
-        entries
-            .iter()
-            .map(|e| {
-                let mut details = e.0.details.clone();
-                if let Some(object) = details.as_object_mut() {
-                    object.insert("recorded_on".into(), serde_json::json!("device"));
-                    object.insert("device_seq".into(), serde_json::json!(e.0.seq));
-                }
-                details
-            })
-            .collect::<Vec<_>>(),
-    )
-    .bind(through)
-    .execute(tx.conn())
-    .await?;
+    let device = device.to_string();
+    for batch in entries.chunks(1_000) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "INSERT INTO audit_log (company_id, id, occurred_at, actor_user_id, actor_company_id, actor_role,
+                                    action, resource_type, resource_id, outcome, request_id, device, details) ",
+        );
+        q.push_values(batch, |mut row, (entry, user, role)| {
+            let mut details = entry.details.clone();
+            if let Some(object) = details.as_object_mut() {
+                object.insert("recorded_on".into(), serde_json::json!("device"));
+                object.insert("device_seq".into(), serde_json::json!(entry.seq));
+            }
+            row.push_bind(tenant)
+                .push_bind(Uuid::now_v7())
+                .push_bind(entry.at)
+                .push_bind(user.map(UserId::into_uuid))
+                .push_bind(tenant)
+                .push_bind(role.clone())
+                .push_bind(entry.action.clone())
+                .push_bind(entry.resource_type.clone())
+                .push_bind(entry.resource_id.clone())
+                .push_bind("success")
+                .push_bind(request_id.map(str::to_owned))
+                .push_bind(device.clone())
+                .push_bind(sqlx::types::Json(details));
+        });
+        q.build().execute(tx.conn()).await?;
+    }
+    sqlx::query("UPDATE sync_audit_marks SET last_seq = $2 WHERE company_id = $1 AND device = $3")
+        .bind(tenant)
+        .bind(through)
+        .bind(&device)
+        .execute(tx.conn())
+        .await?;
     Ok(())
 }

@@ -260,13 +260,14 @@ pub async fn record_failed_login(
     lockout_secs: u64,
 ) -> Result<Option<DateTime<Utc>>> {
     let tenant = tx.tenant();
+    let now = tx.now().await?;
     let row: Option<(Option<DateTime<Utc>>,)> = sqlx::query_as(
         "UPDATE users SET
-            failed_logins = CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END,
+            failed_logins = CASE WHEN locked_until <= $5 THEN 1 ELSE failed_logins + 1 END,
             locked_until = CASE
-                WHEN (CASE WHEN locked_until <= now() THEN 1 ELSE failed_logins + 1 END) >= $3
-                    THEN now() + make_interval(secs => $4)
-                WHEN locked_until <= now() THEN NULL
+                WHEN (CASE WHEN locked_until <= $5 THEN 1 ELSE failed_logins + 1 END) >= $3
+                    THEN $4
+                WHEN locked_until <= $5 THEN NULL
                 ELSE locked_until END
          WHERE company_id = $1 AND id = $2
          RETURNING locked_until",
@@ -274,7 +275,13 @@ pub async fn record_failed_login(
     .bind(tenant)
     .bind(id.into_uuid())
     .bind(i32::try_from(max_failures).unwrap_or(i32::MAX))
-    .bind(lockout_secs as f64)
+    // Computed here: `timestamptz + interval` is not immutable either.
+    .bind(
+        chrono::Duration::try_seconds(i64::try_from(lockout_secs).unwrap_or(i64::MAX))
+            .and_then(|lockout| now.checked_add_signed(lockout))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC),
+    )
+    .bind(now)
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.and_then(|(until,)| until))

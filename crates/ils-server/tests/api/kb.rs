@@ -214,7 +214,10 @@ async fn refusals_are_clear_and_write_nothing() {
 
 #[tokio::test]
 async fn another_tenants_passages_never_appear_and_a_small_tenant_gets_its_full_top_k() {
-    let app = TestApp::spawn().await;
+    // Embedding the large tenant's 150 passages takes about 20 s in a test build, alone on two
+    // cores, and more beside the rest of the suite: more than the 30 s request deadline allows
+    // at times. This test is about whose passages a search returns, not about speed.
+    let app = TestApp::spawn_with(|s| s.http.request_timeout_ms = 180_000).await;
     let (small, small_ecp) = tenant_with_ecp(&app, "small").await;
     let (large, large_ecp) = tenant_with_ecp(&app, "large").await;
     // The large tenant: many passages closer to the question than any of the small tenant's,
@@ -343,6 +346,11 @@ async fn another_tenants_passages_never_appear_and_a_small_tenant_gets_its_full_
         v.to_vec()
     };
     for (scan, expected_full) in [("off", false), ("relaxed_order", true)] {
+        if scan == "off" && ils_testkit::on_citus() {
+            // Each shard has a graph of its own, holding a few tenants: the small tenant's
+            // passages are found even without the iterative scan.
+            continue;
+        }
         let mut tx = owner.begin().await.expect("tx");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; SET LOCAL hnsw.iterative_scan = {scan}"
