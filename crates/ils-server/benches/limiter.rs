@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use hdrhistogram::Histogram;
 use ils_core::{CompanyId, SubscriptionTier};
-use ils_server::config::{RateLimitSettings, RedisSettings, Secret, TierLimits};
+use ils_server::config::{RateLimitSettings, RedisSettings, Secret};
 use ils_server::metrics::Metrics;
 use ils_server::rate_limit::{LimitClass, LocalRateLimiter, RateLimiter, SharedRateLimiter};
 use ils_server::shared::Redis;
@@ -20,20 +20,6 @@ use ils_testkit::redis::RedisServer;
 
 const CALLS: usize = 20_000;
 const CONCURRENT: usize = 40;
-
-fn settings(per_minute: u32) -> RateLimitSettings {
-    let all = TierLimits {
-        free: per_minute,
-        pro: per_minute,
-        premium: per_minute,
-        enterprise: per_minute,
-    };
-    RateLimitSettings {
-        api_per_minute: all,
-        ai_per_minute: all,
-        sync_changes_per_minute: all,
-    }
-}
 
 fn line(label: &str, h: &Histogram<u64>) -> f64 {
     let us = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -95,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
         ..RedisSettings::default()
     };
     let redis = Redis::new(&redis_settings, metrics.redis.clone())?.expect("configured");
-    let roomy = settings(1_000_000_000);
+    let roomy = RateLimitSettings::uniform(1_000_000_000);
     let local: Arc<dyn RateLimiter> = Arc::new(LocalRateLimiter::new(&roomy));
     let shared: Arc<dyn RateLimiter> = Arc::new(SharedRateLimiter::new(&roomy, redis.clone()));
     let tier = SubscriptionTier::Pro;
@@ -142,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
 
     // A tenant over its budget (one request a minute, spent): the replica's fast path refuses
     // without Redis; the peer asks Redis every time (a limiter that forgets between calls).
-    let tight = settings(1);
+    let tight = RateLimitSettings::uniform(1);
     let fast: Arc<dyn RateLimiter> = Arc::new(SharedRateLimiter::new(&tight, redis.clone()));
     let flooded = CompanyId::new();
     assert!(fast.check(flooded, tier, LimitClass::Api).await.is_ok());

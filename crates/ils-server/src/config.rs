@@ -149,6 +149,23 @@ pub struct RateLimitSettings {
     pub sync_changes_per_minute: TierLimits,
 }
 
+impl RateLimitSettings {
+    /// The same budget, `per_minute`, for every class and tier (benchmarks and tests).
+    pub fn uniform(per_minute: u32) -> Self {
+        let all = TierLimits {
+            free: per_minute,
+            pro: per_minute,
+            premium: per_minute,
+            enterprise: per_minute,
+        };
+        Self {
+            api_per_minute: all,
+            ai_per_minute: all,
+            sync_changes_per_minute: all,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TierLimits {

@@ -441,25 +441,13 @@ async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_limiters_decide_in_redis_for_any_budget() {
     use ils_core::CompanyId;
-    use ils_server::config::{RateLimitSettings, RedisSettings, Secret, TierLimits};
+    use ils_server::config::{RateLimitSettings, RedisSettings, Secret};
     use ils_server::metrics::Metrics;
     use ils_server::rate_limit::{LimitClass, RateLimiter, SharedRateLimiter};
     use ils_server::shared::Redis;
 
     let server = RedisServer::start().expect("redis-server");
-    let settings = |per_minute| {
-        let all = TierLimits {
-            free: per_minute,
-            pro: per_minute,
-            premium: per_minute,
-            enterprise: per_minute,
-        };
-        RateLimitSettings {
-            api_per_minute: all,
-            ai_per_minute: all,
-            sync_changes_per_minute: all,
-        }
-    };
+    let settings = RateLimitSettings::uniform;
     let metrics = Metrics::new();
     let redis = Redis::new(
         &RedisSettings {

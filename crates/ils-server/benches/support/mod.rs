@@ -77,30 +77,23 @@ pub fn cpu_of(server_pids: &[u32], others: &[&str]) -> Cpu {
             .and_then(|s| proc_ticks(&s))
             .unwrap_or(0)
     };
-    let database = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .map(|pid| ticks(&pid))
-        .sum();
-    let others: u64 = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| others.contains(&c.trim()))
-        })
-        .map(|pid| ticks(&pid))
-        .sum();
+    // CPU ticks of every process whose command name is one of `names`.
+    let named = |names: &[&str]| -> u64 {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| names.contains(&c.trim()))
+            })
+            .map(|pid| ticks(&pid))
+            .sum()
+    };
+    let database = named(&["postgres"]);
+    let others = named(others);
     Cpu {
         server: server_pids
             .iter()
