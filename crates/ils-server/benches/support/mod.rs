@@ -154,20 +154,14 @@ impl Running {
     /// a free port; healthy when returned.
     pub async fn start_replica(&self, env: &[(String, String)]) -> anyhow::Result<Server> {
         let port = free_port()?;
-        let mut serve = Command::new(&self.binary);
-        serve
-            .env("ILS_DATABASE__URL", &self.db.service_url)
-            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &self.key_encryption_key)
-            .env(
-                "ILS_DATABASE__MAX_CONNECTIONS",
-                self.db_connections.to_string(),
-            )
-            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ILS_LOG__FILTER", "warn")
-            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
-        for (k, v) in env {
-            serve.env(k, v);
-        }
+        let mut serve = server_command(
+            &self.binary,
+            &self.db.service_url,
+            &self.key_encryption_key,
+            self.db_connections,
+            port,
+            env,
+        );
         let server = Server {
             child: serve
                 .arg("serve")
@@ -179,6 +173,29 @@ impl Running {
         wait_healthy(&self.http, &server.base).await?;
         Ok(server)
     }
+}
+
+/// `binary` with the environment every benchmark's server gets (its database, keys, pool size
+/// and port, quiet logs, a budget no benchmark reaches), then `env`.
+fn server_command(
+    binary: &str,
+    database_url: &str,
+    key_encryption_key: &str,
+    db_connections: u64,
+    port: u16,
+    env: &[(String, String)],
+) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.env("ILS_DATABASE__URL", database_url)
+        .env("ILS_AUTH__KEY_ENCRYPTION_KEY", key_encryption_key)
+        .env("ILS_DATABASE__MAX_CONNECTIONS", db_connections.to_string())
+        .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ILS_LOG__FILTER", "warn")
+        .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
 }
 
 async fn wait_healthy(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
@@ -215,19 +232,17 @@ pub async fn start_server(
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>())
     };
-    let common_env = |cmd: &mut Command| {
-        cmd.env("ILS_DATABASE__URL", &db.service_url)
-            .env("ILS_AUTH__KEY_ENCRYPTION_KEY", &key_encryption_key)
-            .env("ILS_DATABASE__MAX_CONNECTIONS", db_connections.to_string())
-            .env("ILS_LISTEN", format!("127.0.0.1:{port}"))
-            .env("ILS_LOG__FILTER", "warn")
-            .env("ILS_RATE_LIMITS__API_PER_MINUTE__ENTERPRISE", "10000000");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
+    let command = || {
+        server_command(
+            &binary,
+            &db.service_url,
+            &key_encryption_key,
+            db_connections,
+            port,
+            env,
+        )
     };
-    let mut bootstrap = Command::new(&binary);
-    common_env(&mut bootstrap);
+    let mut bootstrap = command();
     let status = bootstrap
         .args([
             "bootstrap",
@@ -243,8 +258,7 @@ pub async fn start_server(
     if !status.success() {
         bail!("bootstrap failed");
     }
-    let mut serve = Command::new(&binary);
-    common_env(&mut serve);
+    let mut serve = command();
     let server = Server {
         child: serve
             .arg("serve")
