@@ -24,16 +24,11 @@ test: setup
 	cd ui && npm test --silent
 
 ## The ILS Central API suite on Citus: a coordinator and two workers on loopback (started by
-## the tests), the schema distributed by company_id: cross-tenant access, row-level security on
-## every shard, pooled connections, clinical flows, the knowledge base, sync, accounts. The
-## tests skipped here do not pass on Citus yet (docs/citus.md says why).
-CITUS_KNOWN_FAILING := an_answer_streams_from another_tenants_passages_never_reach \
-	each_change_of_the_configuration no_patient_identifier_reaches erasing_a_patient_leaves_nothing \
-	lists_and_erasures_wait_for_each_other an_erasure_travels_by_its_subject \
-	observability::health_reports_the_database
+## the tests), the schema distributed by company_id: every API test, among them cross-tenant
+## access, row-level security on every shard, pooled connections, clinical flows, erasure, the
+## assistant, the knowledge base, sync and accounts (docs/citus.md).
 test-citus: setup setup-citus
-	ILS_TESTKIT_CITUS=1 $(CARGO) test -p ils-server --test api --locked -- \
-		$(addprefix --skip ,$(CITUS_KNOWN_FAILING))
+	ILS_TESTKIT_CITUS=1 $(CARGO) test -p ils-server --test api --locked
 
 ## System packages (PostgreSQL, pgvector, Redis, build tools; WebKitGTK, Xvfb and the WebDriver parts
 ## for the desktop app), the interface's npm packages and build, the embedding model (checked

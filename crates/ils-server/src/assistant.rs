@@ -256,7 +256,7 @@ pub async fn chat(
         }
         .await;
         if let Err(error) = recorded {
-            tracing::error!(%error, "an assistant message could not be recorded");
+            tracing::error!(error = ?error, "an assistant message could not be recorded");
         }
         let _ = sender.send(ChatEvent::Done {
             conversation_id,

@@ -129,17 +129,27 @@ impl From<ils_core::FieldError> for Error {
 }
 
 impl From<sqlx::Error> for Error {
-    /// Connection-level failures (server gone, database missing, too many connections, shutting
-    /// down) mean "unavailable" (503); everything else is a database error (500).
+    /// Connection-level failures (server gone, database missing or closed to connections, too
+    /// many connections, shutting down: any error that ends the session, `FATAL`) mean
+    /// "unavailable" (503); everything else is a database error (500).
     fn from(error: sqlx::Error) -> Self {
         let unavailable = match &error {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code == "3D000"
-                    || ["08", "53", "57"]
-                        .iter()
-                        .any(|class| code.starts_with(class))
-            }),
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|code| {
+                    code == "3D000"
+                        || ["08", "53", "57"]
+                            .iter()
+                            .any(|class| code.starts_with(class))
+                }) || db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some_and(|pg| {
+                        matches!(
+                            pg.severity(),
+                            sqlx::postgres::PgSeverity::Fatal | sqlx::postgres::PgSeverity::Panic
+                        )
+                    })
+            }
             _ => false,
         };
         if unavailable {

@@ -117,7 +117,7 @@ pub async fn erase_patient(state: &AppState, caller: &Principal, id: PatientId) 
         ),
         caller.user_id(),
     );
-    audit::record_erasure(
+    audit::record(
         &mut tx,
         &caller.actor(),
         Entry::success("gdpr.erase_patient", "tombstone", tombstone)

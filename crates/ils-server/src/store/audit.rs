@@ -83,10 +83,11 @@ pub async fn record(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> 
     Ok(())
 }
 
-/// Writes an erasure's own audit row (`gdpr.erase_patient`, `platform.company.erase`) in the
-/// transaction's tenant, through `ils_audit_erasure`: as the owner, who has just changed the
-/// audit log in the same transaction (redaction, a tenant's log deleted). On Citus one role
-/// may write a shard within a transaction (docs/citus.md, blocker D).
+/// Writes a tenant erasure's own audit row (`platform.company.erase`) in the transaction's
+/// tenant, through `ils_audit_erasure`: as the owner, who has just deleted the erased tenant's
+/// audit log in the same transaction, possibly in the same shard. On Citus one role may write
+/// a shard within a transaction (docs/citus.md, blocker D). A patient's erasure redacts the
+/// log as the service (under the audit log's guard) and records itself with [`record`].
 pub async fn record_erasure(tx: &mut TenantTx, actor: &AuditActor, entry: Entry<'_>) -> Result<()> {
     sqlx::query("SELECT ils_audit_erasure($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
         .bind(Uuid::now_v7())

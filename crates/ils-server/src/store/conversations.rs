@@ -138,9 +138,11 @@ pub async fn record_turn(
     let (asked_names, asked_numbers) = ils_llm::redact::lookup_keys(&[turn.question]);
     let (answered_names, answered_numbers) = ils_llm::redact::lookup_keys(&[answer.content]);
     let conversation = match turn.new_for {
+        // The proposed row's `updated_at` is its default, `now()`: Citus refuses a function
+        // that is not immutable in `DO UPDATE SET`.
         Some(user) => sqlx::query(
             "INSERT INTO ai_conversations (company_id, id, user_id, title) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (company_id, id) DO UPDATE SET updated_at = now()",
+             ON CONFLICT (company_id, id) DO UPDATE SET updated_at = EXCLUDED.updated_at",
         )
         .bind(tenant)
         .bind(turn.conversation)

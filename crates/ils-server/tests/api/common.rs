@@ -100,12 +100,24 @@ async fn serve(state: AppState) -> String {
     base
 }
 
+/// With `ILS_TEST_LOG` set (a tracing filter, e.g. `ils_server=debug`), the service's log goes
+/// to the test's output: how a 500 in a test is diagnosed.
+fn init_test_log() {
+    if let Ok(filter) = std::env::var("ILS_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_test_writer()
+            .try_init();
+    }
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         Self::spawn_with(|_| {}).await
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        init_test_log();
         let db = TestDb::create(&db::MIGRATOR)
             .await
             .expect("a fresh test database");

@@ -188,6 +188,91 @@ async fn without_a_tenant_nothing_is_visible_and_foreign_writes_fail() {
     tx.rollback().await.ok();
 }
 
+/// The service redacts the audit log when a patient is erased (docs/citus.md: one role writes a
+/// tenant's shards in a transaction), so it may update two columns of it, and the guard lets
+/// an audit row change in one way only: forgotten, never rewritten.
+#[tokio::test]
+async fn the_service_may_redact_its_tenants_audit_rows_but_never_rewrite_them() {
+    let app = TestApp::spawn().await;
+    let a = app.create_tenant("alpha", SubscriptionTier::Pro).await;
+    let b = app.create_tenant("beta", SubscriptionTier::Pro).await;
+    app.add_user(&a, Role::Ecp).await;
+    app.add_user(&b, Role::Ecp).await;
+    let service = app.service_pool(1).await;
+    let mut conn = service.acquire().await.expect("conn");
+
+    let attempts: [(&str, Option<&str>); 6] = [
+        (
+            "UPDATE audit_log SET details = '{\"forged\": true}'",
+            Some("never rewritten"),
+        ),
+        (
+            "UPDATE audit_log SET resource_id = 'someone-else'",
+            Some("never rewritten"),
+        ),
+        (
+            "UPDATE audit_log SET details = details || '{\"patient_ids\": [\"00000000-0000-0000-0000-000000000001\"]}'",
+            Some("never rewritten"),
+        ),
+        (
+            "UPDATE audit_log SET action = 'rewritten'",
+            Some("permission denied"),
+        ),
+        ("DELETE FROM audit_log", Some("permission denied")),
+        (
+            "UPDATE audit_log SET resource_id = 'erased:0193a000-0000-7000-8000-000000000000', details = '{}'",
+            None,
+        ),
+    ];
+    for (sql, refused) in attempts {
+        let mut tx = conn.begin().await.expect("tx");
+        // As the service sets it (on Citus the workers see a SET LOCAL, not a set_config).
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET LOCAL ils.company_id = '{}'",
+            a.id
+        )))
+        .execute(&mut *tx)
+        .await
+        .expect("set tenant");
+        // Scoped as the service scopes every statement: on Citus, to the tenant's shard.
+        let sql = format!("{sql} WHERE company_id = '{}'", a.id);
+        let sql = sql.as_str();
+        let outcome = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await;
+        match refused {
+            Some(why) => {
+                let error = outcome.expect_err(sql);
+                assert!(error.to_string().contains(why), "{sql}: {error}");
+            }
+            None => {
+                let redacted = outcome.expect(sql).rows_affected();
+                assert!(
+                    redacted > 0,
+                    "a redaction of A's rows is allowed: {redacted}"
+                );
+                let (others,): (i64,) =
+                    sqlx::query_as("SELECT count(*) FROM audit_log WHERE company_id = $1::uuid")
+                        .bind(&b.id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .expect("count");
+                assert_eq!(others, 0, "B's rows are out of reach");
+            }
+        }
+        tx.rollback().await.ok();
+    }
+    let owner = app.owner_pool().await;
+    let (untouched,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM audit_log WHERE company_id = $1::uuid AND resource_id LIKE 'erased:%'",
+    )
+    .bind(&b.id)
+    .fetch_one(&owner)
+    .await
+    .expect("count");
+    assert_eq!(untouched, 0, "nothing of B's was redacted");
+}
+
 #[tokio::test]
 async fn alternating_tenants_on_a_small_pool_never_bleed() {
     let app = TestApp::spawn().await;
