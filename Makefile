@@ -60,10 +60,11 @@ bench: setup
 bench-limiter: setup
 	$(CARGO) bench -p ils-server --bench limiter --locked
 
-## The clinic mix against one replica, one with Redis, and three with Redis directly and behind
-## nginx (installed by the script), with the CPU each request costs and an estimate for N
-## machines. See crates/ils-server/benches/scale.rs.
-bench-scale: setup
+## The clinic mix against one replica, one with Redis, three with Redis directly and behind
+## nginx (installed by the script), then one and three replicas on Citus (a coordinator and two
+## workers), with the CPU each request costs and an estimate for N machines. See
+## crates/ils-server/benches/scale.rs.
+bench-scale: setup setup-citus
 	@scripts/bench-scale.sh
 
 ## The AI gateway: ILS Central's assistant against a local provider server, side by side with

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ILS Central beyond one process (crates/ils-server/benches/scale.rs): the clinic mix against
 # one replica, one replica with Redis, and three replicas with Redis, directly and behind
-# nginx. nginx is only needed here, so it is installed here (Debian's package), not by setup.
+# nginx, then one and three replicas on Citus (make setup-citus). nginx is only needed here, so
+# it is installed here (Debian's package), not by setup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! [ -x /usr/sbin/nginx ] && ! command -v nginx >/dev/null 2>&1; then

@@ -6,12 +6,16 @@
 //! 2. one replica sharing its limits and news through Redis (the cost of the shared limiter),
 //! 3. three replicas with Redis, each workstation talking to one of them directly,
 //! 4. the same three replicas behind nginx (the load balancer's own cost),
+//! 5. one replica on Citus, a coordinator and two workers (the same practices and patients on
+//!    a database distributed by `company_id`),
+//! 6. three replicas with Redis behind nginx on that Citus cluster,
 //!
 //! all in one run, on this machine, with requests/s, p50/p99, the ratio to (1) and the CPU each
-//! request costs in the replicas (with Redis and nginx), PostgreSQL and the load generator. On two cores
-//! the replicas compete for the same CPU: the point is what going distributed costs per
-//! request, from which the bench estimates what N machines would serve. Citus is not measured
-//! here yet (see the README).
+//! request costs in the replicas (with Redis and nginx), PostgreSQL (on Citus: coordinator and
+//! workers apart) and the load generator. On two cores the replicas and the nodes compete for
+//! the same CPU: the point is what going distributed costs per request, from which the bench
+//! estimates what N machines would serve. `ILS_BENCH_CITUS=0` leaves Citus out (it needs `make
+//! setup-citus`, which `make bench-scale` runs).
 //!
 //! Knobs: ILS_BENCH_TENANTS (10), ILS_BENCH_CLIENTS per tenant (4), ILS_BENCH_SECS per phase
 //! (10), ILS_BENCH_PATIENTS per tenant (10000), ILS_BENCH_DB_CONNECTIONS per replica (16; 6
@@ -39,6 +43,25 @@ struct Measured {
     errors: u64,
     /// µs of CPU per request: replicas (with Redis and nginx), database, load generator.
     cpu: (f64, f64, f64),
+    /// On Citus: µs of CPU per request on the coordinator and on the workers together.
+    citus: Option<(f64, f64)>,
+}
+
+/// Where a phase's database runs: one PostgreSQL, or a Citus coordinator and its workers.
+#[derive(Clone, Default)]
+struct Nodes {
+    coordinator: Option<u16>,
+    workers: Vec<u16>,
+}
+
+impl Nodes {
+    /// The CPU ticks of the coordinator and of the workers together, when on Citus.
+    fn ticks(&self) -> Option<(u64, u64)> {
+        let coordinator = self.coordinator?;
+        let by_port = support::postgres_ticks_by_port();
+        let of = |port: &u16| by_port.get(port).copied().unwrap_or(0);
+        Some((of(&coordinator), self.workers.iter().map(of).sum()))
+    }
 }
 
 async fn measure(
@@ -48,11 +71,14 @@ async fn measure(
     pids: &[u32],
     clients: &[ClinicClient],
     secs: u64,
+    nodes: &Nodes,
 ) -> Measured {
     run_clinic_phase(http, bases, clients, 2).await;
     let before = cpu_of(pids, SHARED_PARTS);
+    let nodes_before = nodes.ticks();
     let (tally, elapsed) = run_clinic_phase(http, bases, clients, secs).await;
     let after = cpu_of(pids, SHARED_PARTS);
+    let nodes_after = nodes.ticks();
     let all = overall(&tally);
     let requests = tally.total().max(1) as f64;
     let per = |a: u64, b: u64| b.saturating_sub(a) as f64 * 10_000.0 / requests;
@@ -72,9 +98,16 @@ async fn measure(
             per(database, after.database),
             per(client, after.client),
         ),
+        citus: nodes_before
+            .zip(nodes_after)
+            .map(|((c0, w0), (c1, w1))| (per(c0, c1), per(w0, w1))),
     };
+    let split = measured
+        .citus
+        .map(|(c, w)| format!(" (coordinator {c:.0} µs, workers {w:.0} µs)"))
+        .unwrap_or_default();
     println!(
-        "  {:<44} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU/request: replicas+Redis+nginx {:>5.0} µs, database {:>5.0} µs, load generator {:>4.0} µs  ({} errors)",
+        "  {:<44} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  CPU/request: replicas+Redis+nginx {:>5.0} µs, database {:>5.0} µs{split}, load generator {:>4.0} µs  ({} errors)",
         measured.label,
         measured.rps,
         measured.p50_ms,
@@ -85,6 +118,63 @@ async fn measure(
         measured.errors
     );
     measured
+}
+
+/// `tenants` practices on `running`'s database, each with an ECP, a lab technician and
+/// `patients` patients, and `per_tenant` workstations each.
+async fn practices(
+    running: &support::Running,
+    tenants: u64,
+    per_tenant: u64,
+    patients: u64,
+) -> anyhow::Result<Vec<ClinicClient>> {
+    let owner = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&running.db.owner_url)
+        .await?;
+    let mut clients = Vec::new();
+    for t in 0..tenants {
+        let (domain, password, pair) = support::create_practice(running, t).await?;
+        let token = pair["access_token"].as_str().context("token")?.to_owned();
+        let company_id = pair["company_id"]
+            .as_str()
+            .context("company id")?
+            .to_owned();
+        let mut staff = Vec::new();
+        for role in ["ecp", "lab_tech"] {
+            staff.push(support::add_user(running, &domain, &password, &token, role).await?);
+        }
+        let patients = Arc::new(seed_patients(&owner, &company_id, patients).await?);
+        for _ in 0..per_tenant {
+            clients.push(ClinicClient {
+                ecp: staff[0].clone(),
+                lab: staff[1].clone(),
+                patients: patients.clone(),
+            });
+        }
+    }
+    sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
+    owner.close().await;
+    Ok(clients)
+}
+
+/// Three replicas sharing Redis on `running`'s database, which share its connections the way
+/// one replica did.
+async fn three_replicas(
+    running: &support::Running,
+    with_redis: &[(String, String)],
+    db_connections: u64,
+) -> anyhow::Result<Vec<support::Server>> {
+    let mut env = with_redis.to_vec();
+    env.push((
+        "ILS_DATABASE__MAX_CONNECTIONS".to_owned(),
+        (db_connections / 3).max(2).to_string(),
+    ));
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(running.start_replica(&env).await?);
+    }
+    Ok(replicas)
 }
 
 /// nginx in front of `upstreams`, on a free loopback port, in its own temporary prefix.
@@ -173,40 +263,17 @@ async fn main() -> anyhow::Result<()> {
 
     let redis = RedisServer::start()?;
     let with_redis = vec![("ILS_REDIS__URL".to_owned(), redis.url())];
+    let with_citus = env_or("ILS_BENCH_CITUS", 1) == 1;
     let mut running = support::start_server(db_connections, &[]).await?;
-    let owner = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&running.db.owner_url)
-        .await?;
-    let mut clients = Vec::new();
-    for t in 0..tenants {
-        let (domain, password, pair) = support::create_practice(&running, t).await?;
-        let token = pair["access_token"].as_str().context("token")?.to_owned();
-        let company_id = pair["company_id"]
-            .as_str()
-            .context("company id")?
-            .to_owned();
-        let mut staff = Vec::new();
-        for role in ["ecp", "lab_tech"] {
-            staff.push(support::add_user(&running, &domain, &password, &token, role).await?);
-        }
-        let patients = Arc::new(seed_patients(&owner, &company_id, patients_per_tenant).await?);
-        for _ in 0..per_tenant {
-            clients.push(ClinicClient {
-                ecp: staff[0].clone(),
-                lab: staff[1].clone(),
-                patients: patients.clone(),
-            });
-        }
-    }
-    sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
+    let clients = practices(&running, tenants, per_tenant, patients_per_tenant).await?;
     let http = running.http.clone();
     println!(
-        "ILS Central scale-out: clinic mix, {tenants} tenants × {patients_per_tenant} patients, {} concurrent workstations, {secs} s per setup; {} cores ({}); PostgreSQL and Redis on loopback\n",
+        "ILS Central scale-out: clinic mix, {tenants} tenants × {patients_per_tenant} patients, {} concurrent workstations, {secs} s per setup; {} cores ({}); PostgreSQL, Citus and Redis on loopback\n",
         clients.len(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         cpu_model()
     );
+    let plain = Nodes::default();
 
     let mut results = Vec::new();
     let solo = running.server.child.id();
@@ -218,6 +285,7 @@ async fn main() -> anyhow::Result<()> {
             &[solo],
             &clients,
             secs,
+            &plain,
         )
         .await,
     );
@@ -233,21 +301,13 @@ async fn main() -> anyhow::Result<()> {
             &[shared.child.id()],
             &clients,
             secs,
+            &plain,
         )
         .await,
     );
     drop(shared);
 
-    // Three replicas share the database's connections the way one did.
-    let mut env = with_redis.clone();
-    env.push((
-        "ILS_DATABASE__MAX_CONNECTIONS".to_owned(),
-        (db_connections / 3).max(2).to_string(),
-    ));
-    let mut replicas = Vec::new();
-    for _ in 0..3 {
-        replicas.push(running.start_replica(&env).await?);
-    }
+    let replicas = three_replicas(&running, &with_redis, db_connections).await?;
     let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
     let pids: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
     results.push(
@@ -258,6 +318,7 @@ async fn main() -> anyhow::Result<()> {
             &pids,
             &clients,
             secs,
+            &plain,
         )
         .await,
     );
@@ -270,11 +331,70 @@ async fn main() -> anyhow::Result<()> {
             &pids,
             &clients,
             secs,
+            &plain,
         )
         .await,
     );
     drop(balancer);
     drop(replicas);
+    drop(running);
+
+    if with_citus {
+        let db = ils_testkit::TestDb::create_on_citus(&ils_server::db::MIGRATOR).await?;
+        let mut citus = support::start_server_on(db, db_connections, &[]).await?;
+        let owner = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&citus.db.owner_url)
+            .await?;
+        let workers: Vec<(i32,)> = sqlx::query_as(
+            "SELECT nodeport FROM pg_dist_node WHERE groupid <> 0 ORDER BY nodeport",
+        )
+        .fetch_all(&owner)
+        .await?;
+        owner.close().await;
+        let coordinator: u16 = citus
+            .db
+            .owner_url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next()?.parse().ok())
+            .context("the coordinator's port")?;
+        let nodes = Nodes {
+            coordinator: Some(coordinator),
+            workers: workers.into_iter().map(|(p,)| p as u16).collect(),
+        };
+        let clients = practices(&citus, tenants, per_tenant, patients_per_tenant).await?;
+        let solo = citus.server.child.id();
+        results.push(
+            measure(
+                "1 replica on Citus (coordinator + 2 workers)",
+                &http,
+                &[&citus.server.base],
+                &[solo],
+                &clients,
+                secs,
+                &nodes,
+            )
+            .await,
+        );
+        let _ = citus.server.child.kill();
+        let _ = citus.server.child.wait();
+        let replicas = three_replicas(&citus, &with_redis, db_connections).await?;
+        let bases: Vec<&str> = replicas.iter().map(|r| r.base.as_str()).collect();
+        let pids: Vec<u32> = replicas.iter().map(|r| r.child.id()).collect();
+        let balancer = Balancer::start(&http, &bases).await?;
+        results.push(
+            measure(
+                "3 replicas + Redis behind nginx, on Citus",
+                &http,
+                &[&balancer.base],
+                &pids,
+                &clients,
+                secs,
+                &nodes,
+            )
+            .await,
+        );
+    }
 
     let one = &results[0];
     println!(
@@ -306,6 +426,20 @@ async fn main() -> anyhow::Result<()> {
         spread.cpu.1,
         database_cap / per_replica_machine.max(1.0)
     );
+    // On Citus the coordinator's share stays on one machine; the workers' share spreads over
+    // the workers (each request is on one tenant's shard, so on one worker).
+    if let Some(on_citus) = results.last().filter(|r| r.citus.is_some())
+        && let Some((coordinator, workers)) = on_citus.citus
+    {
+        let replica_machine = 2.0e6 / on_citus.cpu.0.max(1.0);
+        let coordinator_cap = 2.0e6 / coordinator.max(1.0);
+        let per_worker = 2.0e6 / workers.max(1.0);
+        println!(
+            "estimate on Citus: each request costs the replicas {:.0} µs, the coordinator {coordinator:.0} µs and the workers {workers:.0} µs              ({:+.0} µs of database CPU against one PostgreSQL). With 2-core machines: N replica machines ~N × {replica_machine:.0},              one coordinator ~{coordinator_cap:.0}, W workers ~W × {per_worker:.0} requests/s; the service serves the smallest of the three.",
+            on_citus.cpu.0,
+            coordinator + workers - spread.cpu.1,
+        );
+    }
     drop(redis);
     Ok(())
 }

@@ -47,6 +47,19 @@ struct Server {
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+static CITUS: OnceLock<Result<Server, String>> = OnceLock::new();
+
+/// A Citus coordinator with two workers, whatever the environment asks for the tests (a
+/// benchmark comparing both stores in one run): the tests' own cluster when it is one.
+fn citus_server() -> anyhow::Result<&'static Server> {
+    if citus_requested() {
+        return server();
+    }
+    match CITUS.get_or_init(|| start_citus().map_err(|e| format!("{e:#}"))) {
+        Ok(server) => Ok(server),
+        Err(e) => bail!("no Citus cluster: {e}"),
+    }
+}
 
 fn server() -> anyhow::Result<&'static Server> {
     let result = SERVER.get_or_init(|| match std::env::var("DATABASE_URL") {
@@ -379,7 +392,16 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create(migrator: &Migrator) -> anyhow::Result<Self> {
-        let server = server()?;
+        Self::create_in(server()?, migrator).await
+    }
+
+    /// A fresh, migrated database on a Citus coordinator with two workers (started once per
+    /// process, on loopback, like the tests' cluster), whatever `ILS_TESTKIT_CITUS` says.
+    pub async fn create_on_citus(migrator: &Migrator) -> anyhow::Result<Self> {
+        Self::create_in(citus_server()?, migrator).await
+    }
+
+    async fn create_in(server: &Server, migrator: &Migrator) -> anyhow::Result<Self> {
         let name = format!("ils_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&server.admin_url("postgres"))
             .await

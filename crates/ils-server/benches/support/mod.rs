@@ -105,6 +105,55 @@ pub fn cpu_of(server_pids: &[u32], others: &[&str]) -> Cpu {
     }
 }
 
+/// CPU ticks of PostgreSQL by cluster: every `postgres` process counted with its postmaster,
+/// keyed by the port on the postmaster's command line (`-p <port>`, as the test kit starts
+/// them). Tells a Citus coordinator's share from its workers'.
+pub fn postgres_ticks_by_port() -> std::collections::BTreeMap<u16, u64> {
+    let mut processes = std::collections::HashMap::new(); // pid -> (parent, ticks)
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().into_string() else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "postgres")
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The parent is the second field after the command name.
+        let parent = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<u32>().ok())
+            .unwrap_or(0);
+        processes.insert(pid, (parent, proc_ticks(&stat).unwrap_or(0)));
+    }
+    let port_of = |postmaster: u32| -> Option<u16> {
+        let cmdline = std::fs::read(format!("/proc/{postmaster}/cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let at = args.iter().position(|a| *a == b"-p")?;
+        std::str::from_utf8(args.get(at + 1)?).ok()?.parse().ok()
+    };
+    let mut by_port = std::collections::BTreeMap::new();
+    for (&pid, &(_, ticks)) in &processes {
+        let mut root = pid;
+        while let Some(&(parent, _)) = processes.get(&root) {
+            if !processes.contains_key(&parent) {
+                break;
+            }
+            root = parent;
+        }
+        if let Some(port) = port_of(root) {
+            *by_port.entry(port).or_insert(0) += ticks;
+        }
+    }
+    by_port
+}
+
 /// Prints the CPU each request cost, between two samples.
 pub fn report_cpu(before: Cpu, after: Cpu, requests: u64) {
     let per = |a: u64, b: u64| (b.saturating_sub(a)) as f64 * 10_000.0 / requests.max(1) as f64;
@@ -223,6 +272,15 @@ pub async fn start_server(
     env: &[(String, String)],
 ) -> anyhow::Result<Running> {
     let db = ils_testkit::TestDb::create(&ils_server::db::MIGRATOR).await?;
+    start_server_on(db, db_connections, env).await
+}
+
+/// [`start_server`] on the database `db` (e.g. one on Citus).
+pub async fn start_server_on(
+    db: ils_testkit::TestDb,
+    db_connections: u64,
+    env: &[(String, String)],
+) -> anyhow::Result<Running> {
     let port = free_port()?;
     // Another build of the server (an older commit, for a back-to-back comparison) may be named.
     let binary = std::env::var("ILS_BENCH_SERVER")
