@@ -435,7 +435,7 @@ async fn main() -> anyhow::Result<()> {
         let coordinator_cap = 2.0e6 / coordinator.max(1.0);
         let per_worker = 2.0e6 / workers.max(1.0);
         println!(
-            "estimate on Citus: each request costs the replicas {:.0} µs, the coordinator {coordinator:.0} µs and the workers {workers:.0} µs              ({:+.0} µs of database CPU against one PostgreSQL). With 2-core machines: N replica machines ~N × {replica_machine:.0},              one coordinator ~{coordinator_cap:.0}, W workers ~W × {per_worker:.0} requests/s; the service serves the smallest of the three.",
+            "estimate on Citus: each request costs the replicas {:.0} µs, the coordinator {coordinator:.0} µs and the workers {workers:.0} µs ({:+.0} µs of database CPU against one PostgreSQL). With 2-core machines: N replica machines ~N × {replica_machine:.0}, one coordinator ~{coordinator_cap:.0}, W workers ~W × {per_worker:.0} requests/s; the service serves the smallest of the three.",
             on_citus.cpu.0,
             coordinator + workers - spread.cpu.1,
         );
