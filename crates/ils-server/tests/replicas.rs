@@ -2,7 +2,8 @@
 //! one Redis (a real `redis-server` on loopback, started here), each request sent to one of
 //! them in turn, as a load balancer would.
 //!
-//! - A tenant's API budget is one budget, however its requests are spread.
+//! - A tenant's API budget is one budget, however its requests are spread; so are the
+//!   budgets of failed sign-ins, per address and per tenant.
 //! - A suspension, a reactivation or a change of tier made through one replica is applied by the
 //!   others within a second (their cached standings would otherwise live 30 s here).
 //! - A replica killed (SIGKILL) while patients are being created loses no acknowledged write.
@@ -498,4 +499,118 @@ async fn shared_limiters_decide_in_redis_for_any_budget() {
         (0, 0),
         "every decision was made by Redis"
     );
+}
+
+/// Two sign-in throttles on one Redis, as two replicas hold them: the failed sign-ins of an
+/// address and of a tenant are counted once, whichever replica saw them, so spreading guesses
+/// over a load balancer buys nothing; the audit rows beyond the tenant's first few become one
+/// aggregate per replica that add up to the whole; without Redis each counts on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_the_sign_in_throttle_and_its_audit_aggregates() {
+    use ils_core::CompanyId;
+    use ils_server::auth::throttle::{AuditFailure, SignInThrottle};
+    use ils_server::config::{RedisSettings, Secret};
+    use ils_server::metrics::Metrics;
+    use ils_server::shared::Redis;
+
+    let mut server = RedisServer::start().expect("redis-server");
+    let metrics = Metrics::new();
+    let redis = Redis::new(
+        &RedisSettings {
+            url: Some(Secret::new(server.url())),
+            ..RedisSettings::default()
+        },
+        metrics.redis.clone(),
+    )
+    .expect("redis settings")
+    .expect("configured");
+    // An hour's window (aligned on Redis's clock: this test would have to straddle a full hour
+    // to see two), 4 failures an address, 6 a tenant, the first 2 of a tenant audited.
+    let throttle = || SignInThrottle::new(Duration::from_secs(3600), 4, 6, 2, Some(redis.clone()));
+    let (one, other) = (throttle(), throttle());
+    let here: std::net::IpAddr = [192, 0, 2, 1].into();
+    let tenant = CompanyId::new();
+    let mut audits = Vec::new();
+    for i in 0..4 {
+        let replica = if i % 2 == 0 { &one } else { &other };
+        assert!(replica.check(Some(here), Some(tenant)).await.is_ok());
+        audits.push(replica.failed(Some(here), Some(tenant)).await);
+    }
+    assert_eq!(
+        audits,
+        [
+            AuditFailure::Row,
+            AuditFailure::Row,
+            AuditFailure::Aggregate,
+            AuditFailure::Aggregate
+        ],
+        "the tenant's first two failures, on either replica, are audited one by one"
+    );
+    for replica in [&one, &other] {
+        let wait = replica
+            .check(Some(here), None)
+            .await
+            .expect_err("4 failures from this address, on two replicas, spend its budget");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(3600),
+            "{wait:?}"
+        );
+    }
+    // Another address: the tenant has 2 failures left, on any replica.
+    let there: std::net::IpAddr = [192, 0, 2, 2].into();
+    assert!(other.check(Some(there), Some(tenant)).await.is_ok());
+    one.failed(Some(there), Some(tenant)).await;
+    other.failed(Some(there), Some(tenant)).await;
+    for replica in [&one, &other] {
+        assert!(
+            replica
+                .check(Some([192, 0, 2, 3].into()), Some(tenant))
+                .await
+                .is_err(),
+            "6 failures on two replicas spend the tenant's budget, from any address"
+        );
+    }
+    assert!(one.take_unaudited().is_empty() && other.take_unaudited().is_empty());
+
+    // A one-second window, nothing audited one by one: each replica writes one aggregate for
+    // what it saw once the window is over, and they add up.
+    let brief = || SignInThrottle::new(Duration::from_secs(1), 100, 100, 0, Some(redis.clone()));
+    let (one, other) = (brief(), brief());
+    let tenant = CompanyId::new();
+    for replica in [&one, &other, &one] {
+        assert_eq!(
+            replica.failed(Some(here), Some(tenant)).await,
+            AuditFailure::Aggregate
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let rows: Vec<_> = one
+        .take_unaudited()
+        .into_iter()
+        .chain(other.take_unaudited())
+        .collect();
+    assert!(rows.iter().all(|row| row.tenant == tenant));
+    assert!(
+        rows.iter()
+            .all(|row| row.until - row.from == chrono::Duration::seconds(1)),
+        "{rows:?}"
+    );
+    assert_eq!(rows.iter().map(|row| row.count).sum::<u32>(), 3, "{rows:?}");
+    assert_eq!(
+        (
+            metrics.redis.errors_of("sign_in"),
+            metrics.redis.fallbacks_of("sign_in")
+        ),
+        (0, 0),
+        "every count was kept in Redis"
+    );
+
+    // Redis gone: each replica counts on its own, and says so.
+    server.stop();
+    let alone = throttle();
+    for _ in 0..4 {
+        alone.failed(Some(here), Some(CompanyId::new())).await;
+    }
+    assert!(alone.check(Some(here), None).await.is_err());
+    assert!(metrics.redis.fallbacks_of("sign_in") >= 1);
 }

@@ -76,20 +76,20 @@ pub async fn login(
 ) -> Result<TokenPair> {
     let address = origin.address;
     // A spent budget is refused before anything costly: no password hash, no audit row.
-    throttled(state, address, None)?;
+    throttled(state, address, None).await?;
     let Ok(domain) = tenant::normalize_domain("domain", domain) else {
-        state.sign_in.failed(address, None);
+        state.sign_in.failed(address, None).await;
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
     let Some(company) = companies::for_login(state.db.pool(), &domain).await? else {
-        state.sign_in.failed(address, None);
+        state.sign_in.failed(address, None).await;
         state.passwords.verify(password, None).await?;
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
-    throttled(state, address, Some(company.id))?;
+    throttled(state, address, Some(company.id)).await?;
     let mut actor = AuditActor {
         user_id: None,
         company_id: company.id,
@@ -110,7 +110,7 @@ pub async fn login(
         // The company's administrators see attempts on accounts that do not exist (no address
         // is recorded: it may be someone's mistyped personal e-mail); beyond the window's first
         // few, in one aggregate row.
-        if state.sign_in.failed(address, Some(company.id)) == AuditFailure::Row {
+        if state.sign_in.failed(address, Some(company.id)).await == AuditFailure::Row {
             audit_login(&mut tx, &actor, Outcome::Failure, "unknown_account").await?;
         }
         tx.commit().await?;
@@ -144,7 +144,7 @@ pub async fn login(
             settings.lockout_secs,
         )
         .await?;
-        if state.sign_in.failed(address, Some(company.id)) == AuditFailure::Row {
+        if state.sign_in.failed(address, Some(company.id)).await == AuditFailure::Row {
             audit_login(&mut tx, &actor, Outcome::Failure, "wrong_password").await?;
         }
         tx.commit().await?;
@@ -202,12 +202,12 @@ pub async fn login(
 }
 
 /// 429 when the address's or the tenant's budget of failed sign-ins is spent.
-fn throttled(
+async fn throttled(
     state: &AppState,
     address: Option<std::net::IpAddr>,
     tenant: Option<CompanyId>,
 ) -> Result<()> {
-    state.sign_in.check(address, tenant).map_err(|wait| {
+    state.sign_in.check(address, tenant).await.map_err(|wait| {
         state.metrics.auth_failure("sign_in_throttled");
         Error::RateLimited {
             code: "rate_limit.sign_in",
