@@ -16,13 +16,12 @@
 //! (the server's pool size, 16), ILS_BENCH_SERVER (another `ils-server` binary to measure, e.g.
 //! one built from an earlier commit).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 mod support;
 use serde_json::json;
-use support::mix::{ClinicClient, Op, Tally, report, run_clinic_phase, seed_patients};
+use support::mix::{Op, Tally, clinic_workstations, report, run_clinic_phase};
 use support::{cpu_model, cpu_now, env_or, report_cpu};
 
 struct Client {
@@ -131,18 +130,19 @@ async fn main() -> anyhow::Result<()> {
             });
         }
         // The clinic mix: an ECP and a lab technician of this practice, and its patients.
-        let mut staff = Vec::new();
-        for role in ["ecp", "lab_tech"] {
-            staff.push(support::add_user(&running, &domain, &password, &token, role).await?);
-        }
-        let patients = Arc::new(seed_patients(&owner, &company_id, patients_per_tenant).await?);
-        for _ in 0..per_tenant {
-            clinic_clients.push(ClinicClient {
-                ecp: staff[0].clone(),
-                lab: staff[1].clone(),
-                patients: patients.clone(),
-            });
-        }
+        clinic_clients.extend(
+            clinic_workstations(
+                &running,
+                &owner,
+                &domain,
+                &password,
+                &token,
+                &company_id,
+                patients_per_tenant,
+                per_tenant,
+            )
+            .await?,
+        );
     }
 
     // As on a live database: statistics gathered and the bulk load vacuumed before measuring.

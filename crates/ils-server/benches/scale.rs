@@ -22,14 +22,13 @@
 //! each when three run).
 
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ils_testkit::redis::RedisServer;
 
 mod support;
-use support::mix::{ClinicClient, overall, run_clinic_phase, seed_patients};
+use support::mix::{ClinicClient, clinic_workstations, overall, run_clinic_phase};
 use support::{Cpu, cpu_model, cpu_of, env_or};
 
 /// The processes that serve requests beside the replicas, counted with them.
@@ -140,18 +139,19 @@ async fn practices(
             .as_str()
             .context("company id")?
             .to_owned();
-        let mut staff = Vec::new();
-        for role in ["ecp", "lab_tech"] {
-            staff.push(support::add_user(running, &domain, &password, &token, role).await?);
-        }
-        let patients = Arc::new(seed_patients(&owner, &company_id, patients).await?);
-        for _ in 0..per_tenant {
-            clients.push(ClinicClient {
-                ecp: staff[0].clone(),
-                lab: staff[1].clone(),
-                patients: patients.clone(),
-            });
-        }
+        clients.extend(
+            clinic_workstations(
+                running,
+                &owner,
+                &domain,
+                &password,
+                &token,
+                &company_id,
+                patients,
+                per_tenant,
+            )
+            .await?,
+        );
     }
     sqlx::query("VACUUM ANALYZE").execute(&owner).await?;
     owner.close().await;

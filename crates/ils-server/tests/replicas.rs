@@ -436,21 +436,13 @@ async fn without_redis_replicas_keep_serving_alone_and_come_back_by_themselves()
     );
 }
 
-/// Two limiters on one Redis, as two replicas hold them: one budget between them, refusals
-/// that say when to come back, and every decision made by Redis (none counted as a fallback),
-/// also for a budget finer than Redis's microsecond clock.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shared_limiters_decide_in_redis_for_any_budget() {
-    use ils_core::CompanyId;
-    use ils_server::config::{RateLimitSettings, RedisSettings, Secret};
-    use ils_server::metrics::Metrics;
-    use ils_server::rate_limit::{LimitClass, RateLimiter, SharedRateLimiter};
-    use ils_server::shared::Redis;
-
-    let server = RedisServer::start().expect("redis-server");
-    let settings = RateLimitSettings::uniform;
-    let metrics = Metrics::new();
-    let redis = Redis::new(
+/// A connection to `server` as a replica holds it, reporting to `metrics`.
+fn shared_redis(
+    server: &RedisServer,
+    metrics: &ils_server::metrics::Metrics,
+) -> ils_server::shared::Redis {
+    use ils_server::config::{RedisSettings, Secret};
+    ils_server::shared::Redis::new(
         &RedisSettings {
             url: Some(Secret::new(server.url())),
             ..RedisSettings::default()
@@ -458,7 +450,23 @@ async fn shared_limiters_decide_in_redis_for_any_budget() {
         metrics.redis.clone(),
     )
     .expect("redis settings")
-    .expect("configured");
+    .expect("configured")
+}
+
+/// Two limiters on one Redis, as two replicas hold them: one budget between them, refusals
+/// that say when to come back, and every decision made by Redis (none counted as a fallback),
+/// also for a budget finer than Redis's microsecond clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limiters_decide_in_redis_for_any_budget() {
+    use ils_core::CompanyId;
+    use ils_server::config::RateLimitSettings;
+    use ils_server::metrics::Metrics;
+    use ils_server::rate_limit::{LimitClass, RateLimiter, SharedRateLimiter};
+
+    let server = RedisServer::start().expect("redis-server");
+    let settings = RateLimitSettings::uniform;
+    let metrics = Metrics::new();
+    let redis = shared_redis(&server, &metrics);
     let tier = SubscriptionTier::Pro;
 
     let one = SharedRateLimiter::new(&settings(6), redis.clone());
@@ -509,21 +517,11 @@ async fn shared_limiters_decide_in_redis_for_any_budget() {
 async fn replicas_share_the_sign_in_throttle_and_its_audit_aggregates() {
     use ils_core::CompanyId;
     use ils_server::auth::throttle::{AuditFailure, SignInThrottle};
-    use ils_server::config::{RedisSettings, Secret};
     use ils_server::metrics::Metrics;
-    use ils_server::shared::Redis;
 
     let mut server = RedisServer::start().expect("redis-server");
     let metrics = Metrics::new();
-    let redis = Redis::new(
-        &RedisSettings {
-            url: Some(Secret::new(server.url())),
-            ..RedisSettings::default()
-        },
-        metrics.redis.clone(),
-    )
-    .expect("redis settings")
-    .expect("configured");
+    let redis = shared_redis(&server, &metrics);
     // An hour's window (aligned on Redis's clock: this test would have to straddle a full hour
     // to see two), 4 failures an address, 6 a tenant, the first 2 of a tenant audited.
     let throttle = || SignInThrottle::new(Duration::from_secs(3600), 4, 6, 2, Some(redis.clone()));

@@ -240,6 +240,34 @@ pub async fn run_clinic_phase(
     (total, started.elapsed())
 }
 
+/// A practice's clinic workstations: its ECP and lab technician (added through the API with
+/// the administrator's `token`), `patients` patients seeded by the `owner` pool, and
+/// `workstations` clients sharing them.
+#[allow(clippy::too_many_arguments)]
+pub async fn clinic_workstations(
+    running: &super::Running,
+    owner: &sqlx::PgPool,
+    domain: &str,
+    password: &str,
+    token: &str,
+    company_id: &str,
+    patients: u64,
+    workstations: u64,
+) -> anyhow::Result<Vec<ClinicClient>> {
+    let mut staff = Vec::new();
+    for role in ["ecp", "lab_tech"] {
+        staff.push(super::add_user(running, domain, password, token, role).await?);
+    }
+    let patients = Arc::new(seed_patients(owner, company_id, patients).await?);
+    Ok((0..workstations)
+        .map(|_| ClinicClient {
+            ecp: staff[0].clone(),
+            lab: staff[1].clone(),
+            patients: patients.clone(),
+        })
+        .collect())
+}
+
 /// Bulk-loads `count` patients into the tenant, straight into PostgreSQL (as the owner).
 pub async fn seed_patients(
     owner: &sqlx::PgPool,
