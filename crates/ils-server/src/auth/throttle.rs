@@ -156,9 +156,11 @@ impl SignInThrottle {
         }
     }
 
+    /// Where a count lives in Redis, without its window (the script appends it). The part in
+    /// braces keeps every window of one count in one Redis Cluster slot.
     fn shared_key(key: Key) -> String {
         match key {
-            Key::Address(address) => format!("ils:signin:address:{address}"),
+            Key::Address(address) => format!("ils:{{address:{address}}}:signin"),
             Key::Tenant(company) => tenant_key(company, "signin"),
         }
     }
