@@ -15,14 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "setup-citus: run as root or install sudo" >&2; exit 1
-  fi
-fi
-log() { echo "setup-citus: $*"; }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# shellcheck source=setup-common.sh
+. "$(cd "$(dirname "$0")" && pwd)/setup-common.sh" setup-citus
 
 PG_MAJOR="${PG_MAJOR:-$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)}"
 [ -n "$PG_MAJOR" ] || { echo "setup-citus: no PostgreSQL installed; run scripts/setup-system.sh first" >&2; exit 1; }

@@ -8,14 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "setup-desktop: run as root or install sudo" >&2; exit 1
-  fi
-fi
-log() { echo "setup-desktop: $*"; }
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# shellcheck source=setup-common.sh
+. "$(cd "$(dirname "$0")" && pwd)/setup-common.sh" setup-desktop
 
 need=()
 for p in libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev \

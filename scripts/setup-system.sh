@@ -8,16 +8,8 @@ set -euo pipefail
 
 PGVECTOR_SUITE="${PGVECTOR_SUITE:-trixie}"
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "setup-system: run as root or install sudo" >&2; exit 1
-  fi
-fi
-
-log() { echo "setup-system: $*"; }
-
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+# shellcheck source=setup-common.sh
+. "$(cd "$(dirname "$0")" && pwd)/setup-common.sh" setup-system
 updated=""
 apt_update() { [ -n "$updated" ] || { $SUDO apt-get update -qq; updated=1; }; }
 
