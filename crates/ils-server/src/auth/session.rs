@@ -89,7 +89,8 @@ pub async fn login(
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid_credentials());
     };
-    throttled(state, address, Some(company.id)).await?;
+    // The address was checked above: now the tenant's budget (with Redis, one round trip).
+    throttled(state, None, Some(company.id)).await?;
     let mut actor = AuditActor {
         user_id: None,
         company_id: company.id,
