@@ -122,6 +122,8 @@ pub struct AppInfo {
     pub model_dir: String,
     pub model_present: bool,
     pub idle_lock_minutes: u32,
+    /// How the window is drawn: with the GPU, or in software and why (`rendering`).
+    pub rendering: String,
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -140,6 +142,7 @@ async fn app_info(state: State<'_, AppState>) -> EngineResult<AppInfo> {
             model_present: model.join("model.safetensors").is_file(),
             model_dir: model.display().to_string(),
             idle_lock_minutes,
+            rendering: crate::rendering::chosen(),
         })
     })
     .await

@@ -8,6 +8,7 @@
 
 mod bench;
 mod commands;
+pub mod rendering;
 mod state;
 
 use ils_node::engine::NodeSettings;
@@ -18,10 +19,13 @@ pub use state::AppState;
 /// Where the model ships inside the bundle (`bundle.resources` in tauri.conf.json).
 const BUNDLED_MODEL: &str = "models/all-MiniLM-L6-v2";
 
-/// Opens the engine the settings name and runs the window until it is closed.
-pub fn run() {
+/// Opens the engine the settings name and runs the window until it is closed, drawn the way
+/// `rendering` says (its variables already set: [`rendering::Plan::apply`]).
+pub fn run(rendering: rendering::Rendering) {
     bench::mark_start();
     init_tracing();
+    tracing::info!(%rendering, "drawing the window");
+    rendering::chose(rendering);
     let settings = match NodeSettings::load(None) {
         Ok(s) => s,
         Err(e) => fail(&format!("ILS Desktop cannot start: {e}")),

@@ -77,6 +77,8 @@ export interface AppInfo {
   model_dir: string;
   model_present: boolean;
   idle_lock_minutes: number;
+  /** How the window is drawn: "gpu (…)" or "software (why)". */
+  rendering: string;
   /** The signed-in user with their role. */
   signed_in: LocalUser | null;
   /** What the signed-in user may do: ils-core's rules read out for the role. */

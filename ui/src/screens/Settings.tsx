@@ -43,6 +43,7 @@ export function Settings() {
           <div><dt>Database</dt><dd><code>{info.engine.database}</code></dd></div>
           <div><dt>Schema version</dt><dd>{info.engine.schema_version}</dd></div>
           <div><dt>Device id</dt><dd><code>{info.engine.device_id}</code></dd></div>
+          <div><dt>Drawing</dt><dd>{info.rendering}</dd></div>
           <div><dt>Embedding model</dt><dd><code>{info.model_dir}</code> — {info.model_present ? "present" : "missing: documents cannot be added or searched by meaning"}</dd></div>
         </dl>
       </section>

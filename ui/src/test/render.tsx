@@ -21,6 +21,7 @@ export const INFO: AppInfo = {
   model_dir: "/models",
   model_present: true,
   idle_lock_minutes: 10,
+  rendering: "software (the computer has no GPU render node)",
   signed_in: null,
   abilities: null,
 };
