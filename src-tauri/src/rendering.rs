@@ -47,6 +47,8 @@ pub enum Why {
     NoRenderNode,
     /// `ILS_DESKTOP_RENDERING` asked for it.
     Asked,
+    /// Not Linux: the system's web view decides.
+    System,
 }
 
 /// A plan: how the window will be drawn and the variables to set for it.
@@ -100,7 +102,7 @@ pub fn has_render_node(dev_dri: &Path) -> bool {
 pub fn for_this_computer() -> Result<Plan, BadOverride> {
     if !cfg!(target_os = "linux") {
         return Ok(Plan {
-            rendering: Rendering::Gpu(Why::Asked),
+            rendering: Rendering::Gpu(Why::System),
             set: Vec::new(),
         });
     }
@@ -149,6 +151,7 @@ impl fmt::Display for Rendering {
             Why::RenderNode => "the computer has a GPU render node",
             Why::NoRenderNode => "the computer has no GPU render node",
             Why::Asked => "ILS_DESKTOP_RENDERING",
+            Why::System => "the system's web view decides",
         };
         write!(f, "{how} ({why})")
     }
