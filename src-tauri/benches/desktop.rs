@@ -8,7 +8,11 @@
 //!   processes) before and after the embedding model loads: the release app started under Xvfb
 //!   with `ILS_DESKTOP_BENCH`, which reports when the patient list first shows rows. The app
 //!   starts alternately as it runs (`ILS_DESKTOP_RENDERING=auto`: in software when the computer
-//!   has no GPU) and as WebKit alone would draw it (`gpu`), the baseline, with the ratios;
+//!   has no GPU) and as WebKit alone would draw it (`gpu`), the baseline, with the ratios.
+//!   The start is timed from the spawn (loading WebKit's libraries before `main` included) and
+//!   told step by step. `ILS_DESKTOP_BENCH_EARLIER=<an earlier release binary>` starts that
+//!   build in turn as well, a second baseline (timed from its `main` only, if it is older than
+//!   the steps);
 //! - **bundle size**: the release binary, and the .deb when `make package` has built it.
 //!
 //! Goals (issue 13): cold start under 1 s, idle RSS under 150 MB before the model loads,
@@ -298,6 +302,22 @@ struct Ready {
     processes: usize,
     #[serde(default)]
     rss_app_by_mapping: Vec<Mapping>,
+    /// The start's steps, in milliseconds since the spawn, the last being `ready`.
+    #[serde(default)]
+    steps: Vec<Step>,
+}
+
+impl Ready {
+    /// From the spawn (the time before `main` included) to the list with rows.
+    fn since_spawn_ms(&self) -> Option<f64> {
+        self.steps.iter().find(|s| s.step == "ready").map(|s| s.ms)
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Step {
+    step: String,
+    ms: f64,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -306,11 +326,18 @@ struct Mapping {
     kib: u64,
 }
 
-fn start_once(app: &Path, db: &Path, display: &str, out: &Path, rendering: &str) -> Option<Ready> {
+/// An app started in turn with the others: its build and how it draws.
+struct Contender {
+    label: String,
+    app: PathBuf,
+    rendering: &'static str,
+}
+
+fn start_once(c: &Contender, db: &Path, display: &str, out: &Path) -> Option<Ready> {
     let _ = std::fs::remove_file(out);
-    let mut child = Command::new(app)
+    let mut child = Command::new(&c.app)
         .env("DISPLAY", display)
-        .env("ILS_DESKTOP_RENDERING", rendering)
+        .env("ILS_DESKTOP_RENDERING", c.rendering)
         .env("ILS_NODE_DB", db)
         .env("ILS_NODE_USER", ECP)
         .env("ILS_NODE_NO_KEYCHAIN", "true")
@@ -320,6 +347,7 @@ fn start_once(app: &Path, db: &Path, display: &str, out: &Path, rendering: &str)
         )
         .env("ILS_DESKTOP_BENCH", out)
         .env("NO_AT_BRIDGE", "1")
+        .env("ILS_DESKTOP_BENCH_SPAWNED", unix_ms().to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -335,6 +363,45 @@ fn start_once(app: &Path, db: &Path, display: &str, out: &Path, rendering: &str)
     let _ = child.wait();
     let text = std::fs::read_to_string(out).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Each step of the start, its median over `runs` in milliseconds since the spawn, in order.
+fn print_steps(runs: &[Ready]) {
+    let mut names: Vec<&str> = Vec::new();
+    for r in runs {
+        for s in &r.steps {
+            if !names.contains(&s.step.as_str()) {
+                names.push(&s.step);
+            }
+        }
+    }
+    let mut rows: Vec<(f64, &str)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let mut at: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| r.steps.iter().find(|s| s.step == name).map(|s| s.ms))
+                .collect();
+            at.sort_by(f64::total_cmp);
+            at.get(at.len() / 2).map(|m| (*m, name))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if rows.is_empty() {
+        return;
+    }
+    println!("the start step by step (median ms since the spawn; the first step is main):");
+    let mut before = 0.0;
+    for (ms, name) in rows {
+        println!("  {ms:>7.0}  (+{:>4.0})  {name}", ms - before);
+        before = ms;
+    }
 }
 
 fn start_and_memory(db: &Path) {
@@ -372,23 +439,38 @@ fn start_and_memory(db: &Path) {
     .expect("display");
     let display = format!(":{}", line.trim());
     let out = db.with_extension("ready.json");
-    // One start of each to warm the file cache, then alternately, so that both see the same
+    // One start of each to warm the file cache, then alternately, so that all see the same
     // machine.
-    const PLANS: [(&str, &str); 2] = [
-        (
-            "auto",
-            "as it runs (auto: software drawing when the computer has no GPU)",
-        ),
-        ("gpu", "baseline: WebKit alone (gpu)"),
+    let mut contenders: Vec<Contender> = vec![
+        Contender {
+            label: "as it runs (auto: software drawing when the computer has no GPU)".into(),
+            app: app.clone(),
+            rendering: "auto",
+        },
+        Contender {
+            label: "baseline: WebKit alone (gpu)".into(),
+            app: app.clone(),
+            rendering: "gpu",
+        },
     ];
-    let first: Vec<Option<Ready>> = PLANS
+    if let Some(earlier) = std::env::var_os("ILS_DESKTOP_BENCH_EARLIER").map(PathBuf::from) {
+        contenders.push(Contender {
+            label: format!(
+                "baseline: an earlier build ({}), as it ran",
+                earlier.display()
+            ),
+            app: earlier,
+            rendering: "auto",
+        });
+    }
+    let first: Vec<Option<Ready>> = contenders
         .iter()
-        .map(|(plan, _)| start_once(&app, db, &display, &out, plan))
+        .map(|c| start_once(c, db, &display, &out))
         .collect();
-    let mut runs: [Vec<Ready>; 2] = [Vec::new(), Vec::new()];
+    let mut runs: Vec<Vec<Ready>> = contenders.iter().map(|_| Vec::new()).collect();
     for _ in 0..5 {
-        for (i, (plan, _)) in PLANS.iter().enumerate() {
-            runs[i].extend(start_once(&app, db, &display, &out, plan));
+        for (i, c) in contenders.iter().enumerate() {
+            runs[i].extend(start_once(c, db, &display, &out));
         }
     }
     let _ = xvfb.kill();
@@ -397,27 +479,41 @@ fn start_and_memory(db: &Path) {
         "\nstart to an interactive patient list ({PATIENTS} patients), release build, Xvfb 1280x800"
     );
     let mib = |k: u64| k as f64 / 1024.0;
-    let mut p50s = [f64::NAN; 2];
-    let mut rss = [f64::NAN; 2];
-    let mut pss = [f64::NAN; 2];
-    for (i, (_, label)) in PLANS.iter().enumerate() {
-        println!("\n{label}");
+    let n = contenders.len();
+    let mut p50s = vec![f64::NAN; n];
+    let mut from_main = vec![f64::NAN; n];
+    let mut rss = vec![f64::NAN; n];
+    let mut pss = vec![f64::NAN; n];
+    for (i, c) in contenders.iter().enumerate() {
+        println!("\n{}", c.label);
         let Some(last) = runs[i].last() else {
             println!("  the app did not report ready");
             continue;
         };
         if let Some(Some(first)) = first.get(i) {
-            // Only the very first start finds the shared libraries uncached; the baseline's
-            // first start comes after it and maps files of its own (Mesa, LLVM) for the first
-            // time.
+            // Only the very first start finds the shared libraries uncached; the others' first
+            // starts come after it (the baseline's maps files of its own, Mesa and LLVM, for
+            // the first time).
             let when = if i == 0 {
                 "files not yet cached by this run"
             } else {
                 "right after the other's first start"
             };
-            println!("first start ({when}): {:.0} ms", first.ready_ms);
+            println!(
+                "first start ({when}): {:.0} ms from the spawn, {:.0} ms from main",
+                first.since_spawn_ms().unwrap_or(f64::NAN),
+                first.ready_ms
+            );
         }
-        p50s[i] = summary("later starts", runs[i].iter().map(|r| r.ready_ms).collect());
+        let spawned: Vec<f64> = runs[i].iter().filter_map(Ready::since_spawn_ms).collect();
+        if !spawned.is_empty() {
+            p50s[i] = summary("later starts, from the spawn", spawned);
+        }
+        from_main[i] = summary(
+            "later starts, from main",
+            runs[i].iter().map(|r| r.ready_ms).collect(),
+        );
+        print_steps(&runs[i]);
         let mut apps: Vec<u64> = runs[i].iter().map(|r| r.rss_app_kib).collect();
         apps.sort_unstable();
         rss[i] = mib(apps[apps.len() / 2]);
@@ -445,12 +541,17 @@ fn start_and_memory(db: &Path) {
             println!("  {:>6.1} MiB  {}", mib(m.kib), m.mapping);
         }
     }
-    println!(
-        "\nas it runs / baseline: start p50 {:.2}x, app RSS {:.2}x, PSS of all {:.2}x (below 1: less)",
-        p50s[0] / p50s[1],
-        rss[0] / rss[1],
-        pss[0] / pss[1]
-    );
+    for (i, c) in contenders.iter().enumerate().skip(1) {
+        println!(
+            "\nas it runs / {}: start p50 from the spawn {:.2}x, from main {:.2}x, app RSS \
+             {:.2}x, PSS of all {:.2}x (below 1: less)",
+            c.label,
+            p50s[0] / p50s[i],
+            from_main[0] / from_main[i],
+            rss[0] / rss[i],
+            pss[0] / pss[i]
+        );
+    }
     let size = std::fs::metadata(&app).map(|m| m.len()).unwrap_or(0);
     println!(
         "release binary: {:.1} MiB (the interface embedded)",

@@ -2,20 +2,69 @@
 //! the first patient list with rows, and the memory of the app with its WebKit processes before
 //! and after the embedding model loads, into that file as JSON, then closes
 //! (`make bench-desktop`). Without the variable nothing here runs.
+//!
+//! The start is also told in steps ([`mark`]), each as milliseconds since the benchmark spawned
+//! the program (`ILS_DESKTOP_BENCH_SPAWNED`, Unix time in milliseconds), so that the time before
+//! `main` — loading WebKit's shared libraries — is counted too.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
+static MARKS: Mutex<Vec<(&'static str, f64)>> = Mutex::new(Vec::new());
 
 /// Marks the program's start (the first thing `run` does).
 pub fn mark_start() {
     STARTED.get_or_init(Instant::now);
+    mark("main");
 }
 
 pub fn report_file() -> Option<PathBuf> {
-    std::env::var_os("ILS_DESKTOP_BENCH").map(PathBuf::from)
+    static FILE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FILE.get_or_init(|| std::env::var_os("ILS_DESKTOP_BENCH").map(PathBuf::from))
+        .clone()
+}
+
+/// Notes that the start reached `step`, under `make bench-desktop` only.
+pub fn mark(step: &'static str) {
+    if report_file().is_some() {
+        MARKS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((step, unix_ms()));
+    }
+}
+
+/// The steps so far and the interface's own (`(name, Unix time in ms)`), each as milliseconds
+/// since the program was spawned, in order; empty when the benchmark did not say when.
+pub fn steps(interface: &[(String, f64)]) -> Vec<(String, f64)> {
+    let Some(spawned) = std::env::var("ILS_DESKTOP_BENCH_SPAWNED")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    else {
+        return Vec::new();
+    };
+    let mut all: Vec<(String, f64)> = MARKS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+        .map(|(name, at)| ((*name).to_owned(), at - spawned))
+        .chain(
+            interface
+                .iter()
+                .map(|(name, at)| (format!("interface: {name}"), at - spawned)),
+        )
+        .collect();
+    all.push(("ready".to_owned(), unix_ms() - spawned));
+    all.sort_by(|a, b| a.1.total_cmp(&b.1));
+    all
+}
+
+fn unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 pub fn since_start_ms() -> f64 {

@@ -642,15 +642,35 @@ async fn set_ai_config(
 
 // --- Benchmarks ---
 
+/// A step of the interface's start: its name and when (Unix time in milliseconds).
+#[derive(Debug, serde::Deserialize)]
+struct BenchStep {
+    name: String,
+    at: f64,
+}
+
 /// The interface calls this once its patient list first shows rows. Under `make bench-desktop`
 /// (`ILS_DESKTOP_BENCH`) it records the start time and memory, loads the model, records the
 /// memory again and closes the app; otherwise it does nothing.
 #[tauri::command(rename_all = "snake_case")]
-async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> EngineResult<()> {
+async fn bench_ready(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    steps: Option<Vec<BenchStep>>,
+) -> EngineResult<()> {
     let Some(file) = crate::bench::report_file() else {
         return Ok(());
     };
     let ready_ms = crate::bench::since_start_ms();
+    let interface: Vec<(String, f64)> = steps
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.name, s.at))
+        .collect();
+    let steps: Vec<Value> = crate::bench::steps(&interface)
+        .into_iter()
+        .map(|(step, ms)| serde_json::json!({"step": step, "ms": ms}))
+        .collect();
     let report = blocking(&state, move |engine| {
         let (app_kib, total_kib, processes) = crate::bench::rss_tree_kib();
         let pss_kib = crate::bench::pss_tree_kib();
@@ -667,7 +687,7 @@ async fn bench_ready(app: tauri::AppHandle, state: State<'_, AppState>) -> Engin
             "rss_app_after_model_kib": app_after_kib,
             "rss_total_after_model_kib": after_kib, "processes": processes,
             "pss_total_kib": pss_kib, "pss_total_after_model_kib": pss_after_kib,
-            "rss_app_by_mapping": by_mapping,
+            "rss_app_by_mapping": by_mapping, "steps": steps,
         }))
     })
     .await?;

@@ -33,6 +33,7 @@ pub fn run(rendering: rendering::Rendering) {
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .setup(move |app| {
+            bench::mark("setup");
             let mut settings = settings;
             // The model inside the bundle, unless the settings name one or one sits beside
             // the program (a development build).
@@ -46,13 +47,31 @@ pub fn run(rendering: rendering::Rendering) {
                 }
             }
             let state = AppState::new(settings);
-            // Opened now, so the first screen is quick; a failure is shown in the window, which
-            // offers to try again, rather than only on a terminal nobody reads.
-            if let Err(e) = state.opener().engine() {
-                tracing::error!(code = %e.code, "the practice's data did not open: {e}");
+            // Opened now, beside the window and its web view as they start, so that the first
+            // screen is quick. The commands wait for it (`Opener::engine`); a failure is shown
+            // in the window, which offers to try again, rather than only on a terminal nobody
+            // reads.
+            let opener = state.opener();
+            let open = move || {
+                if let Err(e) = opener.engine() {
+                    tracing::error!(code = %e.code, "the practice's data did not open: {e}");
+                }
+                bench::mark("engine opened");
+            };
+            if let Err(e) = std::thread::Builder::new()
+                .name("ils-open".into())
+                .spawn(open)
+            {
+                tracing::warn!("the data opens when first needed (no thread to open it: {e})");
             }
             app.manage(state);
             Ok(())
+        })
+        .on_page_load(|_, page| {
+            bench::mark(match page.event() {
+                tauri::webview::PageLoadEvent::Started => "page load started",
+                tauri::webview::PageLoadEvent::Finished => "page load finished",
+            });
         })
         .invoke_handler(commands::handler())
         .run(tauri::generate_context!())

@@ -11,6 +11,7 @@ import { SignIn } from "./screens/SignIn";
 import { Shell } from "./Shell";
 import { fullName } from "./format";
 import { ErrorBanner } from "./components/ErrorBanner";
+import { markStart } from "./startup";
 
 type Gate =
   | { phase: "loading" }
@@ -28,7 +29,9 @@ export function App() {
 
   const load = useCallback(async (reason?: string) => {
     try {
+      markStart("app_info asked");
       const info = await api.appInfo();
+      markStart("app_info answered");
       if (!info.engine.practice) {
         setGate({ phase: "first-run", info });
       } else if (!info.signed_in) {

@@ -1,7 +1,7 @@
 // The signed-in window: top bar (practice, sync, user), left navigation, the current screen.
 // Keyboard: Alt+1…Alt+7 open the screens, Alt+8 the last patient opened, "/" the patient search.
 
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useLayoutEffect, useMemo, useState } from "react";
 import type { AppInfo } from "./types";
 import { SessionContext, type Session, type SessionUser } from "./session";
 import { NAV, NavigateContext, navOf, type Route } from "./route";
@@ -19,6 +19,7 @@ import { Assistant } from "./screens/Assistant";
 import { Sync } from "./screens/Sync";
 import { Activity } from "./screens/Activity";
 import { Settings } from "./screens/Settings";
+import { markStart } from "./startup";
 
 interface Props {
   info: AppInfo;
@@ -34,6 +35,15 @@ function isTyping(target: EventTarget | null): boolean {
 }
 
 export function Shell({ info, user, refreshInfo, onSignOut }: Props) {
+  markStart("shell rendered");
+  useLayoutEffect(() => {
+    markStart("shell in the DOM");
+    requestAnimationFrame(() => {
+      markStart("shell frame begins");
+      setTimeout(() => markStart("shell frame drawn"), 0);
+    });
+  }, []);
+  useEffect(() => markStart("shell effects"), []);
   const [route, setRoute] = useState<Route>({ name: "patients" });
   const [lastPatient, setLastPatient] = useState<string | null>(null);
   const [searchFocus, setSearchFocus] = useState(0);

@@ -185,5 +185,22 @@ export const auditEntries = (entityId: string | null, limit?: number) =>
 export const aiConfig = () => call<AiSettings>("ai_config");
 export const setAiConfig = (config: AiConfig) => call<number>("set_ai_config", { config });
 
-/** The patient list first showed rows (timed under `make bench-desktop`; otherwise a no-op). */
-export const benchReady = () => call<null>("bench_ready");
+/**
+ * The patient list first showed rows (timed under `make bench-desktop`; otherwise a no-op). The
+ * start's steps go with it: the page's own timings and the marks the code set
+ * (`performance.mark`), each as Unix time in milliseconds.
+ */
+export const benchReady = () => {
+  const origin = performance.timeOrigin;
+  const steps: { name: string; at: number }[] = performance
+    .getEntriesByType("mark")
+    .map((m) => ({ name: m.name, at: origin + m.startTime }));
+  const nav = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming | undefined;
+  if (nav) {
+    steps.push(
+      { name: "document received", at: origin + nav.responseEnd },
+      { name: "document parsed", at: origin + nav.domInteractive },
+    );
+  }
+  return call<null>("bench_ready", { steps });
+};

@@ -15,8 +15,9 @@ export interface Loaded<T> {
 
 /**
  * Runs `load` when `key` changes (after `delay` ms, if given) and whenever `reload` is called.
- * Only the answer to the latest request is kept: a slower, older answer never replaces a newer
- * one, so results cannot arrive out of order.
+ * The load for the key the component first shows never waits: the delay lets a typist finish a
+ * word, and nobody has typed yet. Only the answer to the latest request is kept: a slower, older
+ * answer never replaces a newer one, so results cannot arrive out of order.
  */
 export function useLoad<T>(
   key: string | null,
@@ -28,11 +29,15 @@ export function useLoad<T>(
   const [loading, setLoading] = useState(key !== null);
   const [version, setVersion] = useState(0);
   const latest = useRef(0);
+  // The first key, until another one comes (then `undefined`, which no key equals).
+  const initial = useRef<string | null | undefined>(key);
   const loadRef = useRef(load);
   loadRef.current = load;
 
   useEffect(() => {
     const mine = ++latest.current;
+    const first = key === initial.current && version === 0;
+    if (!first) initial.current = undefined;
     if (key === null) {
       setLoading(false);
       return;
@@ -53,7 +58,7 @@ export function useLoad<T>(
         },
       );
     };
-    if (delay <= 0) {
+    if (delay <= 0 || first) {
       start();
       return;
     }

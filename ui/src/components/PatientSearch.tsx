@@ -7,6 +7,7 @@ import * as api from "../api";
 import { useLoad } from "../hooks";
 import type { PatientRecord } from "../types";
 import { date } from "../format";
+import { markStart } from "../startup";
 
 export const SEARCH_DELAY_MS = 120;
 
@@ -59,9 +60,17 @@ interface Props {
 }
 
 export const PatientSearch = forwardRef<HTMLInputElement, Props>(function PatientSearch({ onOpen, version = 0 }, ref) {
+  markStart("search rendered");
   const [text, setText] = useState("");
   const [active, setActive] = useState(0);
-  const { data, error, loading } = useLoad(`${version}\u0000${text}`, (key) => findPatients(key.split("\u0000")[1]), SEARCH_DELAY_MS);
+  const { data, error, loading } = useLoad(
+    `${version}\u0000${text}`,
+    (key) => {
+      markStart("patients asked");
+      return findPatients(key.split("\u0000")[1]);
+    },
+    SEARCH_DELAY_MS,
+  );
   const results = data ?? [];
 
   useEffect(() => setActive(0), [data]);
@@ -71,6 +80,7 @@ export const PatientSearch = forwardRef<HTMLInputElement, Props>(function Patien
   useEffect(() => {
     if (!benchReported && results.length > 0) {
       benchReported = true;
+      markStart("patients shown");
       void api.benchReady().catch(() => undefined);
     }
   }, [results.length]);
