@@ -1,7 +1,7 @@
 // The signed-in window: top bar (practice, sync, user), left navigation, the current screen.
 // Keyboard: Alt+1…Alt+7 open the screens, Alt+8 the last patient opened, "/" the patient search.
 
-import { useCallback, useEffect, useLayoutEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useState } from "react";
 import type { AppInfo } from "./types";
 import { SessionContext, type Session, type SessionUser } from "./session";
 import { NAV, NavigateContext, navOf, type Route } from "./route";
@@ -11,15 +11,34 @@ import { SyncIndicator } from "./components/SyncIndicator";
 import { useIdleLock } from "./idle";
 import { humanise } from "./format";
 import { Patients } from "./screens/Patients";
-import { PatientView } from "./screens/PatientView";
-import { PrescriptionForm } from "./screens/PrescriptionForm";
-import { Orders } from "./screens/Orders";
-import { KnowledgeBase } from "./screens/KnowledgeBase";
-import { Assistant } from "./screens/Assistant";
-import { Sync } from "./screens/Sync";
-import { Activity } from "./screens/Activity";
-import { Settings } from "./screens/Settings";
-import { markStart } from "./startup";
+import { markStart, whenStarted } from "./startup";
+
+// The patient list comes with the shell; every other screen is its own script, read when first
+// opened or, sooner, once the window has started (`preloadScreens`), so that the first list is
+// not kept waiting while the engine reads code it does not need yet.
+const screens = {
+  patientView: () => import("./screens/PatientView"),
+  prescriptionForm: () => import("./screens/PrescriptionForm"),
+  orders: () => import("./screens/Orders"),
+  knowledgeBase: () => import("./screens/KnowledgeBase"),
+  assistant: () => import("./screens/Assistant"),
+  sync: () => import("./screens/Sync"),
+  activity: () => import("./screens/Activity"),
+  settings: () => import("./screens/Settings"),
+};
+const PatientView = lazy(() => screens.patientView().then((m) => ({ default: m.PatientView })));
+const PrescriptionForm = lazy(() => screens.prescriptionForm().then((m) => ({ default: m.PrescriptionForm })));
+const Orders = lazy(() => screens.orders().then((m) => ({ default: m.Orders })));
+const KnowledgeBase = lazy(() => screens.knowledgeBase().then((m) => ({ default: m.KnowledgeBase })));
+const Assistant = lazy(() => screens.assistant().then((m) => ({ default: m.Assistant })));
+const Sync = lazy(() => screens.sync().then((m) => ({ default: m.Sync })));
+const Activity = lazy(() => screens.activity().then((m) => ({ default: m.Activity })));
+const Settings = lazy(() => screens.settings().then((m) => ({ default: m.Settings })));
+
+/** Reads every screen's script in the background. */
+function preloadScreens(): void {
+  for (const load of Object.values(screens)) void load().catch(() => undefined);
+}
 
 interface Props {
   info: AppInfo;
@@ -43,7 +62,10 @@ export function Shell({ info, user, refreshInfo, onSignOut }: Props) {
       setTimeout(() => markStart("shell frame drawn"), 0);
     });
   }, []);
-  useEffect(() => markStart("shell effects"), []);
+  useEffect(() => {
+    markStart("shell effects");
+    whenStarted(preloadScreens);
+  }, []);
   const [route, setRoute] = useState<Route>({ name: "patients" });
   const [lastPatient, setLastPatient] = useState<string | null>(null);
   const [searchFocus, setSearchFocus] = useState(0);
@@ -148,7 +170,15 @@ export function Shell({ info, user, refreshInfo, onSignOut }: Props) {
             </nav>
             <main id="main" className="main" tabIndex={-1}>
               <NoticeArea />
-              <Screen route={route} searchFocus={searchFocus} />
+              <Suspense
+                fallback={
+                  <p className="muted" aria-busy="true">
+                    Opening…
+                  </p>
+                }
+              >
+                <Screen route={route} searchFocus={searchFocus} />
+              </Suspense>
             </main>
           </div>
         </SyncProvider>

@@ -41,13 +41,25 @@ export function humanise(name: string): string {
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
 
+// Formatters made once: `toLocaleDateString` with options builds a new one (loading locale data)
+// at every call, which a list of hundreds of rows pays for hundreds of times.
+const formats = new Map<string, Intl.DateTimeFormat>();
+function formatter(name: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  let made = formats.get(name);
+  if (!made) {
+    made = new Intl.DateTimeFormat(undefined, options);
+    formats.set(name, made);
+  }
+  return made;
+}
+
 /** A calendar date (`YYYY-MM-DD`) in the reader's locale, without time-zone shifts. */
 export function date(value: string | null | undefined): string {
   if (!value) return "";
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value);
   if (!m) return value;
   const d = new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3])));
-  return d.toLocaleDateString(undefined, { timeZone: "UTC", year: "numeric", month: "short", day: "numeric" });
+  return formatter("date", { timeZone: "UTC", year: "numeric", month: "short", day: "numeric" }).format(d);
 }
 
 /** A moment (RFC 3339) in the reader's locale and time zone. */
@@ -55,14 +67,14 @@ export function dateTime(value: string | null | undefined): string {
   if (!value) return "";
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
-  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return formatter("dateTime", { dateStyle: "medium", timeStyle: "short" }).format(d);
 }
 
 export function time(value: string | Date | null | undefined): string {
   if (!value) return "";
   const d = typeof value === "string" ? new Date(value) : value;
   if (Number.isNaN(d.getTime())) return "";
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return formatter("time", { hour: "2-digit", minute: "2-digit" }).format(d);
 }
 
 /** When a hybrid logical clock stamp was made (its first part is the wall time in ms, hex). */
