@@ -12,6 +12,7 @@ import { useIdleLock } from "./idle";
 import { humanise } from "./format";
 import { Patients } from "./screens/Patients";
 import { markStart, whenStarted } from "./startup";
+import { ScreenBoundary } from "./components/ScreenBoundary";
 
 // The patient list comes with the shell; every other screen is its own script, read when first
 // opened or, sooner, once the window has started (`preloadScreens`), so that the first list is
@@ -170,15 +171,17 @@ export function Shell({ info, user, refreshInfo, onSignOut }: Props) {
             </nav>
             <main id="main" className="main" tabIndex={-1}>
               <NoticeArea />
-              <Suspense
-                fallback={
-                  <p className="muted" aria-busy="true">
-                    Opening…
-                  </p>
-                }
-              >
-                <Screen route={route} searchFocus={searchFocus} />
-              </Suspense>
+              <ScreenBoundary place={JSON.stringify(route)}>
+                <Suspense
+                  fallback={
+                    <p className="muted" aria-busy="true">
+                      Opening…
+                    </p>
+                  }
+                >
+                  <Screen route={route} searchFocus={searchFocus} />
+                </Suspense>
+              </ScreenBoundary>
             </main>
           </div>
         </SyncProvider>
