@@ -52,11 +52,11 @@ pub fn run(rendering: rendering::Rendering) {
             // in the window, which offers to try again, rather than only on a terminal nobody
             // reads.
             let opener = state.opener();
-            let open = move || {
-                if let Err(e) = opener.engine() {
+            let open = move || match opener.engine() {
+                Ok(_) => bench::mark("engine opened"),
+                Err(e) => {
                     tracing::error!(code = %e.code, "the practice's data did not open: {e}");
                 }
-                bench::mark("engine opened");
             };
             if let Err(e) = std::thread::Builder::new()
                 .name("ils-open".into())

@@ -1,7 +1,7 @@
 // The signed-in window: top bar (practice, sync, user), left navigation, the current screen.
 // Keyboard: Alt+1…Alt+7 open the screens, Alt+8 the last patient opened, "/" the patient search.
 
-import { lazy, Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useState } from "react";
+import { Suspense, useCallback, useEffect, useLayoutEffect, useMemo, useState } from "react";
 import type { AppInfo } from "./types";
 import { SessionContext, type Session, type SessionUser } from "./session";
 import { NAV, NavigateContext, navOf, type Route } from "./route";
@@ -13,6 +13,7 @@ import { humanise } from "./format";
 import { Patients } from "./screens/Patients";
 import { markStart, whenStarted } from "./startup";
 import { ScreenBoundary } from "./components/ScreenBoundary";
+import { lazyScreen } from "./lazyScreen";
 
 // The patient list comes with the shell; every other screen is its own script, read when first
 // opened or, sooner, once the window has started (`preloadScreens`), so that the first list is
@@ -27,14 +28,14 @@ const screens = {
   activity: () => import("./screens/Activity"),
   settings: () => import("./screens/Settings"),
 };
-const PatientView = lazy(() => screens.patientView().then((m) => ({ default: m.PatientView })));
-const PrescriptionForm = lazy(() => screens.prescriptionForm().then((m) => ({ default: m.PrescriptionForm })));
-const Orders = lazy(() => screens.orders().then((m) => ({ default: m.Orders })));
-const KnowledgeBase = lazy(() => screens.knowledgeBase().then((m) => ({ default: m.KnowledgeBase })));
-const Assistant = lazy(() => screens.assistant().then((m) => ({ default: m.Assistant })));
-const Sync = lazy(() => screens.sync().then((m) => ({ default: m.Sync })));
-const Activity = lazy(() => screens.activity().then((m) => ({ default: m.Activity })));
-const Settings = lazy(() => screens.settings().then((m) => ({ default: m.Settings })));
+const PatientView = lazyScreen(() => screens.patientView().then((m) => m.PatientView));
+const PrescriptionForm = lazyScreen(() => screens.prescriptionForm().then((m) => m.PrescriptionForm));
+const Orders = lazyScreen(() => screens.orders().then((m) => m.Orders));
+const KnowledgeBase = lazyScreen(() => screens.knowledgeBase().then((m) => m.KnowledgeBase));
+const Assistant = lazyScreen(() => screens.assistant().then((m) => m.Assistant));
+const Sync = lazyScreen(() => screens.sync().then((m) => m.Sync));
+const Activity = lazyScreen(() => screens.activity().then((m) => m.Activity));
+const Settings = lazyScreen(() => screens.settings().then((m) => m.Settings));
 
 /** Reads every screen's script in the background. */
 function preloadScreens(): void {

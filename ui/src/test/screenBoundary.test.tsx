@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { fireEvent, render, screen } from "@testing-library/react";
+import { Suspense } from "react";
 import { ScreenBoundary } from "../components/ScreenBoundary";
+import { lazyScreen } from "../lazyScreen";
 
 let failing = true;
 function Flaky() {
@@ -33,6 +35,35 @@ describe("ScreenBoundary", () => {
     failing = false;
     rerender(window("orders"));
     expect(screen.getByTestId("screen-ok").textContent).toBe("Orders");
+    quiet.mockRestore();
+  });
+});
+
+describe("lazyScreen", () => {
+  it("reads a screen's script again after it could not be read, when asked to try again", async () => {
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    let readable = false;
+    let reads = 0;
+    const Orders = lazyScreen(async () => {
+      reads += 1;
+      if (!readable) throw new Error("the script could not be read");
+      return function OrdersScreen({ title }: { title: string }) {
+        return <p data-testid="lazy-ok">{title}</p>;
+      };
+    });
+    render(
+      <ScreenBoundary place="orders">
+        <Suspense fallback={<p>Opening…</p>}>
+          <Orders title="Orders" />
+        </Suspense>
+      </ScreenBoundary>,
+    );
+    expect((await screen.findByTestId("screen-failed")).textContent).toContain("the script could not be read");
+    const failedReads = reads;
+    readable = true;
+    fireEvent.click(screen.getByRole("button", { name: "Try again" }));
+    expect((await screen.findByTestId("lazy-ok")).textContent).toBe("Orders");
+    expect(reads).toBe(failedReads + 1);
     quiet.mockRestore();
   });
 });
