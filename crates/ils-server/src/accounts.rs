@@ -188,19 +188,11 @@ pub async fn update(
     if loses_role {
         ensure_not_last_admin(&mut tx, &before).await?;
     }
-    let after = users::update(
-        &mut tx,
-        id,
-        &UserChanges {
-            first_name: first_name.as_deref(),
-            last_name: last_name.as_deref(),
-            role: update.role,
-            status: update.status,
-        },
-    )
-    .await?;
+    // The sessions end and the audit row is written before the row changes: the row's lock is
+    // then held only from the update to the commit that follows it, not across two more round
+    // trips (several sessions of one practice editing one user otherwise queue on it).
     let mut revoked = 0;
-    if after.status == UserStatus::Disabled && before.status != UserStatus::Disabled {
+    if update.status == Some(UserStatus::Disabled) && before.status != UserStatus::Disabled {
         revoked = refresh_tokens::revoke_all_for_user(&mut tx, id, "user_disabled").await?;
     }
     audit::record(
@@ -215,6 +207,17 @@ pub async fn update(
             },
             "revoked_sessions": revoked,
         })),
+    )
+    .await?;
+    let after = users::update(
+        &mut tx,
+        id,
+        &UserChanges {
+            first_name: first_name.as_deref(),
+            last_name: last_name.as_deref(),
+            role: update.role,
+            status: update.status,
+        },
     )
     .await?;
     tx.commit().await?;

@@ -238,47 +238,62 @@ impl Db {
         self.begin_scoped(ctx.company_id, false, true).await
     }
 
-    /// Reads rows of one tenant in a single round trip: `BEGIN`, the tenant setting, `select`
+    /// Reads rows of one tenant in a single round trip: `BEGIN`, the tenant setting, the read
     /// and `COMMIT` travel together as one simple query, under the same row-level security as
     /// any tenant transaction. For reads that write nothing (no audit row) and whose only
     /// values are typed ids: `select` comes from [`ReadById`], which can only put UUIDs in it.
+    ///
+    /// A read without texts runs as `EXECUTE` of a statement the connection prepared once
+    /// (`PREPARE`, on the first read of that kind the connection serves), so PostgreSQL plans it
+    /// once per connection instead of once per request: planning a simple query under
+    /// row-level security cost more than running it (see the README's performance section).
     pub async fn read_tenant_rows<T>(&self, ctx: &TenantCtx, select: ReadById) -> Result<Vec<T>>
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
-        use futures::TryStreamExt;
-        if self.distributed {
+        let rows = if self.distributed {
             // Citus passes a `SET LOCAL` on to its workers by replaying the whole query string
             // it came in, so the setting cannot share a string with the select.
+            use futures::TryStreamExt;
             let mut tx = self.begin_scoped(ctx.company_id, false, false).await?;
-            let rows = sqlx::raw_sql(AssertSqlSafe(select.0))
+            let rows = sqlx::raw_sql(AssertSqlSafe(select.sql))
                 .fetch(&mut *tx.tx)
                 .try_collect::<Vec<_>>()
                 .await?;
             tx.tx.commit().await?;
-            return rows
-                .iter()
-                .map(|row| T::from_row(row).map_err(Error::from))
-                .collect();
-        }
-        let statement = format!(
-            "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = 'off'; {}; COMMIT",
-            ctx.company_id.into_uuid().hyphenated(),
-            select.0
-        );
-        let mut conn = self.pool.acquire().await?;
-        let fetched: std::result::Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> =
-            sqlx::raw_sql(AssertSqlSafe(statement))
-                .fetch(&mut *conn)
-                .try_collect()
-                .await;
-        let rows = match fetched {
-            Ok(rows) => rows,
-            Err(e) => {
-                // A failed statement leaves the transaction aborted and skips the COMMIT: end it
-                // here, so that the connection goes back to the pool clean.
-                let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                return Err(e.into());
+            rows
+        } else {
+            let scoped = |read: &str| {
+                format!(
+                    "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = 'off'; {read}; COMMIT",
+                    ctx.company_id.into_uuid().hyphenated(),
+                )
+            };
+            let mut conn = self.pool.acquire().await?;
+            match &select.prepared {
+                None => read_once(&mut conn, scoped(&select.sql)).await?,
+                Some(named) => match read_once(&mut conn, scoped(&named.execute)).await {
+                    Err(e) if is_unknown_statement(&e) => {
+                        // This connection has not prepared this read yet (a new connection, or
+                        // one a pooler reset): prepare it and read again; should it still be
+                        // unknown (a pooler in front that shares prepared statements between
+                        // sessions badly), read with the values written in.
+                        let prepared = sqlx::raw_sql(AssertSqlSafe(named.prepare.clone()))
+                            .execute(&mut *conn)
+                            .await;
+                        let again = match prepared {
+                            Ok(_) => read_once(&mut conn, scoped(&named.execute)).await,
+                            Err(e) => Err(e),
+                        };
+                        match again {
+                            Err(e) if is_unknown_statement(&e) || is_duplicate_statement(&e) => {
+                                read_once(&mut conn, scoped(&select.sql)).await?
+                            }
+                            other => other?,
+                        }
+                    }
+                    other => other?,
+                },
             }
         };
         rows.iter()
@@ -361,35 +376,111 @@ impl Db {
 /// code's own (never input) and each `{}` in it is filled with a UUID's text, which cannot
 /// carry SQL.
 #[derive(Debug)]
-pub struct ReadById(String);
+pub struct ReadById {
+    /// The statement with its values written in.
+    sql: String,
+    /// The same statement prepared under a name of its own, and its call with the values;
+    /// `None` once texts are added (`with_texts`).
+    prepared: Option<NamedRead>,
+}
+
+/// A read prepared once per connection: `PREPARE <name>(uuid, …) AS <template with $n>` and
+/// `EXECUTE <name>('<uuid>'::uuid, …)`. The name is a hash of the prepared text, so two
+/// different reads never share one, whatever order a connection meets them in.
+#[derive(Debug)]
+struct NamedRead {
+    prepare: String,
+    execute: String,
+}
 
 impl ReadById {
     /// `template` with each `{}` replaced, in order, by `'<uuid>'::uuid`.
     pub fn new(template: &str, ids: &[uuid::Uuid]) -> Self {
         debug_assert_eq!(template.matches("{}").count(), ids.len(), "{template}");
+        let literal = |id: &uuid::Uuid| format!("'{}'::uuid", id.hyphenated());
         let mut sql = String::with_capacity(template.len() + ids.len() * 48);
+        let mut body = String::with_capacity(template.len() + ids.len() * 3);
         let mut parts = template.split("{}");
-        sql.push_str(parts.next().unwrap_or_default());
+        let first = parts.next().unwrap_or_default();
+        sql.push_str(first);
+        body.push_str(first);
+        let mut args = Vec::with_capacity(ids.len());
         for (part, id) in parts.zip(ids.iter().chain(std::iter::repeat(&uuid::Uuid::nil()))) {
-            sql.push('\'');
-            sql.push_str(&id.hyphenated().to_string());
-            sql.push_str("'::uuid");
+            args.push(literal(id));
+            sql.push_str(&literal(id));
             sql.push_str(part);
+            body.push_str(&format!("${}", args.len()));
+            body.push_str(part);
         }
-        Self(sql)
+        let n = args.len();
+        let name = format!("ils_read_{:016x}", fnv1a(body.as_bytes()));
+        let types = vec!["uuid"; n].join(", ");
+        let prepared = NamedRead {
+            prepare: format!("PREPARE {name}({types}) AS {body}"),
+            execute: format!("EXECUTE {name}({})", args.join(", ")),
+        };
+        Self {
+            sql,
+            prepared: (n > 0).then_some(prepared),
+        }
     }
 
     /// Replaces `marker` with a text array holding `values`, carried hex-encoded
     /// (`convert_from(decode('…', 'hex'), 'UTF8')`): the SQL text gains hex digits only, so no
-    /// value can carry SQL.
+    /// value can carry SQL. Such a read is planned each time (its texts are part of its text).
     pub fn with_texts(self, marker: &str, values: &[String]) -> Self {
         let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
         let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
         let array = format!(
             "ARRAY(SELECT jsonb_array_elements_text(convert_from(decode('{hex}', 'hex'), 'UTF8')::jsonb))"
         );
-        Self(self.0.replacen(marker, &array, 1))
+        Self {
+            sql: self.sql.replacen(marker, &array, 1),
+            prepared: None,
+        }
     }
+}
+
+/// FNV-1a, 64 bits: a stable name for a prepared read (not a security boundary).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, b| {
+        (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// Runs one simple query of a one-round-trip read and collects its rows. A failed statement
+/// leaves the transaction aborted and skips the `COMMIT`: it is ended here, so that the
+/// connection goes back to the pool clean.
+async fn read_once(
+    conn: &mut PgConnection,
+    statement: String,
+) -> std::result::Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+    use futures::TryStreamExt;
+    let fetched = sqlx::raw_sql(AssertSqlSafe(statement))
+        .fetch(&mut *conn)
+        .try_collect()
+        .await;
+    if fetched.is_err() {
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    }
+    fetched
+}
+
+fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|c| c.into_owned())
+}
+
+/// `invalid_sql_statement_name`: the connection has no statement of that name.
+fn is_unknown_statement(error: &sqlx::Error) -> bool {
+    sqlstate(error).as_deref() == Some("26000")
+}
+
+/// `duplicate_prepared_statement`: the name is taken already.
+fn is_duplicate_statement(error: &sqlx::Error) -> bool {
+    sqlstate(error).as_deref() == Some("42P05")
 }
 
 /// The name of a tenant's erasure lock (a UUID inside: safe in a literal).
@@ -436,9 +527,29 @@ mod tests {
         let b = uuid::Uuid::now_v7();
         let read = ReadById::new("SELECT x FROM t WHERE company_id = {} AND id = {}", &[a, b]);
         assert_eq!(
-            read.0,
+            read.sql,
             format!("SELECT x FROM t WHERE company_id = '{a}'::uuid AND id = '{b}'::uuid")
         );
+        let named = read.prepared.expect("prepared form");
+        let name = named
+            .prepare
+            .strip_prefix("PREPARE ")
+            .and_then(|rest| rest.split('(').next())
+            .expect("name");
+        assert!(name.starts_with("ils_read_"), "{name}");
+        assert_eq!(
+            named.prepare,
+            format!(
+                "PREPARE {name}(uuid, uuid) AS SELECT x FROM t WHERE company_id = $1 AND id = $2"
+            )
+        );
+        assert_eq!(
+            named.execute,
+            format!("EXECUTE {name}('{a}'::uuid, '{b}'::uuid)")
+        );
+        // Another read never shares the name, whatever its values.
+        let other = ReadById::new("SELECT y FROM t WHERE company_id = {} AND id = {}", &[a, b]);
+        assert!(!other.prepared.expect("prepared").prepare.contains(name));
     }
 
     #[test]
@@ -449,13 +560,18 @@ mod tests {
         ];
         let read = ReadById::new("SELECT f({words})", &[]).with_texts("{words}", &hostile);
         let inside = read
-            .0
+            .sql
             .split("decode('")
             .nth(1)
             .and_then(|rest| rest.split('\'').next())
             .expect("hex literal");
-        assert!(inside.chars().all(|c| c.is_ascii_hexdigit()), "{}", read.0);
-        assert!(!read.0.contains("DROP"));
+        assert!(
+            inside.chars().all(|c| c.is_ascii_hexdigit()),
+            "{}",
+            read.sql
+        );
+        assert!(!read.sql.contains("DROP"));
+        assert!(read.prepared.is_none(), "texts are never prepared");
         let bytes: Vec<u8> = (0..inside.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&inside[i..i + 2], 16).expect("hex"))

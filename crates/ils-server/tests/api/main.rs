@@ -15,6 +15,7 @@ mod kb;
 mod observability;
 mod platform_and_users;
 mod rate_limits;
+mod reads;
 mod rls;
 mod role_matrix;
 mod sign_in;
