@@ -256,7 +256,7 @@ impl Db {
             // it came in, so the setting cannot share a string with the select.
             use futures::TryStreamExt;
             let mut tx = self.begin_scoped(ctx.company_id, false, false).await?;
-            let rows = sqlx::raw_sql(AssertSqlSafe(select.sql))
+            let rows = sqlx::raw_sql(AssertSqlSafe(select.literal()))
                 .fetch(&mut *tx.tx)
                 .try_collect::<Vec<_>>()
                 .await?;
@@ -270,30 +270,20 @@ impl Db {
                 )
             };
             let mut conn = self.pool.acquire().await?;
-            match &select.prepared {
-                None => read_once(&mut conn, scoped(&select.sql)).await?,
-                Some(named) => match read_once(&mut conn, scoped(&named.execute)).await {
+            if !select.is_prepared() {
+                read_once(&mut conn, scoped(&select.literal())).await?
+            } else {
+                match read_once(&mut conn, scoped(&select.execute())).await {
                     Err(e) if is_unknown_statement(&e) => {
                         // This connection has not prepared this read yet (a new connection, or
-                        // one a pooler reset): prepare it and read again; should it still be
-                        // unknown (a pooler in front that shares prepared statements between
-                        // sessions badly), read with the values written in.
-                        let prepared = sqlx::raw_sql(AssertSqlSafe(named.prepare.clone()))
+                        // one whose session was reset): prepare it, and read again.
+                        sqlx::raw_sql(AssertSqlSafe(select.prepare()))
                             .execute(&mut *conn)
-                            .await;
-                        let again = match prepared {
-                            Ok(_) => read_once(&mut conn, scoped(&named.execute)).await,
-                            Err(e) => Err(e),
-                        };
-                        match again {
-                            Err(e) if is_unknown_statement(&e) || is_duplicate_statement(&e) => {
-                                read_once(&mut conn, scoped(&select.sql)).await?
-                            }
-                            other => other?,
-                        }
+                            .await?;
+                        read_once(&mut conn, scoped(&select.execute())).await?
                     }
                     other => other?,
-                },
+                }
             }
         };
         rows.iter()
@@ -374,70 +364,95 @@ impl Db {
 
 /// A `SELECT` whose only values are ids, for [`Db::read_tenant_rows`]: the SQL text is the
 /// code's own (never input) and each `{}` in it is filled with a UUID's text, which cannot
-/// carry SQL.
+/// carry SQL. The texts a request needs are made when it needs them: on plain PostgreSQL only
+/// the `EXECUTE` (and, once per connection, the `PREPARE`); on Citus the statement with its
+/// values written in.
 #[derive(Debug)]
 pub struct ReadById {
-    /// The statement with its values written in.
-    sql: String,
-    /// The same statement prepared under a name of its own, and its call with the values;
-    /// `None` once texts are added (`with_texts`).
-    prepared: Option<NamedRead>,
-}
-
-/// A read prepared once per connection: `PREPARE <name>(uuid, …) AS <template with $n>` and
-/// `EXECUTE <name>('<uuid>'::uuid, …)`. The name is a hash of the prepared text, so two
-/// different reads never share one, whatever order a connection meets them in.
-#[derive(Debug)]
-struct NamedRead {
-    prepare: String,
-    execute: String,
+    template: String,
+    ids: Vec<uuid::Uuid>,
+    /// Markers of `template` and the hex-carried text arrays that replace them (`with_texts`);
+    /// a read with texts is never prepared.
+    texts: Vec<(String, String)>,
 }
 
 impl ReadById {
-    /// `template` with each `{}` replaced, in order, by `'<uuid>'::uuid`.
+    /// `template` with each `{}` standing for the next of `ids`.
     pub fn new(template: &str, ids: &[uuid::Uuid]) -> Self {
         debug_assert_eq!(template.matches("{}").count(), ids.len(), "{template}");
-        let literal = |id: &uuid::Uuid| format!("'{}'::uuid", id.hyphenated());
-        let mut sql = String::with_capacity(template.len() + ids.len() * 48);
-        let mut body = String::with_capacity(template.len() + ids.len() * 3);
-        let mut parts = template.split("{}");
-        let first = parts.next().unwrap_or_default();
-        sql.push_str(first);
-        body.push_str(first);
-        let mut args = Vec::with_capacity(ids.len());
-        for (part, id) in parts.zip(ids.iter().chain(std::iter::repeat(&uuid::Uuid::nil()))) {
-            args.push(literal(id));
-            sql.push_str(&literal(id));
-            sql.push_str(part);
-            body.push_str(&format!("${}", args.len()));
-            body.push_str(part);
-        }
-        let n = args.len();
-        let name = format!("ils_read_{:016x}", fnv1a(body.as_bytes()));
-        let types = vec!["uuid"; n].join(", ");
-        let prepared = NamedRead {
-            prepare: format!("PREPARE {name}({types}) AS {body}"),
-            execute: format!("EXECUTE {name}({})", args.join(", ")),
-        };
         Self {
-            sql,
-            prepared: (n > 0).then_some(prepared),
+            template: template.to_owned(),
+            ids: ids.to_vec(),
+            texts: Vec::new(),
         }
     }
 
     /// Replaces `marker` with a text array holding `values`, carried hex-encoded
     /// (`convert_from(decode('…', 'hex'), 'UTF8')`): the SQL text gains hex digits only, so no
     /// value can carry SQL. Such a read is planned each time (its texts are part of its text).
-    pub fn with_texts(self, marker: &str, values: &[String]) -> Self {
+    pub fn with_texts(mut self, marker: &str, values: &[String]) -> Self {
         let json = serde_json::to_string(values).unwrap_or_else(|_| "[]".into());
         let hex: String = json.bytes().map(|b| format!("{b:02x}")).collect();
         let array = format!(
             "ARRAY(SELECT jsonb_array_elements_text(convert_from(decode('{hex}', 'hex'), 'UTF8')::jsonb))"
         );
-        Self {
-            sql: self.sql.replacen(marker, &array, 1),
-            prepared: None,
+        self.texts.push((marker.to_owned(), array));
+        self
+    }
+
+    /// The template with each `{}` replaced by `fill(n)`, n counting from 1.
+    fn fill(&self, mut fill: impl FnMut(usize) -> String) -> String {
+        let mut parts = self.template.split("{}");
+        let mut sql = String::with_capacity(self.template.len() + self.ids.len() * 48);
+        sql.push_str(parts.next().unwrap_or_default());
+        for (n, part) in parts.enumerate() {
+            sql.push_str(&fill(n + 1));
+            sql.push_str(part);
         }
+        sql
+    }
+
+    /// The statement with its values written in (`'<uuid>'::uuid`, and the texts).
+    fn literal(&self) -> String {
+        let mut sql = self.fill(|n| {
+            let id = self.ids.get(n - 1).copied().unwrap_or_default();
+            format!("'{}'::uuid", id.hyphenated())
+        });
+        for (marker, array) in &self.texts {
+            sql = sql.replacen(marker.as_str(), array, 1);
+        }
+        sql
+    }
+
+    /// Whether the read runs as a statement prepared once per connection.
+    fn is_prepared(&self) -> bool {
+        self.texts.is_empty() && !self.ids.is_empty()
+    }
+
+    /// The prepared statement's name: a hash of the template, so two different reads never
+    /// share one, whatever order a connection meets them in.
+    fn name(&self) -> String {
+        format!("ils_read_{:016x}", fnv1a(self.template.as_bytes()))
+    }
+
+    /// `PREPARE <name>(uuid, …) AS <template with $n>`: sent once per connection.
+    fn prepare(&self) -> String {
+        let types = vec!["uuid"; self.ids.len()].join(", ");
+        format!(
+            "PREPARE {}({types}) AS {}",
+            self.name(),
+            self.fill(|n| format!("${n}"))
+        )
+    }
+
+    /// `EXECUTE <name>('<uuid>'::uuid, …)`: what each request sends.
+    fn execute(&self) -> String {
+        let args: Vec<String> = self
+            .ids
+            .iter()
+            .map(|id| format!("'{}'::uuid", id.hyphenated()))
+            .collect();
+        format!("EXECUTE {}({})", self.name(), args.join(", "))
     }
 }
 
@@ -476,11 +491,6 @@ fn sqlstate(error: &sqlx::Error) -> Option<String> {
 /// `invalid_sql_statement_name`: the connection has no statement of that name.
 fn is_unknown_statement(error: &sqlx::Error) -> bool {
     sqlstate(error).as_deref() == Some("26000")
-}
-
-/// `duplicate_prepared_statement`: the name is taken already.
-fn is_duplicate_statement(error: &sqlx::Error) -> bool {
-    sqlstate(error).as_deref() == Some("42P05")
 }
 
 /// The name of a tenant's erasure lock (a UUID inside: safe in a literal).
@@ -527,29 +537,31 @@ mod tests {
         let b = uuid::Uuid::now_v7();
         let read = ReadById::new("SELECT x FROM t WHERE company_id = {} AND id = {}", &[a, b]);
         assert_eq!(
-            read.sql,
+            read.literal(),
             format!("SELECT x FROM t WHERE company_id = '{a}'::uuid AND id = '{b}'::uuid")
         );
-        let named = read.prepared.expect("prepared form");
-        let name = named
-            .prepare
+        assert!(read.is_prepared());
+        let prepare = read.prepare();
+        let name = prepare
             .strip_prefix("PREPARE ")
             .and_then(|rest| rest.split('(').next())
             .expect("name");
         assert!(name.starts_with("ils_read_"), "{name}");
         assert_eq!(
-            named.prepare,
+            prepare,
             format!(
                 "PREPARE {name}(uuid, uuid) AS SELECT x FROM t WHERE company_id = $1 AND id = $2"
             )
         );
         assert_eq!(
-            named.execute,
+            read.execute(),
             format!("EXECUTE {name}('{a}'::uuid, '{b}'::uuid)")
         );
         // Another read never shares the name, whatever its values.
         let other = ReadById::new("SELECT y FROM t WHERE company_id = {} AND id = {}", &[a, b]);
-        assert!(!other.prepared.expect("prepared").prepare.contains(name));
+        assert!(other.is_prepared());
+        assert!(!other.prepare().contains(name));
+        assert!(!other.execute().contains(name));
     }
 
     #[test]
@@ -559,19 +571,15 @@ mod tests {
             "Ωmega".to_owned(),
         ];
         let read = ReadById::new("SELECT f({words})", &[]).with_texts("{words}", &hostile);
-        let inside = read
-            .sql
+        let sql = read.literal();
+        let inside = sql
             .split("decode('")
             .nth(1)
             .and_then(|rest| rest.split('\'').next())
             .expect("hex literal");
-        assert!(
-            inside.chars().all(|c| c.is_ascii_hexdigit()),
-            "{}",
-            read.sql
-        );
-        assert!(!read.sql.contains("DROP"));
-        assert!(read.prepared.is_none(), "texts are never prepared");
+        assert!(inside.chars().all(|c| c.is_ascii_hexdigit()), "{sql}");
+        assert!(!sql.contains("DROP"));
+        assert!(!read.is_prepared(), "texts are never prepared");
         let bytes: Vec<u8> = (0..inside.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&inside[i..i + 2], 16).expect("hex"))
