@@ -238,6 +238,22 @@ impl Db {
         self.begin_scoped(ctx.company_id, false, true).await
     }
 
+    /// A listing transaction for the patient search, whose statements run with plans made once
+    /// per connection (`plan_cache_mode = force_generic_plan`, set in the `BEGIN` round trip).
+    /// PostgreSQL keeps planning a statement for each set of values while it estimates that
+    /// such plans cost less; for the search, whose every step has one good plan
+    /// (`store::patients::search`), planning cost more than running it. (Not on Citus, which
+    /// cannot distribute a generic plan.)
+    pub async fn tenant_tx_for_patient_search(&self, ctx: &TenantCtx) -> Result<TenantTx> {
+        self.begin_with(
+            ctx.company_id,
+            false,
+            true,
+            "; SET LOCAL plan_cache_mode = force_generic_plan",
+        )
+        .await
+    }
+
     /// Reads rows of one tenant in a single round trip: `BEGIN`, the tenant setting, the read
     /// and `COMMIT` travel together as one simple query, under the same row-level security as
     /// any tenant transaction. For reads that write nothing (no audit row) and whose only
@@ -305,11 +321,25 @@ impl Db {
         platform: bool,
         listing: bool,
     ) -> Result<TenantTx> {
+        self.begin_with(company_id, platform, listing, "").await
+    }
+
+    /// `settings`: more `SET LOCAL`s of the planner (fixed text, each after a `;`) sent with the
+    /// tenant's on plain PostgreSQL; a Citus coordinator plans as it must.
+    async fn begin_with(
+        &self,
+        company_id: CompanyId,
+        platform: bool,
+        listing: bool,
+        settings: &'static str,
+    ) -> Result<TenantTx> {
         let uuid: uuid::Uuid = company_id.into_uuid();
         if self.distributed {
             // Citus replays the query string of a `SET LOCAL` on every worker the transaction
             // reaches: the settings travel alone, after `BEGIN` (one round trip more).
             let mut tx = self.pool.begin().await?;
+            // The plan settings stay on plain PostgreSQL: a Citus coordinator cannot make a
+            // distributed plan of a generic one ("could not create distributed plan").
             let statement = format!(
                 "SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
                 uuid.hyphenated(),
@@ -333,7 +363,7 @@ impl Db {
             });
         }
         let mut statement = format!(
-            "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'",
+            "BEGIN; SET LOCAL ils.company_id = '{}'; SET LOCAL ils.platform = '{}'{settings}",
             uuid.hyphenated(),
             if platform { "on" } else { "off" }
         );

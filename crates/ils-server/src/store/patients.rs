@@ -286,32 +286,49 @@ fn prefix_upper_bound(prefix: &str) -> Option<String> {
 
 /// Live patients, ordered by last name, first name (lower-cased, byte order) and id, which is
 /// stable; keyset pagination after the given (last name, first name, id). The SQL holds only
-/// the filters given, so each combination gets its own plan and every filter can use its index.
-/// A name prefix matches the last or the first name: two index range scans (one per name
-/// index), each cut to the page size in sort order, then merged.
+/// the filters given, so each combination gets its own statement and every filter can use its
+/// index.
+///
+/// A name prefix matches the last or the first name, in two disjoint branches merged in sort
+/// order (`UNION ALL` under the outer `ORDER BY`, a merge of two sorted lists):
+/// - the last-name branch reads `patients_last_name` in sort order and stops at the page size;
+/// - the first-name branch leaves out the patients the first branch covers, gathers the keys of
+///   the others from `patients_first_name_keys` alone (an index-only scan, in first-name
+///   order), keeps the page's worth of them in sort order and reads only those rows.
+///
+/// Each step has one good plan whatever the prefix, so the search runs with plans made once
+/// per connection (`Db::tenant_tx_for_patient_search`). A single plan for the old shape read
+/// the first-name branch in last-name order, the practice's whole name index when few first
+/// names matched; so PostgreSQL planned each search again, which cost more than running it.
 pub async fn search(
     tx: &mut TenantTx,
     search: &Search<'_>,
     after: Option<(String, String, Uuid)>,
     limit: u32,
 ) -> Result<Vec<PatientRow>> {
+    type Builder = sqlx::QueryBuilder<sqlx::Postgres>;
     let tenant = tx.tenant();
     let key = "last_name_key, first_name_key, id";
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new("");
-    // One SELECT over `patients` with every filter; `name_column` adds the prefix range on it.
-    let branch = |q: &mut sqlx::QueryBuilder<sqlx::Postgres>, name_column: Option<&str>| {
-        q.push(format!(
-            "(SELECT {COLUMNS}, last_name_key, first_name_key FROM patients WHERE company_id = "
-        ));
-        q.push_bind(tenant).push(" AND deleted_at IS NULL");
-        if let (Some(column), Some(prefix)) = (name_column, search.name_prefix) {
-            let low = name_key(prefix);
-            q.push(format!(" AND {column}_key >= "))
-                .push_bind(low.clone());
-            if let Some(high) = prefix_upper_bound(&low) {
-                q.push(format!(" AND {column}_key < ")).push_bind(high);
+    let prefix = search.name_prefix.map(|prefix| {
+        let low = name_key(prefix);
+        let high = prefix_upper_bound(&low);
+        (low, high)
+    });
+    // `{column}_key` within the prefix's range.
+    let range = |q: &mut Builder, column: &str| {
+        if let Some((low, high)) = &prefix {
+            q.push(format!("{column}_key >= ")).push_bind(low.clone());
+            if let Some(high) = high {
+                q.push(format!(" AND {column}_key < "))
+                    .push_bind(high.clone());
             }
         }
+    };
+    // The tenant, live patients, and the filters other than the name.
+    let filters = |q: &mut Builder| {
+        q.push("company_id = ")
+            .push_bind(tenant)
+            .push(" AND deleted_at IS NULL");
         if let Some(number) = search.customer_number {
             q.push(" AND customer_number = ")
                 .push_bind(number.to_owned());
@@ -328,17 +345,40 @@ pub async fn search(
                 .push_bind(*id)
                 .push(")");
         }
-        q.push(format!(" ORDER BY {key} LIMIT "))
-            .push_bind(i64::from(limit))
-            .push(")");
     };
-    q.push(format!("SELECT {COLUMNS} FROM ("));
-    if search.name_prefix.is_some() {
-        branch(&mut q, Some("last_name"));
-        q.push(" UNION ");
-        branch(&mut q, Some("first_name"));
-    } else {
-        branch(&mut q, None);
+    let mut q = Builder::new(format!("SELECT {COLUMNS} FROM ("));
+    // In sort order: all matches, or those whose last name has the prefix.
+    q.push(format!(
+        "(SELECT {COLUMNS}, {key_columns} FROM patients WHERE ",
+        key_columns = "last_name_key, first_name_key"
+    ));
+    filters(&mut q);
+    if prefix.is_some() {
+        q.push(" AND ");
+        range(&mut q, "last_name");
+    }
+    q.push(format!(" ORDER BY {key} LIMIT "))
+        .push_bind(i64::from(limit))
+        .push(")");
+    if prefix.is_some() {
+        // Those whose first name has it and whose last name does not (the keys are NOT NULL).
+        q.push(
+            " UNION ALL (WITH firsts AS MATERIALIZED (SELECT last_name_key, first_name_key, id \
+             FROM patients WHERE ",
+        );
+        filters(&mut q);
+        q.push(" AND ");
+        range(&mut q, "first_name");
+        q.push(" AND NOT (");
+        range(&mut q, "last_name");
+        q.push(format!(
+            ")) SELECT {COLUMNS}, last_name_key, first_name_key FROM patients WHERE company_id = "
+        ));
+        q.push_bind(tenant).push(format!(
+            " AND id IN (SELECT id FROM firsts ORDER BY {key} LIMIT "
+        ));
+        q.push_bind(i64::from(limit))
+            .push(format!(") ORDER BY {key})"));
     }
     q.push(format!(") AS matches ORDER BY {key} LIMIT "))
         .push_bind(i64::from(limit));

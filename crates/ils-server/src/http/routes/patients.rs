@@ -36,7 +36,7 @@ pub async fn search(
         after: q.after,
         limit,
     };
-    let mut tx = state.db.tenant_tx_for_listing(&p.tenant()).await?;
+    let mut tx = state.db.tenant_tx_for_patient_search(&p.tenant()).await?;
     let rows = patients::search(&mut tx, &p.caller(), &input).await?;
     tx.commit().await?;
     let next = next_cursor(&rows, limit, |r| r.id);

@@ -1,0 +1,2 @@
+-- The first-name index that patients_first_name_keys (the previous migration) replaces.
+DROP INDEX patients_first_name;
