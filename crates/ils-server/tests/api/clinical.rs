@@ -15,6 +15,17 @@ pub fn patient_body(number: &str, last: &str) -> Value {
     })
 }
 
+/// The last names of a page of patients, in the order given (the reply must be a 200).
+fn last_names(reply: &crate::common::Reply) -> Vec<String> {
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|p| p["last_name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
 pub fn rx_body() -> Value {
     json!({
         "kind": "spectacle",
@@ -124,47 +135,39 @@ async fn patients_are_created_searched_read_updated_and_every_read_is_audited() 
         (StatusCode::CONFLICT, "patient.customer_number_taken")
     );
 
-    let names = |reply: &crate::common::Reply| -> Vec<String> {
-        reply.body["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|p| p["last_name"].as_str().expect("name").to_owned())
-            .collect()
-    };
     assert_eq!(
-        names(&app.get("/api/patients?q=lov", &c.ecp).await),
+        last_names(&app.get("/api/patients?q=lov", &c.ecp).await),
         ["Lovell"]
     );
     assert_eq!(
-        names(&app.get("/api/patients?q=ALAN", &c.ecp).await),
+        last_names(&app.get("/api/patients?q=ALAN", &c.ecp).await),
         ["Turing"],
         "first names match too, any case"
     );
     assert_eq!(
-        names(
+        last_names(
             &app.get("/api/patients?customer_number=C-1001", &c.ecp)
                 .await
         ),
         ["Hopper"]
     );
     assert_eq!(
-        names(
+        last_names(
             &app.get("/api/patients?date_of_birth=1912-06-23", &c.ecp)
                 .await
         ),
         ["Turing"]
     );
     assert_eq!(
-        names(&app.get("/api/patients?q=%25", &c.ecp).await),
+        last_names(&app.get("/api/patients?q=%25", &c.ecp).await),
         Vec::<String>::new(),
         "LIKE wildcards are literal"
     );
     let page1 = app.get("/api/patients?limit=2", &c.ecp).await;
-    assert_eq!(names(&page1), ["Hopper", "Lovell"]);
+    assert_eq!(last_names(&page1), ["Hopper", "Lovell"]);
     let next = page1.body["next"].as_str().expect("more");
     assert_eq!(
-        names(
+        last_names(
             &app.get(&format!("/api/patients?limit=2&after={next}"), &c.ecp)
                 .await
         ),
@@ -239,7 +242,7 @@ async fn patients_are_created_searched_read_updated_and_every_read_is_audited() 
         StatusCode::NOT_FOUND
     );
     assert_eq!(
-        names(
+        last_names(
             &app.get("/api/patients?customer_number=C-1001", &c.ecp)
                 .await
         ),
@@ -265,19 +268,10 @@ async fn a_name_search_shows_each_patient_once_in_name_order() {
         let reply = app.post("/api/patients", &c.ecp, body).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     }
-    let names = |reply: &crate::common::Reply| -> Vec<String> {
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
-        reply.body["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(|p| p["last_name"].as_str().expect("name").to_owned())
-            .collect()
-    };
     // More searches than PostgreSQL's five custom plans before it may switch to a generic one.
     for _ in 0..8 {
         assert_eq!(
-            names(&app.get("/api/patients?q=har", &c.ecp).await),
+            last_names(&app.get("/api/patients?q=har", &c.ecp).await),
             ["Adams", "Harlow", "Hart", "Smith"]
         );
     }
@@ -287,7 +281,7 @@ async fn a_name_search_shows_each_patient_once_in_name_order() {
         let page = app
             .get(&format!("/api/patients?q=har&limit=1{after}"), &c.ecp)
             .await;
-        pages.extend(names(&page));
+        pages.extend(last_names(&page));
         match page.body["next"].as_str() {
             Some(next) => after = format!("&after={next}"),
             None => break,
@@ -295,7 +289,7 @@ async fn a_name_search_shows_each_patient_once_in_name_order() {
     }
     assert_eq!(pages, ["Adams", "Harlow", "Hart", "Smith"]);
     assert_eq!(
-        names(&app.get("/api/patients?q=harr&limit=20", &c.ecp).await),
+        last_names(&app.get("/api/patients?q=harr&limit=20", &c.ecp).await),
         ["Adams", "Hart"],
         "first names only"
     );
