@@ -5,7 +5,7 @@
 -- once per connection then had to choose between reading every matching row and reading the
 -- practice's whole last-name index. It still serves lookups by first name (the assistant's
 -- redaction, ils_assistant_turn).
-CREATE INDEX patients_first_name_keys ON patients (company_id, first_name_key, last_name_key, id)
+CREATE INDEX IF NOT EXISTS patients_first_name_keys ON patients (company_id, first_name_key, last_name_key, id)
     INCLUDE (deleted_at);
 --
 -- One statement per file: Citus passes DDL on to its workers as the file's text, and a text of

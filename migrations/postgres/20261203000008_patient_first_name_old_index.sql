@@ -1,2 +1,2 @@
 -- The first-name index that patients_first_name_keys (the previous migration) replaces.
-DROP INDEX patients_first_name;
+DROP INDEX IF EXISTS patients_first_name;
