@@ -511,16 +511,12 @@ async fn read_once(
     fetched
 }
 
-fn sqlstate(error: &sqlx::Error) -> Option<String> {
+/// `invalid_sql_statement_name`: the connection has no statement of that name.
+fn is_unknown_statement(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .and_then(|e| e.code())
-        .map(|c| c.into_owned())
-}
-
-/// `invalid_sql_statement_name`: the connection has no statement of that name.
-fn is_unknown_statement(error: &sqlx::Error) -> bool {
-    sqlstate(error).as_deref() == Some("26000")
+        .is_some_and(|code| code == "26000")
 }
 
 /// The name of a tenant's erasure lock (a UUID inside: safe in a literal).
