@@ -13,17 +13,35 @@ use crate::error::{Error, Result};
 
 /// The tenant's head, locked until the transaction ends: the next feed position follows `seq`,
 /// and `hlc` is the newest stamp ILS Central has made or accepted for the tenant.
+///
+/// The row is locked with `SELECT … FOR UPDATE`, which writes nothing: an upsert that "updates"
+/// it to itself would write a new version of the row on every write of the tenant, and the
+/// append's later update of a row version made by its own transaction would then check the
+/// foreign key to `companies` again (PostgreSQL skips that check only for rows it did not
+/// make). A tenant's first write creates the row (`ON CONFLICT DO NOTHING` waits for a
+/// concurrent creator, then the lock is taken as usual).
 pub async fn lock_head(tx: &mut TenantTx) -> Result<(i64, Option<HlcStamp>)> {
     let tenant = tx.tenant();
-    let (seq, hlc): (i64, String) = sqlx::query_as(
-        "INSERT INTO sync_heads (company_id, seq, hlc) VALUES ($1, 0, '')
-         ON CONFLICT (company_id) DO UPDATE SET seq = sync_heads.seq
-         RETURNING seq, hlc",
-    )
-    .bind(tenant)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok((seq, hlc.parse().ok()))
+    for _ in 0..2 {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT seq, hlc FROM sync_heads WHERE company_id = $1 FOR UPDATE")
+                .bind(tenant)
+                .fetch_optional(tx.conn())
+                .await?;
+        if let Some((seq, hlc)) = head {
+            return Ok((seq, hlc.parse().ok()));
+        }
+        sqlx::query(
+            "INSERT INTO sync_heads (company_id, seq, hlc) VALUES ($1, 0, '')
+             ON CONFLICT (company_id) DO NOTHING",
+        )
+        .bind(tenant)
+        .execute(tx.conn())
+        .await?;
+    }
+    Err(Error::Internal(format!(
+        "the sync head of tenant {tenant} could not be created"
+    )))
 }
 
 /// One change appended to the feed.

@@ -515,6 +515,49 @@ async fn the_apis_stamps_follow_the_feed_whoever_wrote_last() {
     assert_eq!(seqs, (1..=15).collect::<Vec<_>>(), "gapless positions");
 }
 
+/// A new practice's first writes, all at once, race to create its feed's head: each waits for
+/// the one that creates it, and the positions are gapless.
+#[tokio::test]
+async fn a_new_practices_first_writes_at_once_share_one_head() {
+    let app = TestApp::spawn().await;
+    let tenant = app
+        .create_tenant("first-writes", ils_core::SubscriptionTier::Pro)
+        .await;
+    let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
+    let owner = app.owner_pool().await;
+    let heads: (i64,) = sqlx::query_as("SELECT count(*) FROM sync_heads WHERE company_id = $1")
+        .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
+        .fetch_one(&owner)
+        .await
+        .expect("heads");
+    assert_eq!(heads.0, 0, "no head before the first write");
+
+    let writes = (0..8).map(|i| {
+        app.post(
+            "/api/patients",
+            &ecp,
+            patient_body(&format!("F-{}", 100 + i), "First"),
+        )
+    });
+    for reply in futures::future::join_all(writes).await {
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    }
+    let seqs: Vec<(i64,)> =
+        sqlx::query_as("SELECT seq FROM sync_feed WHERE company_id = $1 ORDER BY seq")
+            .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
+            .fetch_all(&owner)
+            .await
+            .expect("feed positions");
+    let seqs: Vec<i64> = seqs.into_iter().map(|(s,)| s).collect();
+    assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "gapless positions");
+    let head: (i64,) = sqlx::query_as("SELECT seq FROM sync_heads WHERE company_id = $1")
+        .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
+        .fetch_one(&owner)
+        .await
+        .expect("one head");
+    assert_eq!(head.0, 8, "the head follows the last position");
+}
+
 #[tokio::test]
 async fn a_change_that_breaks_a_rule_is_rejected_with_the_apis_code_and_nothing_of_it_applied() {
     let app = TestApp::spawn().await;
