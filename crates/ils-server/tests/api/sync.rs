@@ -525,12 +525,17 @@ async fn a_new_practices_first_writes_at_once_share_one_head() {
         .await;
     let (_, ecp) = app.add_user(&tenant, Role::Ecp).await;
     let owner = app.owner_pool().await;
-    let heads: (i64,) = sqlx::query_as("SELECT count(*) FROM sync_heads WHERE company_id = $1")
-        .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
-        .fetch_one(&owner)
-        .await
-        .expect("heads");
-    assert_eq!(heads.0, 0, "no head before the first write");
+    let company = uuid::Uuid::parse_str(&tenant.id).expect("tenant id");
+    let head = || async {
+        let seq: Option<(i64,)> =
+            sqlx::query_as("SELECT seq FROM sync_heads WHERE company_id = $1")
+                .bind(company)
+                .fetch_optional(&owner)
+                .await
+                .expect("head");
+        seq.map(|(s,)| s)
+    };
+    assert_eq!(head().await, None, "no head before the first write");
 
     let writes = (0..8).map(|i| {
         app.post(
@@ -544,18 +549,13 @@ async fn a_new_practices_first_writes_at_once_share_one_head() {
     }
     let seqs: Vec<(i64,)> =
         sqlx::query_as("SELECT seq FROM sync_feed WHERE company_id = $1 ORDER BY seq")
-            .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
+            .bind(company)
             .fetch_all(&owner)
             .await
             .expect("feed positions");
     let seqs: Vec<i64> = seqs.into_iter().map(|(s,)| s).collect();
     assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "gapless positions");
-    let head: (i64,) = sqlx::query_as("SELECT seq FROM sync_heads WHERE company_id = $1")
-        .bind(uuid::Uuid::parse_str(&tenant.id).expect("tenant id"))
-        .fetch_one(&owner)
-        .await
-        .expect("one head");
-    assert_eq!(head.0, 8, "the head follows the last position");
+    assert_eq!(head().await, Some(8), "the head follows the last position");
 }
 
 #[tokio::test]
