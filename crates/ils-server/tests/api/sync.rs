@@ -503,16 +503,23 @@ async fn the_apis_stamps_follow_the_feed_whoever_wrote_last() {
         );
     }
     let owner = app.owner_pool().await;
-    let seqs: Vec<(i64,)> = sqlx::query_as(
-        "SELECT seq FROM sync_feed
-         WHERE company_id = (SELECT company_id FROM devices WHERE id = $1) ORDER BY seq",
-    )
-    .bind(reader.hex())
-    .fetch_all(&owner)
-    .await
-    .expect("feed positions");
-    let seqs: Vec<i64> = seqs.into_iter().map(|(s,)| s).collect();
-    assert_eq!(seqs, (1..=15).collect::<Vec<_>>(), "gapless positions");
+    assert_eq!(
+        feed_positions(&owner, &c.tenant.id).await,
+        (1..=15).collect::<Vec<_>>(),
+        "gapless positions"
+    );
+}
+
+/// The positions of a practice's feed, in order, as the database holds them.
+async fn feed_positions(owner: &sqlx::PgPool, company: &str) -> Vec<i64> {
+    let company = uuid::Uuid::parse_str(company).expect("tenant id");
+    let seqs: Vec<(i64,)> =
+        sqlx::query_as("SELECT seq FROM sync_feed WHERE company_id = $1 ORDER BY seq")
+            .bind(company)
+            .fetch_all(owner)
+            .await
+            .expect("feed positions");
+    seqs.into_iter().map(|(s,)| s).collect()
 }
 
 /// A new practice's first writes, all at once, race to create its feed's head: each waits for
@@ -547,14 +554,11 @@ async fn a_new_practices_first_writes_at_once_share_one_head() {
     for reply in futures::future::join_all(writes).await {
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     }
-    let seqs: Vec<(i64,)> =
-        sqlx::query_as("SELECT seq FROM sync_feed WHERE company_id = $1 ORDER BY seq")
-            .bind(company)
-            .fetch_all(&owner)
-            .await
-            .expect("feed positions");
-    let seqs: Vec<i64> = seqs.into_iter().map(|(s,)| s).collect();
-    assert_eq!(seqs, (1..=8).collect::<Vec<_>>(), "gapless positions");
+    assert_eq!(
+        feed_positions(&owner, &tenant.id).await,
+        (1..=8).collect::<Vec<_>>(),
+        "gapless positions"
+    );
     assert_eq!(head().await, Some(8), "the head follows the last position");
 }
 
