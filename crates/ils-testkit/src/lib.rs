@@ -401,7 +401,28 @@ impl TestDb {
         Self::create_in(citus_server()?, migrator).await
     }
 
+    /// Making a database on a Citus cluster while other tests make theirs now and then fails in
+    /// one of its steps (extensions, metadata sync over fresh connections to the workers); a
+    /// fresh database under a new name is made instead, and the error is printed so that the
+    /// step shows in the test's output. On plain PostgreSQL the first error is returned.
     async fn create_in(server: &Server, migrator: &Migrator) -> anyhow::Result<Self> {
+        let attempts = if server.workers.is_empty() { 1 } else { 3 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::create_once(server, migrator).await {
+                Err(e) if attempt < attempts => {
+                    eprintln!(
+                        "making a Citus test database, attempt {attempt}: {e:#}; trying again"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(300 * attempt)).await;
+                }
+                made => return made,
+            }
+        }
+    }
+
+    async fn create_once(server: &Server, migrator: &Migrator) -> anyhow::Result<Self> {
         let name = format!("ils_test_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&server.admin_url("postgres"))
             .await
