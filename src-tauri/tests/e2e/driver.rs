@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 /// How long a step waits for the interface to show what it expects.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// The W3C WebDriver error code of an element that left the page while it was being used.
+const STALE: &str = ": stale element reference:";
+
 /// A child process stopped when dropped. A process group leader (tauri-driver, which starts
 /// WebKitWebDriver, which starts the app) is stopped with its whole group, so nothing outlives
 /// the test.
@@ -226,11 +229,23 @@ impl Window {
         self.call(reqwest::Method::GET, path, None).await
     }
 
-    /// The elements `css` matches now.
+    /// The elements `css` matches now. When the page changes while WebKitWebDriver makes the
+    /// handles of what it found, it answers "stale element reference" for the whole find: the
+    /// find is made again on the page as it is then.
     pub async fn all(&self, css: &str) -> Result<Vec<String>> {
-        let found = self
-            .post("/elements", json!({"using": "css selector", "value": css}))
-            .await?;
+        let mut attempt = 0;
+        let found = loop {
+            attempt += 1;
+            match self
+                .post("/elements", json!({"using": "css selector", "value": css}))
+                .await
+            {
+                Err(e) if attempt < 10 && e.to_string().contains(STALE) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                found => break found?,
+            }
+        };
         Ok(found
             .as_array()
             .map(|list| {
