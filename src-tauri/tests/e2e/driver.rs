@@ -14,8 +14,18 @@ use serde_json::{Value, json};
 /// How long a step waits for the interface to show what it expects.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// An error WebDriver answered, with its W3C error code (`code`), kept typed so that a caller
+/// can tell one code from another without reading the message.
+#[derive(Debug, thiserror::Error)]
+#[error("WebDriver {path}: {code}: {message}")]
+struct WebDriverError {
+    path: String,
+    code: String,
+    message: String,
+}
+
 /// The W3C WebDriver error code of an element that left the page while it was being used.
-const STALE: &str = ": stale element reference:";
+const STALE: &str = "stale element reference";
 
 /// A child process stopped when dropped. A process group leader (tauri-driver, which starts
 /// WebKitWebDriver, which starts the app) is stopped with its whole group, so nothing outlives
@@ -212,11 +222,13 @@ impl Window {
             request = request.json(&body);
         }
         let reply: Value = request.send().await?.json().await?;
-        if let Some(error) = reply["value"]["error"].as_str() {
-            bail!(
-                "WebDriver {path}: {error}: {}",
-                reply["value"]["message"].as_str().unwrap_or("")
-            );
+        if let Some(code) = reply["value"]["error"].as_str() {
+            return Err(WebDriverError {
+                path: path.to_owned(),
+                code: code.to_owned(),
+                message: reply["value"]["message"].as_str().unwrap_or("").to_owned(),
+            }
+            .into());
         }
         Ok(reply["value"].clone())
     }
@@ -240,7 +252,11 @@ impl Window {
                 .post("/elements", json!({"using": "css selector", "value": css}))
                 .await
             {
-                Err(e) if attempt < 10 && e.to_string().contains(STALE) => {
+                Err(e)
+                    if attempt < 10
+                        && e.downcast_ref::<WebDriverError>()
+                            .is_some_and(|e| e.code == STALE) =>
+                {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 found => break found?,
